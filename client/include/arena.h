@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * arena.h -- libarena-client, the one public header of arenad's client side.
+ *
+ * A process leases shared memory from arenad ("leases": extents of the daemon's
+ * pool memfd, mapped here) and allocates inside them with lock-free per-thread
+ * pools. Plain arena_malloc() works with no setup: a process-wide connection is
+ * made lazily from $ARENAD_SOCKET (then the default socket paths).
+ *
+ * Errors: functions returning int give 0 (or a count) on success and a negative
+ * code on failure: -errno values (-EINVAL, -ENOMEM, -ETIMEDOUT, ...) or one of
+ * the ARENA_E* codes below. arena_strerror() turns either into text. On failure
+ * outputs are left untouched. The library never aborts on bad input and never
+ * prints. Functions returning pointers return NULL and set errno.
+ *
+ * Thread safety: every function may be called from any thread; an
+ * arena_conn_t serialises its requests internally.
+ */
+#ifndef ARENA_H
+#define ARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define ARENA_API __attribute__((visibility("default")))
+#else
+#define ARENA_API
+#endif
+
+#define ARENA_VERSION_MAJOR 0
+#define ARENA_VERSION_MINOR 1
+#define ARENA_VERSION_PATCH 0
+
+/* Error codes beyond errno (all negative, far from any errno value). */
+#define ARENA_ENODAEMON     (-20001) /* no daemon answers at the socket */
+#define ARENA_EVERSION      (-20002) /* the daemon speaks another protocol version */
+#define ARENA_ENOTOWNER     (-20003) /* the lease belongs to another client */
+#define ARENA_ELIMIT        (-20004) /* a daemon limit (leases, bytes, requests) was hit */
+#define ARENA_EDISCONNECTED (-20005) /* the connection to the daemon was lost */
+#define ARENA_EPROTOCOL     (-20006) /* the daemon sent something we cannot parse */
+#define ARENA_EDAEMON       (-20007) /* the daemon failed on its own side */
+
+/* ---- connections ----------------------------------------------------------- */
+
+typedef struct arena_conn arena_conn_t;
+
+/* Connects to arenad at socket_path (NULL: $ARENAD_SOCKET, else
+ * /run/arenad/arenad.sock as root, else $XDG_RUNTIME_DIR/arenad.sock), says
+ * hello and receives the pool. Returns 0 and *ret_conn, or ARENA_ENODAEMON,
+ * ARENA_EVERSION, -errno. */
+ARENA_API int arena_connect(const char *socket_path, arena_conn_t **ret_conn);
+
+/* Closes the connection; the daemon takes back every lease still held through
+ * it (their mappings in this process are removed). NULL-safe. */
+ARENA_API void arena_disconnect(arena_conn_t *conn);
+
+/* ---- raw leases ------------------------------------------------------------ */
+
+typedef struct arena_lease {
+    void *addr;  /* mapped read/write in this process */
+    size_t size; /* bytes */
+    uint64_t id; /* daemon-wide lease id */
+    bool zeroed; /* pages known to read as zero */
+} arena_lease_t;
+
+/* Leases `size` bytes (rounded up to the daemon's granule) through conn (NULL:
+ * the default connection). Leases up to 4 MiB are mapped at an address aligned
+ * to their size rounded up to a power of two. wait_ms: how long the daemon may
+ * queue the request when memory is short (0: answer at once, <0: forever).
+ * Returns 0 and *ret_lease, or -EINVAL (size 0), -ENOMEM (no memory now),
+ * -E2BIG (more than the daemon could ever grant), -ETIMEDOUT, ARENA_ELIMIT,
+ * ARENA_ENODAEMON, ARENA_EDISCONNECTED, -errno. */
+ARENA_API int arena_lease(arena_conn_t *conn, size_t size, int wait_ms, arena_lease_t *ret_lease);
+
+/* Unmaps the lease and gives it back. Returns 0, or -ENOENT (no such lease on
+ * this connection), ARENA_ENOTOWNER, -EINVAL (NULL), ARENA_EDISCONNECTED. */
+ARENA_API int arena_release(arena_conn_t *conn, const arena_lease_t *lease);
+
+/* Text for any code these functions return (never NULL). */
+ARENA_API const char *arena_strerror(int err);
+
+/* ---- general allocation (malloc family) ------------------------------------ */
+
+/* Like malloc(3) and friends, on leased memory. arena_free(NULL) is a no-op;
+ * arena_calloc() overflow gives NULL with errno ENOMEM; arena_aligned_alloc()
+ * with an alignment that is not a power of two gives NULL with errno EINVAL.
+ * With no daemon these return NULL with errno ENOMEM unless the process opted
+ * into the anonymous-memory fallback (ARENA_FALLBACK=1 or the preload library). */
+ARENA_API void *arena_malloc(size_t size);
+ARENA_API void *arena_calloc(size_t count, size_t size);
+ARENA_API void *arena_realloc(void *ptr, size_t size);
+ARENA_API void arena_free(void *ptr);
+ARENA_API void *arena_aligned_alloc(size_t alignment, size_t size);
+ARENA_API size_t arena_usable_size(const void *ptr);
+
+/* Returns every free page and empty lease of this process to the daemon now.
+ * Returns the bytes given back (>= 0) or a negative code. */
+ARENA_API long long arena_trim(void);
+
+typedef struct arena_stats {
+    uint64_t leased_bytes; /* bytes of leases this process holds */
+    uint64_t live_bytes;   /* bytes in live allocations (usable sizes) */
+    uint64_t parked_bytes; /* bytes of empty leases kept for reuse */
+    uint64_t purged_bytes; /* bytes given back to the kernel inside held leases */
+    uint64_t lease_count;
+} arena_stats_t;
+
+/* Fills *ret_stats for this process. Returns 0 or -EINVAL (NULL). */
+ARENA_API int arena_stats(arena_stats_t *ret_stats);
+
+/* ---- typed slabs: fixed-size objects, immediate slot reuse ------------------ */
+
+typedef struct arena_slab arena_slab_t;
+
+/* Creates a slab of objects of object_size bytes aligned to align (0: natural
+ * alignment, at least 8; else a power of two up to 4096). Returns 0, or
+ * -EINVAL, -ENOMEM. */
+ARENA_API int arena_slab_create(size_t object_size, size_t align, arena_slab_t **ret_slab);
+/* One object, or NULL with errno ENOMEM. Lock-free; any thread. */
+ARENA_API void *arena_slab_alloc(arena_slab_t *slab);
+/* Gives an object back (from any thread); NULL is a no-op. */
+ARENA_API void arena_slab_free(arena_slab_t *slab, void *ptr);
+/* Frees the slab and every object in it; NULL-safe. */
+ARENA_API void arena_slab_destroy(arena_slab_t *slab);
+
+/* ---- bump arenas: pointer-bump allocation, bulk reset ---------------------- */
+
+typedef struct arena_bump arena_bump_t;
+
+/* Creates a bump arena that grows by chunks of chunk_size bytes (0: 4 MiB).
+ * Single-threaded: one thread uses a bump arena at a time. Returns 0, or
+ * -EINVAL, -ENOMEM. */
+ARENA_API int arena_bump_create(size_t chunk_size, arena_bump_t **ret_bump);
+/* size bytes aligned to align (0: 16; a power of two), or NULL with errno. */
+ARENA_API void *arena_bump_alloc(arena_bump_t *bump, size_t size, size_t align);
+/* Frees everything allocated at once; keep_leases keeps the chunks for reuse,
+ * otherwise all but the first go back. */
+ARENA_API void arena_bump_reset(arena_bump_t *bump, bool keep_leases);
+/* Frees the arena and its chunks; NULL-safe. */
+ARENA_API void arena_bump_destroy(arena_bump_t *bump);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * extent.h -- free space of one pool heap: placement, split, merge, dirty pages.
+ *
+ * Pure bookkeeping over [0, size): no system calls of its own. Returning pages
+ * to the kernel goes through the punch callback, so tests can observe it and
+ * heap.c can hand it to fallocate(). Times are passed in (milliseconds on any
+ * monotonic clock), so decay is deterministic under test. Loop thread only.
+ */
+#ifndef AD_EXTENT_H
+#define AD_EXTENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct ad_extents ad_extents_t;
+
+/* Returns pages [offset, offset + length) to the kernel: 0 or -errno. */
+typedef int (*ad_punch_fn)(void *ctx, uint64_t offset, uint64_t length);
+
+typedef struct ad_extents_config {
+    uint64_t size;        /* bytes managed; a non-zero multiple of granule */
+    uint64_t granule;     /* power of two; every length and offset is a multiple */
+    uint64_t small_limit; /* lengths up to this are carved from the top */
+    uint64_t decay_ms;    /* released pages stay dirty this long; 0: punch at release */
+    ad_punch_fn punch;    /* NULL: pages are only accounted, never punched */
+    void *punch_ctx;
+} ad_extents_config_t;
+
+typedef struct ad_extent {
+    uint64_t offset;
+    uint64_t length;
+    bool zeroed; /* every page reads as zero (none is dirty from the same owner) */
+} ad_extent_t;
+
+typedef struct ad_extents_stats {
+    uint64_t size;
+    uint64_t leased_bytes;
+    uint64_t leased_extents;
+    uint64_t free_bytes;
+    uint64_t free_extents;
+    uint64_t largest_free;
+    uint64_t dirty_bytes; /* free but not yet punched */
+    uint64_t dirty_ranges;
+    uint64_t punched_bytes_total;
+    double fragmentation; /* 1 - largest_free / free_bytes; 0 when nothing is free */
+} ad_extents_stats_t;
+
+/* Creates the free space of an empty heap: one free extent [0, size).
+ * Returns 0, or -EINVAL for a bad config, -ENOMEM. */
+int ad_extents_new(const ad_extents_config_t *config, ad_extents_t **ret_extents);
+
+/* Frees everything; NULL-safe. Punches nothing. */
+void ad_extents_free(ad_extents_t *extents);
+
+/* Carves `length` bytes for `owner` (any id; 0 is allowed): best fit, lowest
+ * address on ties; carved from the top of the chosen extent when length <=
+ * small_limit, from its bottom otherwise. Dirty pages of other owners inside
+ * the extent are punched first; dirty pages of the same owner are reused as
+ * they are and make ret_extent->zeroed false.
+ * Returns 0, or -EINVAL (0 or unaligned length), -E2BIG (larger than the heap),
+ * -ENOMEM (no free extent is large enough, or out of memory), or the punch
+ * callback's error. On failure nothing changes. */
+int ad_extents_alloc(ad_extents_t *extents, uint64_t length, uint64_t owner, uint64_t now_ms,
+                     ad_extent_t *ret_extent);
+
+/* Gives back the allocated extent that starts at offset with exactly this
+ * length, merging it with free neighbours on both sides. Its pages become
+ * dirty for decay_ms (or are punched now when punch_now or decay_ms is 0).
+ * Returns 0, or -EINVAL (unaligned, zero or out of the heap), -ERANGE (an
+ * allocated extent starts at offset but has another length), -EALREADY (the
+ * range is already entirely free: a double release), -ENOENT (not an allocated
+ * extent, e.g. overlapping one), -ENOMEM. On failure nothing changes. */
+int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, uint64_t now_ms,
+                       bool punch_now);
+
+/* Marks [offset, offset + length) allocated to owner, e.g. when a restarted
+ * daemon adopts a lease a client re-registers. The range must be entirely free.
+ * Returns 0, or -EINVAL (unaligned/out of range), -EBUSY (not entirely free),
+ * -ENOMEM. Adopted pages are not known to be zero. */
+int ad_extents_claim(ad_extents_t *extents, uint64_t offset, uint64_t length, uint64_t owner);
+
+/* Punches dirty ranges released at or before now_ms - decay_ms, or all of them
+ * when force, up to max_bytes (0: no limit; whole ranges, so it may go over).
+ * Returns the bytes punched. A failing punch leaves its range dirty. */
+uint64_t ad_extents_purge(ad_extents_t *extents, uint64_t now_ms, bool force, uint64_t max_bytes);
+
+/* When the oldest dirty range becomes due for punching, or UINT64_MAX. */
+uint64_t ad_extents_next_purge_ms(const ad_extents_t *extents);
+
+/* Changes the decay delay (reload); already dirty ranges keep their stamps. */
+void ad_extents_set_decay(ad_extents_t *extents, uint64_t decay_ms);
+
+/* The owner of the allocated extent starting at offset: 0 and *ret_owner, or -ENOENT. */
+int ad_extents_owner(const ad_extents_t *extents, uint64_t offset, uint64_t *ret_owner);
+
+void ad_extents_stats(const ad_extents_t *extents, ad_extents_stats_t *ret_stats);
+
+/* Expensive validator for tests: both free indexes, the allocated index and the
+ * dirty overlay agree, extents tile [0, size) without overlap, no two free
+ * extents touch, counters match. Returns true when valid. O(n). */
+bool ad_extents_is_valid(const ad_extents_t *extents);
+
+#endif
