@@ -11,109 +11,158 @@
  */
 #include "avl.h"
 
-#include <stdbool.h>
-
 static int node_height(const arena__avl_node_t *n)
 {
     return n ? n->height : 0;
 }
 
-static void node_update(arena__avl_node_t *n)
+/* Recomputes height and aggregate; returns whether either changed. */
+static bool node_update(arena__avl_node_t *n, arena__avl_update_fn update)
 {
     int l = node_height(n->link[0]), r = node_height(n->link[1]);
-    n->height = 1 + (l > r ? l : r);
+    int h = 1 + (l > r ? l : r);
+    bool changed = h != n->height;
+    n->height = h;
+    if (update && update(n))
+        changed = true;
+    return changed;
 }
 
 /* Rotates so that the child on side !dir comes up; dir is the side n goes to. */
-static arena__avl_node_t *node_rotate(arena__avl_node_t *n, int dir)
+static arena__avl_node_t *node_rotate(arena__avl_node_t *n, int dir, arena__avl_update_fn up)
 {
     arena__avl_node_t *c = n->link[!dir];
     n->link[!dir] = c->link[dir];
     c->link[dir] = n;
-    node_update(n);
-    node_update(c);
+    (void)node_update(n, up);
+    (void)node_update(c, up);
     return c;
 }
 
-static arena__avl_node_t *node_balance(arena__avl_node_t *n)
+/* Restores balance at n after a change below it. Sets *ret_changed when
+ * something an ancestor depends on changed: the subtree's root, its height or
+ * its aggregate. Insert and remove stop rebalancing at the first ancestor
+ * that reports no change, which keeps most updates near the leaves. */
+static arena__avl_node_t *node_balance(arena__avl_node_t *n, arena__avl_update_fn up,
+                                       bool *ret_changed)
 {
-    node_update(n);
+    *ret_changed = node_update(n, up);
     int b = node_height(n->link[0]) - node_height(n->link[1]);
     if (b > 1) {
         if (node_height(n->link[0]->link[0]) < node_height(n->link[0]->link[1]))
-            n->link[0] = node_rotate(n->link[0], 0);
-        return node_rotate(n, 1);
+            n->link[0] = node_rotate(n->link[0], 0, up);
+        *ret_changed = true;
+        return node_rotate(n, 1, up);
     }
     if (b < -1) {
         if (node_height(n->link[1]->link[1]) < node_height(n->link[1]->link[0]))
-            n->link[1] = node_rotate(n->link[1], 1);
-        return node_rotate(n, 0);
+            n->link[1] = node_rotate(n->link[1], 1, up);
+        *ret_changed = true;
+        return node_rotate(n, 0, up);
     }
     return n;
 }
 
-static arena__avl_node_t *node_insert(arena__avl_node_t *root, arena__avl_node_t *n,
-                                      arena__avl_cmp_fn cmp)
+static arena__avl_node_t *node_insert(const arena__avl_t *t, arena__avl_node_t *root,
+                                      arena__avl_node_t *n, bool *ret_changed)
 {
     if (!root) {
         n->link[0] = n->link[1] = NULL;
-        n->height = 1;
+        n->height = 0;
+        (void)node_update(n, t->update);
+        *ret_changed = true;
         return n;
     }
-    int side = cmp(n, root) > 0;
-    root->link[side] = node_insert(root->link[side], n, cmp);
-    return node_balance(root);
+    int side = t->cmp(n, root) > 0;
+    bool below = false;
+    root->link[side] = node_insert(t, root->link[side], n, &below);
+    if (!below) {
+        *ret_changed = false;
+        return root;
+    }
+    return node_balance(root, t->update, ret_changed);
 }
 
-static arena__avl_node_t *node_remove_min(arena__avl_node_t *root, arena__avl_node_t **ret_min)
+static arena__avl_node_t *node_remove_min(const arena__avl_t *t, arena__avl_node_t *root,
+                                          arena__avl_node_t **ret_min)
 {
     if (!root->link[0]) {
         *ret_min = root;
         return root->link[1];
     }
-    root->link[0] = node_remove_min(root->link[0], ret_min);
-    return node_balance(root);
+    bool changed;
+    root->link[0] = node_remove_min(t, root->link[0], ret_min);
+    return node_balance(root, t->update, &changed);
 }
 
-static arena__avl_node_t *node_remove(arena__avl_node_t *root, arena__avl_node_t *n,
-                                      arena__avl_cmp_fn cmp, bool *ret_found)
+static arena__avl_node_t *node_remove(const arena__avl_t *t, arena__avl_node_t *root,
+                                      arena__avl_node_t *n, bool *ret_found, bool *ret_changed)
 {
+    *ret_changed = false;
     if (!root)
         return NULL;
     if (root == n) {
         *ret_found = true;
+        *ret_changed = true;
         if (!n->link[0])
             return n->link[1];
         if (!n->link[1])
             return n->link[0];
         arena__avl_node_t *m = NULL;
-        arena__avl_node_t *right = node_remove_min(n->link[1], &m);
+        arena__avl_node_t *right = node_remove_min(t, n->link[1], &m);
         m->link[0] = n->link[0];
         m->link[1] = right;
-        return node_balance(m);
+        bool changed;
+        return node_balance(m, t->update, &changed);
     }
-    int side = cmp(n, root) > 0;
-    root->link[side] = node_remove(root->link[side], n, cmp, ret_found);
-    return node_balance(root);
+    int side = t->cmp(n, root) > 0;
+    bool below = false;
+    root->link[side] = node_remove(t, root->link[side], n, ret_found, &below);
+    if (!below)
+        return root;
+    return node_balance(root, t->update, ret_changed);
+}
+
+static void node_refresh(const arena__avl_t *t, arena__avl_node_t *root, arena__avl_node_t *n)
+{
+    if (!root)
+        return;
+    if (root != n)
+        node_refresh(t, root->link[t->cmp(n, root) > 0], n);
+    (void)t->update(root);
 }
 
 void arena__avl_init(arena__avl_t *tree, arena__avl_cmp_fn cmp)
 {
+    arena__avl_init_augmented(tree, cmp, NULL);
+}
+
+void arena__avl_init_augmented(arena__avl_t *tree, arena__avl_cmp_fn cmp,
+                               arena__avl_update_fn update)
+{
     tree->root = NULL;
     tree->cmp = cmp;
+    tree->update = update;
     tree->count = 0;
+}
+
+void arena__avl_refresh(arena__avl_t *tree, arena__avl_node_t *node)
+{
+    if (tree->update)
+        node_refresh(tree, tree->root, node);
 }
 
 void arena__avl_insert(arena__avl_t *tree, arena__avl_node_t *node)
 {
-    tree->root = node_insert(tree->root, node, tree->cmp);
+    bool changed;
+    tree->root = node_insert(tree, tree->root, node, &changed);
     tree->count++;
 }
 
 void arena__avl_remove(arena__avl_t *tree, arena__avl_node_t *node)
 {
-    bool found = false;
-    tree->root = node_remove(tree->root, node, tree->cmp, &found);
+    bool found = false, changed;
+    tree->root = node_remove(tree, tree->root, node, &found, &changed);
     if (found)
         tree->count--;
 }

@@ -10,7 +10,7 @@
 
 /* Frames: 4-byte little-endian length, then one protobuf Envelope. */
 #define ARENA_FRAME_HEADER          4u
-#define ARENA_DEFAULT_MAX_FRAME     (64u * 1024u)        /* daemon's limit on requests */
+#define ARENA_DEFAULT_MAX_FRAME     (64u * 1024u)         /* daemon's limit on requests */
 #define ARENA_MAX_REPLY_FRAME       (16u * 1024u * 1024u) /* client's limit on replies */
 #define ARENA_DEFAULT_SYSTEM_SOCKET "/run/arenad/arenad.sock"
 

@@ -18,12 +18,24 @@ typedef struct ad_extents ad_extents_t;
 /* Returns pages [offset, offset + length) to the kernel: 0 or -errno. */
 typedef int (*ad_punch_fn)(void *ctx, uint64_t offset, uint64_t length);
 
+/* Where a lease goes. Both carve small leases (length <= small_limit) from
+ * the top end of the chosen extent and large ones from its bottom end. */
+typedef enum ad_placement {
+    /* Small leases take the highest-addressed extent that fits, large ones the
+     * lowest: small leases pack at the top of the heap, large ones at the
+     * bottom, and neither fills the other's holes. The default. */
+    AD_PLACE_SEGREGATED = 0,
+    /* The smallest extent that fits, lowest address on ties. */
+    AD_PLACE_BEST_FIT = 1,
+} ad_placement_t;
+
 typedef struct ad_extents_config {
     uint64_t size;        /* bytes managed; a non-zero multiple of granule */
     uint64_t granule;     /* power of two; every length and offset is a multiple */
     uint64_t small_limit; /* lengths up to this are carved from the top */
     uint64_t decay_ms;    /* released pages stay dirty this long; 0: punch at release */
-    ad_punch_fn punch;    /* NULL: pages are only accounted, never punched */
+    ad_placement_t placement;
+    ad_punch_fn punch; /* NULL: pages are only accounted, never punched */
     void *punch_ctx;
 } ad_extents_config_t;
 
@@ -53,9 +65,8 @@ int ad_extents_new(const ad_extents_config_t *config, ad_extents_t **ret_extents
 /* Frees everything; NULL-safe. Punches nothing. */
 void ad_extents_free(ad_extents_t *extents);
 
-/* Carves `length` bytes for `owner` (any id; 0 is allowed): best fit, lowest
- * address on ties; carved from the top of the chosen extent when length <=
- * small_limit, from its bottom otherwise. Dirty pages of other owners inside
+/* Carves `length` bytes for `owner` (any id; 0 is allowed), placed as the
+ * config's placement says (see ad_placement_t). Dirty pages of other owners inside
  * the extent are punched first; dirty pages of the same owner are reused as
  * they are and make ret_extent->zeroed false.
  * Returns 0, or -EINVAL (0 or unaligned length), -E2BIG (larger than the heap),
