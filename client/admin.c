@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * admin.c -- admin and introspection requests (status, clients, leases,
+ * reclaim, metrics) turned into plain C results for arenactl.
+ *
+ * Each call is one exchange on the connection; the reply is copied out of the
+ * connection's scratch while the connection is still locked (the scratch is
+ * reused by the next exchange). Variable-sized results are mmap'd so this
+ * file, like the rest of the connection layer, never calls malloc. The daemon
+ * decides what a caller may see; nothing here filters. Any thread.
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "wire.h"
+
+static void admin_strcpy(char *dst, const char *s, size_t len)
+{
+    size_t n = strnlen(s, len - 1);
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* Maps header + count * item bytes; NULL on overflow or mmap failure. */
+static void *admin_map(size_t header, size_t count, size_t item, size_t *ret_size)
+{
+    if (count > (SIZE_MAX - header) / (item ? item : 1))
+        return NULL;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = (header + count * item + page - 1) & ~(page - 1);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    *ret_size = size;
+    return p;
+}
+
+static int admin_conn(arena_conn_t **conn)
+{
+    return *conn ? 0 : arena__conn_default(conn);
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+static int admin_on_status(void *ctx, const arena__msg_t *reply)
+{
+    arena__admin_status_t *out = ctx;
+    const arena__wire_status_t *s = &reply->u.status_reply;
+    admin_strcpy(out->daemon_version, s->daemon_version, sizeof(out->daemon_version));
+    out->uptime_ms = s->uptime_ms;
+    out->budget = s->budget;
+    out->heap_size = s->heap_size;
+    out->leased_bytes = s->leased_bytes;
+    out->free_bytes = s->free_bytes;
+    out->dirty_bytes = s->dirty_bytes;
+    out->largest_free = s->largest_free;
+    out->free_extents = s->free_extents;
+    out->fragmentation = s->fragmentation;
+    out->clients = s->clients;
+    out->pools = s->pools;
+    out->leases = s->leases;
+    out->leases_granted_total = s->leases_granted_total;
+    out->leases_released_total = s->leases_released_total;
+    out->bytes_punched_total = s->bytes_punched_total;
+    out->requests_refused_total = s->requests_refused_total;
+    out->protocol_errors_total = s->protocol_errors_total;
+    out->connections_total = s->connections_total;
+    admin_strcpy(out->socket_path, s->socket_path, sizeof(out->socket_path));
+    return 0;
+}
+
+int arena__admin_status(arena_conn_t *conn, arena__admin_status_t *ret_status)
+{
+    if (!ret_status)
+        return -EINVAL;
+    int r = admin_conn(&conn);
+    if (r < 0)
+        return r;
+    arena__admin_status_t st;
+    memset(&st, 0, sizeof(st));
+    arena__msg_t req = {.kind = ARENA__MSG_STATUS};
+    r = arena__conn_call(conn, &req, ARENA__MSG_STATUS_REPLY, admin_on_status, &st);
+    if (r < 0)
+        return r;
+    *ret_status = st;
+    return 0;
+}
+
+/* ---- clients ------------------------------------------------------------------ */
+
+static int admin_on_clients(void *ctx, const arena__msg_t *reply)
+{
+    arena__admin_clients_t **out = ctx;
+    size_t n = reply->u.list_clients_reply.count;
+    size_t size;
+    arena__admin_clients_t *list =
+        admin_map(sizeof(*list), n, sizeof(arena__admin_client_t), &size);
+    if (!list)
+        return -ENOMEM;
+    list->map_size = size;
+    list->count = n;
+    for (size_t i = 0; i < n; i++) {
+        const arena__wire_client_t *c = &reply->u.list_clients_reply.clients[i];
+        arena__admin_client_t *d = &list->items[i];
+        d->client_id = c->client_id;
+        d->pid = c->pid;
+        d->uid = c->uid;
+        d->gid = c->gid;
+        admin_strcpy(d->name, c->name, sizeof(d->name));
+        d->leased_bytes = c->leased_bytes;
+        d->leases = c->leases;
+        d->connected_ms = c->connected_ms;
+    }
+    *out = list;
+    return 0;
+}
+
+int arena__admin_clients(arena_conn_t *conn, arena__admin_clients_t **ret_list)
+{
+    if (!ret_list)
+        return -EINVAL;
+    int r = admin_conn(&conn);
+    if (r < 0)
+        return r;
+    arena__admin_clients_t *list = NULL;
+    arena__msg_t req = {.kind = ARENA__MSG_LIST_CLIENTS};
+    r = arena__conn_call(conn, &req, ARENA__MSG_LIST_CLIENTS_REPLY, admin_on_clients, &list);
+    if (r < 0)
+        return r;
+    *ret_list = list;
+    return 0;
+}
+
+void arena__admin_clients_free(arena__admin_clients_t *list)
+{
+    if (list)
+        (void)munmap(list, list->map_size);
+}
+
+/* ---- leases ------------------------------------------------------------------- */
+
+static int admin_on_leases(void *ctx, const arena__msg_t *reply)
+{
+    arena__admin_leases_t **out = ctx;
+    size_t n = reply->u.list_leases_reply.count;
+    size_t size;
+    arena__admin_leases_t *list = admin_map(sizeof(*list), n, sizeof(arena__admin_lease_t), &size);
+    if (!list)
+        return -ENOMEM;
+    list->map_size = size;
+    list->count = n;
+    for (size_t i = 0; i < n; i++) {
+        const arena__wire_lease_t *l = &reply->u.list_leases_reply.leases[i];
+        list->items[i] = (arena__admin_lease_t){
+            .lease_id = l->lease_id,
+            .client_id = l->client_id,
+            .uid = l->uid,
+            .offset = l->offset,
+            .size = l->size,
+            .zeroed = l->zeroed,
+            .age_ms = l->age_ms,
+        };
+    }
+    *out = list;
+    return 0;
+}
+
+int arena__admin_leases(arena_conn_t *conn, uint64_t client_id, arena__admin_leases_t **ret_list)
+{
+    if (!ret_list)
+        return -EINVAL;
+    int r = admin_conn(&conn);
+    if (r < 0)
+        return r;
+    arena__admin_leases_t *list = NULL;
+    arena__msg_t req = {.kind = ARENA__MSG_LIST_LEASES};
+    req.u.list_leases.client_id = client_id;
+    r = arena__conn_call(conn, &req, ARENA__MSG_LIST_LEASES_REPLY, admin_on_leases, &list);
+    if (r < 0)
+        return r;
+    *ret_list = list;
+    return 0;
+}
+
+void arena__admin_leases_free(arena__admin_leases_t *list)
+{
+    if (list)
+        (void)munmap(list, list->map_size);
+}
+
+/* ---- reclaim ------------------------------------------------------------------ */
+
+static int admin_on_reclaim(void *ctx, const arena__msg_t *reply)
+{
+    *(uint64_t *)ctx = reply->u.reclaim_reply.reclaimed_bytes;
+    return 0;
+}
+
+int arena__admin_reclaim(arena_conn_t *conn, uint64_t bytes, uint64_t client_id,
+                         uint64_t *ret_bytes)
+{
+    if (!ret_bytes)
+        return -EINVAL;
+    int r = admin_conn(&conn);
+    if (r < 0)
+        return r;
+    uint64_t got = 0;
+    arena__msg_t req = {.kind = ARENA__MSG_RECLAIM};
+    req.u.reclaim.bytes = bytes;
+    req.u.reclaim.client_id = client_id;
+    r = arena__conn_call(conn, &req, ARENA__MSG_RECLAIM_REPLY, admin_on_reclaim, &got);
+    if (r < 0)
+        return r;
+    *ret_bytes = got;
+    return 0;
+}
+
+/* ---- metrics ------------------------------------------------------------------ */
+
+static int admin_on_metrics(void *ctx, const arena__msg_t *reply)
+{
+    arena__admin_text_t **out = ctx;
+    size_t n = strlen(reply->u.metrics_reply.text);
+    size_t size;
+    arena__admin_text_t *t = admin_map(sizeof(*t) + 1, n, 1, &size);
+    if (!t)
+        return -ENOMEM;
+    t->map_size = size;
+    t->len = n;
+    memcpy(t->text, reply->u.metrics_reply.text, n + 1);
+    *out = t;
+    return 0;
+}
+
+int arena__admin_metrics(arena_conn_t *conn, arena__admin_text_t **ret_text)
+{
+    if (!ret_text)
+        return -EINVAL;
+    int r = admin_conn(&conn);
+    if (r < 0)
+        return r;
+    arena__admin_text_t *t = NULL;
+    arena__msg_t req = {.kind = ARENA__MSG_METRICS};
+    r = arena__conn_call(conn, &req, ARENA__MSG_METRICS_REPLY, admin_on_metrics, &t);
+    if (r < 0)
+        return r;
+    *ret_text = t;
+    return 0;
+}
+
+void arena__admin_text_free(arena__admin_text_t *text)
+{
+    if (text)
+        (void)munmap(text, text->map_size);
+}

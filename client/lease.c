@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * lease.c -- raw leases: ask the daemon for an extent of the pool heap, map it
+ * at an aligned address, and give it back.
+ *
+ * Alignment is what lets the pools find a lease header from any pointer with
+ * a mask, so a lease of up to 4 MiB is mapped at an address aligned to its size
+ * rounded up to a power of two; arena__conn_lease_aligned() takes any power of
+ * two. An aligned mapping reserves size + align bytes of PROT_NONE address
+ * space, maps the lease with MAP_FIXED at the aligned point inside it and
+ * unmaps the slack on both sides.
+ *
+ * Every mapped lease is in its connection's table (id -> addr, size), so
+ * arena_release() refuses a lease this connection does not hold (a forged or
+ * stale arena_lease_t) before touching any mapping, and arena_disconnect()
+ * can unmap everything. A lease that cannot be mapped or tracked goes straight
+ * back to the daemon. No malloc (see conn.h); any thread.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "conn.h"
+#include "wire.h"
+
+#define LEASE_ALIGNED_MAX ((size_t)4 * 1024 * 1024)
+
+typedef struct lease_reply_ctx {
+    uint64_t id;
+    uint64_t offset;
+    uint64_t size;
+    bool zeroed;
+} lease_reply_ctx_t;
+
+static int lease_on_reply(void *ctx, const arena__msg_t *reply)
+{
+    lease_reply_ctx_t *out = ctx;
+    out->id = reply->u.lease_reply.lease_id;
+    out->offset = reply->u.lease_reply.offset;
+    out->size = reply->u.lease_reply.size;
+    out->zeroed = reply->u.lease_reply.zeroed;
+    return 0;
+}
+
+static int lease_send_release(arena_conn_t *conn, uint64_t id)
+{
+    arena__msg_t req = {.kind = ARENA__MSG_RELEASE};
+    req.u.release.lease_id = id;
+    return arena__conn_call(conn, &req, ARENA__MSG_RELEASE_REPLY, NULL, NULL);
+}
+
+static size_t lease_pow2_ceil(size_t n)
+{
+    size_t p = 1;
+    while (p < n && p <= SIZE_MAX / 2)
+        p <<= 1;
+    return p;
+}
+
+/* Maps [offset, offset + size) of fd at an address aligned to align.
+ * Returns 0 and *ret_addr, or -errno. */
+static int lease_map(int fd, uint64_t offset, size_t size, size_t align, size_t page,
+                     void **ret_addr)
+{
+    if (align <= page) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
+        if (p == MAP_FAILED)
+            return -errno;
+        *ret_addr = p;
+        return 0;
+    }
+    if (size > SIZE_MAX - align)
+        return -ENOMEM;
+    size_t span = size + align;
+    char *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED)
+        return -errno;
+    char *base = (char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
+    void *p = mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        (void)munmap(res, span);
+        return -e;
+    }
+    if (base > res)
+        (void)munmap(res, (size_t)(base - res));
+    char *end = base + size;
+    if (res + span > end)
+        (void)munmap(end, (size_t)(res + span - end));
+    *ret_addr = base;
+    return 0;
+}
+
+/* align 0: automatic (see arena_lease()). */
+static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait_ms,
+                         arena_lease_t *ret_lease)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size == 0 || !ret_lease)
+        return -EINVAL;
+    if (align && ((align & (align - 1)) != 0 || align < page))
+        return -EINVAL;
+    int r;
+    if (!conn) {
+        r = arena__conn_default(&conn);
+        if (r < 0)
+            return r;
+    }
+    arena__conn_info_t info;
+    (void)arena__conn_info(conn, &info);
+
+    arena__msg_t req = {.kind = ARENA__MSG_LEASE};
+    req.u.lease.size = size;
+    req.u.lease.wait_ms = wait_ms < 0 ? -1 : wait_ms;
+    lease_reply_ctx_t got = {0};
+    r = arena__conn_call(conn, &req, ARENA__MSG_LEASE_REPLY, lease_on_reply, &got);
+    if (r < 0)
+        return r;
+
+    /* The daemon's numbers decide what we map: check them first. */
+    if (got.size < size || got.offset % page != 0 || got.size % page != 0 ||
+        (info.heap_size &&
+         (got.offset > info.heap_size || got.size > info.heap_size - got.offset))) {
+        r = ARENA_EPROTOCOL;
+        goto fail_release;
+    }
+    if (!align)
+        align = got.size <= LEASE_ALIGNED_MAX ? lease_pow2_ceil((size_t)got.size) : page;
+    if (info.hugetlb && align < info.granule)
+        align = (size_t)info.granule;
+
+    void *addr = NULL;
+    r = lease_map(arena__conn_pool_fd(conn), got.offset, (size_t)got.size, align, page, &addr);
+    if (r < 0)
+        goto fail_release;
+    r = arena__conn_track(conn, got.id, addr, (size_t)got.size);
+    if (r == -EEXIST) {
+        /* The daemon handed out an id we already hold: releasing it would
+         * give back the other lease, so only drop the new mapping. */
+        (void)munmap(addr, (size_t)got.size);
+        return ARENA_EPROTOCOL;
+    }
+    if (r < 0)
+        goto fail_unmap;
+
+    *ret_lease = (arena_lease_t){
+        .addr = addr,
+        .size = (size_t)got.size,
+        .id = got.id,
+        .zeroed = got.zeroed,
+    };
+    return 0;
+
+fail_unmap:
+    (void)munmap(addr, (size_t)got.size);
+fail_release:
+    (void)lease_send_release(conn, got.id);
+    return r;
+}
+
+int arena_lease(arena_conn_t *conn, size_t size, int wait_ms, arena_lease_t *ret_lease)
+{
+    return lease_acquire(conn, size, 0, wait_ms, ret_lease);
+}
+
+int arena__conn_lease_aligned(arena_conn_t *conn, size_t size, size_t align, int wait_ms,
+                              arena_lease_t *ret_lease)
+{
+    if (align == 0)
+        return -EINVAL;
+    return lease_acquire(conn, size, align, wait_ms, ret_lease);
+}
+
+int arena_release(arena_conn_t *conn, const arena_lease_t *lease)
+{
+    if (!lease || !lease->addr || lease->size == 0)
+        return -EINVAL;
+    int r;
+    if (!conn) {
+        r = arena__conn_default(&conn);
+        if (r < 0)
+            return r;
+    }
+    r = arena__conn_untrack(conn, lease->id, lease->addr, lease->size);
+    if (r < 0)
+        return r;
+    (void)munmap(lease->addr, lease->size);
+    return lease_send_release(conn, lease->id);
+}

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * wire.c -- the client's protobuf-c adapter, and the scratch memory it decodes
+ * into.
+ *
+ * The only client file that includes arena.pb-c.h. Requests are packed into
+ * a caller's buffer (protobuf_c_message_pack never allocates); replies are
+ * unpacked with a ProtobufCAllocator over an arena__scratch_t, then copied
+ * into plain-C arena__msg_t whose arrays come from the same scratch. So the
+ * whole path runs without malloc, which the preload library requires.
+ *
+ * Trust: the bytes come from the daemon, which we trust to be arenad but not
+ * to be bug-free: the length is checked before unpack, an unknown body is
+ * -EPROTO, and strings are never NULL after decoding. Pure functions over
+ * caller-owned memory; any thread, one scratch per thread at a time.
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arena.pb-c.h"
+#include "paths.h"
+
+/* ---- scratch ------------------------------------------------------------------- */
+
+/* Every chunk starts with this header; data follows at SCRATCH_HDR. */
+typedef struct scratch_chunk {
+    struct scratch_chunk *next; /* in the `extra` list */
+    size_t size;                /* bytes mapped, header included */
+} scratch_chunk_t;
+
+#define SCRATCH_HDR         32u
+#define SCRATCH_FIRST_CHUNK ((size_t)256 * 1024)
+
+static scratch_chunk_t *scratch_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    scratch_chunk_t *c = p;
+    c->next = NULL;
+    c->size = size;
+    return c;
+}
+
+static scratch_chunk_t *scratch_current(const arena__scratch_t *s)
+{
+    return s->extra ? (scratch_chunk_t *)s->extra : (scratch_chunk_t *)s->first;
+}
+
+void *arena__scratch_alloc(arena__scratch_t *scratch, size_t n)
+{
+    size_t limit = scratch->limit ? scratch->limit : ARENA__SCRATCH_DEFAULT_LIMIT;
+    if (n > limit)
+        return NULL;
+    n = (n + 15u) & ~(size_t)15u;
+    if (!scratch->first) {
+        scratch_chunk_t *c = scratch_map(SCRATCH_FIRST_CHUNK);
+        if (!c)
+            return NULL;
+        scratch->first = c;
+        scratch->used = SCRATCH_HDR;
+        scratch->total = c->size;
+    }
+    scratch_chunk_t *cur = scratch_current(scratch);
+    if (n > cur->size - scratch->used) {
+        /* A new chunk at least twice the request, and growing with the total,
+         * so a big reply costs a handful of mmaps. */
+        size_t want = n + SCRATCH_HDR;
+        size_t size = scratch->total > want * 2 ? scratch->total : want * 2;
+        size = (size + 4095u) & ~(size_t)4095u;
+        if (scratch->total + size > limit) {
+            if (scratch->total + want > limit)
+                return NULL;
+            size = (want + 4095u) & ~(size_t)4095u;
+        }
+        scratch_chunk_t *c = scratch_map(size);
+        if (!c)
+            return NULL;
+        c->next = scratch->extra;
+        scratch->extra = c;
+        scratch->used = SCRATCH_HDR;
+        scratch->total += size;
+        cur = c;
+    }
+    void *p = (char *)cur + scratch->used;
+    scratch->used += n;
+    return p;
+}
+
+void arena__scratch_reset(arena__scratch_t *scratch)
+{
+    scratch_chunk_t *c = scratch->extra;
+    while (c) {
+        scratch_chunk_t *next = c->next;
+        (void)munmap(c, c->size);
+        c = next;
+    }
+    scratch->extra = NULL;
+    scratch->used = SCRATCH_HDR;
+    scratch->total = scratch->first ? ((scratch_chunk_t *)scratch->first)->size : 0;
+}
+
+void arena__scratch_destroy(arena__scratch_t *scratch)
+{
+    if (!scratch)
+        return;
+    arena__scratch_reset(scratch);
+    if (scratch->first) {
+        scratch_chunk_t *c = scratch->first;
+        (void)munmap(c, c->size);
+    }
+    scratch->first = NULL;
+    scratch->used = 0;
+    scratch->total = 0;
+}
+
+static void *scratch_pb_alloc(void *data, size_t size)
+{
+    return arena__scratch_alloc(data, size);
+}
+
+static void scratch_pb_free(void *data, void *ptr)
+{
+    /* Scratch memory goes back all at once on reset. */
+    (void)data;
+    (void)ptr;
+}
+
+/* ---- encoding ----------------------------------------------------------------- */
+
+/* protobuf-c wants char * for strings it only reads when packing. */
+static char *wire_str(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+
+long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
+{
+    if (!msg || (!buf && cap))
+        return -EINVAL;
+    Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
+    Arena__V1__Hello hello = ARENA__V1__HELLO__INIT;
+    Arena__V1__HelloReply hello_reply = ARENA__V1__HELLO_REPLY__INIT;
+    Arena__V1__LeaseRequest lease = ARENA__V1__LEASE_REQUEST__INIT;
+    Arena__V1__LeaseReply lease_reply = ARENA__V1__LEASE_REPLY__INIT;
+    Arena__V1__ReleaseRequest release = ARENA__V1__RELEASE_REQUEST__INIT;
+    Arena__V1__ReleaseReply release_reply = ARENA__V1__RELEASE_REPLY__INIT;
+    Arena__V1__StatusRequest status = ARENA__V1__STATUS_REQUEST__INIT;
+    Arena__V1__StatusReply status_reply = ARENA__V1__STATUS_REPLY__INIT;
+    Arena__V1__ListClientsRequest list_clients = ARENA__V1__LIST_CLIENTS_REQUEST__INIT;
+    Arena__V1__ListLeasesRequest list_leases = ARENA__V1__LIST_LEASES_REQUEST__INIT;
+    Arena__V1__ReclaimRequest reclaim = ARENA__V1__RECLAIM_REQUEST__INIT;
+    Arena__V1__ReclaimReply reclaim_reply = ARENA__V1__RECLAIM_REPLY__INIT;
+    Arena__V1__MetricsRequest metrics = ARENA__V1__METRICS_REQUEST__INIT;
+    Arena__V1__MetricsReply metrics_reply = ARENA__V1__METRICS_REPLY__INIT;
+    Arena__V1__Error error = ARENA__V1__ERROR__INIT;
+
+    env.request_id = msg->request_id;
+    switch (msg->kind) {
+    case ARENA__MSG_HELLO:
+        hello.protocol_version = msg->u.hello.protocol_version;
+        hello.client_name = wire_str(msg->u.hello.client_name);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO;
+        env.hello = &hello;
+        break;
+    case ARENA__MSG_HELLO_REPLY:
+        hello_reply.protocol_version = msg->u.hello_reply.protocol_version;
+        hello_reply.client_id = msg->u.hello_reply.client_id;
+        hello_reply.heap_size = msg->u.hello_reply.heap_size;
+        hello_reply.granule = msg->u.hello_reply.granule;
+        hello_reply.budget = msg->u.hello_reply.budget;
+        hello_reply.hugetlb = msg->u.hello_reply.hugetlb;
+        hello_reply.daemon_version = wire_str(msg->u.hello_reply.daemon_version);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO_REPLY;
+        env.hello_reply = &hello_reply;
+        break;
+    case ARENA__MSG_LEASE:
+        lease.size = msg->u.lease.size;
+        lease.wait_ms = msg->u.lease.wait_ms;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE;
+        env.lease = &lease;
+        break;
+    case ARENA__MSG_LEASE_REPLY:
+        lease_reply.lease_id = msg->u.lease_reply.lease_id;
+        lease_reply.offset = msg->u.lease_reply.offset;
+        lease_reply.size = msg->u.lease_reply.size;
+        lease_reply.zeroed = msg->u.lease_reply.zeroed;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE_REPLY;
+        env.lease_reply = &lease_reply;
+        break;
+    case ARENA__MSG_RELEASE:
+        release.lease_id = msg->u.release.lease_id;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_RELEASE;
+        env.release = &release;
+        break;
+    case ARENA__MSG_RELEASE_REPLY:
+        release_reply.lease_id = msg->u.release_reply.lease_id;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_RELEASE_REPLY;
+        env.release_reply = &release_reply;
+        break;
+    case ARENA__MSG_STATUS:
+        env.body_case = ARENA__V1__ENVELOPE__BODY_STATUS;
+        env.status = &status;
+        break;
+    case ARENA__MSG_STATUS_REPLY: {
+        const arena__wire_status_t *s = &msg->u.status_reply;
+        status_reply.daemon_version = wire_str(s->daemon_version);
+        status_reply.uptime_ms = s->uptime_ms;
+        status_reply.budget = s->budget;
+        status_reply.heap_size = s->heap_size;
+        status_reply.leased_bytes = s->leased_bytes;
+        status_reply.free_bytes = s->free_bytes;
+        status_reply.dirty_bytes = s->dirty_bytes;
+        status_reply.largest_free = s->largest_free;
+        status_reply.free_extents = s->free_extents;
+        status_reply.fragmentation = s->fragmentation;
+        status_reply.clients = s->clients;
+        status_reply.pools = s->pools;
+        status_reply.leases = s->leases;
+        status_reply.leases_granted_total = s->leases_granted_total;
+        status_reply.leases_released_total = s->leases_released_total;
+        status_reply.bytes_punched_total = s->bytes_punched_total;
+        status_reply.requests_refused_total = s->requests_refused_total;
+        status_reply.protocol_errors_total = s->protocol_errors_total;
+        status_reply.connections_total = s->connections_total;
+        status_reply.socket_path = wire_str(s->socket_path);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_STATUS_REPLY;
+        env.status_reply = &status_reply;
+        break;
+    }
+    case ARENA__MSG_LIST_CLIENTS:
+        env.body_case = ARENA__V1__ENVELOPE__BODY_LIST_CLIENTS;
+        env.list_clients = &list_clients;
+        break;
+    case ARENA__MSG_LIST_LEASES:
+        list_leases.client_id = msg->u.list_leases.client_id;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_LIST_LEASES;
+        env.list_leases = &list_leases;
+        break;
+    case ARENA__MSG_RECLAIM:
+        reclaim.bytes = msg->u.reclaim.bytes;
+        reclaim.client_id = msg->u.reclaim.client_id;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_RECLAIM;
+        env.reclaim = &reclaim;
+        break;
+    case ARENA__MSG_RECLAIM_REPLY:
+        reclaim_reply.reclaimed_bytes = msg->u.reclaim_reply.reclaimed_bytes;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_RECLAIM_REPLY;
+        env.reclaim_reply = &reclaim_reply;
+        break;
+    case ARENA__MSG_METRICS:
+        env.body_case = ARENA__V1__ENVELOPE__BODY_METRICS;
+        env.metrics = &metrics;
+        break;
+    case ARENA__MSG_METRICS_REPLY:
+        metrics_reply.text = wire_str(msg->u.metrics_reply.text);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_METRICS_REPLY;
+        env.metrics_reply = &metrics_reply;
+        break;
+    case ARENA__MSG_ERROR:
+        error.code = (Arena__V1__ErrorCode)msg->u.error.code;
+        error.message = wire_str(msg->u.error.message);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_ERROR;
+        env.error = &error;
+        break;
+    default:
+        return -EINVAL;
+    }
+
+    size_t body = protobuf_c_message_get_packed_size(&env.base);
+    if (body > UINT32_MAX || cap < ARENA_FRAME_HEADER || body > cap - ARENA_FRAME_HEADER)
+        return -EMSGSIZE;
+    buf[0] = (uint8_t)(body & 0xffu);
+    buf[1] = (uint8_t)((body >> 8) & 0xffu);
+    buf[2] = (uint8_t)((body >> 16) & 0xffu);
+    buf[3] = (uint8_t)((body >> 24) & 0xffu);
+    size_t packed = protobuf_c_message_pack(&env.base, buf + ARENA_FRAME_HEADER);
+    if (packed != body)
+        return -EINVAL; /* cannot happen: the sizes come from the same message */
+    return (long)(ARENA_FRAME_HEADER + body);
+}
+
+/* ---- decoding ----------------------------------------------------------------- */
+
+static const char *wire_in(const char *s)
+{
+    return s ? s : "";
+}
+
+static int wire_decode_clients(const Arena__V1__ListClientsReply *r, arena__scratch_t *scratch,
+                               arena__msg_t *out)
+{
+    arena__wire_client_t *v = NULL;
+    if (r->n_clients) {
+        if (r->n_clients > SIZE_MAX / sizeof(*v))
+            return -ENOMEM;
+        v = arena__scratch_alloc(scratch, r->n_clients * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->n_clients; i++) {
+        const Arena__V1__ClientInfo *c = r->clients[i];
+        if (!c)
+            return -EPROTO;
+        v[i] = (arena__wire_client_t){
+            .client_id = c->client_id,
+            .pid = c->pid,
+            .uid = c->uid,
+            .gid = c->gid,
+            .name = wire_in(c->name),
+            .leased_bytes = c->leased_bytes,
+            .leases = c->leases,
+            .connected_ms = c->connected_ms,
+        };
+    }
+    out->u.list_clients_reply.count = r->n_clients;
+    out->u.list_clients_reply.clients = v;
+    return 0;
+}
+
+static int wire_decode_leases(const Arena__V1__ListLeasesReply *r, arena__scratch_t *scratch,
+                              arena__msg_t *out)
+{
+    arena__wire_lease_t *v = NULL;
+    if (r->n_leases) {
+        if (r->n_leases > SIZE_MAX / sizeof(*v))
+            return -ENOMEM;
+        v = arena__scratch_alloc(scratch, r->n_leases * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->n_leases; i++) {
+        const Arena__V1__LeaseInfo *l = r->leases[i];
+        if (!l)
+            return -EPROTO;
+        v[i] = (arena__wire_lease_t){
+            .lease_id = l->lease_id,
+            .client_id = l->client_id,
+            .uid = l->uid,
+            .offset = l->offset,
+            .size = l->size,
+            .zeroed = l->zeroed,
+            .age_ms = l->age_ms,
+        };
+    }
+    out->u.list_leases_reply.count = r->n_leases;
+    out->u.list_leases_reply.leases = v;
+    return 0;
+}
+
+static void wire_decode_status(const Arena__V1__StatusReply *r, arena__wire_status_t *s)
+{
+    *s = (arena__wire_status_t){
+        .daemon_version = wire_in(r->daemon_version),
+        .uptime_ms = r->uptime_ms,
+        .budget = r->budget,
+        .heap_size = r->heap_size,
+        .leased_bytes = r->leased_bytes,
+        .free_bytes = r->free_bytes,
+        .dirty_bytes = r->dirty_bytes,
+        .largest_free = r->largest_free,
+        .free_extents = r->free_extents,
+        .fragmentation = r->fragmentation,
+        .clients = r->clients,
+        .pools = r->pools,
+        .leases = r->leases,
+        .leases_granted_total = r->leases_granted_total,
+        .leases_released_total = r->leases_released_total,
+        .bytes_punched_total = r->bytes_punched_total,
+        .requests_refused_total = r->requests_refused_total,
+        .protocol_errors_total = r->protocol_errors_total,
+        .connections_total = r->connections_total,
+        .socket_path = wire_in(r->socket_path),
+    };
+}
+
+/* Converts an unpacked envelope; 0 or -EPROTO/-ENOMEM. */
+static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratch, arena__msg_t *m)
+{
+    m->request_id = env->request_id;
+    switch (env->body_case) {
+    case ARENA__V1__ENVELOPE__BODY_HELLO:
+        m->kind = ARENA__MSG_HELLO;
+        m->u.hello.protocol_version = env->hello->protocol_version;
+        m->u.hello.client_name = wire_in(env->hello->client_name);
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_HELLO_REPLY:
+        m->kind = ARENA__MSG_HELLO_REPLY;
+        m->u.hello_reply.protocol_version = env->hello_reply->protocol_version;
+        m->u.hello_reply.client_id = env->hello_reply->client_id;
+        m->u.hello_reply.heap_size = env->hello_reply->heap_size;
+        m->u.hello_reply.granule = env->hello_reply->granule;
+        m->u.hello_reply.budget = env->hello_reply->budget;
+        m->u.hello_reply.hugetlb = env->hello_reply->hugetlb;
+        m->u.hello_reply.daemon_version = wire_in(env->hello_reply->daemon_version);
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_LEASE:
+        m->kind = ARENA__MSG_LEASE;
+        m->u.lease.size = env->lease->size;
+        m->u.lease.wait_ms = env->lease->wait_ms;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_LEASE_REPLY:
+        m->kind = ARENA__MSG_LEASE_REPLY;
+        m->u.lease_reply.lease_id = env->lease_reply->lease_id;
+        m->u.lease_reply.offset = env->lease_reply->offset;
+        m->u.lease_reply.size = env->lease_reply->size;
+        m->u.lease_reply.zeroed = env->lease_reply->zeroed;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_RELEASE:
+        m->kind = ARENA__MSG_RELEASE;
+        m->u.release.lease_id = env->release->lease_id;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_RELEASE_REPLY:
+        m->kind = ARENA__MSG_RELEASE_REPLY;
+        m->u.release_reply.lease_id = env->release_reply->lease_id;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_STATUS:
+        m->kind = ARENA__MSG_STATUS;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_STATUS_REPLY:
+        m->kind = ARENA__MSG_STATUS_REPLY;
+        wire_decode_status(env->status_reply, &m->u.status_reply);
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_LIST_CLIENTS:
+        m->kind = ARENA__MSG_LIST_CLIENTS;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_LIST_CLIENTS_REPLY:
+        m->kind = ARENA__MSG_LIST_CLIENTS_REPLY;
+        return wire_decode_clients(env->list_clients_reply, scratch, m);
+    case ARENA__V1__ENVELOPE__BODY_LIST_LEASES:
+        m->kind = ARENA__MSG_LIST_LEASES;
+        m->u.list_leases.client_id = env->list_leases->client_id;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_LIST_LEASES_REPLY:
+        m->kind = ARENA__MSG_LIST_LEASES_REPLY;
+        return wire_decode_leases(env->list_leases_reply, scratch, m);
+    case ARENA__V1__ENVELOPE__BODY_RECLAIM:
+        m->kind = ARENA__MSG_RECLAIM;
+        m->u.reclaim.bytes = env->reclaim->bytes;
+        m->u.reclaim.client_id = env->reclaim->client_id;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_RECLAIM_REPLY:
+        m->kind = ARENA__MSG_RECLAIM_REPLY;
+        m->u.reclaim_reply.reclaimed_bytes = env->reclaim_reply->reclaimed_bytes;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_METRICS:
+        m->kind = ARENA__MSG_METRICS;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_METRICS_REPLY:
+        m->kind = ARENA__MSG_METRICS_REPLY;
+        m->u.metrics_reply.text = wire_in(env->metrics_reply->text);
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_ERROR:
+        m->kind = ARENA__MSG_ERROR;
+        m->u.error.code = (int)env->error->code;
+        m->u.error.message = wire_in(env->error->message);
+        return 0;
+    default:
+        return -EPROTO;
+    }
+}
+
+int arena__wire_decode(const uint8_t *body, size_t len, arena__scratch_t *scratch,
+                       arena__msg_t *ret_msg)
+{
+    if ((!body && len) || !scratch || !ret_msg)
+        return -EINVAL;
+    if (len > (size_t)ARENA_MAX_REPLY_FRAME)
+        return -EMSGSIZE;
+    ProtobufCAllocator alloc = {
+        .alloc = scratch_pb_alloc,
+        .free = scratch_pb_free,
+        .allocator_data = scratch,
+    };
+    Arena__V1__Envelope *env = arena__v1__envelope__unpack(&alloc, len, body);
+    if (!env)
+        return -EPROTO; /* protobuf-c gives no reason; scratch exhaustion looks the same */
+    arena__msg_t m;
+    memset(&m, 0, sizeof(m));
+    int r = wire_convert(env, scratch, &m);
+    if (r < 0)
+        return r;
+    *ret_msg = m;
+    return 0;
+}

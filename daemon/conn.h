@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * conn.h -- one client connection: a non-blocking Unix socket under uv_poll,
+ * cut into frames on the way in and queued (with optional fds) on the way out.
+ */
+#ifndef AD_CONN_H
+#define AD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+typedef struct ad_conn ad_conn_t;
+
+typedef struct ad_conn_limits {
+    size_t max_frame;  /* largest request payload accepted */
+    size_t max_queued; /* bytes of replies queued before the peer is dropped */
+} ad_conn_limits_t;
+
+typedef struct ad_conn_callbacks {
+    /* A complete frame payload (header stripped), valid during the call. */
+    void (*on_frame)(ad_conn_t *conn, const uint8_t *payload, size_t len, void *ctx);
+    /* A frame header announced len > max_frame. Reading has stopped; the
+     * callback typically queues an error and calls ad_conn_shutdown(). */
+    void (*on_oversize)(ad_conn_t *conn, size_t len, void *ctx);
+    /* The connection is gone (EOF, error, ad_conn_close(), or a shutdown
+     * that completed). Called exactly once, always from the loop (never from
+     * inside another ad_conn_* call), after which the conn is freed. reason
+     * is 0 for an orderly EOF or close, -errno otherwise (-ENOBUFS: the peer
+     * did not read its replies). */
+    void (*on_close)(ad_conn_t *conn, int reason, void *ctx);
+} ad_conn_callbacks_t;
+
+typedef struct ad_conn_peer {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+} ad_conn_peer_t;
+
+/* Takes ownership of fd (an accepted, non-blocking, CLOEXEC socket), reads its
+ * SO_PEERCRED and starts watching it on loop. Returns 0 and *ret_conn, or
+ * -errno (fd is closed on failure too). */
+int ad_conn_new(uv_loop_t *loop, int fd, const ad_conn_limits_t *limits,
+                const ad_conn_callbacks_t *callbacks, void *ctx, ad_conn_t **ret_conn);
+
+/* The credentials read at accept time. */
+const ad_conn_peer_t *ad_conn_peer(const ad_conn_t *conn);
+
+/* The socket fd (for SO_PEERGROUPS and the like; still owned by the conn). */
+int ad_conn_fd(const ad_conn_t *conn);
+
+/* Queues a whole frame for sending; takes ownership of frame (malloc'd) in
+ * every case. fd >= 0 is dup'ed and sent as SCM_RIGHTS with the frame's first
+ * byte. Tries to write at once. Returns 0, or -ENOBUFS (the queue would pass
+ * max_queued: the connection is being closed), -EPIPE (already closing),
+ * -errno. Never calls back synchronously. */
+int ad_conn_send(ad_conn_t *conn, uint8_t *frame, size_t len, int fd);
+
+/* Stops reading and closes once the queued frames are written (at once when
+ * nothing is queued). Idempotent. */
+void ad_conn_shutdown(ad_conn_t *conn);
+
+/* Closes now, dropping anything queued; reason (0 or -errno) is passed to
+ * on_close, which runs later from the loop;
+ * until then every ad_conn_* call is a harmless no-op. Idempotent. */
+void ad_conn_close(ad_conn_t *conn, int reason);
+
+/* Since when (loop time, ms) the connection has been waiting on its peer:
+ * an incomplete frame sits in the input buffer, or a shutdown waits for the
+ * peer to read the last replies. 0 when it waits on nothing. Lets the server
+ * drop peers that send half a frame, or stop reading, and stall. */
+uint64_t ad_conn_stalled_since(const ad_conn_t *conn);
+
+/* True once the connection is closing (no more callbacks but on_close). */
+bool ad_conn_is_closing(const ad_conn_t *conn);
+
+/* Opaque per-connection data for the owner. */
+void ad_conn_set_data(ad_conn_t *conn, void *data);
+void *ad_conn_get_data(const ad_conn_t *conn);
+
+#endif

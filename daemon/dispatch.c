@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * dispatch.c -- requests in, replies out: the protocol's state machine.
+ *
+ * Each connection has a session. Its first frame must be Hello with protocol
+ * version 1; anything else gets an error and the connection is closed. After
+ * Hello the session is a lease-manager client: lease and release requests go
+ * to lease.c, admin requests to admin.c, and every reply echoes the request
+ * id. The rules on bad input (DESIGN.md section 7): a frame that does not
+ * decode, or is too long, is answered with an error and the connection is
+ * closed, since the byte stream can no longer be trusted; a well-formed
+ * envelope with no or an unknown body is answered with ERROR_PROTOCOL and the
+ * connection stays open. Either way one line is logged and the protocol error
+ * counter moves; other clients never notice.
+ *
+ * When the daemon stops, sessions end without punching their leases: a
+ * client that still maps a lease keeps its data (DESIGN.md section 7).
+ *
+ * A lease request that does not fit and allows waiting is queued in the lease
+ * manager with the session as its owner; the session's client is removed from
+ * the manager before the session is freed, which drops its waiters, so the
+ * owner pointer never dangles. Loop thread only.
+ */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "size.h"
+#include "wire.h"
+
+#ifndef AD_VERSION
+#define AD_VERSION "0.0.0"
+#endif
+
+#define DISPATCH_MAX_GROUPS 4096
+
+struct ad_dispatch {
+    ad_dispatch_config_t config;
+    bool stopping;
+    ad_leases_t *leases;
+    ad_admin_t *admin;
+};
+
+struct ad_session {
+    ad_dispatch_t *d;
+    ad_conn_t *conn;
+    uint64_t client_id; /* 0 until Hello */
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    ad_admin_caller_t caller;
+    char name[AD_WIRE_NAME_MAX + 1];
+};
+
+int ad_dispatch_new(const ad_dispatch_config_t *config, ad_leases_t *leases, ad_admin_t *admin,
+                    ad_dispatch_t **ret_dispatch)
+{
+    if (!config || !leases || !admin || !ret_dispatch)
+        return -EINVAL;
+    ad_dispatch_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->config = *config;
+    d->leases = leases;
+    d->admin = admin;
+    *ret_dispatch = d;
+    return 0;
+}
+
+void ad_dispatch_free(ad_dispatch_t *d)
+{
+    free(d);
+}
+
+/* The peer's supplementary groups (SO_PEERGROUPS), for the admin-group rule.
+ * Returns the malloc'd list and its length, or NULL and 0. */
+static gid_t *session_peer_groups(int fd, size_t *ret_n)
+{
+    socklen_t len = 64 * sizeof(gid_t);
+    gid_t *groups = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        gid_t *g = realloc(groups, len ? len : sizeof(gid_t));
+        if (!g)
+            break;
+        groups = g;
+        socklen_t got = len;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &got) == 0) {
+            *ret_n = got / sizeof(gid_t);
+            return groups;
+        }
+        if (errno != ERANGE || got <= len || got > DISPATCH_MAX_GROUPS * sizeof(gid_t))
+            break;
+        len = got;
+    }
+    free(groups);
+    *ret_n = 0;
+    return NULL;
+}
+
+int ad_session_new(ad_dispatch_t *d, ad_conn_t *conn, ad_session_t **ret_session)
+{
+    if (!d || !conn || !ret_session)
+        return -EINVAL;
+    ad_session_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    const ad_conn_peer_t *peer = ad_conn_peer(conn);
+    s->d = d;
+    s->conn = conn;
+    s->pid = peer->pid;
+    s->uid = peer->uid;
+    s->gid = peer->gid;
+    size_t ngroups = 0;
+    gid_t *groups = session_peer_groups(ad_conn_fd(conn), &ngroups);
+    s->caller.uid = peer->uid;
+    s->caller.privileged = ad_admin_is_privileged(d->admin, peer->uid, peer->gid, groups, ngroups);
+    free(groups);
+    (void)snprintf(s->name, sizeof(s->name), "?");
+    *ret_session = s;
+    return 0;
+}
+
+static const char *reason_text(int reason)
+{
+    switch (reason) {
+    case 0:
+        return "disconnected";
+    case -ENOBUFS:
+        return "dropped: it does not read its replies";
+    default:
+        return ad_errstr(reason);
+    }
+}
+
+void ad_session_free(ad_session_t *s, int reason, uint64_t now_ms)
+{
+    if (!s)
+        return;
+    if (s->client_id != 0) {
+        ad_client_view_t v;
+        uint64_t bytes = 0;
+        if (ad_leases_client_view(s->d->leases, s->client_id, &v) == 0)
+            bytes = v.leased_bytes;
+        int released = ad_leases_client_free(s->d->leases, s->client_id, now_ms, !s->d->stopping);
+        char size[32];
+        ad_log(reason == 0 ? AD_LOG_INFO : AD_LOG_WARN,
+               "client %" PRIu64 " pid %ld (%s) %s; released %d lease(s), %s%s", s->client_id,
+               (long)s->pid, s->name, s->d->stopping ? "closed by shutdown" : reason_text(reason),
+               released < 0 ? 0 : released, arena__size_format(bytes, size, sizeof(size)),
+               s->d->stopping ? " (pages left to the client)" : "");
+    } else if (reason != 0) {
+        ad_log(AD_LOG_INFO, "connection from pid %ld closed before hello: %s", (long)s->pid,
+               reason_text(reason));
+    }
+    free(s);
+}
+
+/* ---- replies -------------------------------------------------------------- */
+
+static void session_send(ad_session_t *s, const ad_wire_reply_t *reply, int fd)
+{
+    uint8_t *frame;
+    size_t len;
+    int r = ad_wire_encode(reply, &frame, &len);
+    if (r < 0) {
+        ad_log(AD_LOG_ERROR, "client pid %ld (%s): cannot encode a reply: %s; closing",
+               (long)s->pid, s->name, ad_errstr(r));
+        ad_conn_close(s->conn, r);
+        return;
+    }
+    r = ad_conn_send(s->conn, frame, len, fd);
+    if (r == -ENOBUFS)
+        ad_log(AD_LOG_WARN,
+               "client pid %ld (%s) does not read its replies (queue full); disconnecting",
+               (long)s->pid, s->name);
+    else if (r < 0 && r != -EPIPE)
+        ad_log(AD_LOG_WARN, "client pid %ld (%s): cannot queue a reply: %s", (long)s->pid, s->name,
+               ad_errstr(r));
+}
+
+static void session_error(ad_session_t *s, uint64_t request_id, ad_wire_error_t code,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void session_error(ad_session_t *s, uint64_t request_id, ad_wire_error_t code,
+                          const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive */
+    (void)vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    ad_wire_reply_t reply = {.request_id = request_id, .type = AD_WIRE_REPLY_ERROR};
+    reply.u.error.code = code;
+    reply.u.error.message = message;
+    session_send(s, &reply, -1);
+}
+
+/* A protocol violation: count it, log it, answer it and, when the byte stream
+ * cannot be trusted any more, close after the answer is written. */
+static void session_protocol_error(ad_session_t *s, uint64_t request_id, ad_wire_error_t code,
+                                   bool close, const char *what)
+{
+    ad_admin_counters(s->d->admin)->protocol_errors_total++;
+    ad_log(AD_LOG_WARN, "client pid %ld (%s): %s%s", (long)s->pid, s->name, what,
+           close ? "; closing the connection" : "");
+    session_error(s, request_id, code, "%s", what);
+    if (close)
+        ad_conn_shutdown(s->conn);
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+static void on_hello(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    if (s->client_id != 0) {
+        session_protocol_error(s, req->request_id, AD_WIRE_ERROR_PROTOCOL, false,
+                               "second hello on one connection");
+        return;
+    }
+    (void)snprintf(s->name, sizeof(s->name), "%s", req->u.hello.name[0] ? req->u.hello.name : "?");
+    if (req->u.hello.protocol_version != AD_WIRE_PROTOCOL) {
+        char what[128];
+        (void)snprintf(what, sizeof(what), "protocol version %u not supported (daemon speaks %u)",
+                       req->u.hello.protocol_version, AD_WIRE_PROTOCOL);
+        session_protocol_error(s, req->request_id, AD_WIRE_ERROR_VERSION, true, what);
+        return;
+    }
+    uint64_t client_id;
+    int r = ad_leases_client_new(s->d->leases, s->pid, s->uid, s->gid, s->name, now_ms, &client_id);
+    if (r < 0) {
+        ad_log(AD_LOG_ERROR, "client pid %ld (%s): cannot create the pool of uid %lu: %s",
+               (long)s->pid, s->name, (unsigned long)s->uid, ad_errstr(r));
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "cannot create a pool: %s",
+                      ad_errstr(r));
+        ad_conn_shutdown(s->conn);
+        return;
+    }
+    ad_pool_info_t pool;
+    (void)ad_leases_pool_info(s->d->leases, client_id, &pool);
+    ad_leases_stats_t st;
+    ad_leases_stats(s->d->leases, &st);
+    s->client_id = client_id;
+    ad_log(AD_LOG_INFO, "client %" PRIu64 " pid %ld (%s) uid %lu connected", client_id,
+           (long)s->pid, s->name, (unsigned long)s->uid);
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_HELLO};
+    reply.u.hello.client_id = client_id;
+    reply.u.hello.heap_size = pool.heap_size;
+    reply.u.hello.granule = pool.granule;
+    reply.u.hello.budget = st.budget;
+    reply.u.hello.hugetlb = pool.hugetlb;
+    reply.u.hello.daemon_version = AD_VERSION;
+    session_send(s, &reply, pool.fd);
+}
+
+static void send_grant(ad_session_t *s, uint64_t request_id, const ad_lease_grant_t *g)
+{
+    ad_wire_reply_t reply = {.request_id = request_id, .type = AD_WIRE_REPLY_LEASE};
+    reply.u.lease.lease_id = g->lease_id;
+    reply.u.lease.offset = g->offset;
+    reply.u.lease.size = g->size;
+    reply.u.lease.zeroed = g->zeroed;
+    session_send(s, &reply, -1);
+    ad_log(AD_LOG_DEBUG,
+           "client %" PRIu64 " pid %ld (%s): lease %" PRIu64 " of %" PRIu64 " bytes at %" PRIu64,
+           s->client_id, (long)s->pid, s->name, g->lease_id, g->size, g->offset);
+}
+
+/* Answers a failed grant (r < 0 from ad_leases_grant or a waiter). */
+static void send_refusal(ad_session_t *s, uint64_t request_id, uint64_t size, int r)
+{
+    char a[32], b[32];
+    ad_leases_stats_t st;
+    ad_leases_stats(s->d->leases, &st);
+    switch (r) {
+    case -EINVAL:
+        session_error(s, request_id, AD_WIRE_ERROR_INVALID_ARGUMENT, "a lease of 0 bytes");
+        return;
+    case -E2BIG:
+        session_error(s, request_id, AD_WIRE_ERROR_TOO_LARGE,
+                      "%" PRIu64 " bytes is more than the budget (%s) or the heap (%s) can hold",
+                      size, arena__size_format(st.budget, a, sizeof(a)),
+                      arena__size_format(st.heap_size, b, sizeof(b)));
+        return;
+    case -EDQUOT: {
+        ad_client_view_t v;
+        uint64_t n = ad_leases_client_view(s->d->leases, s->client_id, &v) == 0 ? v.leases : 0;
+        session_error(s, request_id, AD_WIRE_ERROR_LIMIT,
+                      "client holds %" PRIu64 " leases, the most one client may hold", n);
+        return;
+    }
+    case -ENOMEM:
+    case -ETIMEDOUT: {
+        char holders[384];
+        (void)ad_leases_describe_holders(s->d->leases, holders, sizeof(holders));
+        ad_log(AD_LOG_INFO, "client %" PRIu64 " pid %ld (%s): no memory for %s: %s", s->client_id,
+               (long)s->pid, s->name, arena__size_format(size, a, sizeof(a)), holders);
+        session_error(s, request_id,
+                      r == -ENOMEM ? AD_WIRE_ERROR_NO_MEMORY : AD_WIRE_ERROR_TIMED_OUT,
+                      "no memory for %s%s: %s", arena__size_format(size, a, sizeof(a)),
+                      r == -ETIMEDOUT ? " before the deadline" : "", holders);
+        return;
+    }
+    default:
+        session_error(s, request_id, AD_WIRE_ERROR_INTERNAL, "lease failed: %s", ad_errstr(r));
+        return;
+    }
+}
+
+static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    ad_lease_grant_t grant;
+    uint64_t size = req->u.lease.size;
+    int r = ad_leases_grant(s->d->leases, s->client_id, size, now_ms, &grant);
+    if (r == 0) {
+        send_grant(s, req->request_id, &grant);
+        return;
+    }
+    if (r == -ENOMEM && req->u.lease.wait_ms != 0) {
+        uint64_t deadline =
+            req->u.lease.wait_ms < 0 ? UINT64_MAX : now_ms + (uint64_t)req->u.lease.wait_ms;
+        int w = ad_leases_wait(s->d->leases, s->client_id, size, deadline, s, req->request_id);
+        if (w == 0) {
+            ad_log(AD_LOG_DEBUG,
+                   "client %" PRIu64 " pid %ld (%s): %" PRIu64 " bytes queued for %d ms",
+                   s->client_id, (long)s->pid, s->name, size, req->u.lease.wait_ms);
+            return;
+        }
+        if (w == -EDQUOT) {
+            session_error(s, req->request_id, AD_WIRE_ERROR_LIMIT,
+                          "client has %d lease requests waiting, the most one client may have",
+                          AD_LEASES_MAX_WAITING);
+            return;
+        }
+    }
+    send_refusal(s, req->request_id, size, r);
+}
+
+static void on_release(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    uint64_t id = req->u.release.lease_id;
+    int r = ad_leases_release(s->d->leases, s->client_id, id, now_ms);
+    switch (r) {
+    case 0: {
+        ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_RELEASE};
+        reply.u.release.lease_id = id;
+        session_send(s, &reply, -1);
+        return;
+    }
+    case -ENOENT:
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_FOUND,
+                      "no lease %" PRIu64 " (never granted, or already released)", id);
+        return;
+    case -EPERM:
+        ad_log(AD_LOG_INFO,
+               "client %" PRIu64 " pid %ld (%s) tried to release lease %" PRIu64
+               " of another client",
+               s->client_id, (long)s->pid, s->name, id);
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_OWNER,
+                      "lease %" PRIu64 " belongs to another client", id);
+        return;
+    default:
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "release failed: %s",
+                      ad_errstr(r));
+        return;
+    }
+}
+
+static void on_status(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_STATUS};
+    ad_admin_status(s->d->admin, now_ms, &reply.u.status);
+    session_send(s, &reply, -1);
+}
+
+static void on_list_clients(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_LIST_CLIENTS};
+    ad_wire_client_info_t *items = NULL;
+    size_t n = 0;
+    int r = ad_admin_list_clients(s->d->admin, &s->caller, now_ms, &items, &n);
+    if (r < 0) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "%s", ad_errstr(r));
+        return;
+    }
+    reply.u.clients.items = items;
+    reply.u.clients.count = n;
+    session_send(s, &reply, -1);
+    free(items);
+}
+
+static void on_list_leases(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_LIST_LEASES};
+    ad_wire_lease_info_t *items = NULL;
+    size_t n = 0;
+    uint64_t id = req->u.list_leases.client_id;
+    int r = ad_admin_list_leases(s->d->admin, &s->caller, id, now_ms, &items, &n);
+    if (r == -ENOENT) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_FOUND, "no client %" PRIu64, id);
+        return;
+    }
+    if (r < 0) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "%s", ad_errstr(r));
+        return;
+    }
+    reply.u.leases.items = items;
+    reply.u.leases.count = n;
+    session_send(s, &reply, -1);
+    free(items);
+}
+
+static void on_reclaim(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    uint64_t bytes = 0;
+    uint64_t id = req->u.reclaim.client_id;
+    int r = ad_admin_reclaim(s->d->admin, &s->caller, req->u.reclaim.bytes, id, now_ms, &bytes);
+    if (r == -ENOENT) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_FOUND, "no client %" PRIu64, id);
+        return;
+    }
+    if (r == -EPERM) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_PERMISSION,
+                      "client %" PRIu64 " belongs to another user", id);
+        return;
+    }
+    char size[32];
+    ad_log(AD_LOG_INFO, "client %" PRIu64 " pid %ld (%s) reclaimed %s", s->client_id, (long)s->pid,
+           s->name, arena__size_format(bytes, size, sizeof(size)));
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_RECLAIM};
+    reply.u.reclaim.reclaimed_bytes = bytes;
+    session_send(s, &reply, -1);
+}
+
+static void on_metrics(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    char *text = NULL;
+    int r = ad_admin_metrics(s->d->admin, &s->caller, now_ms, &text);
+    if (r < 0) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "%s", ad_errstr(r));
+        return;
+    }
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_METRICS};
+    reply.u.metrics.text = text;
+    session_send(s, &reply, -1);
+    free(text);
+}
+
+void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, uint64_t now_ms)
+{
+    ad_wire_request_t req;
+    int r = ad_wire_decode(payload, len, s->d->config.max_frame, &req);
+    if (r == -ENOMEM) {
+        ad_log(AD_LOG_ERROR, "client pid %ld (%s): out of memory decoding a frame", (long)s->pid,
+               s->name);
+        session_error(s, 0, AD_WIRE_ERROR_INTERNAL, "out of memory");
+        return;
+    }
+    if (r < 0) {
+        char what[96];
+        (void)snprintf(what, sizeof(what), "a frame of %zu bytes does not decode", len);
+        session_protocol_error(s, 0, AD_WIRE_ERROR_PROTOCOL, true, what);
+        return;
+    }
+    if (s->client_id == 0 && req.type != AD_WIRE_REQ_HELLO) {
+        char what[96];
+        (void)snprintf(what, sizeof(what), "first request is %s, not hello",
+                       ad_wire_req_name(req.type));
+        session_protocol_error(s, req.request_id, AD_WIRE_ERROR_PROTOCOL, true, what);
+        return;
+    }
+    switch (req.type) {
+    case AD_WIRE_REQ_HELLO:
+        on_hello(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_LEASE:
+        on_lease(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_RELEASE:
+        on_release(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_STATUS:
+        on_status(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_LIST_CLIENTS:
+        on_list_clients(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_LIST_LEASES:
+        on_list_leases(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_RECLAIM:
+        on_reclaim(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_METRICS:
+        on_metrics(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_UNKNOWN:
+        session_protocol_error(s, req.request_id, AD_WIRE_ERROR_PROTOCOL, false,
+                               "envelope without a request the daemon knows");
+        break;
+    }
+}
+
+void ad_session_oversize(ad_session_t *s, size_t len)
+{
+    char what[128];
+    (void)snprintf(what, sizeof(what), "frame of %zu bytes is over the %zu-byte maximum", len,
+                   s->d->config.max_frame);
+    ad_admin_counters(s->d->admin)->protocol_errors_total++;
+    ad_log(AD_LOG_WARN, "client pid %ld (%s): %s; closing the connection", (long)s->pid, s->name,
+           what);
+    session_error(s, 0, AD_WIRE_ERROR_FRAME_TOO_LARGE, "%s", what);
+    ad_conn_shutdown(s->conn);
+}
+
+void ad_dispatch_set_stopping(ad_dispatch_t *d)
+{
+    d->stopping = true;
+}
+
+static void waiter_done(void *ctx, void *owner, uint64_t request_id, uint64_t size, int result,
+                        const ad_lease_grant_t *grant)
+{
+    (void)ctx;
+    ad_session_t *s = owner;
+    if (result == 0)
+        send_grant(s, request_id, grant);
+    else
+        send_refusal(s, request_id, size, result);
+}
+
+size_t ad_dispatch_serve_waiters(ad_dispatch_t *d, uint64_t now_ms)
+{
+    return ad_leases_serve_waiters(d->leases, now_ms, waiter_done, d);
+}

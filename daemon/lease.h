@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * lease.h -- the lease manager: clients, their leases, one pool heap per uid,
+ * the daemon-wide budget and the queue of requests waiting for memory.
+ *
+ * No sockets, no event loop and no protocol here: callers pass the time in
+ * (milliseconds on a monotonic clock) and get plain results back, so the
+ * whole policy runs under unit tests on a real heap.
+ */
+#ifndef AD_LEASE_H
+#define AD_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct ad_leases ad_leases_t;
+
+#define AD_LEASES_NAME_MAX    64
+#define AD_LEASES_MAX_WAITING 64 /* queued requests per client */
+
+typedef struct ad_leases_config {
+    uint64_t budget;                /* cap on bytes leased by all clients */
+    uint64_t heap_size;             /* address space of each pool */
+    uint64_t small_limit;           /* leases up to this size come from the top */
+    uint64_t decay_ms;              /* released pages stay dirty this long */
+    bool hugetlb;                   /* MFD_HUGETLB pools */
+    uint32_t max_leases_per_client; /* 0: no limit */
+} ad_leases_config_t;
+
+typedef struct ad_lease_grant {
+    uint64_t lease_id;
+    uint64_t offset;
+    uint64_t size;
+    bool zeroed;
+} ad_lease_grant_t;
+
+typedef struct ad_pool_info {
+    int fd; /* owned by the manager; dup it to keep it */
+    uint64_t heap_size;
+    uint64_t granule;
+    bool hugetlb;
+} ad_pool_info_t;
+
+typedef struct ad_client_view {
+    uint64_t client_id;
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    const char *name; /* valid until the client is freed */
+    uint64_t leased_bytes;
+    uint64_t leases;
+    uint64_t connected_at_ms;
+} ad_client_view_t;
+
+typedef struct ad_lease_view {
+    uint64_t lease_id;
+    uint64_t client_id;
+    uid_t uid;
+    uint64_t offset;
+    uint64_t size;
+    bool zeroed;
+    uint64_t granted_at_ms;
+} ad_lease_view_t;
+
+typedef struct ad_leases_stats {
+    uint64_t budget;
+    uint64_t heap_size;
+    uint64_t leased_bytes;   /* all pools */
+    uint64_t free_bytes;     /* all pools */
+    uint64_t dirty_bytes;    /* released, not yet punched, all pools */
+    uint64_t resident_bytes; /* pages the pool memfds hold */
+    uint64_t largest_free;   /* of any pool */
+    uint64_t free_extents;   /* all pools */
+    double fragmentation;    /* worst pool */
+    uint32_t clients;
+    uint32_t pools;
+    uint64_t leases;
+    uint64_t waiters;
+    uint64_t granted_total;
+    uint64_t released_total;
+    uint64_t punched_total; /* bytes, all pools */
+    uint64_t refused_total; /* no memory, too large, limit, timed out */
+} ad_leases_stats_t;
+
+/* Called for each queued request that completes: result 0 with grant, or
+ * -ETIMEDOUT / another ad_leases_grant() error with grant NULL. owner,
+ * request_id and size are what ad_leases_wait() was given. */
+typedef void (*ad_leases_waiter_fn)(void *ctx, void *owner, uint64_t request_id, uint64_t size,
+                                    int result, const ad_lease_grant_t *grant);
+
+/* Creates an empty manager (no pools until the first client of a uid).
+ * Returns 0, or -EINVAL (budget or heap_size 0), -ENOMEM. */
+int ad_leases_new(const ad_leases_config_t *config, ad_leases_t **ret_leases);
+
+/* Frees every client, lease, waiter and pool (closing the memfds); NULL-safe. */
+void ad_leases_free(ad_leases_t *leases);
+
+/* Applies what can change live: budget, decay_ms, max_leases_per_client.
+ * A budget below what is leased now only refuses new leases. */
+void ad_leases_reconfigure(ad_leases_t *leases, const ad_leases_config_t *config);
+
+/* Registers a client and creates its uid's pool on first use. name is copied
+ * (cut to AD_LEASES_NAME_MAX). Client ids increase from 1 daemon-wide.
+ * Returns 0 and *ret_client_id, or -ENOMEM, -errno from ad_heap_new(). */
+int ad_leases_client_new(ad_leases_t *leases, pid_t pid, uid_t uid, gid_t gid, const char *name,
+                         uint64_t now_ms, uint64_t *ret_client_id);
+
+/* Unregisters a client: its queued requests are dropped (no callback) and
+ * every lease it holds is released. With punch, the pages are punched at
+ * once (the client is gone); without, they are left as they are, which is
+ * what a stopping daemon does, since a client that still maps them keeps its
+ * data (DESIGN.md section 7). Returns the number of leases released, or
+ * -ENOENT. */
+int ad_leases_client_free(ad_leases_t *leases, uint64_t client_id, uint64_t now_ms, bool punch);
+
+/* The pool a client leases from. Returns 0 and *ret_info, or -ENOENT. */
+int ad_leases_pool_info(const ad_leases_t *leases, uint64_t client_id, ad_pool_info_t *ret_info);
+
+/* Leases size bytes (rounded up to the granule) to a client.
+ * Returns 0 and *ret_grant, or -EINVAL (size 0), -E2BIG (more than the budget
+ * or the heap could ever hold), -ENOMEM (the budget or the heap is short now),
+ * -EDQUOT (the client holds max_leases_per_client leases), -ENOENT (no such
+ * client). Lease ids increase from 1 daemon-wide. */
+int ad_leases_grant(ad_leases_t *leases, uint64_t client_id, uint64_t size, uint64_t now_ms,
+                    ad_lease_grant_t *ret_grant);
+
+/* Releases a lease of a client; its pages decay (see ad_heap_release).
+ * Returns 0, or -ENOENT (no such lease: never granted or already released),
+ * -EPERM (another client's lease), -ENOENT for an unknown client, -ENOMEM
+ * (no memory for the heap's bookkeeping; the lease is kept). */
+int ad_leases_release(ad_leases_t *leases, uint64_t client_id, uint64_t lease_id, uint64_t now_ms);
+
+/* Queues a request that could not be granted (-ENOMEM) until memory is
+ * released or deadline_ms passes; ad_leases_serve_waiters() completes it.
+ * Returns 0, or -ENOENT (no client), -EDQUOT (the client already has
+ * AD_LEASES_MAX_WAITING requests queued), -ENOMEM. */
+int ad_leases_wait(ad_leases_t *leases, uint64_t client_id, uint64_t size, uint64_t deadline_ms,
+                   void *owner, uint64_t request_id);
+
+/* Completes queued requests in FIFO order: grants those that now fit, fails
+ * those past their deadline with -ETIMEDOUT, and stops at the first one that
+ * still does not fit. Returns the number completed. */
+size_t ad_leases_serve_waiters(ad_leases_t *leases, uint64_t now_ms, ad_leases_waiter_fn fn,
+                               void *ctx);
+
+/* The earliest deadline of a queued request, or UINT64_MAX. */
+uint64_t ad_leases_next_deadline(const ad_leases_t *leases);
+
+/* Writes "N bytes held by: pid P (NAME) SIZE, ..." naming the three clients
+ * holding the most, into buf (NUL-terminated, truncated to len). Returns buf. */
+char *ad_leases_describe_holders(const ad_leases_t *leases, char *buf, size_t len);
+
+/* Punches due dirty pages of every pool. Returns bytes punched. */
+uint64_t ad_leases_purge(ad_leases_t *leases, uint64_t now_ms);
+
+/* When the next purge is due over all pools, or UINT64_MAX. */
+uint64_t ad_leases_next_purge_ms(const ad_leases_t *leases);
+
+/* Force-punches dirty pages now, up to max_bytes (0: all), in the pool of
+ * uid only when only_uid, else in every pool. Returns bytes punched. */
+uint64_t ad_leases_reclaim(ad_leases_t *leases, bool only_uid, uid_t uid, uint64_t max_bytes,
+                           uint64_t now_ms);
+
+void ad_leases_stats(const ad_leases_t *leases, ad_leases_stats_t *ret_stats);
+
+/* One client. Returns 0 and *ret_view, or -ENOENT. */
+int ad_leases_client_view(const ad_leases_t *leases, uint64_t client_id,
+                          ad_client_view_t *ret_view);
+
+/* Calls fn for every client in id order, and for every lease (of one client,
+ * or of all when client_id is 0) in id order, until fn returns non-zero,
+ * which is then returned. The callback must not change the manager. */
+int ad_leases_foreach_client(const ad_leases_t *leases,
+                             int (*fn)(void *ctx, const ad_client_view_t *view), void *ctx);
+int ad_leases_foreach_lease(const ad_leases_t *leases, uint64_t client_id,
+                            int (*fn)(void *ctx, const ad_lease_view_t *view), void *ctx);
+
+/* Expensive validator for tests: per-client sums, the global lease index and
+ * the heaps' leased bytes agree. Returns true when consistent. */
+bool ad_leases_is_valid(const ad_leases_t *leases);
+
+#endif

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * main.c -- arenad's entry point: flags, configuration, daemonising, systemd
+ * notification. The only file of the daemon that exits.
+ *
+ * Settings come from the embedded defaults, then the --config file, then the
+ * flags; a SIGHUP rebuilds them the same way (the flags are remembered as key
+ * and value pairs) and the server applies what can change live. Exit codes:
+ * 0 after a clean shutdown (and, in the parent of a daemonising start, once
+ * the child listens), 1 when the daemon cannot start (socket taken, no
+ * memfd), 2 for bad flags or configuration.
+ *
+ * Unless --foreground is given or systemd started us ($INVOCATION_ID), the
+ * daemon forks; the parent waits on a pipe until the child's socket listens,
+ * so `arenad && client` never races the socket into existence.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef ARENA_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+#ifndef AD_VERSION
+#define AD_VERSION "0.0.0"
+#endif
+
+#define MAIN_MAX_OVERRIDES 16
+
+typedef struct main_ctx {
+    const char *config_path;
+    const char *keys[MAIN_MAX_OVERRIDES];
+    const char *values[MAIN_MAX_OVERRIDES];
+    size_t n;
+} main_ctx_t;
+
+static void usage(FILE *f)
+{
+    (void)fprintf(
+        f, "Usage: arenad [OPTIONS]\n"
+           "Shared-memory allocation daemon: leases memory to clients over a Unix socket.\n"
+           "\n"
+           "  -s, --socket PATH      listen on PATH (default: $ARENAD_SOCKET, else\n"
+           "                         /run/arenad/arenad.sock as root, else\n"
+           "                         $XDG_RUNTIME_DIR/arenad.sock)\n"
+           "  -b, --budget SIZE      cap on bytes leased by all clients (512M, 8G, 75%%;\n"
+           "                         default 50%% of RAM)\n"
+           "      --heap-size SIZE   address space of each per-uid pool (default 2 x budget)\n"
+           "  -c, --config FILE      read key = value settings from FILE (flags win)\n"
+           "  -f, --foreground       do not daemonise\n"
+           "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+           "  -h, --help             show this help\n"
+           "  -V, --version          show the version\n");
+}
+
+static int build_config(const main_ctx_t *m, ad_config_t *ret_cfg, char *err, size_t err_len)
+{
+    ad_config_t cfg;
+    ad_config_defaults(&cfg);
+    int r;
+    if (m->config_path) {
+        r = ad_config_load(&cfg, m->config_path, err, err_len);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        char why[AD_CONFIG_ERR_MAX];
+        r = ad_config_set(&cfg, m->keys[i], m->values[i], why, sizeof(why));
+        if (r < 0) {
+            (void)snprintf(err, err_len, "--%s: %s", m->keys[i], why);
+            return r;
+        }
+    }
+    r = ad_config_finalize(&cfg, err, err_len);
+    if (r < 0)
+        return r;
+    *ret_cfg = cfg;
+    return 0;
+}
+
+static int reload_hook(void *ctx, ad_config_t *ret_config, char *err, size_t err_len)
+{
+    return build_config(ctx, ret_config, err, err_len);
+}
+
+static void stopping_hook(void *ctx)
+{
+    (void)ctx;
+#ifdef ARENA_HAVE_SYSTEMD
+    (void)sd_notify(0, "STOPPING=1");
+#endif
+}
+
+static void notify_ready(const ad_config_t *cfg)
+{
+#ifdef ARENA_HAVE_SYSTEMD
+    (void)sd_notifyf(0, "READY=1\nSTATUS=listening on %s", cfg->socket);
+#else
+    (void)cfg;
+#endif
+}
+
+static int add_override(main_ctx_t *m, const char *key, const char *value)
+{
+    if (m->n >= MAIN_MAX_OVERRIDES)
+        return -E2BIG;
+    m->keys[m->n] = key;
+    m->values[m->n] = value;
+    m->n++;
+    return 0;
+}
+
+/* Forks. The parent waits for the child to report that it listens and
+ * returns the exit code for main: 0 then, or the child's exit status if it
+ * dies first (1 if it gives none, or if forking fails). The child returns -1
+ * with the write end of the pipe in *ret_ready_fd. */
+static int daemonise(int *ret_ready_fd)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        (void)fprintf(stderr, "arenad: pipe: %s\n", ad_errstr(errno));
+        return 1;
+    }
+    (void)fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        (void)fprintf(stderr, "arenad: fork: %s\n", ad_errstr(errno));
+        (void)close(p[0]);
+        (void)close(p[1]);
+        return 1;
+    }
+    if (pid > 0) {
+        (void)close(p[1]);
+        char c = 0;
+        ssize_t n;
+        do {
+            n = read(p[0], &c, 1);
+        } while (n < 0 && errno == EINTR);
+        (void)close(p[0]);
+        if (n == 1 && c == 'R')
+            return 0;
+        int status = 0;
+        if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+            return WEXITSTATUS(status);
+        return 1;
+    }
+    (void)close(p[0]);
+    if (setsid() < 0 || chdir("/") < 0)
+        _exit(1);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        (void)dup2(null, STDIN_FILENO);
+        (void)dup2(null, STDOUT_FILENO);
+        if (null > STDERR_FILENO)
+            (void)close(null);
+    }
+    *ret_ready_fd = p[1];
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"budget", required_argument, NULL, 'b'},
+        {"heap-size", required_argument, NULL, 'H'},
+        {"config", required_argument, NULL, 'c'},
+        {"foreground", no_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    main_ctx_t m;
+    memset(&m, 0, sizeof(m));
+    bool foreground = false;
+    int opt;
+
+    (void)signal(SIGPIPE, SIG_IGN);
+    opterr = 0;
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe): single-threaded start-up */
+    while ((opt = getopt_long(argc, argv, ":s:b:c:fl:hV", options, NULL)) != -1) {
+        int r = 0;
+        switch (opt) {
+        case 's':
+            r = add_override(&m, "socket", optarg);
+            break;
+        case 'b':
+            r = add_override(&m, "budget", optarg);
+            break;
+        case 'H':
+            r = add_override(&m, "heap_size", optarg);
+            break;
+        case 'c':
+            m.config_path = optarg;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        case 'l':
+            r = add_override(&m, "log_level", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            (void)printf("arenad %s\n", AD_VERSION);
+            return 0;
+        case ':':
+            (void)fprintf(stderr, "arenad: option %s needs a value\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        default:
+            (void)fprintf(stderr, "arenad: unknown option %s\n", argv[optind - 1]);
+            usage(stderr);
+            return 2;
+        }
+        if (r < 0) {
+            (void)fprintf(stderr, "arenad: too many options\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        (void)fprintf(stderr, "arenad: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    ad_config_t cfg;
+    char err[AD_CONFIG_ERR_MAX] = "";
+    if (build_config(&m, &cfg, err, sizeof(err)) < 0) {
+        (void)fprintf(stderr, "arenad: %s\n", err);
+        return 2;
+    }
+    ad_log_set_level(cfg.log_level);
+
+    int ready_fd = -1;
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe): single-threaded start-up */
+    const char *invocation = getenv("INVOCATION_ID");
+    if (!foreground && (!invocation || invocation[0] == '\0')) {
+        int code = daemonise(&ready_fd);
+        if (code >= 0)
+            return code;
+    }
+
+    ad_server_hooks_t hooks = {.reload = reload_hook, .stopping = stopping_hook, .ctx = &m};
+    ad_server_t *server = NULL;
+    int r = ad_server_new(&cfg, &hooks, err, sizeof(err), &server);
+    if (r < 0) {
+        ad_log(AD_LOG_ERROR, "%s", err);
+        return 1;
+    }
+    notify_ready(&cfg);
+    if (ready_fd >= 0) {
+        ssize_t w = write(ready_fd, "R", 1);
+        (void)w;
+        (void)close(ready_fd);
+    }
+    r = ad_server_run(server);
+    ad_server_free(server);
+    return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * server.c -- the loop: listening socket, accept, signals, timers.
+ *
+ * One libuv loop runs everything. The listening socket is a raw non-blocking
+ * Unix socket under uv_poll (like the connections, see conn.c). Each accepted
+ * connection gets a conn (bytes and frames) and a session (protocol and
+ * leases); the server owns the pair and the list of all of them, so shutdown
+ * can close every one. Two timers follow the lease manager: the decay timer
+ * fires when the oldest dirty extent is due for punching, the wait timer at
+ * the earliest deadline of a queued lease request; both are re-armed after
+ * every event that can change them. Signals arrive through uv_signal:
+ * SIGTERM/SIGINT stop, SIGHUP reloads.
+ *
+ * Peers control how many connections they open, so max_clients caps them
+ * (over the cap a peer gets ERROR_LIMIT and a closed socket), and a spare fd
+ * is kept so that running out of descriptors (EMFILE) can still accept and
+ * close the connection instead of spinning on a readable listener. Nothing
+ * here blocks. Loop thread only.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "admin.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "heap.h"
+#include "lease.h"
+#include "log.h"
+#include "size.h"
+#include "wire.h"
+
+#define SERVER_ACCEPTS_PER_EVENT 64
+#define SERVER_MAX_QUEUED        ((size_t)8 << 20) /* unread reply bytes per client */
+
+typedef struct slot {
+    struct slot *prev;
+    struct slot *next;
+    ad_server_t *server;
+    ad_conn_t *conn;
+    ad_session_t *session;
+} slot_t;
+
+struct ad_server {
+    uv_loop_t loop;
+    bool loop_ready;
+    ad_config_t config;
+    ad_server_hooks_t hooks;
+    int listen_fd;
+    bool listening;
+    uv_poll_t listen_poll;
+    dev_t sock_dev;
+    ino_t sock_ino;
+    int reserve_fd;
+    uv_signal_t sig_term;
+    uv_signal_t sig_int;
+    uv_signal_t sig_hup;
+    uv_timer_t purge_timer;
+    uv_timer_t wait_timer;
+    uv_timer_t sweep_timer; /* drops peers stalled in the middle of a frame */
+    uint64_t purge_due;     /* what purge_timer is armed for; UINT64_MAX: idle */
+    uint64_t wait_due;
+    bool handles_ready;
+    bool stopping;
+    ad_leases_t *leases;
+    ad_admin_t *admin;
+    ad_dispatch_t *dispatch;
+    slot_t *slots;
+    uint32_t nslots;
+};
+
+static void server_err(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void server_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (!err || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): false positive */
+    (void)vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t server_now(ad_server_t *s)
+{
+    return uv_now(&s->loop);
+}
+
+/* ---- timers --------------------------------------------------------------- */
+
+static void server_rearm(ad_server_t *s);
+
+static void on_purge_timer(uv_timer_t *t)
+{
+    ad_server_t *s = t->data;
+    uint64_t now = server_now(s);
+    s->purge_due = UINT64_MAX;
+    uint64_t punched = ad_leases_purge(s->leases, now);
+    if (punched > 0) {
+        char size[32];
+        ad_log(AD_LOG_DEBUG, "decay: punched %s", arena__size_format(punched, size, sizeof(size)));
+    }
+    uint64_t next = ad_leases_next_purge_ms(s->leases);
+    if (next <= now) {
+        /* Still due: punching failed (the range stays dirty). Retry in a
+         * second rather than spin on a timer that is always due. */
+        ad_log(AD_LOG_WARN, "decay: cannot punch released pages; retrying in 1 s");
+        s->purge_due = next;
+        (void)uv_timer_start(&s->purge_timer, on_purge_timer, 1000, 0);
+    }
+    server_rearm(s);
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    ad_server_t *s = t->data;
+    s->wait_due = UINT64_MAX;
+    server_rearm(s);
+}
+
+static void timer_arm(ad_server_t *s, uv_timer_t *t, uint64_t *armed, uint64_t due, uv_timer_cb cb)
+{
+    if (due == *armed)
+        return;
+    *armed = due;
+    if (due == UINT64_MAX) {
+        (void)uv_timer_stop(t);
+        return;
+    }
+    uint64_t now = server_now(s);
+    (void)uv_timer_start(t, cb, due > now ? due - now : 0, 0);
+}
+
+/* Completes queued lease requests that fit now or timed out, then points the
+ * timers at the next purge and the next deadline. Called after every event. */
+static void server_rearm(ad_server_t *s)
+{
+    if (s->stopping)
+        return;
+    (void)ad_dispatch_serve_waiters(s->dispatch, server_now(s));
+    timer_arm(s, &s->purge_timer, &s->purge_due, ad_leases_next_purge_ms(s->leases),
+              on_purge_timer);
+    timer_arm(s, &s->wait_timer, &s->wait_due, ad_leases_next_deadline(s->leases), on_wait_timer);
+}
+
+/* Closes connections stalled longer than frame_timeout_ms: a peer that sends
+ * half a frame, or stops reading while we shut its connection down, would
+ * otherwise pin a buffer and a slot forever. */
+static void on_sweep_timer(uv_timer_t *t)
+{
+    ad_server_t *s = t->data;
+    uint64_t now = server_now(s);
+    uint64_t limit = s->config.frame_timeout_ms;
+    for (slot_t *slot = s->slots; slot; slot = slot->next) {
+        uint64_t since = ad_conn_stalled_since(slot->conn);
+        if (since == 0 || ad_conn_is_closing(slot->conn) || now < since || now - since < limit)
+            continue;
+        ad_admin_counters(s->admin)->protocol_errors_total++;
+        ad_log(AD_LOG_WARN,
+               "client pid %ld: stalled for %" PRIu64 " ms (half-sent frame or unread replies); "
+               "closing",
+               (long)ad_conn_peer(slot->conn)->pid, now - since);
+        ad_conn_close(slot->conn, -ETIMEDOUT);
+    }
+}
+
+static void sweep_arm(ad_server_t *s)
+{
+    uint64_t limit = s->config.frame_timeout_ms;
+    if (limit == 0) {
+        (void)uv_timer_stop(&s->sweep_timer);
+        return;
+    }
+    /* Checking four times per period bounds the overshoot to a quarter. */
+    uint64_t period = limit / 4 > 0 ? limit / 4 : 1;
+    (void)uv_timer_start(&s->sweep_timer, on_sweep_timer, period, period);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static void on_frame(ad_conn_t *conn, const uint8_t *payload, size_t len, void *ctx)
+{
+    slot_t *slot = ctx;
+    (void)conn;
+    ad_session_frame(slot->session, payload, len, server_now(slot->server));
+    server_rearm(slot->server);
+}
+
+static void on_oversize(ad_conn_t *conn, size_t len, void *ctx)
+{
+    slot_t *slot = ctx;
+    (void)conn;
+    ad_session_oversize(slot->session, len);
+}
+
+static void on_close(ad_conn_t *conn, int reason, void *ctx)
+{
+    slot_t *slot = ctx;
+    ad_server_t *s = slot->server;
+    (void)conn;
+    ad_session_free(slot->session, reason, server_now(s));
+    if (slot->prev)
+        slot->prev->next = slot->next;
+    else
+        s->slots = slot->next;
+    if (slot->next)
+        slot->next->prev = slot->prev;
+    s->nslots--;
+    free(slot);
+    server_rearm(s);
+}
+
+/* Tells a peer over the connection cap why it is dropped, without waiting. */
+static void server_refuse(ad_server_t *s, int fd)
+{
+    ad_wire_reply_t reply = {.request_id = 0, .type = AD_WIRE_REPLY_ERROR};
+    reply.u.error.code = AD_WIRE_ERROR_LIMIT;
+    reply.u.error.message = "too many clients";
+    uint8_t *frame;
+    size_t len;
+    if (ad_wire_encode(&reply, &frame, &len) == 0) {
+        ssize_t w = send(fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w;
+        free(frame);
+    }
+    (void)close(fd);
+    ad_admin_counters(s->admin)->connections_refused_total++;
+}
+
+static void server_add(ad_server_t *s, int fd)
+{
+    static const ad_conn_callbacks_t callbacks = {
+        .on_frame = on_frame,
+        .on_oversize = on_oversize,
+        .on_close = on_close,
+    };
+    if (s->nslots >= s->config.max_clients) {
+        ad_log(AD_LOG_WARN, "refusing a connection: %" PRIu32 " clients connected (max_clients)",
+               s->nslots);
+        server_refuse(s, fd);
+        return;
+    }
+    slot_t *slot = calloc(1, sizeof(*slot));
+    if (!slot) {
+        (void)close(fd);
+        ad_log(AD_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    slot->server = s;
+    ad_conn_limits_t limits = {.max_frame = s->config.max_frame, .max_queued = SERVER_MAX_QUEUED};
+    int r = ad_conn_new(&s->loop, fd, &limits, &callbacks, slot, &slot->conn);
+    if (r < 0) {
+        ad_log(AD_LOG_WARN, "cannot watch a new connection: %s", ad_errstr(r));
+        free(slot);
+        return;
+    }
+    r = ad_session_new(s->dispatch, slot->conn, &slot->session);
+    if (r < 0) {
+        ad_log(AD_LOG_ERROR, "cannot start a session: %s", ad_errstr(r));
+        /* on_close must not run with no session: close without it. */
+        slot->session = NULL;
+    }
+    slot->next = s->slots;
+    if (s->slots)
+        s->slots->prev = slot;
+    s->slots = slot;
+    s->nslots++;
+    ad_admin_counters(s->admin)->connections_total++;
+    if (!slot->session)
+        ad_conn_close(slot->conn, r);
+    else
+        ad_log(AD_LOG_DEBUG, "connection from pid %ld uid %lu", (long)ad_conn_peer(slot->conn)->pid,
+               (unsigned long)ad_conn_peer(slot->conn)->uid);
+}
+
+static void on_listen(uv_poll_t *handle, int status, int events)
+{
+    ad_server_t *s = handle->data;
+    (void)events;
+    if (status < 0) {
+        ad_log(AD_LOG_ERROR, "listening socket: %s", uv_strerror(status));
+        return;
+    }
+    for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && !s->stopping; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            server_add(s, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        if ((errno == EMFILE || errno == ENFILE) && s->reserve_fd >= 0) {
+            /* Free the spare fd to take the connection off the backlog and
+             * close it; otherwise the listener stays readable forever. */
+            ad_log(AD_LOG_WARN, "out of file descriptors: dropping a connection");
+            (void)close(s->reserve_fd);
+            fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd >= 0)
+                server_refuse(s, fd);
+            s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            continue;
+        }
+        ad_log(AD_LOG_ERROR, "accept: %s", ad_errstr(errno));
+        return;
+    }
+}
+
+/* ---- the socket ----------------------------------------------------------- */
+
+/* mkdir -p of the socket's parent directory (0755). */
+static int server_mkdirs(const char *path)
+{
+    char dir[AD_CONFIG_SOCKET_MAX];
+    (void)snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int server_listen(ad_server_t *s, char *err, size_t err_len)
+{
+    const char *path = s->config.socket;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        server_err(err, err_len, "socket path too long: %s", path);
+        return -ENAMETOOLONG;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+
+    int r = server_mkdirs(path);
+    if (r < 0) {
+        server_err(err, err_len, "cannot create the directory of %s: %s", path, ad_errstr(r));
+        return r;
+    }
+
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            server_err(err, err_len, "%s exists and is not a socket", path);
+            return -EEXIST;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0) {
+            r = -errno;
+            server_err(err, err_len, "socket: %s", ad_errstr(r));
+            return r;
+        }
+        r = connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+        (void)close(probe);
+        if (r == 0 || r == -EAGAIN) {
+            server_err(err, err_len, "another arenad is listening on %s", path);
+            return -EADDRINUSE;
+        }
+        if (r != -ECONNREFUSED) {
+            server_err(err, err_len, "cannot probe %s: %s", path, ad_errstr(r));
+            return r;
+        }
+        ad_log(AD_LOG_INFO, "removing stale socket %s", path);
+        if (unlink(path) < 0 && errno != ENOENT) {
+            r = -errno;
+            server_err(err, err_len, "cannot remove stale socket %s: %s", path, ad_errstr(r));
+            return r;
+        }
+    } else if (errno != ENOENT) {
+        r = -errno;
+        server_err(err, err_len, "%s: %s", path, ad_errstr(r));
+        return r;
+    }
+
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        r = -errno;
+        server_err(err, err_len, "socket: %s", ad_errstr(r));
+        return r;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        r = -errno;
+        server_err(err, err_len, "cannot bind %s: %s", path, ad_errstr(r));
+        if (r == -EADDRINUSE)
+            server_err(err, err_len, "another arenad is listening on %s", path);
+        goto fail_fd;
+    }
+    if (chmod(path, (mode_t)s->config.socket_mode) < 0 || lstat(path, &st) < 0) {
+        r = -errno;
+        server_err(err, err_len, "cannot set the mode of %s: %s", path, ad_errstr(r));
+        goto fail_unlink;
+    }
+    if (listen(fd, SOMAXCONN) < 0) {
+        r = -errno;
+        server_err(err, err_len, "listen on %s: %s", path, ad_errstr(r));
+        goto fail_unlink;
+    }
+    s->sock_dev = st.st_dev;
+    s->sock_ino = st.st_ino;
+    s->listen_fd = fd;
+    return 0;
+
+fail_unlink:
+    (void)unlink(path);
+fail_fd:
+    (void)close(fd);
+    return r;
+}
+
+/* Removes the socket file if it is still the one we bound. */
+static void server_unlink_socket(ad_server_t *s)
+{
+    struct stat st;
+    if (lstat(s->config.socket, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
+        (void)unlink(s->config.socket);
+}
+
+/* ---- signals -------------------------------------------------------------- */
+
+static void server_stop(ad_server_t *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    if (s->listening) {
+        uv_close((uv_handle_t *)&s->listen_poll, NULL);
+        s->listening = false;
+    }
+    if (s->listen_fd >= 0) {
+        server_unlink_socket(s);
+        (void)close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    /* Clients keep their mappings across a daemon restart: their leases'
+     * pages must survive this shutdown, so sessions end without punching. */
+    if (s->dispatch)
+        ad_dispatch_set_stopping(s->dispatch);
+    for (slot_t *slot = s->slots; slot; slot = slot->next)
+        ad_conn_close(slot->conn, 0);
+    if (s->handles_ready) {
+        uv_close((uv_handle_t *)&s->sig_term, NULL);
+        uv_close((uv_handle_t *)&s->sig_int, NULL);
+        uv_close((uv_handle_t *)&s->sig_hup, NULL);
+        uv_close((uv_handle_t *)&s->purge_timer, NULL);
+        uv_close((uv_handle_t *)&s->wait_timer, NULL);
+        uv_close((uv_handle_t *)&s->sweep_timer, NULL);
+        s->handles_ready = false;
+    }
+}
+
+static void on_stop_signal(uv_signal_t *handle, int signum)
+{
+    ad_server_t *s = handle->data;
+    ad_log(AD_LOG_INFO, "%s: shutting down (%" PRIu32 " client(s) connected)", ad_sigstr(signum),
+           s->nslots);
+    if (s->hooks.stopping)
+        s->hooks.stopping(s->hooks.ctx);
+    server_stop(s);
+}
+
+static void server_reload(ad_server_t *s)
+{
+    if (!s->hooks.reload) {
+        ad_log(AD_LOG_INFO, "SIGHUP: no configuration to reload");
+        return;
+    }
+    ad_config_t next;
+    char err[AD_CONFIG_ERR_MAX] = "";
+    int r = s->hooks.reload(s->hooks.ctx, &next, err, sizeof(err));
+    if (r < 0) {
+        ad_log(AD_LOG_ERROR, "reload failed, keeping the old configuration: %s", err);
+        return;
+    }
+    ad_config_t *cur = &s->config;
+    if (strcmp(next.socket, cur->socket) != 0)
+        ad_log(AD_LOG_WARN, "reload: socket changed to %s; needs restart", next.socket);
+    if (next.heap_size != cur->heap_size)
+        ad_log(AD_LOG_WARN, "reload: heap_size changed; needs restart");
+    if (next.hugetlb != cur->hugetlb)
+        ad_log(AD_LOG_WARN, "reload: hugetlb changed; needs restart");
+    if (next.small_lease_limit != cur->small_lease_limit)
+        ad_log(AD_LOG_WARN, "reload: small_lease_limit changed; needs restart");
+    if (next.max_frame != cur->max_frame)
+        ad_log(AD_LOG_WARN, "reload: max_frame changed; needs restart");
+    if (next.socket_mode != cur->socket_mode && s->listen_fd >= 0 &&
+        chmod(cur->socket, (mode_t)next.socket_mode) == 0)
+        cur->socket_mode = next.socket_mode;
+
+    cur->budget = next.budget;
+    cur->decay_ms = next.decay_ms;
+    cur->max_clients = next.max_clients;
+    if (next.frame_timeout_ms != cur->frame_timeout_ms) {
+        cur->frame_timeout_ms = next.frame_timeout_ms;
+        sweep_arm(s);
+    }
+    cur->max_leases_per_client = next.max_leases_per_client;
+    cur->log_level = next.log_level;
+    cur->has_admin_group = next.has_admin_group;
+    cur->admin_gid = next.admin_gid;
+    ad_log_set_level(cur->log_level);
+    ad_admin_set_group(s->admin, cur->has_admin_group, cur->admin_gid);
+    ad_leases_config_t lc = {
+        .budget = cur->budget,
+        .heap_size = cur->heap_size,
+        .small_limit = cur->small_lease_limit,
+        .decay_ms = cur->decay_ms,
+        .hugetlb = cur->hugetlb,
+        .max_leases_per_client = cur->max_leases_per_client,
+    };
+    ad_leases_reconfigure(s->leases, &lc);
+    char size[32];
+    ad_log(AD_LOG_INFO,
+           "configuration reloaded: budget %s, decay %" PRIu64 " ms, max_clients %" PRIu32
+           ", max_leases_per_client %" PRIu32 ", log_level %s",
+           arena__size_format(cur->budget, size, sizeof(size)), cur->decay_ms, cur->max_clients,
+           cur->max_leases_per_client, ad_log_level_name(cur->log_level));
+    /* Decay and budget changes move the timers and may admit waiters. */
+    s->purge_due = 0;
+    server_rearm(s);
+}
+
+static void on_hup(uv_signal_t *handle, int signum)
+{
+    (void)signum;
+    server_reload(handle->data);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, char *err,
+                  size_t err_len, ad_server_t **ret_server)
+{
+    int r;
+    if (!config || !ret_server)
+        return -EINVAL;
+    ad_server_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->config = *config;
+    if (hooks)
+        s->hooks = *hooks;
+    s->listen_fd = -1;
+    s->reserve_fd = -1;
+    s->purge_due = UINT64_MAX;
+    s->wait_due = UINT64_MAX;
+
+    r = uv_loop_init(&s->loop);
+    if (r < 0) {
+        server_err(err, err_len, "uv_loop_init: %s", uv_strerror(r));
+        free(s);
+        return r;
+    }
+    s->loop_ready = true;
+
+    ad_leases_config_t lc = {
+        .budget = config->budget,
+        .heap_size = config->heap_size,
+        .small_limit = config->small_lease_limit,
+        .decay_ms = config->decay_ms,
+        .hugetlb = config->hugetlb,
+        .max_leases_per_client = config->max_leases_per_client,
+    };
+    r = ad_leases_new(&lc, &s->leases);
+    if (r < 0) {
+        server_err(err, err_len, "cannot create the lease manager: %s", ad_errstr(r));
+        goto fail;
+    }
+    r = ad_admin_new(s->leases, config->socket, uv_now(&s->loop), &s->admin);
+    if (r < 0) {
+        server_err(err, err_len, "out of memory");
+        goto fail;
+    }
+    ad_admin_set_group(s->admin, config->has_admin_group, config->admin_gid);
+    ad_dispatch_config_t dc = {.max_frame = config->max_frame};
+    r = ad_dispatch_new(&dc, s->leases, s->admin, &s->dispatch);
+    if (r < 0) {
+        server_err(err, err_len, "out of memory");
+        goto fail;
+    }
+
+    /* A pool is created per uid at first hello; check now that this system
+     * can make one at all (memfd, sealing, huge pages), rather than failing
+     * every client later. The heap is sparse: this costs no memory. */
+    ad_heap_config_t probe_cfg = {.size = config->heap_size,
+                                  .small_limit = config->small_lease_limit,
+                                  .decay_ms = config->decay_ms,
+                                  .hugetlb = config->hugetlb,
+                                  .name = "arenad-probe"};
+    ad_heap_t *probe = NULL;
+    r = ad_heap_new(&probe_cfg, &probe);
+    if (r < 0) {
+        server_err(err, err_len, "cannot create a pool heap of %" PRIu64 " bytes%s: %s",
+                   config->heap_size, config->hugetlb ? " (hugetlb)" : "", ad_errstr(r));
+        goto fail;
+    }
+    ad_heap_free(probe);
+
+    r = server_listen(s, err, err_len);
+    if (r < 0)
+        goto fail;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    if ((r = uv_poll_init(&s->loop, &s->listen_poll, s->listen_fd)) < 0) {
+        server_err(err, err_len, "uv_poll_init: %s", uv_strerror(r));
+        goto fail;
+    }
+    s->listen_poll.data = s;
+    s->listening = true;
+    if ((r = uv_poll_start(&s->listen_poll, UV_READABLE, on_listen)) < 0) {
+        server_err(err, err_len, "uv_poll_start: %s", uv_strerror(r));
+        goto fail;
+    }
+
+    (void)uv_signal_init(&s->loop, &s->sig_term);
+    (void)uv_signal_init(&s->loop, &s->sig_int);
+    (void)uv_signal_init(&s->loop, &s->sig_hup);
+    (void)uv_timer_init(&s->loop, &s->purge_timer);
+    (void)uv_timer_init(&s->loop, &s->wait_timer);
+    (void)uv_timer_init(&s->loop, &s->sweep_timer);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+    s->purge_timer.data = s->wait_timer.data = s->sweep_timer.data = s;
+    s->handles_ready = true;
+    if ((r = uv_signal_start(&s->sig_term, on_stop_signal, SIGTERM)) < 0 ||
+        (r = uv_signal_start(&s->sig_int, on_stop_signal, SIGINT)) < 0 ||
+        (r = uv_signal_start(&s->sig_hup, on_hup, SIGHUP)) < 0) {
+        server_err(err, err_len, "uv_signal_start: %s", uv_strerror(r));
+        goto fail;
+    }
+    sweep_arm(s);
+    *ret_server = s;
+    return 0;
+
+fail:
+    ad_server_free(s);
+    return r;
+}
+
+int ad_server_run(ad_server_t *s)
+{
+    char size[32];
+    ad_log(AD_LOG_INFO, "listening on %s (budget %s, max_clients %" PRIu32 ")", s->config.socket,
+           arena__size_format(s->config.budget, size, sizeof(size)), s->config.max_clients);
+    int r = uv_run(&s->loop, UV_RUN_DEFAULT);
+    /* uv_run returns once stop closed every handle. */
+    if (!s->stopping) {
+        ad_log(AD_LOG_ERROR, "event loop ended unexpectedly (%d)", r);
+        return -EIO;
+    }
+    ad_log(AD_LOG_INFO, "stopped");
+    return 0;
+}
+
+void ad_server_free(ad_server_t *s)
+{
+    if (!s)
+        return;
+    if (s->loop_ready) {
+        server_stop(s);
+        /* Run the close callbacks (connections release their leases here). */
+        (void)uv_run(&s->loop, UV_RUN_DEFAULT);
+        (void)uv_loop_close(&s->loop);
+    }
+    if (s->reserve_fd >= 0)
+        (void)close(s->reserve_fd);
+    ad_dispatch_free(s->dispatch);
+    ad_admin_free(s->admin);
+    ad_leases_free(s->leases);
+    free(s);
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * wire.h -- the daemon's protocol adapter: frames in, plain C structs out, and
+ * replies back to frames. The rest of the daemon never sees protobuf-c.
+ */
+#ifndef AD_WIRE_H
+#define AD_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AD_WIRE_HEADER   4u  /* little-endian payload length */
+#define AD_WIRE_NAME_MAX 64u /* client names are cut to this many bytes */
+#define AD_WIRE_PROTOCOL 1u  /* the protocol version this daemon speaks */
+
+/* Mirrors arena.v1.ErrorCode (checked at compile time in wire.c). */
+typedef enum ad_wire_error {
+    AD_WIRE_ERROR_PROTOCOL = 1,
+    AD_WIRE_ERROR_VERSION = 2,
+    AD_WIRE_ERROR_INVALID_ARGUMENT = 3,
+    AD_WIRE_ERROR_NO_MEMORY = 4,
+    AD_WIRE_ERROR_TOO_LARGE = 5,
+    AD_WIRE_ERROR_NOT_FOUND = 6,
+    AD_WIRE_ERROR_NOT_OWNER = 7,
+    AD_WIRE_ERROR_PERMISSION = 8,
+    AD_WIRE_ERROR_LIMIT = 9,
+    AD_WIRE_ERROR_FRAME_TOO_LARGE = 10,
+    AD_WIRE_ERROR_INTERNAL = 11,
+    AD_WIRE_ERROR_TIMED_OUT = 12,
+} ad_wire_error_t;
+
+typedef enum ad_wire_req_type {
+    AD_WIRE_REQ_UNKNOWN = 0, /* no body, or a body the daemon does not take */
+    AD_WIRE_REQ_HELLO,
+    AD_WIRE_REQ_LEASE,
+    AD_WIRE_REQ_RELEASE,
+    AD_WIRE_REQ_STATUS,
+    AD_WIRE_REQ_LIST_CLIENTS,
+    AD_WIRE_REQ_LIST_LEASES,
+    AD_WIRE_REQ_RECLAIM,
+    AD_WIRE_REQ_METRICS,
+} ad_wire_req_type_t;
+
+/* One decoded request; owns no memory. */
+typedef struct ad_wire_request {
+    uint64_t request_id;
+    ad_wire_req_type_t type;
+    union {
+        struct {
+            uint32_t protocol_version;
+            char name[AD_WIRE_NAME_MAX + 1]; /* printable ASCII, others as '?' */
+        } hello;
+        struct {
+            uint64_t size;
+            int32_t wait_ms;
+        } lease;
+        struct {
+            uint64_t lease_id;
+        } release;
+        struct {
+            uint64_t client_id;
+        } list_leases;
+        struct {
+            uint64_t bytes;
+            uint64_t client_id;
+        } reclaim;
+    } u;
+} ad_wire_request_t;
+
+typedef struct ad_wire_status {
+    const char *daemon_version;
+    const char *socket_path;
+    uint64_t uptime_ms;
+    uint64_t budget;
+    uint64_t heap_size;
+    uint64_t leased_bytes;
+    uint64_t free_bytes;
+    uint64_t dirty_bytes;
+    uint64_t largest_free;
+    uint64_t free_extents;
+    double fragmentation;
+    uint32_t clients;
+    uint32_t pools;
+    uint64_t leases;
+    uint64_t leases_granted_total;
+    uint64_t leases_released_total;
+    uint64_t bytes_punched_total;
+    uint64_t requests_refused_total;
+    uint64_t protocol_errors_total;
+    uint64_t connections_total;
+} ad_wire_status_t;
+
+typedef struct ad_wire_client_info {
+    uint64_t client_id;
+    uint32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+    const char *name;
+    uint64_t leased_bytes;
+    uint64_t leases;
+    uint64_t connected_ms;
+} ad_wire_client_info_t;
+
+typedef struct ad_wire_lease_info {
+    uint64_t lease_id;
+    uint64_t client_id;
+    uint32_t uid;
+    uint64_t offset;
+    uint64_t size;
+    bool zeroed;
+    uint64_t age_ms;
+} ad_wire_lease_info_t;
+
+typedef enum ad_wire_reply_type {
+    AD_WIRE_REPLY_HELLO = 1,
+    AD_WIRE_REPLY_LEASE,
+    AD_WIRE_REPLY_RELEASE,
+    AD_WIRE_REPLY_STATUS,
+    AD_WIRE_REPLY_LIST_CLIENTS,
+    AD_WIRE_REPLY_LIST_LEASES,
+    AD_WIRE_REPLY_RECLAIM,
+    AD_WIRE_REPLY_METRICS,
+    AD_WIRE_REPLY_ERROR,
+} ad_wire_reply_type_t;
+
+/* One reply to encode; borrows every pointer for the duration of the call. */
+typedef struct ad_wire_reply {
+    uint64_t request_id;
+    ad_wire_reply_type_t type;
+    union {
+        struct {
+            uint64_t client_id;
+            uint64_t heap_size;
+            uint64_t granule;
+            uint64_t budget;
+            bool hugetlb;
+            const char *daemon_version;
+        } hello;
+        struct {
+            uint64_t lease_id;
+            uint64_t offset;
+            uint64_t size;
+            bool zeroed;
+        } lease;
+        struct {
+            uint64_t lease_id;
+        } release;
+        ad_wire_status_t status;
+        struct {
+            const ad_wire_client_info_t *items;
+            size_t count;
+        } clients;
+        struct {
+            const ad_wire_lease_info_t *items;
+            size_t count;
+        } leases;
+        struct {
+            uint64_t reclaimed_bytes;
+        } reclaim;
+        struct {
+            const char *text;
+        } metrics;
+        struct {
+            ad_wire_error_t code;
+            const char *message;
+        } error;
+    } u;
+} ad_wire_reply_t;
+
+/* Reads the payload length from a frame header and checks it against
+ * max_frame. Returns 0 and *ret_len, or -EMSGSIZE (longer than max_frame) with
+ * *ret_len still set to the announced length, so the caller can log it.
+ * A zero length is valid (an empty Envelope). */
+int ad_wire_frame_length(const uint8_t header[AD_WIRE_HEADER], size_t max_frame, size_t *ret_len);
+
+/* Decodes one frame payload (the bytes after the header). The length is
+ * checked against max_frame before protobuf-c sees a byte.
+ * Returns 0 and *ret_req (type AD_WIRE_REQ_UNKNOWN for an envelope without a
+ * body the daemon takes; request_id is still set), -EMSGSIZE (len >
+ * max_frame), -EPROTO (does not unpack), -ENOMEM. *ret_req is untouched on
+ * failure. */
+int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame,
+                   ad_wire_request_t *ret_req);
+
+/* Encodes reply as a whole frame (header + Envelope) in a malloc'd buffer the
+ * caller frees. Returns 0, *ret_frame and *ret_len, or -EINVAL (bad type,
+ * more than 4 GiB), -ENOMEM. Outputs untouched on failure. */
+int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *ret_len);
+
+/* A short name for a request type, for logs ("hello", "lease", ...). */
+const char *ad_wire_req_name(ad_wire_req_type_t type);
+
+#endif

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * harness.c -- a real arenad per test, on a private temporary socket.
+ *
+ * The daemon runs in the foreground as our child, so we can wait for it,
+ * read its exit status and kill it. Three things keep tests honest and tidy:
+ * start-up waits for the socket to accept a connection (not for a sleep); an
+ * exec failure travels back over a CLOEXEC pipe so a missing binary is
+ * reported as such instead of as a time-out; and the child sets
+ * PR_SET_PDEATHSIG before exec, so a test that crashes or is killed by its
+ * time-out takes its daemon with it. PDEATHSIG follows the thread that forked,
+ * so start daemons from a thread that outlives them (normally the main one).
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef ARENAD_PATH
+#error "ARENAD_PATH must be defined by the build"
+#endif
+
+#define HARNESS_MAX_ARGS 64
+#define HARNESS_START_MS 10000
+#define HARNESS_STOP_MS  5000
+#define HARNESS_POLL_NS  10000000L /* 10 ms */
+
+static uint64_t harness_now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void harness_nap(void)
+{
+    struct timespec ts = {0, HARNESS_POLL_NS};
+    (void)nanosleep(&ts, NULL);
+}
+
+/* Removes dir and the plain files or sockets in it (not recursive: the daemon
+ * only ever puts its socket there). */
+static void harness_remove_dir(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (dp) {
+        struct dirent *de;
+        while ((de = readdir(dp)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            (void)unlinkat(dirfd(dp), de->d_name, 0);
+        }
+        (void)closedir(dp);
+    }
+    (void)rmdir(dir);
+}
+
+static int harness_connect_path(const char *path)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int r = -errno;
+        (void)close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int harness_connect(const harness_daemon_t *d)
+{
+    if (!d || d->socket[0] == '\0')
+        return -EINVAL;
+    return harness_connect_path(d->socket);
+}
+
+int harness_count_fds(pid_t pid)
+{
+    char path[64];
+    (void)snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+    DIR *dp = opendir(path);
+    if (!dp)
+        return -errno;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dp)) != NULL) {
+        if (de->d_name[0] != '.')
+            n++;
+    }
+    (void)closedir(dp);
+    return n;
+}
+
+/* In the child: never returns. Reports an exec failure's errno on errfd. */
+static void harness_child(const char *const *argv, int errfd, pid_t parent)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    (void)signal(SIGPIPE, SIG_DFL);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+        _exit(127); /* the test died before we could arm the death signal */
+    execv(argv[0], (char *const *)argv);
+    int e = errno;
+    ssize_t w = write(errfd, &e, sizeof(e));
+    (void)w;
+    _exit(127);
+}
+
+int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args)
+{
+    const char *argv[HARNESS_MAX_ARGS + 1];
+    const char *bin = getenv("ARENAD_HARNESS_BINARY");
+    harness_daemon_t nd;
+    int pipefd[2];
+    int r;
+    size_t n = 0;
+
+    if (!d)
+        return -EINVAL;
+    memset(&nd, 0, sizeof(nd));
+    if (!bin || bin[0] == '\0')
+        bin = ARENAD_PATH;
+
+    (void)snprintf(nd.dir, sizeof(nd.dir), "/tmp/arenad-test-XXXXXX");
+    if (!mkdtemp(nd.dir))
+        return -errno;
+    (void)snprintf(nd.socket, sizeof(nd.socket), "%s/arenad.sock", nd.dir);
+
+    argv[n++] = bin;
+    argv[n++] = "--foreground";
+    argv[n++] = "--socket";
+    argv[n++] = nd.socket;
+    argv[n++] = "--log-level";
+    argv[n++] = "warn";
+    for (size_t i = 0; extra_args && extra_args[i]; i++) {
+        if (n >= HARNESS_MAX_ARGS) {
+            r = -E2BIG;
+            goto fail_dir;
+        }
+        argv[n++] = extra_args[i];
+    }
+    argv[n] = NULL;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        r = -errno;
+        goto fail_dir;
+    }
+    pid_t parent = getpid();
+    (void)fflush(NULL); /* buffered test output must not be written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        r = -errno;
+        (void)close(pipefd[0]);
+        (void)close(pipefd[1]);
+        goto fail_dir;
+    }
+    if (pid == 0)
+        harness_child(argv, pipefd[1], parent);
+    (void)close(pipefd[1]);
+    nd.pid = pid;
+
+    /* exec succeeded when the pipe closes with nothing in it. */
+    int child_errno = 0;
+    ssize_t got;
+    do {
+        got = read(pipefd[0], &child_errno, sizeof(child_errno));
+    } while (got < 0 && errno == EINTR);
+    (void)close(pipefd[0]);
+    if (got == (ssize_t)sizeof(child_errno)) {
+        (void)waitpid(pid, NULL, 0);
+        r = child_errno > 0 ? -child_errno : -ENOEXEC;
+        goto fail_dir;
+    }
+
+    uint64_t deadline = harness_now_ms() + HARNESS_START_MS;
+    for (;;) {
+        int status;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            r = -ECHILD;
+            goto fail_dir;
+        }
+        int fd = harness_connect_path(nd.socket);
+        if (fd >= 0) {
+            (void)close(fd);
+            break;
+        }
+        if (harness_now_ms() >= deadline) {
+            r = -ETIMEDOUT;
+            goto fail_kill;
+        }
+        harness_nap();
+    }
+    *d = nd;
+    return 0;
+
+fail_kill:
+    (void)kill(pid, SIGKILL);
+    (void)waitpid(pid, NULL, 0);
+fail_dir:
+    harness_remove_dir(nd.dir);
+    memset(d, 0, sizeof(*d));
+    return r;
+}
+
+int harness_daemon_stop(harness_daemon_t *d)
+{
+    int result = -1;
+
+    if (!d)
+        return -1;
+    if (d->pid > 0) {
+        int status = 0;
+        pid_t w = 0;
+        (void)kill(d->pid, SIGTERM);
+        uint64_t deadline = harness_now_ms() + HARNESS_STOP_MS;
+        for (;;) {
+            w = waitpid(d->pid, &status, WNOHANG);
+            if (w != 0 || harness_now_ms() >= deadline)
+                break;
+            harness_nap();
+        }
+        if (w == 0) {
+            (void)kill(d->pid, SIGKILL);
+            do {
+                w = waitpid(d->pid, &status, 0);
+            } while (w < 0 && errno == EINTR);
+            w = -2; /* killed: not a clean exit whatever the status says */
+        }
+        if (w == d->pid && WIFEXITED(status))
+            result = WEXITSTATUS(status);
+        d->pid = 0;
+    }
+    if (d->dir[0] != '\0') {
+        harness_remove_dir(d->dir);
+        d->dir[0] = '\0';
+    }
+    d->socket[0] = '\0';
+    return result;
+}

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_arenactl.c -- the arenactl binary against a real arenad while client
+ * processes hold leases: its JSON parses (python3's json module when present,
+ * and always our own checks of the values) and says what the clients hold;
+ * tables are printed; exit codes are 0 on success, 1 when the daemon refuses,
+ * 2 on usage errors and when no daemon answers (naming the socket).
+ *
+ * Each test starts its own daemon and stops it (atexit too, for early
+ * failures); the holder children _exit() and die with the test.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "arena.h"
+#include "harness.h"
+#include "wire.h"
+
+#ifndef ARENACTL_PATH
+#error "ARENACTL_PATH must be defined by the build"
+#endif
+
+#define MiB (1024u * 1024u)
+
+static harness_daemon_t daemon_;
+static bool atexit_armed;
+
+static void daemon_cleanup(void)
+{
+    if (daemon_.pid > 0)
+        (void)harness_daemon_stop(&daemon_);
+}
+
+static void daemon_start(void)
+{
+    if (!atexit_armed) {
+        ck_assert_int_eq(atexit(daemon_cleanup), 0);
+        atexit_armed = true;
+    }
+    const char *const args[] = {"--budget", "64M", NULL};
+    int r = harness_daemon_start(&daemon_, args);
+    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+}
+
+/* ---- running programs --------------------------------------------------------------- */
+
+typedef struct run {
+    int code; /* exit code, or -signal */
+    char out[65536];
+    char err[4096];
+} run_t;
+
+static void read_all(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || n + (size_t)r >= cap - 1) {
+            if (r > 0)
+                n += (size_t)r;
+            break;
+        }
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+}
+
+/* Runs argv (argv[0] a path) with stdin from `input` (NULL: /dev/null);
+ * stdout and stderr are collected (stderr after stdout: keep them small). */
+static void run_prog(char *const argv[], const char *input, run_t *r)
+{
+    int out[2], err[2], in[2];
+    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+    (void)fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+            _exit(126);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    (void)close(out[1]);
+    (void)close(err[1]);
+    (void)close(in[0]);
+    if (input) {
+        size_t len = strlen(input), done = 0;
+        while (done < len) {
+            ssize_t w = write(in[1], input + done, len - done);
+            if (w <= 0)
+                break;
+            done += (size_t)w;
+        }
+    }
+    (void)close(in[1]);
+    read_all(out[0], r->out, sizeof(r->out));
+    read_all(err[0], r->err, sizeof(r->err));
+    (void)close(out[0]);
+    (void)close(err[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+/* arenactl --socket <daemon> followed by the words of `line`. */
+static void ctl(const char *line, run_t *r)
+{
+    char copy[512];
+    char *argv[32];
+    int argc = 0;
+    (void)snprintf(copy, sizeof(copy), "%s", line);
+    argv[argc++] = ARENACTL_PATH;
+    argv[argc++] = "--socket";
+    argv[argc++] = daemon_.socket;
+    for (char *save = NULL, *w = strtok_r(copy, " ", &save); w && argc < 31;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    argv[argc] = NULL;
+    run_prog(argv, NULL, r);
+}
+
+static bool have_python3(void)
+{
+    return system("command -v python3 >/dev/null 2>&1") == 0;
+}
+
+/* Feeds `json` to python3, which loads it and evaluates `expr` on the
+ * document d; returns what it printed (stripped). */
+static void python_eval(const char *json, const char *expr, char *ret, size_t len)
+{
+    char prog[1024];
+    (void)snprintf(prog, sizeof(prog), "import json,sys; d=json.load(sys.stdin); print(%s)", expr);
+    char *argv[] = {"python3", "-c", prog, NULL};
+    static run_t r;
+    run_prog(argv, json, &r);
+    ck_assert_msg(r.code == 0, "python3 could not load the JSON: %s\n%s", r.err, json);
+    size_t n = strlen(r.out);
+    while (n && (r.out[n - 1] == '\n' || r.out[n - 1] == ' '))
+        r.out[--n] = '\0';
+    (void)snprintf(ret, len, "%s", r.out);
+}
+
+/* ---- holders ---------------------------------------------------------------------------- */
+
+typedef struct holder {
+    pid_t pid;
+    int go; /* write end: a byte on it lets the holder release and exit */
+    uint64_t client_id;
+} holder_t;
+
+/* A child named `name` that holds `count` leases of `size` bytes until told
+ * to stop. (A byte, not EOF: later children inherit the pipe's write end.) */
+static void holder_start(holder_t *h, const char *name, int count, size_t size)
+{
+    int ready[2], go[2];
+    ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
+    pid_t parent = getpid();
+    (void)fflush(NULL);
+    h->pid = fork();
+    ck_assert_int_ge(h->pid, 0);
+    if (h->pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(100);
+        (void)prctl(PR_SET_NAME, name);
+        arena_conn_t *conn;
+        if (arena_connect(daemon_.socket, &conn) != 0)
+            _exit(10);
+        arena__conn_info_t info;
+        (void)arena__conn_info(conn, &info);
+        arena_lease_t l[8];
+        for (int i = 0; i < count; i++) {
+            if (arena_lease(conn, size, 0, &l[i]) != 0)
+                _exit(11);
+            memset(l[i].addr, 1, l[i].size);
+        }
+        if (write(ready[1], &info.client_id, sizeof(info.client_id)) != sizeof(info.client_id))
+            _exit(12);
+        char c;
+        while (read(go[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        for (int i = 0; i < count; i++) {
+            if (arena_release(conn, &l[i]) != 0)
+                _exit(13);
+        }
+        arena_disconnect(conn);
+        _exit(0);
+    }
+    (void)close(ready[1]);
+    (void)close(go[0]);
+    h->go = go[1];
+    ck_assert_int_eq(read(ready[0], &h->client_id, sizeof(h->client_id)), sizeof(h->client_id));
+    (void)close(ready[0]);
+}
+
+static void holder_stop(holder_t *h)
+{
+    ck_assert_int_eq(write(h->go, "x", 1), 1);
+    (void)close(h->go);
+    int status;
+    ck_assert_int_eq(waitpid(h->pid, &status, 0), h->pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+START_TEST(test_json_matches_what_clients_hold)
+{
+    daemon_start();
+    holder_t a, b;
+    holder_start(&a, "holder-a", 2, 1 * MiB);
+    holder_start(&b, "holder-\"b\"", 1, 3 * MiB);
+    static run_t r;
+    char want[512], got[512];
+    bool py = have_python3();
+
+    ctl("--json status", &r);
+    ck_assert_msg(r.code == 0, "status: %d %s", r.code, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"leased_bytes\":5242880,"));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"leases\":3,"));
+    ck_assert_ptr_nonnull(strstr(r.out, "\"budget\":67108864,"));
+    /* arenactl is a client too while it asks. */
+    ck_assert_ptr_nonnull(strstr(r.out, "\"clients\":3,"));
+    ck_assert_str_eq(r.err, "");
+    if (py) {
+        python_eval(r.out, "d['leased_bytes'], d['leases'], d['budget'], d['socket_path']", got,
+                    sizeof(got));
+        (void)snprintf(want, sizeof(want), "5242880 3 67108864 %s", daemon_.socket);
+        ck_assert_str_eq(got, want);
+    }
+
+    ctl("clients --json", &r);
+    ck_assert_msg(r.code == 0, "clients: %d %s", r.code, r.err);
+    (void)snprintf(want, sizeof(want), "\"client_id\":%llu,\"pid\":%ld,",
+                   (unsigned long long)a.client_id, (long)a.pid);
+    ck_assert_ptr_nonnull(strstr(r.out, want));
+    ck_assert_ptr_nonnull(
+        strstr(r.out, "\"name\":\"holder-a\",\"leases\":2,\"leased_bytes\":2097152"));
+    ck_assert_ptr_nonnull(
+        strstr(r.out, "\"name\":\"holder-\\\"b\\\"\",\"leases\":1,\"leased_bytes\":3145728"));
+    if (py) {
+        python_eval(r.out,
+                    "sorted((c['name'], c['leases'], c['leased_bytes']) for c in d['clients'] "
+                    "if c['leases'])",
+                    got, sizeof(got));
+        ck_assert_str_eq(got, "[('holder-\"b\"', 1, 3145728), ('holder-a', 2, 2097152)]");
+    }
+
+    char line[128];
+    (void)snprintf(line, sizeof(line), "--json leases --client %llu",
+                   (unsigned long long)a.client_id);
+    ctl(line, &r);
+    ck_assert_msg(r.code == 0, "leases: %d %s", r.code, r.err);
+    if (py) {
+        (void)snprintf(want, sizeof(want), "2 [%llu] [1048576]", (unsigned long long)a.client_id);
+        python_eval(r.out,
+                    "len(d['leases']), sorted(set(l['client_id'] for l in d['leases'])), "
+                    "sorted(set(l['size'] for l in d['leases']))",
+                    got, sizeof(got));
+        ck_assert_str_eq(got, want);
+    } else {
+        ck_assert_ptr_nonnull(strstr(r.out, "\"size\":1048576"));
+    }
+
+    ctl("--json leases", &r);
+    ck_assert_int_eq(r.code, 0);
+    if (py) {
+        python_eval(r.out, "len(d['leases']), sum(l['size'] for l in d['leases'])", got,
+                    sizeof(got));
+        ck_assert_str_eq(got, "3 5242880");
+    }
+
+    ctl("--json metrics", &r);
+    ck_assert_msg(r.code == 0, "metrics: %d %s", r.code, r.err);
+    if (py) {
+        python_eval(r.out, "len(d['samples']) > 0, d['text'].count('\\n') > 0", got, sizeof(got));
+        ck_assert_str_eq(got, "True True");
+    }
+    ctl("--json reclaim --bytes 1M", &r);
+    ck_assert_msg(r.code == 0, "reclaim: %d %s", r.code, r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, "{\"reclaimed_bytes\":"));
+    if (py)
+        python_eval(r.out, "type(d['reclaimed_bytes']).__name__", got, sizeof(got));
+
+    holder_stop(&a);
+    holder_stop(&b);
+    ctl("--json status", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"leased_bytes\":0,"));
+    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+}
+END_TEST
+
+START_TEST(test_tables)
+{
+    daemon_start();
+    holder_t a;
+    holder_start(&a, "table-holder", 3, 1 * MiB);
+    static run_t r;
+    ctl("status", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "leased        3.0 MiB in 3 leases"));
+    ck_assert_ptr_nonnull(strstr(r.out, "budget        64.0 MiB"));
+    ck_assert_ptr_nonnull(strstr(r.out, daemon_.socket));
+    ctl("clients", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "table-holder"));
+    ck_assert_ptr_nonnull(strstr(r.out, "3.0 MiB"));
+    ck_assert_ptr_nonnull(strstr(r.out, "2 clients"));
+    ctl("leases", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "3 leases, 3.0 MiB"));
+    ctl("metrics", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_uint_gt(strlen(r.out), 0);
+    ctl("reclaim", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "reclaimed "));
+    holder_stop(&a);
+    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+}
+END_TEST
+
+START_TEST(test_exit_codes)
+{
+    daemon_start();
+    static run_t r;
+    ctl("status", &r);
+    ck_assert_int_eq(r.code, 0);
+    /* The daemon says no: exit 1 with its message. */
+    ctl("leases --client 999999", &r);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "999999"));
+    ck_assert_str_eq(r.out, "");
+    ctl("--json reclaim --client 999999", &r);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_str_eq(r.out, "");
+    /* Usage errors: exit 2, nothing on stdout. */
+    ctl("frobnicate", &r);
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "frobnicate"));
+    ctl("leases --client x", &r);
+    ck_assert_int_eq(r.code, 2);
+    ctl("", &r);
+    ck_assert_int_eq(r.code, 2);
+    ctl("status --help", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "Usage: arenactl"));
+
+    /* No daemon: exit 2 and the socket it tried is named. */
+    char sock[sizeof(daemon_.socket)];
+    (void)snprintf(sock, sizeof(sock), "%s", daemon_.socket);
+    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    char *argv[] = {ARENACTL_PATH, "--socket", sock, "status", NULL};
+    run_prog(argv, NULL, &r);
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, sock));
+    char *argv2[] = {ARENACTL_PATH, "--json", "clients", NULL};
+    ck_assert_int_eq(setenv("ARENAD_SOCKET", sock, 1), 0);
+    run_prog(argv2, NULL, &r);
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, sock));
+    ck_assert_str_eq(r.out, "");
+}
+END_TEST
+
+static Suite *arenactl_suite(void)
+{
+    Suite *s = suite_create("arenactl");
+    TCase *tc = tcase_create("arenactl");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_json_matches_what_clients_hold);
+    tcase_add_test(tc, test_tables);
+    tcase_add_test(tc, test_exit_codes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(arenactl_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
