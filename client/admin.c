@@ -12,11 +12,13 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "size.h"
 #include "wire.h"
 
 static void admin_strcpy(char *dst, const char *s, size_t len)
@@ -115,6 +117,11 @@ static int admin_on_clients(void *ctx, const arena__msg_t *reply)
         d->leased_bytes = c->leased_bytes;
         d->leases = c->leases;
         d->connected_ms = c->connected_ms;
+        d->parked_bytes = c->parked_bytes;
+        d->fair_share = c->fair_share;
+        d->waiting = c->waiting;
+        d->waiting_bytes = c->waiting_bytes;
+        d->weight = c->weight;
     }
     *out = list;
     return 0;
@@ -164,6 +171,7 @@ static int admin_on_leases(void *ctx, const arena__msg_t *reply)
             .size = l->size,
             .zeroed = l->zeroed,
             .age_ms = l->age_ms,
+            .parked = l->parked,
         };
     }
     *out = list;
@@ -191,6 +199,83 @@ void arena__admin_leases_free(arena__admin_leases_t *list)
 {
     if (list)
         (void)munmap(list, list->map_size);
+}
+
+/* ---- events ------------------------------------------------------------------- */
+
+static int admin_on_events(void *ctx, const arena__msg_t *reply)
+{
+    arena__admin_events_t **out = ctx;
+    size_t n = reply->u.events_reply.count;
+    size_t size;
+    arena__admin_events_t *list = admin_map(sizeof(*list), n, sizeof(arena__admin_event_t), &size);
+    if (!list)
+        return -ENOMEM;
+    list->map_size = size;
+    list->count = n;
+    list->dropped = reply->u.events_reply.dropped;
+    list->last_seq = reply->u.events_reply.last_seq;
+    for (size_t i = 0; i < n; i++) {
+        const arena__wire_event_t *e = &reply->u.events_reply.events[i];
+        list->items[i] = (arena__admin_event_t){
+            .seq = e->seq,
+            .time_ms = e->time_ms,
+            .kind = e->kind,
+            .client_id = e->client_id,
+            .pid = e->pid,
+            .bytes = e->bytes,
+            .leased = e->leased,
+            .fair_share = e->fair_share,
+            .reclaimable = e->reclaimable,
+            .budget_leased = e->budget_leased,
+            .lease_id = e->lease_id,
+        };
+    }
+    *out = list;
+    return 0;
+}
+
+int arena__admin_events(arena_conn_t *conn, uint64_t since, uint32_t max,
+                        arena__admin_events_t **ret_list)
+{
+    if (!ret_list)
+        return -EINVAL;
+    int r = admin_conn(&conn);
+    if (r < 0)
+        return r;
+    arena__admin_events_t *list = NULL;
+    arena__msg_t req = {.kind = ARENA__MSG_EVENTS};
+    req.u.events.since = since;
+    req.u.events.max = max;
+    r = arena__conn_call(conn, &req, ARENA__MSG_EVENTS_REPLY, admin_on_events, &list);
+    if (r < 0)
+        return r;
+    *ret_list = list;
+    return 0;
+}
+
+void arena__admin_events_free(arena__admin_events_t *list)
+{
+    if (list)
+        (void)munmap(list, list->map_size);
+}
+
+const char *arena__admin_event_kind(uint32_t kind)
+{
+    switch (kind) {
+    case ARENA__EVENT_GRANT:
+        return "grant";
+    case ARENA__EVENT_REFUSE:
+        return "refuse";
+    case ARENA__EVENT_RECLAIM:
+        return "reclaim";
+    case ARENA__EVENT_PRESSURE:
+        return "pressure";
+    case ARENA__EVENT_QUEUE:
+        return "queue";
+    default:
+        return "unknown";
+    }
 }
 
 /* ---- reclaim ------------------------------------------------------------------ */
@@ -257,4 +342,127 @@ void arena__admin_text_free(arena__admin_text_t *text)
 {
     if (text)
         (void)munmap(text, text->map_size);
+}
+
+/* ---- arenactl views of the no-starvation policy ---------------------------- */
+
+/* A JSON string (quotes, escapes; control bytes as \\u00XX). */
+static void admin_json_string(FILE *out, const char *s)
+{
+    (void)fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            (void)fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            (void)fprintf(out, "\\u%04x", *p);
+        else
+            (void)fputc(*p, out);
+    }
+    (void)fputc('"', out);
+}
+
+static const char *admin_size(uint64_t bytes, char *buf, size_t len)
+{
+    return arena__size_format(bytes, buf, len);
+}
+
+int arena__ctl_print_events(arena_conn_t *conn, uint64_t since, bool json, FILE *out)
+{
+    bool first = true;
+    uint64_t dropped = 0, last = 0;
+    size_t total = 0;
+    if (json)
+        (void)fputs("{\"events\":[", out);
+    else
+        (void)fprintf(out, "%8s %10s %-8s %6s %8s %10s %10s %10s %10s\n", "SEQ", "TIME_MS", "EVENT",
+                      "CLIENT", "PID", "BYTES", "LEASED", "SHARE", "PARKED");
+    for (;;) {
+        arena__admin_events_t *list = NULL;
+        int r = arena__admin_events(conn, since, 0, &list);
+        if (r < 0) {
+            if (json && total == 0)
+                (void)fputs("]}\n", out);
+            return r;
+        }
+        if (total == 0)
+            dropped = list->dropped;
+        last = list->last_seq;
+        for (size_t i = 0; i < list->count; i++) {
+            const arena__admin_event_t *e = &list->items[i];
+            since = e->seq;
+            if (json) {
+                (void)fprintf(
+                    out,
+                    "%s{\"seq\":%" PRIu64 ",\"time_ms\":%" PRIu64 ",\"kind\":\"%s\","
+                    "\"client_id\":%" PRIu64 ",\"pid\":%" PRIu32 ",\"bytes\":%" PRIu64
+                    ",\"leased\":%" PRIu64 ",\"fair_share\":%" PRIu64 ",\"reclaimable\":%" PRIu64
+                    ",\"budget_leased\":%" PRIu64 ",\"lease_id\":%" PRIu64 "}",
+                    first ? "" : ",", e->seq, e->time_ms, arena__admin_event_kind(e->kind),
+                    e->client_id, e->pid, e->bytes, e->leased, e->fair_share, e->reclaimable,
+                    e->budget_leased, e->lease_id);
+                first = false;
+            } else {
+                char a[32], b[32], c[32], d[32];
+                (void)fprintf(out,
+                              "%8" PRIu64 " %10" PRIu64 " %-8s %6" PRIu64 " %8" PRIu32
+                              " %10s %10s %10s %10s\n",
+                              e->seq, e->time_ms, arena__admin_event_kind(e->kind), e->client_id,
+                              e->pid, admin_size(e->bytes, a, sizeof(a)),
+                              admin_size(e->leased, b, sizeof(b)),
+                              admin_size(e->fair_share, c, sizeof(c)),
+                              admin_size(e->reclaimable, d, sizeof(d)));
+            }
+        }
+        size_t n = list->count;
+        total += n;
+        arena__admin_events_free(list);
+        if (n == 0)
+            break;
+    }
+    if (json)
+        (void)fprintf(out, "],\"dropped\":%" PRIu64 ",\"last_seq\":%" PRIu64 "}\n", dropped, last);
+    else
+        (void)fprintf(out, "%zu event%s (%" PRIu64 " lost to the ring before these)\n", total,
+                      total == 1 ? "" : "s", dropped);
+    return 0;
+}
+
+int arena__ctl_print_shares(arena_conn_t *conn, bool json, FILE *out)
+{
+    arena__admin_clients_t *list = NULL;
+    int r = arena__admin_clients(conn, &list);
+    if (r < 0)
+        return r;
+    if (json) {
+        (void)fputs("{\"clients\":[", out);
+        for (size_t i = 0; i < list->count; i++) {
+            const arena__admin_client_t *c = &list->items[i];
+            (void)fprintf(out, "%s{\"client_id\":%" PRIu64 ",\"pid\":%" PRIu32 ",\"name\":",
+                          i ? "," : "", c->client_id, c->pid);
+            admin_json_string(out, c->name);
+            (void)fprintf(out,
+                          ",\"leased_bytes\":%" PRIu64 ",\"parked_bytes\":%" PRIu64
+                          ",\"fair_share\":%" PRIu64 ",\"weight\":%" PRIu32 ",\"waiting\":%" PRIu32
+                          ",\"waiting_bytes\":%" PRIu64 "}",
+                          c->leased_bytes, c->parked_bytes, c->fair_share, c->weight, c->waiting,
+                          c->waiting_bytes);
+        }
+        (void)fputs("]}\n", out);
+    } else {
+        (void)fprintf(out, "%8s %8s %-16s %10s %10s %10s %6s %8s %10s\n", "ID", "PID", "NAME",
+                      "LEASED", "PARKED", "SHARE", "WEIGHT", "WAITING", "WANTED");
+        for (size_t i = 0; i < list->count; i++) {
+            const arena__admin_client_t *c = &list->items[i];
+            char a[32], b[32], d[32], e[32];
+            (void)fprintf(out,
+                          "%8" PRIu64 " %8" PRIu32 " %-16.16s %10s %10s %10s %6" PRIu32 " %8" PRIu32
+                          " %10s\n",
+                          c->client_id, c->pid, c->name, admin_size(c->leased_bytes, a, sizeof(a)),
+                          admin_size(c->parked_bytes, b, sizeof(b)),
+                          admin_size(c->fair_share, d, sizeof(d)), c->weight, c->waiting,
+                          admin_size(c->waiting_bytes, e, sizeof(e)));
+        }
+    }
+    arena__admin_clients_free(list);
+    return 0;
 }

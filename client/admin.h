@@ -54,6 +54,11 @@ typedef struct arena__admin_client {
     uint64_t leased_bytes;
     uint64_t leases;
     uint64_t connected_ms;
+    uint64_t parked_bytes;  /* in leases whose state word says PARKED */
+    uint64_t fair_share;    /* the client's max-min fair share now */
+    uint32_t waiting;       /* queued lease requests */
+    uint64_t waiting_bytes; /* bytes they ask for */
+    uint32_t weight;
 } arena__admin_client_t;
 
 typedef struct arena__admin_lease {
@@ -64,7 +69,52 @@ typedef struct arena__admin_lease {
     uint64_t size;
     bool zeroed;
     uint64_t age_ms;
+    bool parked;
 } arena__admin_lease_t;
+
+/* One event of the daemon's log (see proto/arena.proto, Event). */
+typedef struct arena__admin_event {
+    uint64_t seq;
+    uint64_t time_ms; /* daemon uptime */
+    uint32_t kind;    /* ARENA__EVENT_* (wire.h) */
+    uint64_t client_id;
+    uint32_t pid;
+    uint64_t bytes;
+    uint64_t leased;
+    uint64_t fair_share;
+    uint64_t reclaimable;
+    uint64_t budget_leased;
+    uint64_t lease_id;
+} arena__admin_event_t;
+
+typedef struct arena__admin_events {
+    size_t map_size;
+    uint64_t dropped;  /* events after `since` the daemon's ring lost */
+    uint64_t last_seq; /* the newest event the daemon has */
+    size_t count;
+    arena__admin_event_t items[];
+} arena__admin_events_t;
+
+/* Up to max (0: the daemon's page) events with seq > since, oldest first,
+ * in a list mmap'd for the caller (free with arena__admin_events_free()).
+ * Privileged callers only. Returns 0 and *ret_list, or -EPERM, -ENOMEM, the
+ * connection's codes. Page through with since = the last seq seen. */
+int arena__admin_events(arena_conn_t *conn, uint64_t since, uint32_t max,
+                        arena__admin_events_t **ret_list);
+void arena__admin_events_free(arena__admin_events_t *list);
+
+/* A short name for an event kind ("grant", "refuse", ...). */
+const char *arena__admin_event_kind(uint32_t kind);
+
+/* `arenactl events [--since N]`: prints every event after `since` (paging
+ * through the daemon's log) as a table, or as one JSON document
+ * {"events":[...],"dropped":N,"last_seq":N}. Returns 0 or a code. */
+int arena__ctl_print_events(arena_conn_t *conn, uint64_t since, bool json, FILE *out);
+
+/* `arenactl shares`: per client leased, parked, fair share and waiting
+ * requests, as a table or one JSON document {"clients":[...]}. Returns 0 or
+ * a code. */
+int arena__ctl_print_shares(arena_conn_t *conn, bool json, FILE *out);
 
 typedef struct arena__admin_clients {
     size_t map_size; /* bytes mapped for this struct */

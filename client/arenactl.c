@@ -5,23 +5,36 @@
  *   arenactl [--socket PATH] [--json] COMMAND [OPTIONS]
  *
  * Commands: status, clients, leases [--client ID], reclaim [--bytes SIZE]
- * [--client ID], metrics. Tables with human sizes by default; --json prints
- * one JSON document instead (written by the small emitter below, which
- * escapes strings and never emits invalid UTF-8). Exit codes: 0 success, 1
- * the daemon refused (its message is printed), 2 usage error or no daemon
- * (the message names the socket tried).
+ * [--client ID], metrics, top [--interval S] [--once] [--count N], shares,
+ * events [--since SEQ]. Tables
+ * with human sizes by default; --json prints one JSON document instead (written by the small
+ * emitter below, which escapes strings and never emits invalid UTF-8). Exit codes: 0 success, 1 the
+ * daemon refused (its message is printed), 2 usage error or no daemon (the message names the socket
+ * tried).
  *
  * A program, not the library: it may allocate and print. Everything it knows
  * comes through the public API and the admin calls (admin.h). Built with
  * ARENACTL_NO_MAIN the file leaves out main(), so the unit tests can call
  * arena__ctl_main() and the JSON helpers directly.
+ *
+ * `top` is the operator's live view: one connection, one frame per interval
+ * (status, pressure, clients sorted by what they hold), redrawn in place with
+ * ANSI escapes on a terminal (alternate screen, cursor hidden, restored on q,
+ * Ctrl-C or error), printed frame after frame otherwise, and once with
+ * --once for scripts and tests. It has its own small parser because its
+ * options belong to no other command.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "arena.h"
@@ -162,6 +175,10 @@ static const char ctl_usage[] =
     "  reclaim [--bytes SIZE] [--client ID]\n"
     "                             give released memory back to the kernel now\n"
     "  metrics                    the daemon's metrics (Prometheus text format)\n"
+    "  top [--interval S] [--once] [--count N]\n"
+    "                             live view of budget, pressure and clients (q quits)\n"
+    "  shares                     leased, parked, fair share, weight, waiting per client\n"
+    "  events [--since SEQ]       the daemon's recent lease and pressure events\n"
     "\n"
     "Options:\n"
     "  --socket PATH   the daemon's socket (default: $ARENAD_SOCKET, else\n"
@@ -642,6 +659,443 @@ static int ctl_metrics(arena_conn_t *conn, bool json, FILE *out)
     return 0;
 }
 
+/* ---- top --------------------------------------------------------------------------- */
+
+static const char top_usage[] =
+    "Usage: arenactl [--socket PATH] [--json] top [--interval SECONDS] [--once] [--count N]\n"
+    "\n"
+    "A live view of the daemon: budget and how much of it is leased, pressure,\n"
+    "dirty and free memory, and the clients you may see, biggest first (pid,\n"
+    "uid, name, leases, leased bytes, share of the budget, time connected).\n"
+    "On a terminal the screen is redrawn in place every interval; press q or\n"
+    "Ctrl-C to quit. Elsewhere one frame is printed per interval.\n"
+    "\n"
+    "  --interval S   seconds between frames (default 1; fractions allowed, >= 0.1)\n"
+    "  --once         print one frame and exit (same as --count 1)\n"
+    "  --count N      print N frames and exit\n"
+    "  --json         one JSON document per frame, one per line\n";
+
+typedef struct top_args {
+    const char *socket;
+    bool json;
+    bool help;
+    double interval;
+    uint64_t count; /* 0: until q or Ctrl-C */
+} top_args_t;
+
+static volatile sig_atomic_t top_quit;
+
+static void top_on_signal(int sig)
+{
+    (void)sig;
+    top_quit = 1;
+}
+
+/* Finds the command word: the first argument that is not an option or the
+ * value of --socket. */
+static const char *ctl_first_word(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--socket") == 0) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] != '-')
+            return argv[i];
+    }
+    return NULL;
+}
+
+static int top_parse(int argc, char **argv, FILE *err, top_args_t *ret)
+{
+    top_args_t a = {.interval = 1.0};
+    bool seen_cmd = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = NULL;
+        int m;
+        if (strcmp(arg, "--json") == 0) {
+            a.json = true;
+        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            a.help = true;
+        } else if (strcmp(arg, "--once") == 0) {
+            a.count = 1;
+        } else if ((m = ctl_option_value(argc, argv, &i, "--socket", &val)) != 0) {
+            if (m < 0 || !*val) {
+                (void)fprintf(err, "arenactl: --socket needs a path\n");
+                return -EINVAL;
+            }
+            a.socket = val;
+        } else if ((m = ctl_option_value(argc, argv, &i, "--interval", &val)) != 0) {
+            char *end = NULL;
+            double v = m > 0 ? strtod(val, &end) : 0.0;
+            if (m < 0 || end == val || *end || !(v >= 0.1 && v <= 3600.0)) {
+                (void)fprintf(err, "arenactl: --interval needs seconds from 0.1 to 3600\n");
+                return -EINVAL;
+            }
+            a.interval = v;
+        } else if ((m = ctl_option_value(argc, argv, &i, "--count", &val)) != 0) {
+            if (m < 0 || ctl_parse_u64(val, &a.count) < 0 || a.count == 0) {
+                (void)fprintf(err, "arenactl: --count needs a number of frames (1 or more)\n");
+                return -EINVAL;
+            }
+        } else if (arg[0] == '-') {
+            (void)fprintf(err, "arenactl: unknown option '%s' (see arenactl top --help)\n", arg);
+            return -EINVAL;
+        } else if (!seen_cmd && strcmp(arg, "top") == 0) {
+            seen_cmd = true;
+        } else {
+            (void)fprintf(err, "arenactl: unexpected argument '%s'\n", arg);
+            return -EINVAL;
+        }
+    }
+    *ret = a;
+    return 0;
+}
+
+static const char *top_pressure(const arena__admin_status_t *st, uint64_t refused_delta,
+                                uint64_t waiting)
+{
+    if (refused_delta > 0)
+        return "refusing";
+    if (waiting > 0)
+        return "waiting";
+    if (st->budget == 0)
+        return "none";
+    double used = (double)st->leased_bytes / (double)st->budget;
+    if (used >= 0.95)
+        return "full";
+    if (used >= 0.80)
+        return "high";
+    if (used >= 0.50)
+        return "moderate";
+    return "low";
+}
+
+static int top_cmp_clients(const void *pa, const void *pb)
+{
+    const arena__admin_client_t *a = pa, *b = pb;
+    if (a->leased_bytes != b->leased_bytes)
+        return a->leased_bytes > b->leased_bytes ? -1 : 1;
+    return a->client_id < b->client_id ? -1 : a->client_id > b->client_id;
+}
+
+/* Writes one frame. rows: terminal rows for the client table (0: all). */
+static void top_frame(FILE *out, const arena__admin_status_t *st, arena__admin_clients_t *list,
+                      uint64_t refused_delta, bool json, size_t rows)
+{
+    static arena__admin_clients_t none;
+    if (!list)
+        list = &none; /* no list: no clients to show */
+    qsort(list->items, list->count, sizeof(list->items[0]), top_cmp_clients);
+    uint64_t waiting = 0;
+    for (size_t i = 0; i < list->count; i++)
+        waiting += list->items[i].waiting;
+    const char *pressure = top_pressure(st, refused_delta, waiting);
+    double pct = st->budget ? 100.0 * (double)st->leased_bytes / (double)st->budget : 0.0;
+    if (json) {
+        bool f = true;
+        (void)fputc('{', out);
+        json_str(out, &f, "daemon_version", st->daemon_version);
+        json_u64(out, &f, "uptime_ms", st->uptime_ms);
+        json_u64(out, &f, "budget", st->budget);
+        json_u64(out, &f, "leased_bytes", st->leased_bytes);
+        json_u64(out, &f, "dirty_bytes", st->dirty_bytes);
+        json_u64(out, &f, "free_bytes", st->free_bytes);
+        json_u64(out, &f, "leases", st->leases);
+        json_u64(out, &f, "clients", st->clients);
+        json_u64(out, &f, "requests_refused_total", st->requests_refused_total);
+        json_str(out, &f, "pressure", pressure);
+        json_key(out, &f, "clients_list");
+        (void)fputc('[', out);
+        for (size_t i = 0; i < list->count; i++) {
+            const arena__admin_client_t *c = &list->items[i];
+            bool g = true;
+            (void)fputs(i ? ",{" : "{", out);
+            json_u64(out, &g, "client_id", c->client_id);
+            json_u64(out, &g, "pid", c->pid);
+            json_u64(out, &g, "uid", c->uid);
+            json_str(out, &g, "name", c->name);
+            json_u64(out, &g, "leases", c->leases);
+            json_u64(out, &g, "leased_bytes", c->leased_bytes);
+            json_u64(out, &g, "parked_bytes", c->parked_bytes);
+            json_u64(out, &g, "fair_share", c->fair_share);
+            json_u64(out, &g, "weight", c->weight);
+            json_u64(out, &g, "waiting", c->waiting);
+            json_u64(out, &g, "waiting_bytes", c->waiting_bytes);
+            json_u64(out, &g, "connected_ms", c->connected_ms);
+            (void)fputc('}', out);
+        }
+        (void)fputs("]}\n", out);
+        return;
+    }
+    char a[32], b[32], c[32], d[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    char clock[16] = "";
+    if (localtime_r(&now, &tm))
+        (void)strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+    (void)fprintf(out, "arenad %s  up %s  %s  %s\n", st->daemon_version,
+                  ctl_duration(st->uptime_ms, a, sizeof(a)), st->socket_path, clock);
+    char bar[33];
+    size_t filled = (size_t)(pct / 100.0 * 30.0 + 0.5);
+    if (filled > 30)
+        filled = 30;
+    bar[0] = '[';
+    for (size_t i = 0; i < 30; i++)
+        bar[1 + i] = i < filled ? '#' : '.';
+    bar[31] = ']';
+    bar[32] = '\0';
+    (void)fprintf(out, "Budget %s  leased %s %s %.1f%%  pressure %s\n",
+                  ctl_size(st->budget, a, sizeof(a)), ctl_size(st->leased_bytes, b, sizeof(b)), bar,
+                  pct, pressure);
+    (void)fprintf(out, "Memory dirty %s  free %s  largest free %s  fragmentation %.1f%%\n",
+                  ctl_size(st->dirty_bytes, a, sizeof(a)), ctl_size(st->free_bytes, b, sizeof(b)),
+                  ctl_size(st->largest_free, c, sizeof(c)), st->fragmentation * 100.0);
+    (void)fprintf(out,
+                  "Clients %" PRIu32 "  leases %" PRIu64 "  pools %" PRIu32 "  refused %" PRIu64
+                  "  protocol errors %" PRIu64 "  punched %s\n",
+                  st->clients, st->leases, st->pools, st->requests_refused_total,
+                  st->protocol_errors_total, ctl_size(st->bytes_punched_total, d, sizeof(d)));
+    (void)fputc('\n', out);
+    (void)fprintf(out, "%7s %7s %6s %-16s %6s %10s %10s %10s %4s %6s %9s\n", "CLIENT", "PID", "UID",
+                  "NAME", "LEASES", "LEASED", "PARKED", "FAIR", "WAIT", "SHARE", "CONNECTED");
+    size_t shown = list->count;
+    if (rows > 0 && shown > rows)
+        shown = rows - 1;
+    for (size_t i = 0; i < shown; i++) {
+        const arena__admin_client_t *cl = &list->items[i];
+        double share = st->budget ? 100.0 * (double)cl->leased_bytes / (double)st->budget : 0.0;
+        /* '*' marks a client above its fair share: the first to give back. */
+        bool above = cl->fair_share > 0 && cl->leased_bytes > cl->fair_share;
+        (void)fprintf(out,
+                      "%7" PRIu64 " %7" PRIu32 " %6" PRIu32 " %-16.16s %6" PRIu64
+                      " %10s %10s %9s%c %4" PRIu32 " %5.1f%% %9s\n",
+                      cl->client_id, cl->pid, cl->uid, cl->name, cl->leases,
+                      ctl_size(cl->leased_bytes, a, sizeof(a)),
+                      ctl_size(cl->parked_bytes, c, sizeof(c)),
+                      ctl_size(cl->fair_share, d, sizeof(d)), above ? '*' : ' ', cl->waiting, share,
+                      ctl_duration(cl->connected_ms, b, sizeof(b)));
+    }
+    if (shown < list->count)
+        (void)fprintf(out, "... %zu more\n", list->count - shown);
+}
+
+/* Terminal rows for the client table, 0 when unknown. */
+static size_t top_table_rows(void)
+{
+    const char *lines = getenv("LINES"); /* NOLINT(concurrency-mt-unsafe) */
+    long n = lines ? strtol(lines, NULL, 10) : 24;
+    return n > 8 ? (size_t)(n - 7) : 1;
+}
+
+/* Waits up to ms for q on a terminal's stdin (raw mode) or a signal; returns
+ * true when the user asked to quit. */
+static bool top_wait(int ms, bool tty_in)
+{
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    struct timespec start;
+    (void)clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (top_quit)
+            return true;
+        struct timespec now;
+        (void)clock_gettime(CLOCK_MONOTONIC, &now);
+        long long spent =
+            (long long)(now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (spent >= ms)
+            return false;
+        int n = poll(tty_in ? &p : NULL, tty_in ? 1 : 0, (int)(ms - spent));
+        if (n > 0) {
+            char c = 0;
+            if (read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q' || c == 3))
+                return true;
+            if (n > 0 && (p.revents & (POLLHUP | POLLERR)))
+                tty_in = false;
+        }
+    }
+}
+
+static int ctl_top(int argc, char **argv, FILE *out, FILE *err)
+{
+    top_args_t a;
+    if (top_parse(argc, argv, err, &a) < 0)
+        return CTL_EXIT_USAGE;
+    if (a.help) {
+        (void)fputs(top_usage, out);
+        return CTL_EXIT_OK;
+    }
+    char path[sizeof(((arena__conn_info_t *)0)->socket_path)];
+    if (a.socket) {
+        (void)snprintf(path, sizeof(path), "%s", a.socket);
+    } else if (arena__default_socket_path(path, sizeof(path)) < 0) {
+        (void)fprintf(err, "arenactl: no socket to try: set ARENAD_SOCKET or XDG_RUNTIME_DIR, "
+                           "or pass --socket PATH\n");
+        return CTL_EXIT_USAGE;
+    }
+    arena_conn_t *conn;
+    int r = arena_connect(path, &conn);
+    if (r < 0) {
+        (void)fprintf(err, "arenactl: cannot reach arenad at %s: %s\n", path, arena_strerror(r));
+        return r == ARENA_EVERSION ? CTL_EXIT_DAEMON : CTL_EXIT_USAGE;
+    }
+
+    /* Redraw in place only on a terminal, and never for --once or --json. */
+    bool screen = !a.json && a.count != 1 && out == stdout && isatty(STDOUT_FILENO);
+    bool tty_in = screen && isatty(STDIN_FILENO);
+    struct termios saved;
+    bool raw = false;
+    if (tty_in && tcgetattr(STDIN_FILENO, &saved) == 0) {
+        struct termios t = saved;
+        t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        t.c_cc[VMIN] = 0;
+        t.c_cc[VTIME] = 0;
+        raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = top_on_signal;
+    (void)sigemptyset(&sa.sa_mask);
+    top_quit = 0;
+    (void)sigaction(SIGINT, &sa, &old_int);
+    (void)sigaction(SIGTERM, &sa, &old_term);
+    if (screen)
+        (void)fputs("\033[?1049h\033[?25l", out); /* alternate screen, hide cursor */
+
+    uint64_t frames = 0, last_refused = 0;
+    int code = CTL_EXIT_OK;
+    for (;;) {
+        arena__admin_status_t st;
+        arena__admin_clients_t *list = NULL;
+        r = arena__admin_status(conn, &st);
+        if (r == 0)
+            r = arena__admin_clients(conn, &list);
+        if (r < 0) {
+            if (screen)
+                (void)fputs("\033[?25h\033[?1049l", out);
+            screen = false;
+            (void)fprintf(err, "arenactl: top: %s\n", arena_strerror(r));
+            code = CTL_EXIT_DAEMON;
+            break;
+        }
+        uint64_t delta = frames > 0 && st.requests_refused_total > last_refused
+                             ? st.requests_refused_total - last_refused
+                             : 0;
+        last_refused = st.requests_refused_total;
+        if (screen)
+            (void)fputs("\033[H\033[2J", out);
+        else if (frames > 0 && !a.json)
+            (void)fputc('\n', out);
+        top_frame(out, &st, list, delta, a.json, screen ? top_table_rows() : 0);
+        if (screen)
+            (void)fputs("\npress q to quit", out);
+        arena__admin_clients_free(list);
+        (void)fflush(out);
+        frames++;
+        if (a.count > 0 && frames >= a.count)
+            break;
+        if (top_wait((int)(a.interval * 1000.0), tty_in))
+            break;
+    }
+    if (screen)
+        (void)fputs("\033[?25h\033[?1049l", out); /* cursor back, main screen */
+    if (raw)
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    (void)sigaction(SIGINT, &old_int, NULL);
+    (void)sigaction(SIGTERM, &old_term, NULL);
+    arena_disconnect(conn);
+    if (fflush(out) != 0 && code == CTL_EXIT_OK)
+        code = CTL_EXIT_DAEMON;
+    return code;
+}
+
+/* ---- shares, events ----------------------------------------------------------------- */
+
+static const char shares_usage[] =
+    "Usage: arenactl [--socket PATH] [--json] shares\n"
+    "\n"
+    "Per client you may see: leased and parked bytes, the max-min fair share\n"
+    "of the budget it is entitled to now, its weight, and the lease requests\n"
+    "it has waiting (count and bytes).\n";
+
+static const char events_usage[] =
+    "Usage: arenactl [--socket PATH] [--json] events [--since SEQ]\n"
+    "\n"
+    "The daemon's recent events (grants, releases, refusals, reclaims,\n"
+    "pressure notifications) after sequence number SEQ (default 0: all the\n"
+    "daemon still has), with the client's holding and fair share at the time.\n"
+    "Privileged callers only.\n";
+
+/* `shares` and `events`: printed by the admin layer (client/admin.c). */
+static int ctl_admin_view(int argc, char **argv, bool events, FILE *out, FILE *err)
+{
+    const char *socket = NULL;
+    bool json = false, help = false, seen = false;
+    uint64_t since = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = NULL;
+        int m;
+        if (strcmp(arg, "--json") == 0) {
+            json = true;
+        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            help = true;
+        } else if ((m = ctl_option_value(argc, argv, &i, "--socket", &val)) != 0) {
+            if (m < 0 || !*val) {
+                (void)fprintf(err, "arenactl: --socket needs a path\n");
+                return CTL_EXIT_USAGE;
+            }
+            socket = val;
+        } else if (events && (m = ctl_option_value(argc, argv, &i, "--since", &val)) != 0) {
+            if (m < 0 || ctl_parse_u64(val, &since) < 0) {
+                (void)fprintf(err, "arenactl: --since needs an event sequence number\n");
+                return CTL_EXIT_USAGE;
+            }
+        } else if (arg[0] == '-') {
+            (void)fprintf(err, "arenactl: unknown option '%s' (see arenactl %s --help)\n", arg,
+                          events ? "events" : "shares");
+            return CTL_EXIT_USAGE;
+        } else if (!seen) {
+            seen = true;
+        } else {
+            (void)fprintf(err, "arenactl: unexpected argument '%s'\n", arg);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (help) {
+        (void)fputs(events ? events_usage : shares_usage, out);
+        return CTL_EXIT_OK;
+    }
+    char path[sizeof(((arena__conn_info_t *)0)->socket_path)];
+    if (socket) {
+        (void)snprintf(path, sizeof(path), "%s", socket);
+    } else if (arena__default_socket_path(path, sizeof(path)) < 0) {
+        (void)fprintf(err, "arenactl: no socket to try: set ARENAD_SOCKET or XDG_RUNTIME_DIR, "
+                           "or pass --socket PATH\n");
+        return CTL_EXIT_USAGE;
+    }
+    arena_conn_t *conn;
+    int r = arena_connect(path, &conn);
+    if (r < 0) {
+        (void)fprintf(err, "arenactl: cannot reach arenad at %s: %s\n", path, arena_strerror(r));
+        return r == ARENA_EVERSION ? CTL_EXIT_DAEMON : CTL_EXIT_USAGE;
+    }
+    r = events ? arena__ctl_print_events(conn, since, json, out)
+               : arena__ctl_print_shares(conn, json, out);
+    int code = CTL_EXIT_OK;
+    if (r < 0) {
+        char msg[256];
+        (void)arena__conn_last_error(conn, msg, sizeof(msg));
+        (void)fprintf(err, "arenactl: %s: %s\n", events ? "events" : "shares",
+                      msg[0] ? msg : arena_strerror(r));
+        code = CTL_EXIT_DAEMON;
+    }
+    arena_disconnect(conn);
+    if (fflush(out) != 0 && code == CTL_EXIT_OK)
+        code = CTL_EXIT_DAEMON;
+    return code;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static const char *ctl_command_name(arena__ctl_cmd_t cmd)
@@ -664,6 +1118,11 @@ static const char *ctl_command_name(arena__ctl_cmd_t cmd)
 
 int arena__ctl_main(int argc, char **argv, FILE *out, FILE *err)
 {
+    const char *word = ctl_first_word(argc, argv);
+    if (word && strcmp(word, "top") == 0)
+        return ctl_top(argc, argv, out, err);
+    if (word && (strcmp(word, "shares") == 0 || strcmp(word, "events") == 0))
+        return ctl_admin_view(argc, argv, word[0] == 'e', out, err);
     arena__ctl_args_t a;
     if (arena__ctl_parse(argc, argv, err, &a) < 0)
         return CTL_EXIT_USAGE;

@@ -22,8 +22,22 @@
  *
  * Threads: `lock` serialises exchanges (one request in flight per
  * connection); `table_lock` guards the lease table, so looking a lease up
- * never waits behind a request queued in the daemon. Neither lock is held
- * while the other is taken.
+ * (or parking and unparking one) never waits behind a request queued in the
+ * daemon. `table_lock` may be taken while `lock` is held (a LeaseReclaimed
+ * notification read during an exchange updates the table), never the
+ * reverse.
+ *
+ * Parking (DESIGN.md section 5): HelloReply brings a second fd, the
+ * client's control region, mapped here once; each lease reply names the
+ * lease's slot and generation, kept in the lease table. Parking makes the
+ * mapping PROT_NONE and then stores PARKED; unparking CASes PARKED back to
+ * ACTIVE and only then restores access. A failed CAS means the daemon took
+ * the lease: the mapping goes and ARENA_ERECLAIMED is returned. The daemon
+ * also says so in a LeaseReclaimed notification; reading one unmaps the
+ * lease at once and leaves a "gone" entry, so the owner's next unpark still
+ * learns what happened. Pressure notifications add up in `xpressure` and run
+ * the trim hook after the exchange that read them, outside both locks
+ * (notify.c).
  *
  * fork(): a child inherits the connection (the struct is private anonymous
  * memory, so the child's copy is its own) but must never speak on the
@@ -38,6 +52,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,8 +63,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "arena.h"
 #include "conn.h"
+#include "ctlword.h"
+#include "park.h"
 #include "paths.h"
 #include "wire.h"
 
@@ -62,6 +81,11 @@ typedef struct lease_slot {
     void *addr;
     size_t size;
     bool used;
+    bool has_ctl;        /* slot and generation below are valid */
+    bool parked;         /* we stored PARKED and have not unparked */
+    bool gone;           /* the daemon took it (or a trim released it): unmapped */
+    uint32_t ctl_slot;   /* its word in the control region */
+    uint64_t generation; /* the generation the daemon gave it */
 } lease_slot_t;
 
 struct arena_conn {
@@ -84,7 +108,21 @@ struct arena_conn {
     lease_slot_t *slots;        /* open addressing, linear probing; mmap'd */
     size_t slot_cap;            /* a power of two, or 0 */
     size_t slot_count;
+    uint64_t parked_bytes; /* table_lock */
+
+    void *ctl_map; /* the control region (shared with the daemon), or NULL */
+    size_t ctl_len;
+    uint32_t ctl_slots;
+
+    /* Notifications (any thread may read them; written under `lock`). */
+    _Atomic uint64_t xpressure;        /* bytes asked for since the last trim */
+    _Atomic uint64_t xpressure_total;  /* Pressure notifications read */
+    _Atomic uint64_t xreclaimed_total; /* LeaseReclaimed notifications read */
+    _Atomic uint64_t xunpark_lost;     /* unparks that found the lease taken */
+    atomic_bool xtrimming;             /* a thread runs the trim hook */
 };
+
+static _Atomic uint64_t *conn_word(arena_conn_t *conn, const struct lease_slot *e);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -170,9 +208,12 @@ static int conn_send(arena_conn_t *conn, const uint8_t *buf, size_t len)
     return 0;
 }
 
-/* Closes every fd in an SCM_RIGHTS message except the first, which goes to
- * *fd_slot when it is free, and is closed otherwise. */
-static void conn_take_fds(struct msghdr *mh, int *fd_slot)
+#define CONN_FDS 2 /* HelloReply: pool, control */
+
+/* Puts the fds of an SCM_RIGHTS message, in order, into the free (-1)
+ * entries of fd_slots[0..CONN_FDS) (when fd_slots is not NULL) and closes
+ * the rest. */
+static void conn_take_fds(struct msghdr *mh, int *fd_slots)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -182,15 +223,29 @@ static void conn_take_fds(struct msghdr *mh, int *fd_slot)
         for (size_t i = 0; i < n; i++) {
             int fd;
             memcpy(&fd, data + i * sizeof(int), sizeof(int));
-            if (fd_slot && *fd_slot < 0)
-                *fd_slot = fd;
+            int *slot = NULL;
+            for (size_t k = 0; fd_slots && k < CONN_FDS && !slot; k++) {
+                if (fd_slots[k] < 0)
+                    slot = &fd_slots[k];
+            }
+            if (slot)
+                *slot = fd;
             else
                 (void)close(fd);
         }
     }
 }
 
-/* Reads exactly len bytes, collecting passed fds into *fd_slot. */
+static void conn_close_fds(int *fds)
+{
+    for (size_t k = 0; k < CONN_FDS; k++) {
+        if (fds[k] >= 0)
+            (void)close(fds[k]);
+        fds[k] = -1;
+    }
+}
+
+/* Reads exactly len bytes, collecting passed fds into fd_slot[0..CONN_FDS). */
 static int conn_recv(arena_conn_t *conn, void *buf, size_t len, int *fd_slot)
 {
     uint8_t *p = buf;
@@ -267,10 +322,12 @@ static int conn_read_frame(arena_conn_t *conn, arena__msg_t *ret_msg, int *fd_sl
     return r < 0 ? ARENA_EPROTOCOL : 0;
 }
 
-/* One exchange; conn->lock held. The fd that came with the reply goes to
- * *ret_fd when ret_fd is not NULL (and is closed otherwise). */
+static void conn_note(arena_conn_t *conn, const arena__msg_t *msg);
+
+/* One exchange; conn->lock held. The fds that came with the reply go to
+ * ret_fds[0..CONN_FDS) when ret_fds is not NULL (and are closed otherwise). */
 static int conn_exchange(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kind_t expect,
-                         arena__reply_fn fn, void *ctx, int *ret_fd)
+                         arena__reply_fn fn, void *ctx, int *ret_fds)
 {
     conn->last_error[0] = '\0';
     if (conn->dead)
@@ -284,12 +341,11 @@ static int conn_exchange(arena_conn_t *conn, const arena__msg_t *req, arena__msg
     if (r < 0)
         return r;
     for (;;) {
-        int fd = -1;
+        int fds[CONN_FDS] = {-1, -1};
         arena__msg_t reply;
-        r = conn_read_frame(conn, &reply, &fd);
+        r = conn_read_frame(conn, &reply, fds);
         if (r < 0) {
-            if (fd >= 0)
-                (void)close(fd);
+            conn_close_fds(fds);
             if (r == ARENA_EPROTOCOL && !conn->dead)
                 continue; /* an undecodable frame, maybe a newer notification */
             return r;
@@ -298,25 +354,26 @@ static int conn_exchange(arena_conn_t *conn, const arena__msg_t *req, arena__msg
         /* An Error with id 0 answers whatever is pending (the daemon could
          * not tell which request it was, e.g. a frame it refused). */
         if (!ours && !(reply.request_id == 0 && reply.kind == ARENA__MSG_ERROR)) {
-            if (fd >= 0)
-                (void)close(fd);
+            conn_close_fds(fds);
+            if (reply.request_id == 0)
+                conn_note(conn, &reply);
             continue;
         }
         if (reply.kind == ARENA__MSG_ERROR) {
-            if (fd >= 0)
-                (void)close(fd);
+            conn_close_fds(fds);
             conn_strlcpy(conn->last_error, reply.u.error.message, sizeof(conn->last_error));
             return arena__error_from_wire(reply.u.error.code);
         }
         if (reply.kind != expect) {
-            if (fd >= 0)
-                (void)close(fd);
+            conn_close_fds(fds);
             return ARENA_EPROTOCOL;
         }
-        if (ret_fd)
-            *ret_fd = fd;
-        else if (fd >= 0)
-            (void)close(fd);
+        if (ret_fds) {
+            for (size_t k = 0; k < CONN_FDS; k++)
+                ret_fds[k] = fds[k];
+        } else {
+            conn_close_fds(fds);
+        }
         return fn ? fn(ctx, &reply) : 0;
     }
 }
@@ -333,6 +390,7 @@ int arena__conn_call(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kin
     (void)pthread_mutex_lock(&conn->lock);
     int r = conn_exchange(conn, req, expect, fn, ctx, NULL);
     (void)pthread_mutex_unlock(&conn->lock);
+    arena__conn_after_notes(conn);
     return r;
 }
 
@@ -461,9 +519,20 @@ int arena__conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_
                 if (conn->slots[i].addr != addr || conn->slots[i].size != size) {
                     r = -EINVAL;
                 } else {
+                    lease_slot_t *e = &conn->slots[i];
+                    r = e->gone ? ARENA_ERECLAIMED : 0;
+                    if (e->parked && !e->gone) {
+                        conn->parked_bytes -= e->size;
+                        /* Take it back from the daemon's reach first: if it
+                         * is already taken, there is nothing to release. */
+                        if (e->has_ctl &&
+                            !arena_ctl_unpark_acquire(conn_word(conn, e), e->generation)) {
+                            (void)munmap(e->addr, e->size);
+                            r = ARENA_ERECLAIMED;
+                        }
+                    }
                     table_remove_at(conn, i);
                     conn->slot_count--;
-                    r = 0;
                 }
                 break;
             }
@@ -484,14 +553,316 @@ size_t arena__conn_tracked(arena_conn_t *conn)
     return n;
 }
 
+/* ---- control region: parking ---------------------------------------------- */
+
+/* The table entry of lease id, or NULL; table_lock held. */
+static lease_slot_t *table_find(arena_conn_t *conn, uint64_t id)
+{
+    if (!conn->slot_cap)
+        return NULL;
+    size_t i = table_hash(id, conn->slot_cap);
+    while (conn->slots[i].used) {
+        if (conn->slots[i].id == id)
+            return &conn->slots[i];
+        i = (i + 1) & (conn->slot_cap - 1);
+    }
+    return NULL;
+}
+
+/* Removes entry e (found by table_find); table_lock held. */
+static void table_remove(arena_conn_t *conn, lease_slot_t *e)
+{
+    if (e->parked && !e->gone)
+        conn->parked_bytes -= e->size;
+    table_remove_at(conn, (size_t)(e - conn->slots));
+    conn->slot_count--;
+}
+
+static _Atomic uint64_t *conn_word(arena_conn_t *conn, const lease_slot_t *e)
+{
+    return arena_ctl_slot(conn->ctl_map, e->ctl_slot);
+}
+
+int arena__conn_set_control(arena_conn_t *conn, uint64_t id, uint32_t slot, uint64_t generation)
+{
+    if (!conn)
+        return -EINVAL;
+    if (!conn->ctl_map || slot >= conn->ctl_slots || generation == 0)
+        return -ENOTSUP;
+    int r = -ENOENT;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    lease_slot_t *e = table_find(conn, id);
+    if (e) {
+        /* Only what the daemon published for this lease may be used. */
+        if (arena_ctl_load_acquire(arena_ctl_slot(conn->ctl_map, slot)) ==
+            arena_ctl_make(generation, ARENA_CTL_ACTIVE)) {
+            e->has_ctl = true;
+            e->ctl_slot = slot;
+            e->generation = generation;
+            r = 0;
+        } else {
+            r = ARENA_EPROTOCOL;
+        }
+    }
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    return r;
+}
+
+/* Finds the entry of a caller's lease and checks it; table_lock held. */
+static int park_lookup(arena_conn_t *conn, const arena_lease_t *lease, lease_slot_t **ret)
+{
+    lease_slot_t *e = table_find(conn, lease->id);
+    if (!e)
+        return -ENOENT;
+    if (e->addr != lease->addr || e->size != lease->size)
+        return -EINVAL;
+    *ret = e;
+    return 0;
+}
+
+int arena__lease_park(arena_conn_t *conn, const arena_lease_t *lease)
+{
+    if (!lease || !lease->addr || lease->size == 0)
+        return -EINVAL;
+    int r;
+    if (!conn) {
+        r = arena__conn_default(&conn);
+        if (r < 0)
+            return r;
+    }
+    if (conn_foreign(conn))
+        return ARENA_EDISCONNECTED;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    lease_slot_t *e;
+    r = park_lookup(conn, lease, &e);
+    if (r < 0)
+        goto out;
+    if (e->gone) {
+        r = ARENA_ERECLAIMED;
+        goto out;
+    }
+    if (!e->has_ctl) {
+        r = -ENOTSUP;
+        goto out;
+    }
+    if (e->parked) {
+        r = -EALREADY;
+        goto out;
+    }
+    /* Inaccessible first, so a stale pointer faults here, in our own
+     * process, and never writes into memory the daemon hands on. */
+    if (mprotect(e->addr, e->size, PROT_NONE) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (!arena_ctl_park_release(conn_word(conn, e), e->generation)) {
+        /* Not ACTIVE at our generation: someone scribbled on the region. */
+        (void)mprotect(e->addr, e->size, PROT_READ | PROT_WRITE);
+        r = ARENA_EPROTOCOL;
+        goto out;
+    }
+    e->parked = true;
+    conn->parked_bytes += e->size;
+    r = 0;
+out:
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    return r;
+}
+
+int arena__lease_unpark(arena_conn_t *conn, const arena_lease_t *lease)
+{
+    if (!lease || !lease->addr || lease->size == 0)
+        return -EINVAL;
+    int r;
+    if (!conn) {
+        r = arena__conn_default(&conn);
+        if (r < 0)
+            return r;
+    }
+    if (conn_foreign(conn))
+        return ARENA_EDISCONNECTED;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    lease_slot_t *e;
+    r = park_lookup(conn, lease, &e);
+    if (r < 0)
+        goto out;
+    if (e->gone) {
+        table_remove(conn, e);
+        atomic_fetch_add_explicit(&conn->xunpark_lost, 1, memory_order_relaxed);
+        r = ARENA_ERECLAIMED;
+        goto out;
+    }
+    if (!e->parked) {
+        r = 0; /* active already */
+        goto out;
+    }
+    if (!arena_ctl_unpark_acquire(conn_word(conn, e), e->generation)) {
+        /* The daemon won: the extent is punched and may be someone else's. */
+        (void)munmap(e->addr, e->size);
+        table_remove(conn, e);
+        atomic_fetch_add_explicit(&conn->xunpark_lost, 1, memory_order_relaxed);
+        r = ARENA_ERECLAIMED;
+        goto out;
+    }
+    e->parked = false;
+    conn->parked_bytes -= e->size;
+    if (mprotect(e->addr, e->size, PROT_READ | PROT_WRITE) < 0)
+        r = -errno; /* ours, but not accessible: the caller may retry or release */
+    else
+        r = 0;
+out:
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    return r;
+}
+
+/* A notification read during an exchange; conn->lock held. */
+static void conn_note(arena_conn_t *conn, const arena__msg_t *msg)
+{
+    switch (msg->kind) {
+    case ARENA__MSG_LEASE_RECLAIMED: {
+        atomic_fetch_add_explicit(&conn->xreclaimed_total, 1, memory_order_relaxed);
+        (void)pthread_mutex_lock(&conn->table_lock);
+        lease_slot_t *e = table_find(conn, msg->u.lease_reclaimed.lease_id);
+        /* Believe the word, not the message: only a lease we parked whose
+         * word says RECLAIMED at its generation is unmapped. */
+        if (e && e->parked && !e->gone && e->has_ctl &&
+            arena_ctl_load_acquire(conn_word(conn, e)) ==
+                arena_ctl_make(e->generation, ARENA_CTL_RECLAIMED)) {
+            (void)munmap(e->addr, e->size);
+            e->gone = true;
+            conn->parked_bytes -= e->size;
+        }
+        (void)pthread_mutex_unlock(&conn->table_lock);
+        break;
+    }
+    case ARENA__MSG_PRESSURE: {
+        uint64_t bytes = msg->u.pressure.bytes ? msg->u.pressure.bytes : 1;
+        atomic_fetch_add_explicit(&conn->xpressure_total, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&conn->xpressure, bytes, memory_order_release);
+        break;
+    }
+    default:
+        break; /* stale replies and kinds we do not know */
+    }
+}
+
+int arena__conn_poll_notes(arena_conn_t *conn)
+{
+    if (!conn)
+        return -EINVAL;
+    if (conn_foreign(conn)) {
+        conn_orphan(conn);
+        return ARENA_EDISCONNECTED;
+    }
+    int n = 0;
+    (void)pthread_mutex_lock(&conn->lock);
+    while (!conn->dead) {
+        struct pollfd p = {.fd = conn->fd, .events = POLLIN};
+        int r = poll(&p, 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+            break;
+        int fds[CONN_FDS] = {-1, -1};
+        arena__msg_t msg;
+        r = conn_read_frame(conn, &msg, fds);
+        conn_close_fds(fds);
+        if (r == ARENA_EPROTOCOL && !conn->dead)
+            continue;
+        if (r < 0) {
+            n = r;
+            break;
+        }
+        if (msg.request_id == 0) {
+            conn_note(conn, &msg);
+            n++;
+        }
+    }
+    (void)pthread_mutex_unlock(&conn->lock);
+    return n;
+}
+
+uint64_t arena__conn_take_pressure(arena_conn_t *conn)
+{
+    if (!conn || atomic_load_explicit(&conn->xpressure, memory_order_relaxed) == 0)
+        return 0;
+    return atomic_exchange_explicit(&conn->xpressure, 0, memory_order_acquire);
+}
+
+bool arena__conn_trim_begin(arena_conn_t *conn)
+{
+    return !atomic_exchange_explicit(&conn->xtrimming, true, memory_order_acquire);
+}
+
+void arena__conn_trim_end(arena_conn_t *conn)
+{
+    atomic_store_explicit(&conn->xtrimming, false, memory_order_release);
+}
+
+long long arena__conn_release_parked(arena_conn_t *conn)
+{
+    if (!conn || conn_foreign(conn))
+        return ARENA_EDISCONNECTED;
+    long long total = 0;
+    for (;;) {
+        uint64_t ids[64];
+        size_t n = 0;
+        (void)pthread_mutex_lock(&conn->table_lock);
+        for (size_t i = 0; i < conn->slot_cap && n < 64; i++) {
+            lease_slot_t *e = &conn->slots[i];
+            if (!e->used || !e->parked || e->gone)
+                continue;
+            /* Gone for the owner from here on: its unpark, serialised by
+             * table_lock, returns ARENA_ERECLAIMED. */
+            (void)munmap(e->addr, e->size);
+            e->gone = true;
+            conn->parked_bytes -= e->size;
+            total += (long long)e->size;
+            ids[n++] = e->id;
+        }
+        (void)pthread_mutex_unlock(&conn->table_lock);
+        for (size_t i = 0; i < n; i++) {
+            arena__msg_t req = {.kind = ARENA__MSG_RELEASE};
+            req.u.release.lease_id = ids[i];
+            /* NOT_FOUND: the daemon reclaimed it first; either way it is gone. */
+            (void)arena__conn_call(conn, &req, ARENA__MSG_RELEASE_REPLY, NULL, NULL);
+        }
+        if (n < 64)
+            break;
+    }
+    return total;
+}
+
+int arena__conn_notes(arena_conn_t *conn, arena__conn_notes_t *ret_notes)
+{
+    if (!conn || !ret_notes)
+        return -EINVAL;
+    arena__conn_notes_t n = {
+        .pressure_total = atomic_load_explicit(&conn->xpressure_total, memory_order_relaxed),
+        .reclaimed_total = atomic_load_explicit(&conn->xreclaimed_total, memory_order_relaxed),
+        .unpark_lost_total = atomic_load_explicit(&conn->xunpark_lost, memory_order_relaxed),
+        .control_slots = conn->ctl_slots,
+        .trims_total = arena__notify_trims_total(),
+    };
+    if (!conn_foreign(conn)) {
+        (void)pthread_mutex_lock(&conn->table_lock);
+        n.parked_bytes = conn->parked_bytes;
+        (void)pthread_mutex_unlock(&conn->table_lock);
+    }
+    *ret_notes = n;
+    return 0;
+}
+
 /* ---- connect and disconnect ------------------------------------------------- */
 
 static void conn_destroy(arena_conn_t *conn)
 {
     for (size_t i = 0; i < conn->slot_cap; i++) {
-        if (conn->slots[i].used)
+        if (conn->slots[i].used && !conn->slots[i].gone)
             (void)munmap(conn->slots[i].addr, conn->slots[i].size);
     }
+    if (conn->ctl_map)
+        (void)munmap(conn->ctl_map, conn->ctl_len);
     if (conn->slots)
         (void)munmap(conn->slots, conn->slot_cap * sizeof(lease_slot_t));
     if (conn->fd >= 0)
@@ -555,7 +926,39 @@ static int conn_hello_reply(void *ctx, const arena__msg_t *reply)
     conn->info.hugetlb = reply->u.hello_reply.hugetlb;
     conn_strlcpy(conn->info.daemon_version, reply->u.hello_reply.daemon_version,
                  sizeof(conn->info.daemon_version));
+    conn->ctl_slots = reply->u.hello_reply.control_slots;
     return 0;
+}
+
+/* Maps the control region the daemon sent (fd is consumed). A region that
+ * does not look like one (size, magic, version, slot count) is not used:
+ * the connection works, parking reports -ENOTSUP. */
+static void conn_map_control(arena_conn_t *conn, int fd)
+{
+    struct stat st;
+    uint32_t slots = conn->ctl_slots;
+    conn->ctl_slots = 0;
+    if (fd < 0)
+        return;
+    uint64_t need = arena_ctl_region_size(slots);
+    if (slots == 0 || fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < need ||
+        (uint64_t)st.st_size > SIZE_MAX) {
+        (void)close(fd);
+        return;
+    }
+    size_t len = (size_t)st.st_size;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    (void)close(fd);
+    if (p == MAP_FAILED)
+        return;
+    const arena_ctl_header_t *h = p;
+    if (h->magic != ARENA_CTL_MAGIC || h->version != ARENA_CTL_VERSION || h->slots != slots) {
+        (void)munmap(p, len);
+        return;
+    }
+    conn->ctl_map = p;
+    conn->ctl_len = len;
+    conn->ctl_slots = slots;
 }
 
 int arena_connect(const char *socket_path, arena_conn_t **ret_conn)
@@ -605,22 +1008,25 @@ int arena_connect(const char *socket_path, arena_conn_t **ret_conn)
     arena__msg_t hello = {.kind = ARENA__MSG_HELLO};
     hello.u.hello.protocol_version = ARENA__PROTOCOL_VERSION;
     hello.u.hello.client_name = name;
+    hello.u.hello.notifications = true;
     hello_ctx_t ctx = {.conn = conn};
-    int pool_fd = -1;
-    r = conn_exchange(conn, &hello, ARENA__MSG_HELLO_REPLY, conn_hello_reply, &ctx, &pool_fd);
+    int fds[CONN_FDS] = {-1, -1};
+    r = conn_exchange(conn, &hello, ARENA__MSG_HELLO_REPLY, conn_hello_reply, &ctx, fds);
+    int pool_fd = fds[0];
     if (r < 0) {
-        if (pool_fd >= 0)
-            (void)close(pool_fd);
+        conn_close_fds(fds);
         /* A daemon that hangs up on Hello did not accept us. */
         if (r == ARENA_EDISCONNECTED)
             r = ARENA_ENODAEMON;
         goto fail;
     }
     if (pool_fd < 0) {
+        conn_close_fds(fds);
         r = ARENA_EPROTOCOL;
         goto fail;
     }
     conn->pool_fd = pool_fd;
+    conn_map_control(conn, fds[1]);
     *ret_conn = conn;
     return 0;
 
@@ -656,8 +1062,10 @@ int arena__conn_default(arena_conn_t **ret_conn)
     if (!conn) {
         /* A failure leaves the state empty, so a later call tries again. */
         r = arena_connect(NULL, &conn);
-        if (r == 0)
+        if (r == 0) {
             atomic_store_explicit(&xdefault_conn, conn, memory_order_release);
+            arena__notify_default_started(conn);
+        }
     }
     (void)pthread_mutex_unlock(&default_lock);
     if (r < 0)

@@ -10,7 +10,7 @@ set(ARENA_PROTO_C ${CMAKE_BINARY_DIR}/proto/arena.pb-c.c)
 set_source_files_properties(${ARENA_PROTO_C} PROPERTIES GENERATED TRUE COMPILE_OPTIONS -w)
 
 add_library(arena_conn_objs OBJECT
-  conn.c wire.c lease.c error.c admin.c
+  conn.c wire.c lease.c error.c admin.c notify.c
   ${CMAKE_SOURCE_DIR}/common/paths.c ${CMAKE_SOURCE_DIR}/common/size.c
   ${ARENA_PROTO_C})
 add_dependencies(arena_conn_objs arena_proto)

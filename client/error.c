@@ -68,6 +68,8 @@ const char *arena_strerror(int err)
         return "arenad sent a message that cannot be parsed";
     case ARENA_EDAEMON:
         return "arenad failed on its own side";
+    case ARENA_ERECLAIMED:
+        return "arenad took the parked lease back";
     default:
         break;
     }

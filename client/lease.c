@@ -15,6 +15,9 @@
  * stale arena_lease_t) before touching any mapping, and arena_disconnect()
  * can unmap everything. A lease that cannot be mapped or tracked goes straight
  * back to the daemon. No malloc (see conn.h); any thread.
+ *
+ * Parking lives in conn.c (it works on the lease table); arena_lease_park()
+ * and arena_lease_unpark() below are its public face.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,6 +26,7 @@
 
 #include "arena.h"
 #include "conn.h"
+#include "park.h"
 #include "wire.h"
 
 #define LEASE_ALIGNED_MAX ((size_t)4 * 1024 * 1024)
@@ -32,6 +36,8 @@ typedef struct lease_reply_ctx {
     uint64_t offset;
     uint64_t size;
     bool zeroed;
+    uint32_t slot;
+    uint64_t generation;
 } lease_reply_ctx_t;
 
 static int lease_on_reply(void *ctx, const arena__msg_t *reply)
@@ -41,6 +47,8 @@ static int lease_on_reply(void *ctx, const arena__msg_t *reply)
     out->offset = reply->u.lease_reply.offset;
     out->size = reply->u.lease_reply.size;
     out->zeroed = reply->u.lease_reply.zeroed;
+    out->slot = reply->u.lease_reply.slot;
+    out->generation = reply->u.lease_reply.generation;
     return 0;
 }
 
@@ -144,6 +152,10 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
     }
     if (r < 0)
         goto fail_unmap;
+    /* Parking needs the lease's state word; without one (an older daemon,
+     * or a word that does not say what the reply says) the lease works and
+     * arena_lease_park() reports -ENOTSUP. */
+    (void)arena__conn_set_control(conn, got.id, got.slot, got.generation);
 
     *ret_lease = (arena_lease_t){
         .addr = addr,
@@ -184,8 +196,20 @@ int arena_release(arena_conn_t *conn, const arena_lease_t *lease)
             return r;
     }
     r = arena__conn_untrack(conn, lease->id, lease->addr, lease->size);
+    if (r == ARENA_ERECLAIMED)
+        return 0; /* already unmapped and no longer ours: nothing left to give back */
     if (r < 0)
         return r;
     (void)munmap(lease->addr, lease->size);
     return lease_send_release(conn, lease->id);
+}
+
+int arena_lease_park(arena_conn_t *conn, const arena_lease_t *lease)
+{
+    return arena__lease_park(conn, lease);
+}
+
+int arena_lease_unpark(arena_conn_t *conn, const arena_lease_t *lease)
+{
+    return arena__lease_unpark(conn, lease);
 }

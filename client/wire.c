@@ -158,12 +158,16 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
     Arena__V1__MetricsRequest metrics = ARENA__V1__METRICS_REQUEST__INIT;
     Arena__V1__MetricsReply metrics_reply = ARENA__V1__METRICS_REPLY__INIT;
     Arena__V1__Error error = ARENA__V1__ERROR__INIT;
+    Arena__V1__EventsRequest events = ARENA__V1__EVENTS_REQUEST__INIT;
+    Arena__V1__LeaseReclaimed lease_reclaimed = ARENA__V1__LEASE_RECLAIMED__INIT;
+    Arena__V1__Pressure pressure = ARENA__V1__PRESSURE__INIT;
 
     env.request_id = msg->request_id;
     switch (msg->kind) {
     case ARENA__MSG_HELLO:
         hello.protocol_version = msg->u.hello.protocol_version;
         hello.client_name = wire_str(msg->u.hello.client_name);
+        hello.notifications = msg->u.hello.notifications;
         env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO;
         env.hello = &hello;
         break;
@@ -175,6 +179,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         hello_reply.budget = msg->u.hello_reply.budget;
         hello_reply.hugetlb = msg->u.hello_reply.hugetlb;
         hello_reply.daemon_version = wire_str(msg->u.hello_reply.daemon_version);
+        hello_reply.control_slots = msg->u.hello_reply.control_slots;
         env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO_REPLY;
         env.hello_reply = &hello_reply;
         break;
@@ -189,6 +194,8 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         lease_reply.offset = msg->u.lease_reply.offset;
         lease_reply.size = msg->u.lease_reply.size;
         lease_reply.zeroed = msg->u.lease_reply.zeroed;
+        lease_reply.slot = msg->u.lease_reply.slot;
+        lease_reply.generation = msg->u.lease_reply.generation;
         env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE_REPLY;
         env.lease_reply = &lease_reply;
         break;
@@ -261,6 +268,25 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         env.body_case = ARENA__V1__ENVELOPE__BODY_METRICS_REPLY;
         env.metrics_reply = &metrics_reply;
         break;
+    case ARENA__MSG_EVENTS:
+        events.since = msg->u.events.since;
+        events.max = msg->u.events.max;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_EVENTS;
+        env.events = &events;
+        break;
+    case ARENA__MSG_LEASE_RECLAIMED:
+        lease_reclaimed.lease_id = msg->u.lease_reclaimed.lease_id;
+        lease_reclaimed.size = msg->u.lease_reclaimed.size;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE_RECLAIMED;
+        env.lease_reclaimed = &lease_reclaimed;
+        break;
+    case ARENA__MSG_PRESSURE:
+        pressure.bytes = msg->u.pressure.bytes;
+        pressure.fair_share = msg->u.pressure.fair_share;
+        pressure.leased = msg->u.pressure.leased;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_PRESSURE;
+        env.pressure = &pressure;
+        break;
     case ARENA__MSG_ERROR:
         error.code = (Arena__V1__ErrorCode)msg->u.error.code;
         error.message = wire_str(msg->u.error.message);
@@ -315,6 +341,11 @@ static int wire_decode_clients(const Arena__V1__ListClientsReply *r, arena__scra
             .leased_bytes = c->leased_bytes,
             .leases = c->leases,
             .connected_ms = c->connected_ms,
+            .parked_bytes = c->parked_bytes,
+            .fair_share = c->fair_share,
+            .waiting = c->waiting,
+            .waiting_bytes = c->waiting_bytes,
+            .weight = c->weight,
         };
     }
     out->u.list_clients_reply.count = r->n_clients;
@@ -345,10 +376,47 @@ static int wire_decode_leases(const Arena__V1__ListLeasesReply *r, arena__scratc
             .size = l->size,
             .zeroed = l->zeroed,
             .age_ms = l->age_ms,
+            .parked = l->parked,
         };
     }
     out->u.list_leases_reply.count = r->n_leases;
     out->u.list_leases_reply.leases = v;
+    return 0;
+}
+
+static int wire_decode_events(const Arena__V1__EventsReply *r, arena__scratch_t *scratch,
+                              arena__msg_t *out)
+{
+    arena__wire_event_t *v = NULL;
+    if (r->n_events) {
+        if (r->n_events > SIZE_MAX / sizeof(*v))
+            return -ENOMEM;
+        v = arena__scratch_alloc(scratch, r->n_events * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Arena__V1__Event *e = r->events[i];
+        if (!e)
+            return -EPROTO;
+        v[i] = (arena__wire_event_t){
+            .seq = e->seq,
+            .time_ms = e->time_ms,
+            .kind = (uint32_t)e->kind,
+            .client_id = e->client_id,
+            .pid = e->pid,
+            .bytes = e->bytes,
+            .leased = e->leased,
+            .fair_share = e->fair_share,
+            .reclaimable = e->reclaimable,
+            .budget_leased = e->budget_leased,
+            .lease_id = e->lease_id,
+        };
+    }
+    out->u.events_reply.count = r->n_events;
+    out->u.events_reply.events = v;
+    out->u.events_reply.dropped = r->dropped;
+    out->u.events_reply.last_seq = r->last_seq;
     return 0;
 }
 
@@ -387,6 +455,7 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->kind = ARENA__MSG_HELLO;
         m->u.hello.protocol_version = env->hello->protocol_version;
         m->u.hello.client_name = wire_in(env->hello->client_name);
+        m->u.hello.notifications = env->hello->notifications;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_HELLO_REPLY:
         m->kind = ARENA__MSG_HELLO_REPLY;
@@ -397,6 +466,7 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->u.hello_reply.budget = env->hello_reply->budget;
         m->u.hello_reply.hugetlb = env->hello_reply->hugetlb;
         m->u.hello_reply.daemon_version = wire_in(env->hello_reply->daemon_version);
+        m->u.hello_reply.control_slots = env->hello_reply->control_slots;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_LEASE:
         m->kind = ARENA__MSG_LEASE;
@@ -409,6 +479,8 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->u.lease_reply.offset = env->lease_reply->offset;
         m->u.lease_reply.size = env->lease_reply->size;
         m->u.lease_reply.zeroed = env->lease_reply->zeroed;
+        m->u.lease_reply.slot = env->lease_reply->slot;
+        m->u.lease_reply.generation = env->lease_reply->generation;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_RELEASE:
         m->kind = ARENA__MSG_RELEASE;
@@ -453,6 +525,25 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
     case ARENA__V1__ENVELOPE__BODY_METRICS_REPLY:
         m->kind = ARENA__MSG_METRICS_REPLY;
         m->u.metrics_reply.text = wire_in(env->metrics_reply->text);
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_EVENTS:
+        m->kind = ARENA__MSG_EVENTS;
+        m->u.events.since = env->events->since;
+        m->u.events.max = env->events->max;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_EVENTS_REPLY:
+        m->kind = ARENA__MSG_EVENTS_REPLY;
+        return wire_decode_events(env->events_reply, scratch, m);
+    case ARENA__V1__ENVELOPE__BODY_LEASE_RECLAIMED:
+        m->kind = ARENA__MSG_LEASE_RECLAIMED;
+        m->u.lease_reclaimed.lease_id = env->lease_reclaimed->lease_id;
+        m->u.lease_reclaimed.size = env->lease_reclaimed->size;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_PRESSURE:
+        m->kind = ARENA__MSG_PRESSURE;
+        m->u.pressure.bytes = env->pressure->bytes;
+        m->u.pressure.fair_share = env->pressure->fair_share;
+        m->u.pressure.leased = env->pressure->leased;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_ERROR:
         m->kind = ARENA__MSG_ERROR;

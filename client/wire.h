@@ -44,6 +44,10 @@ typedef enum arena__msg_kind {
     ARENA__MSG_METRICS,
     ARENA__MSG_METRICS_REPLY,
     ARENA__MSG_ERROR,
+    ARENA__MSG_EVENTS,
+    ARENA__MSG_EVENTS_REPLY,
+    ARENA__MSG_LEASE_RECLAIMED, /* notification (request id 0) */
+    ARENA__MSG_PRESSURE,        /* notification (request id 0) */
 } arena__msg_kind_t;
 
 /* Daemon error codes, numbered as ErrorCode in proto/arena.proto. */
@@ -95,6 +99,11 @@ typedef struct arena__wire_client {
     uint64_t leased_bytes;
     uint64_t leases;
     uint64_t connected_ms;
+    uint64_t parked_bytes;
+    uint64_t fair_share;
+    uint32_t waiting;
+    uint64_t waiting_bytes;
+    uint32_t weight;
 } arena__wire_client_t;
 
 typedef struct arena__wire_lease {
@@ -105,7 +114,31 @@ typedef struct arena__wire_lease {
     uint64_t size;
     bool zeroed;
     uint64_t age_ms;
+    bool parked;
 } arena__wire_lease_t;
+
+/* Event kinds, numbered as EventKind in proto/arena.proto. */
+enum {
+    ARENA__EVENT_GRANT = 1,
+    ARENA__EVENT_REFUSE = 2,
+    ARENA__EVENT_RECLAIM = 3,
+    ARENA__EVENT_PRESSURE = 4,
+    ARENA__EVENT_QUEUE = 5,
+};
+
+typedef struct arena__wire_event {
+    uint64_t seq;
+    uint64_t time_ms;
+    uint32_t kind;
+    uint64_t client_id;
+    uint32_t pid;
+    uint64_t bytes;
+    uint64_t leased;
+    uint64_t fair_share;
+    uint64_t reclaimable;
+    uint64_t budget_leased;
+    uint64_t lease_id;
+} arena__wire_event_t;
 
 /* One decoded or to-be-encoded message. Strings and arrays of a decoded
  * message live in the scratch it was decoded into; strings are never NULL. */
@@ -116,6 +149,7 @@ typedef struct arena__msg {
         struct {
             uint32_t protocol_version;
             const char *client_name;
+            bool notifications;
         } hello;
         struct {
             uint32_t protocol_version;
@@ -125,6 +159,7 @@ typedef struct arena__msg {
             uint64_t budget;
             bool hugetlb;
             const char *daemon_version;
+            uint32_t control_slots;
         } hello_reply;
         struct {
             uint64_t size;
@@ -135,6 +170,8 @@ typedef struct arena__msg {
             uint64_t offset;
             uint64_t size;
             bool zeroed;
+            uint32_t slot;
+            uint64_t generation;
         } lease_reply;
         struct {
             uint64_t lease_id;
@@ -161,6 +198,25 @@ typedef struct arena__msg {
         struct {
             const char *text;
         } metrics_reply;
+        struct {
+            uint64_t since;
+            uint32_t max;
+        } events;
+        struct {
+            size_t count;
+            arena__wire_event_t *events;
+            uint64_t dropped;
+            uint64_t last_seq;
+        } events_reply;
+        struct {
+            uint64_t lease_id;
+            uint64_t size;
+        } lease_reclaimed;
+        struct {
+            uint64_t bytes;
+            uint64_t fair_share;
+            uint64_t leased;
+        } pressure;
         struct {
             int code; /* ARENA__WIRE_ERROR_* (or an unknown value) */
             const char *message;
@@ -256,8 +312,11 @@ int arena__conn_socket_fd(arena_conn_t *conn);
 int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size);
 
 /* Forgets the lease `id` if it is tracked with exactly addr and size.
- * Returns 0, or -ENOENT (unknown id), -EINVAL (id known, addr/size differ),
- * ARENA_EDISCONNECTED (in a fork child: the table is the parent's). */
+ * Returns 0, or ARENA_ERECLAIMED (forgotten, but the lease was already gone:
+ * reclaimed by the daemon or released by a trim, and unmapped -- do not
+ * unmap or release it again), -ENOENT (unknown id), -EINVAL (id known,
+ * addr/size differ), ARENA_EDISCONNECTED (in a fork child: the table is the
+ * parent's). */
 int arena__conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_t size);
 
 /* Number of leases tracked on the connection. */

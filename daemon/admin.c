@@ -167,6 +167,11 @@ static int collect_client(void *ctx, const ad_client_view_t *v)
     ci->leased_bytes = v->leased_bytes;
     ci->leases = v->leases;
     ci->connected_ms = c->now_ms >= v->connected_at_ms ? c->now_ms - v->connected_at_ms : 0;
+    ci->parked_bytes = v->parked_bytes;
+    ci->fair_share = v->fair_share;
+    ci->waiting = v->waiting;
+    ci->waiting_bytes = v->waiting_bytes;
+    ci->weight = v->weight;
     return 0;
 }
 
@@ -199,6 +204,7 @@ static int collect_lease(void *ctx, const ad_lease_view_t *v)
     li->size = v->size;
     li->zeroed = v->zeroed;
     li->age_ms = c->now_ms >= v->granted_at_ms ? c->now_ms - v->granted_at_ms : 0;
+    li->parked = v->parked;
     return 0;
 }
 
@@ -221,6 +227,30 @@ int ad_admin_list_leases(const ad_admin_t *a, const ad_admin_caller_t *caller, u
     return 0;
 }
 
+typedef struct uid_ids {
+    uid_t uid;
+    uint64_t *ids;
+    size_t count;
+    size_t cap;
+} uid_ids_t;
+
+static int collect_uid(void *ctx, const ad_client_view_t *v)
+{
+    uid_ids_t *u = ctx;
+    if (v->uid != u->uid)
+        return 0;
+    if (u->count == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 16;
+        uint64_t *ids = realloc(u->ids, cap * sizeof(*ids));
+        if (!ids)
+            return -ENOMEM;
+        u->ids = ids;
+        u->cap = cap;
+    }
+    u->ids[u->count++] = v->client_id;
+    return 0;
+}
+
 int ad_admin_reclaim(ad_admin_t *a, const ad_admin_caller_t *caller, uint64_t bytes,
                      uint64_t client_id, uint64_t now_ms, uint64_t *ret_bytes)
 {
@@ -236,7 +266,73 @@ int ad_admin_reclaim(ad_admin_t *a, const ad_admin_caller_t *caller, uint64_t by
     } else if (caller->privileged) {
         only_uid = false;
     }
-    *ret_bytes = ad_leases_reclaim(a->leases, only_uid, uid, bytes, now_ms);
+    /* Parked leases first (they are whole leases the owners do not use),
+     * then dirty pages. */
+    uint64_t parked = 0;
+    if (client_id != 0 || !only_uid) {
+        int64_t r = ad_leases_reclaim_parked(a->leases, client_id, bytes, now_ms);
+        parked = r > 0 ? (uint64_t)r : 0;
+    } else {
+        uid_ids_t ids = {.uid = uid};
+        (void)ad_leases_foreach_client(a->leases, collect_uid, &ids);
+        for (size_t i = 0; i < ids.count && (bytes == 0 || parked < bytes); i++) {
+            int64_t r =
+                ad_leases_reclaim_parked(a->leases, ids.ids[i], bytes ? bytes - parked : 0, now_ms);
+            parked += r > 0 ? (uint64_t)r : 0;
+        }
+        free(ids.ids);
+    }
+    uint64_t punched = 0;
+    if (bytes == 0 || parked < bytes)
+        punched = ad_leases_reclaim(a->leases, only_uid, uid, bytes ? bytes - parked : 0, now_ms);
+    *ret_bytes = parked + punched;
+    return 0;
+}
+
+int ad_admin_events(const ad_admin_t *a, const ad_admin_caller_t *caller, uint64_t since,
+                    uint32_t max, ad_wire_event_t **ret_items, size_t *ret_count,
+                    uint64_t *ret_dropped, uint64_t *ret_last_seq)
+{
+    if (!a || !caller || !ret_items || !ret_count || !ret_dropped || !ret_last_seq)
+        return -EINVAL;
+    if (!caller->privileged)
+        return -EPERM;
+    if (max == 0 || max > AD_ADMIN_EVENTS_PAGE)
+        max = AD_ADMIN_EVENTS_PAGE;
+    const ad_events_t *log = ad_leases_events(a->leases);
+    ad_event_t *raw = calloc(max, sizeof(*raw));
+    ad_wire_event_t *items = calloc(max, sizeof(*items));
+    if (!raw || !items) {
+        free(raw);
+        free(items);
+        return -ENOMEM;
+    }
+    uint64_t dropped = 0;
+    size_t n = ad_events_read(log, since, raw, max, &dropped);
+    for (size_t i = 0; i < n; i++) {
+        items[i] = (ad_wire_event_t){
+            .seq = raw[i].seq,
+            .time_ms = raw[i].time_ms >= a->start_ms ? raw[i].time_ms - a->start_ms : 0,
+            .kind = (uint32_t)raw[i].kind,
+            .client_id = raw[i].client_id,
+            .pid = (uint32_t)raw[i].pid,
+            .bytes = raw[i].bytes,
+            .leased = raw[i].leased,
+            .fair_share = raw[i].fair_share,
+            .reclaimable = raw[i].reclaimable,
+            .budget_leased = raw[i].budget_leased,
+            .lease_id = raw[i].lease_id,
+        };
+    }
+    free(raw);
+    if (n == 0) {
+        free(items);
+        items = NULL;
+    }
+    *ret_items = items;
+    *ret_count = n;
+    *ret_dropped = dropped;
+    *ret_last_seq = ad_events_last_seq(log);
     return 0;
 }
 
@@ -361,6 +457,14 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
     metric_u64(&t, "arenad_leases", "gauge", "Leases held.", s.leases);
     metric_u64(&t, "arenad_waiting_requests", "gauge", "Lease requests queued for memory.",
                s.waiters);
+    metric_u64(&t, "arenad_parked_bytes", "gauge",
+               "Leased bytes in parked leases (the daemon may take them back).", s.parked_bytes);
+    metric_u64(&t, "arenad_reclaimed_leases_total", "counter",
+               "Parked leases taken back without the client's help.", s.reclaimed_total);
+    metric_u64(&t, "arenad_reclaimed_bytes_total", "counter", "Bytes of those leases.",
+               s.reclaimed_bytes_total);
+    metric_u64(&t, "arenad_pressure_notifications_total", "counter",
+               "Pressure notifications sent to clients above their fair share.", s.pressure_total);
     metric_head(&t, "arenad_uptime_seconds", "gauge", "Seconds since the daemon started.");
     text_printf(&t, "arenad_uptime_seconds %.3f\n",
                 (double)(now_ms >= a->start_ms ? now_ms - a->start_ms : 0) / 1000.0);

@@ -67,12 +67,24 @@ int ad_admin_list_leases(const ad_admin_t *admin, const ad_admin_caller_t *calle
                          uint64_t client_id, uint64_t now_ms, ad_wire_lease_info_t **ret_items,
                          size_t *ret_count);
 
-/* Punches dirty pages now, up to bytes (0: all): in every pool for a
+/* Takes parked leases back, then punches dirty pages, up to bytes (0: all):
+ * of every client and in every pool for a
  * privileged caller with client_id 0, else in the pool of the uid of
  * client_id (or the caller's own uid when 0). Returns 0 and *ret_bytes, or
  * -ENOENT (no such client), -EPERM (another uid's client, unprivileged). */
 int ad_admin_reclaim(ad_admin_t *admin, const ad_admin_caller_t *caller, uint64_t bytes,
                      uint64_t client_id, uint64_t now_ms, uint64_t *ret_bytes);
+
+/* Up to max (0 or above AD_ADMIN_EVENTS_PAGE: that many) events of the
+ * daemon's log with seq > since, as a malloc'd array the caller frees (NULL
+ * when none), with *ret_dropped (events after `since` the ring lost) and
+ * *ret_last_seq. Times are milliseconds of daemon uptime. The log names
+ * every client, so only privileged callers may read it. Returns 0, or
+ * -EPERM, -ENOMEM, -EINVAL. */
+#define AD_ADMIN_EVENTS_PAGE 1024u
+int ad_admin_events(const ad_admin_t *admin, const ad_admin_caller_t *caller, uint64_t since,
+                    uint32_t max, ad_wire_event_t **ret_items, size_t *ret_count,
+                    uint64_t *ret_dropped, uint64_t *ret_last_seq);
 
 /* The Prometheus text exposition (format 0.0.4) of the daemon's figures and
  * of the clients the caller may see, as a malloc'd NUL-terminated string.

@@ -29,6 +29,18 @@
  *                                               restart to change)
  *   admin_group            (none)               group name or gid whose members may see
  *                                               all clients and reclaim any pool
+ *   weight.UID             1                    fair-share weight of uid UID's clients
+ *                                               (1 .. 1000): twice the weight, twice the
+ *                                               share when memory is short
+ *   cap.UID                (none)               SIZE: the most one client of uid UID may
+ *                                               lease (more is ERROR_LIMIT)
+ *   guarantee.UID          (none)               SIZE: a fair share of at least this much
+ *                                               for each client of uid UID
+ *
+ * Fair shares (DESIGN.md section 4) are max-min fair over the clients that
+ * hold or ask for memory; weights scale them, caps bound them, guarantees
+ * floor them. UID is numeric; up to AD_CONFIG_MAX_FAIR uids. Rules apply to
+ * clients that connect after a start or reload.
  *
  * Booleans take true/false, yes/no, on/off, 1/0. Unknown keys and bad values
  * are errors naming FILE:LINE; at start-up they stop the daemon (exit 2), at
@@ -304,11 +316,79 @@ static const struct {
     {"admin_group", set_admin_group},
 };
 
+/* weight.UID, cap.UID, guarantee.UID. Returns 1 when key is not one. */
+static int set_fair(ad_config_t *cfg, const char *key, const char *value, char *err, size_t err_len)
+{
+    static const char *const kinds[] = {"weight.", "cap.", "guarantee."};
+    int kind = -1;
+    const char *rest = NULL;
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(kinds[i]);
+        if (strncmp(key, kinds[i], n) == 0) {
+            kind = i;
+            rest = key + n;
+        }
+    }
+    if (kind < 0)
+        return 1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long uid = strtoull(rest, &end, 10);
+    if (!*rest || *end || errno || uid >= (unsigned long long)(uid_t)-1 || *rest == '-') {
+        config_err(err, err_len, "%.32s: expected a numeric uid after the dot", key);
+        return -EINVAL;
+    }
+    ad_fair_rule_t *rule = NULL;
+    for (size_t i = 0; i < cfg->fair_count; i++) {
+        if (cfg->fair[i].uid == (uid_t)uid)
+            rule = &cfg->fair[i];
+    }
+    if (!rule) {
+        if (cfg->fair_count >= AD_CONFIG_MAX_FAIR) {
+            config_err(err, err_len, "%.32s: at most %d uids may have fair-share rules", key,
+                       AD_CONFIG_MAX_FAIR);
+            return -ERANGE;
+        }
+        rule = &cfg->fair[cfg->fair_count++];
+        memset(rule, 0, sizeof(*rule));
+        rule->uid = (uid_t)uid;
+    }
+    if (kind == 0) {
+        errno = 0;
+        unsigned long w = strtoul(value, &end, 10);
+        if (!*value || *end || errno || w < 1 || w > 1000) {
+            config_err(err, err_len, "%.32s: expected a weight from 1 to 1000", key);
+            return -EINVAL;
+        }
+        rule->weight = (uint32_t)w;
+        return 0;
+    }
+    uint64_t v;
+    if (parse_size(value, 1, UINT64_MAX / 4, &v) < 0) {
+        config_err(err, err_len, "%.32s: expected a SIZE such as 512M, 8G or 10%%", key);
+        return -EINVAL;
+    }
+    if (kind == 1)
+        rule->cap = v;
+    else
+        rule->guarantee = v;
+    return 0;
+}
+
 int ad_config_set(ad_config_t *cfg, const char *key, const char *value, char *err, size_t err_len)
 {
     if (!cfg || !key || !value) {
         config_err(err, err_len, "missing key or value");
         return -EINVAL;
+    }
+    if (strchr(key, '.')) {
+        ad_config_t tmp = *cfg;
+        int f = set_fair(&tmp, key, value, err, err_len);
+        if (f <= 0) {
+            if (f == 0)
+                *cfg = tmp;
+            return f;
+        }
     }
     for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
         if (strcmp(key, config_keys[i].key) != 0)

@@ -12,10 +12,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lease.h"
 #include "log.h"
 
 #define AD_CONFIG_SOCKET_MAX 108 /* sizeof(sockaddr_un.sun_path) */
 #define AD_CONFIG_ERR_MAX    512 /* room for any error message below */
+#define AD_CONFIG_MAX_FAIR   64  /* uids with a weight, cap or guarantee */
 
 /* Bits of ad_config_t.set: which keys were given explicitly. */
 enum {
@@ -39,7 +41,9 @@ typedef struct ad_config {
     bool hugetlb;
     bool has_admin_group;
     gid_t admin_gid;
-    unsigned set; /* AD_CONFIG_SET_* */
+    unsigned set;                            /* AD_CONFIG_SET_* */
+    ad_fair_rule_t fair[AD_CONFIG_MAX_FAIR]; /* weight.UID, cap.UID, guarantee.UID */
+    size_t fair_count;
 } ad_config_t;
 
 /* Fills cfg with the embedded defaults (budget: 50% of physical RAM). */

@@ -37,8 +37,9 @@ typedef struct out_frame {
     struct out_frame *next;
     uint8_t *data;
     size_t len;
-    size_t off; /* bytes already written */
-    int fd;     /* sent with the first byte; -1: none */
+    size_t off;                    /* bytes already written */
+    int fds[AD_CONN_MAX_SEND_FDS]; /* sent with the first byte */
+    size_t nfds;
 } out_frame_t;
 
 struct ad_conn {
@@ -65,10 +66,16 @@ struct ad_conn {
 
 static void conn_on_poll(uv_poll_t *handle, int status, int events);
 
+static void out_frame_close_fds(out_frame_t *f)
+{
+    for (size_t i = 0; i < f->nfds; i++)
+        (void)close(f->fds[i]);
+    f->nfds = 0;
+}
+
 static void out_frame_free(out_frame_t *f)
 {
-    if (f->fd >= 0)
-        (void)close(f->fd);
+    out_frame_close_fds(f);
     free(f->data);
     free(f);
 }
@@ -212,22 +219,22 @@ static void conn_flush(ad_conn_t *c)
         out_frame_t *f = c->out_head;
         struct iovec iov = {.iov_base = f->data + f->off, .iov_len = f->len - f->off};
         union {
-            char buf[CMSG_SPACE(sizeof(int))];
+            char buf[CMSG_SPACE(sizeof(int) * AD_CONN_MAX_SEND_FDS)];
             struct cmsghdr align;
         } control;
         struct msghdr msg;
         memset(&msg, 0, sizeof(msg));
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
-        if (f->off == 0 && f->fd >= 0) {
+        if (f->off == 0 && f->nfds > 0) {
             memset(&control, 0, sizeof(control));
             msg.msg_control = control.buf;
-            msg.msg_controllen = sizeof(control.buf);
+            msg.msg_controllen = CMSG_SPACE(sizeof(int) * f->nfds);
             struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
             cm->cmsg_level = SOL_SOCKET;
             cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(cm), &f->fd, sizeof(int));
+            cm->cmsg_len = CMSG_LEN(sizeof(int) * f->nfds);
+            memcpy(CMSG_DATA(cm), f->fds, sizeof(int) * f->nfds);
         }
         ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
@@ -239,11 +246,8 @@ static void conn_flush(ad_conn_t *c)
             return;
         }
         f->off += (size_t)n;
-        if (f->fd >= 0) {
-            /* Sent with the first byte; the peer has its own copy now. */
-            (void)close(f->fd);
-            f->fd = -1;
-        }
+        /* Sent with the first byte; the peer has its own copies now. */
+        out_frame_close_fds(f);
         if (f->off < f->len)
             break; /* a short write: the socket buffer is full */
         c->out_head = f->next;
@@ -257,7 +261,12 @@ static void conn_flush(ad_conn_t *c)
 
 int ad_conn_send(ad_conn_t *c, uint8_t *frame, size_t len, int fd)
 {
-    if (!c || !frame || len == 0) {
+    return ad_conn_send_fds(c, frame, len, &fd, fd >= 0 ? 1 : 0);
+}
+
+int ad_conn_send_fds(ad_conn_t *c, uint8_t *frame, size_t len, const int *fds, size_t nfds)
+{
+    if (!c || !frame || len == 0 || nfds > AD_CONN_MAX_SEND_FDS || (nfds > 0 && !fds)) {
         free(frame);
         return -EINVAL;
     }
@@ -275,15 +284,16 @@ int ad_conn_send(ad_conn_t *c, uint8_t *frame, size_t len, int fd)
         free(frame);
         return -ENOMEM;
     }
-    f->fd = -1;
-    if (fd >= 0) {
-        f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (f->fd < 0) {
+    for (size_t i = 0; i < nfds; i++) {
+        int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+        if (d < 0) {
             int r = -errno;
+            out_frame_close_fds(f);
             free(f);
             free(frame);
             return r;
         }
+        f->fds[f->nfds++] = d;
     }
     f->data = frame;
     f->len = len;
@@ -439,7 +449,9 @@ static void conn_on_poll(uv_poll_t *handle, int status, int events)
     if (c->closing)
         return;
     if (status < 0) {
-        ad_conn_close(c, status);
+        /* libuv says EBADF for POLLERR: on a Unix socket that is a peer
+         * that closed with frames (e.g. notifications) still unread. */
+        ad_conn_close(c, status == UV_EBADF ? -ECONNRESET : status);
         return;
     }
     if (events & UV_WRITABLE)

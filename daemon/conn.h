@@ -58,6 +58,14 @@ int ad_conn_fd(const ad_conn_t *conn);
  * -errno. Never calls back synchronously. */
 int ad_conn_send(ad_conn_t *conn, uint8_t *frame, size_t len, int fd);
 
+#define AD_CONN_MAX_SEND_FDS 2
+
+/* Like ad_conn_send() with nfds (at most AD_CONN_MAX_SEND_FDS) fds, sent in
+ * this order in one SCM_RIGHTS message with the frame's first byte (e.g. the
+ * pool and control memfds of HelloReply). Returns as ad_conn_send(), or
+ * -EINVAL for too many fds. */
+int ad_conn_send_fds(ad_conn_t *conn, uint8_t *frame, size_t len, const int *fds, size_t nfds);
+
 /* Stops reading and closes once the queued frames are written (at once when
  * nothing is queued). Idempotent. */
 void ad_conn_shutdown(ad_conn_t *conn);

@@ -57,7 +57,10 @@ struct ad_session {
     gid_t gid;
     ad_admin_caller_t caller;
     char name[AD_WIRE_NAME_MAX + 1];
+    bool notifications; /* the client said it takes notifications */
 };
+
+static void dispatch_on_note(void *ctx, void *client_data, const ad_leases_note_t *note);
 
 int ad_dispatch_new(const ad_dispatch_config_t *config, ad_leases_t *leases, ad_admin_t *admin,
                     ad_dispatch_t **ret_dispatch)
@@ -70,12 +73,15 @@ int ad_dispatch_new(const ad_dispatch_config_t *config, ad_leases_t *leases, ad_
     d->config = *config;
     d->leases = leases;
     d->admin = admin;
+    ad_leases_set_notify(leases, dispatch_on_note, d);
     *ret_dispatch = d;
     return 0;
 }
 
 void ad_dispatch_free(ad_dispatch_t *d)
 {
+    if (d)
+        ad_leases_set_notify(d->leases, NULL, NULL);
     free(d);
 }
 
@@ -134,6 +140,8 @@ static const char *reason_text(int reason)
         return "disconnected";
     case -ENOBUFS:
         return "dropped: it does not read its replies";
+    case -ECONNRESET:
+        return "disconnected with notifications unread";
     default:
         return ad_errstr(reason);
     }
@@ -150,7 +158,7 @@ void ad_session_free(ad_session_t *s, int reason, uint64_t now_ms)
             bytes = v.leased_bytes;
         int released = ad_leases_client_free(s->d->leases, s->client_id, now_ms, !s->d->stopping);
         char size[32];
-        ad_log(reason == 0 ? AD_LOG_INFO : AD_LOG_WARN,
+        ad_log(reason == 0 || reason == -ECONNRESET ? AD_LOG_INFO : AD_LOG_WARN,
                "client %" PRIu64 " pid %ld (%s) %s; released %d lease(s), %s%s", s->client_id,
                (long)s->pid, s->name, s->d->stopping ? "closed by shutdown" : reason_text(reason),
                released < 0 ? 0 : released, arena__size_format(bytes, size, sizeof(size)),
@@ -164,7 +172,16 @@ void ad_session_free(ad_session_t *s, int reason, uint64_t now_ms)
 
 /* ---- replies -------------------------------------------------------------- */
 
+static void session_send_fds(ad_session_t *s, const ad_wire_reply_t *reply, const int *fds,
+                             size_t nfds);
+
 static void session_send(ad_session_t *s, const ad_wire_reply_t *reply, int fd)
+{
+    session_send_fds(s, reply, &fd, fd >= 0 ? 1 : 0);
+}
+
+static void session_send_fds(ad_session_t *s, const ad_wire_reply_t *reply, const int *fds,
+                             size_t nfds)
 {
     uint8_t *frame;
     size_t len;
@@ -175,7 +192,7 @@ static void session_send(ad_session_t *s, const ad_wire_reply_t *reply, int fd)
         ad_conn_close(s->conn, r);
         return;
     }
-    r = ad_conn_send(s->conn, frame, len, fd);
+    r = ad_conn_send_fds(s->conn, frame, len, fds, nfds);
     if (r == -ENOBUFS)
         ad_log(AD_LOG_WARN,
                "client pid %ld (%s) does not read its replies (queue full); disconnecting",
@@ -245,6 +262,11 @@ static void on_hello(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
     }
     ad_pool_info_t pool;
     (void)ad_leases_pool_info(s->d->leases, client_id, &pool);
+    int control_fd = -1;
+    uint32_t control_slots = 0;
+    (void)ad_leases_control_info(s->d->leases, client_id, &control_fd, &control_slots);
+    (void)ad_leases_client_set_data(s->d->leases, client_id, s);
+    s->notifications = req->u.hello.notifications;
     ad_leases_stats_t st;
     ad_leases_stats(s->d->leases, &st);
     s->client_id = client_id;
@@ -257,7 +279,11 @@ static void on_hello(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
     reply.u.hello.budget = st.budget;
     reply.u.hello.hugetlb = pool.hugetlb;
     reply.u.hello.daemon_version = AD_VERSION;
-    session_send(s, &reply, pool.fd);
+    reply.u.hello.control_slots = control_slots;
+    const int fds[2] = {pool.fd, control_fd};
+    session_send_fds(s, &reply, fds, 2);
+    /* The frame holds its own copy now; the daemon needs only the mapping. */
+    ad_leases_control_close_fd(s->d->leases, client_id);
 }
 
 static void send_grant(ad_session_t *s, uint64_t request_id, const ad_lease_grant_t *g)
@@ -267,6 +293,8 @@ static void send_grant(ad_session_t *s, uint64_t request_id, const ad_lease_gran
     reply.u.lease.offset = g->offset;
     reply.u.lease.size = g->size;
     reply.u.lease.zeroed = g->zeroed;
+    reply.u.lease.slot = g->slot;
+    reply.u.lease.generation = g->generation;
     session_send(s, &reply, -1);
     ad_log(AD_LOG_DEBUG,
            "client %" PRIu64 " pid %ld (%s): lease %" PRIu64 " of %" PRIu64 " bytes at %" PRIu64,
@@ -318,22 +346,26 @@ static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
 {
     ad_lease_grant_t grant;
     uint64_t size = req->u.lease.size;
-    int r = ad_leases_grant(s->d->leases, s->client_id, size, now_ms, &grant);
+    uint64_t deadline = 0;
+    if (req->u.lease.wait_ms < 0)
+        deadline = UINT64_MAX;
+    else if (req->u.lease.wait_ms > 0)
+        deadline = now_ms + (uint64_t)req->u.lease.wait_ms;
+    int r = ad_leases_request(s->d->leases, s->client_id, size, deadline, s, req->request_id,
+                              now_ms, &grant);
     if (r == 0) {
         send_grant(s, req->request_id, &grant);
         return;
     }
-    if (r == -ENOMEM && req->u.lease.wait_ms != 0) {
-        uint64_t deadline =
-            req->u.lease.wait_ms < 0 ? UINT64_MAX : now_ms + (uint64_t)req->u.lease.wait_ms;
-        int w = ad_leases_wait(s->d->leases, s->client_id, size, deadline, s, req->request_id);
-        if (w == 0) {
-            ad_log(AD_LOG_DEBUG,
-                   "client %" PRIu64 " pid %ld (%s): %" PRIu64 " bytes queued for %d ms",
-                   s->client_id, (long)s->pid, s->name, size, req->u.lease.wait_ms);
-            return;
-        }
-        if (w == -EDQUOT) {
+    if (r == 1) {
+        ad_log(AD_LOG_DEBUG, "client %" PRIu64 " pid %ld (%s): %" PRIu64 " bytes queued for %d ms",
+               s->client_id, (long)s->pid, s->name, size, req->u.lease.wait_ms);
+        return;
+    }
+    if (r == -EDQUOT && deadline > now_ms) {
+        ad_client_view_t v;
+        if (ad_leases_client_view(s->d->leases, s->client_id, &v) == 0 &&
+            v.waiting >= AD_LEASES_MAX_WAITING) {
             session_error(s, req->request_id, AD_WIRE_ERROR_LIMIT,
                           "client has %d lease requests waiting, the most one client may have",
                           AD_LEASES_MAX_WAITING);
@@ -453,6 +485,32 @@ static void on_metrics(ad_session_t *s, const ad_wire_request_t *req, uint64_t n
     free(text);
 }
 
+static void on_events(ad_session_t *s, const ad_wire_request_t *req)
+{
+    ad_wire_event_t *items = NULL;
+    size_t n = 0;
+    uint64_t dropped = 0, last = 0;
+    int r = ad_admin_events(s->d->admin, &s->caller, req->u.events.since, req->u.events.max, &items,
+                            &n, &dropped, &last);
+    if (r == -EPERM) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_PERMISSION,
+                      "the event log names every client: root, the daemon's user or the admin "
+                      "group only");
+        return;
+    }
+    if (r < 0) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "%s", ad_errstr(r));
+        return;
+    }
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_EVENTS};
+    reply.u.events.items = items;
+    reply.u.events.count = n;
+    reply.u.events.dropped = dropped;
+    reply.u.events.last_seq = last;
+    session_send(s, &reply, -1);
+    free(items);
+}
+
 void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, uint64_t now_ms)
 {
     ad_wire_request_t req;
@@ -501,6 +559,9 @@ void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, uint6
     case AD_WIRE_REQ_METRICS:
         on_metrics(s, &req, now_ms);
         break;
+    case AD_WIRE_REQ_EVENTS:
+        on_events(s, &req);
+        break;
     case AD_WIRE_REQ_UNKNOWN:
         session_protocol_error(s, req.request_id, AD_WIRE_ERROR_PROTOCOL, false,
                                "envelope without a request the daemon knows");
@@ -539,4 +600,42 @@ static void waiter_done(void *ctx, void *owner, uint64_t request_id, uint64_t si
 size_t ad_dispatch_serve_waiters(ad_dispatch_t *d, uint64_t now_ms)
 {
     return ad_leases_serve_waiters(d->leases, now_ms, waiter_done, d);
+}
+
+/* Notes from the lease manager go out as notifications (request id 0) on the
+ * client's own connection. client_data is the session, set at hello and
+ * valid while the client is registered. */
+static void dispatch_on_note(void *ctx, void *client_data, const ad_leases_note_t *note)
+{
+    (void)ctx;
+    ad_session_t *s = client_data;
+    if (!s || !s->notifications)
+        return;
+    ad_wire_reply_t reply = {.request_id = 0};
+    char a[32], b[32], c[32];
+    switch (note->kind) {
+    case AD_LEASES_NOTE_RECLAIMED:
+        reply.type = AD_WIRE_NOTE_LEASE_RECLAIMED;
+        reply.u.reclaimed.lease_id = note->lease_id;
+        reply.u.reclaimed.size = note->bytes;
+        ad_log(AD_LOG_DEBUG,
+               "client %" PRIu64 " pid %ld (%s): parked lease %" PRIu64 " (%s) reclaimed",
+               s->client_id, (long)s->pid, s->name, note->lease_id,
+               arena__size_format(note->bytes, a, sizeof(a)));
+        break;
+    case AD_LEASES_NOTE_PRESSURE:
+        reply.type = AD_WIRE_NOTE_PRESSURE;
+        reply.u.pressure.bytes = note->bytes;
+        reply.u.pressure.fair_share = note->fair_share;
+        reply.u.pressure.leased = note->leased;
+        ad_log(AD_LOG_DEBUG,
+               "client %" PRIu64 " pid %ld (%s): pressure for %s (holds %s, share %s)",
+               s->client_id, (long)s->pid, s->name, arena__size_format(note->bytes, a, sizeof(a)),
+               arena__size_format(note->leased, b, sizeof(b)),
+               arena__size_format(note->fair_share, c, sizeof(c)));
+        break;
+    default:
+        return;
+    }
+    session_send(s, &reply, -1);
 }

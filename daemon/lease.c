@@ -16,6 +16,18 @@
  * A request that does not fit may queue (FIFO) until memory comes back or its
  * deadline passes; the caller drives the queue after anything that frees
  * memory. Loop thread only. ad_leases_is_valid() cross-checks the counters.
+ *
+ * No starvation (DESIGN.md sections 4 and 5): every client has a control
+ * region (control.c); each lease owns a slot and a generation there, recorded
+ * here and never read back from the region. A client parks an idle lease by
+ * storing PARKED in its word; the manager takes parked leases back by CAS
+ * whenever a request does not fit -- from the clients furthest above their
+ * max-min fair share (fairshare.c) first -- punches them and tells their
+ * owners. Only when nothing parked is left does it send pressure to clients
+ * above their share, queue the request, and at last refuse it. The rule this
+ * guarantees, and the event log (events.c) records for tests to check, is
+ * written at grant_policy(): a client at or under its fair share is never
+ * refused while parked memory exists.
  */
 #include "lease.h"
 
@@ -26,8 +38,17 @@
 #include <string.h>
 
 #include "avl.h"
+#include "control.h"
+#include "fairshare.h"
 #include "heap.h"
 #include "size.h"
+
+/* Pressure goes to one client at most this often: a request retried after
+ * every event must not flood a busy client's socket. While a request waits,
+ * the queue is retried (and pressure repeated) at this period even when
+ * nothing else happens, so a client that missed or ignored one note gets
+ * another. */
+#define LEASES_PRESSURE_INTERVAL_MS 100
 
 typedef struct pool {
     arena__avl_node_t node; /* in ad_leases.pools, by uid */
@@ -47,7 +68,15 @@ typedef struct client {
     pool_t *pool;
     arena__avl_t leases; /* lease_t.in_client, by id */
     uint64_t leased_bytes;
-    uint32_t waiting; /* requests of this client in the wait queue */
+    uint32_t waiting;       /* requests of this client in the wait queue */
+    uint64_t waiting_bytes; /* bytes they ask for */
+    ad_control_t *control;  /* the client's control region */
+    void *data;             /* the dispatcher's session */
+    uint32_t weight;
+    uint64_t cap;
+    uint64_t guarantee;
+    uint64_t pressure_at_ms; /* last pressure note; 0: never */
+    bool pressured;
 } client_t;
 
 typedef struct lease {
@@ -58,6 +87,8 @@ typedef struct lease {
     uint64_t size;
     uint64_t granted_at_ms;
     bool zeroed;
+    uint32_t slot;       /* in client->control */
+    uint64_t generation; /* the daemon's record; never read back from the region */
     client_t *client;
 } lease_t;
 
@@ -85,6 +116,15 @@ struct ad_leases {
     waiter_t *wait_head;
     waiter_t **wait_tail;
     uint64_t waiters;
+    ad_fair_rule_t *rules;
+    size_t rule_count;
+    ad_events_t *events;
+    ad_leases_notify_fn notify;
+    void *notify_ctx;
+    uint64_t reclaimed_total;
+    uint64_t reclaimed_bytes_total;
+    uint64_t pressure_total;
+    uint64_t retry_at_ms; /* when a blocked queue is retried next; 0: not blocked */
 };
 
 static int u64_cmp(uint64_t a, uint64_t b)
@@ -156,6 +196,22 @@ int ad_leases_new(const ad_leases_config_t *config, ad_leases_t **ret_leases)
     if (!m)
         return -ENOMEM;
     m->config = *config;
+    m->config.fair_rules = NULL;
+    m->config.fair_rule_count = 0;
+    if (config->fair_rule_count > 0 && config->fair_rules) {
+        m->rules = calloc(config->fair_rule_count, sizeof(*m->rules));
+        if (!m->rules) {
+            free(m);
+            return -ENOMEM;
+        }
+        memcpy(m->rules, config->fair_rules, config->fair_rule_count * sizeof(*m->rules));
+        m->rule_count = config->fair_rule_count;
+    }
+    if (ad_events_new(0, &m->events) < 0) {
+        free(m->rules);
+        free(m);
+        return -ENOMEM;
+    }
     arena__avl_init(&m->pools, pool_cmp);
     arena__avl_init(&m->clients, client_cmp);
     arena__avl_init(&m->leases, lease_cmp);
@@ -186,6 +242,8 @@ void ad_leases_free(ad_leases_t *m)
         ad_heap_free(p->heap);
         free(p);
     }
+    ad_events_free(m->events);
+    free(m->rules);
     free(m);
 }
 
@@ -196,6 +254,20 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
     if (config->budget > 0)
         m->config.budget = config->budget;
     m->config.max_leases_per_client = config->max_leases_per_client;
+    /* New rules for clients that connect from now on (none: no rules). */
+    if (config->fair_rules && config->fair_rule_count > 0) {
+        ad_fair_rule_t *rules = calloc(config->fair_rule_count, sizeof(*rules));
+        if (rules) {
+            memcpy(rules, config->fair_rules, config->fair_rule_count * sizeof(*rules));
+            free(m->rules);
+            m->rules = rules;
+            m->rule_count = config->fair_rule_count;
+        }
+    } else {
+        free(m->rules);
+        m->rules = NULL;
+        m->rule_count = 0;
+    }
     if (m->config.decay_ms != config->decay_ms) {
         m->config.decay_ms = config->decay_ms;
         for (arena__avl_node_t *n = arena__avl_first(&m->pools); n;
@@ -247,6 +319,28 @@ int ad_leases_client_new(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const 
         free(c);
         return r;
     }
+    /* Sized for the larger of the limit now and the default, so a reload
+     * that raises the limit applies to connected clients too. */
+    uint32_t slots = m->config.max_leases_per_client > AD_LEASES_DEFAULT_SLOTS
+                         ? m->config.max_leases_per_client
+                         : AD_LEASES_DEFAULT_SLOTS;
+    if (slots > AD_CONTROL_MAX_SLOTS)
+        slots = AD_CONTROL_MAX_SLOTS;
+    char cname[48];
+    (void)snprintf(cname, sizeof(cname), "arenad-control-%" PRIu64, m->next_client_id);
+    r = ad_control_new(slots, cname, &c->control);
+    if (r < 0) {
+        free(c);
+        return r;
+    }
+    c->weight = 1;
+    for (size_t i = 0; i < m->rule_count; i++) {
+        if (m->rules[i].uid == uid) {
+            c->weight = m->rules[i].weight ? m->rules[i].weight : 1;
+            c->cap = m->rules[i].cap;
+            c->guarantee = m->rules[i].guarantee;
+        }
+    }
     c->id = m->next_client_id++;
     c->pid = pid;
     c->uid = uid;
@@ -271,6 +365,7 @@ static int lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, bool punch_no
     /* The heap and the table disagreeing is our bug, never peer input. */
     if (r < 0)
         abort();
+    (void)ad_control_release(c->control, l->slot, l->generation);
     arena__avl_remove(&m->leases, &l->by_id);
     arena__avl_remove(&c->leases, &l->in_client);
     c->leased_bytes -= l->size;
@@ -294,6 +389,7 @@ int ad_leases_client_free(ad_leases_t *m, uint64_t client_id, uint64_t now_ms, b
     while (*pp) {
         waiter_t *w = *pp;
         if (w->client_id == client_id) {
+            c->waiting_bytes -= w->size;
             *pp = w->next;
             free(w);
             m->waiters--;
@@ -312,6 +408,7 @@ int ad_leases_client_free(ad_leases_t *m, uint64_t client_id, uint64_t now_ms, b
         released++;
     }
     arena__avl_remove(&m->clients, &c->node);
+    ad_control_free(c->control);
     free(c);
     return released;
 }
@@ -341,14 +438,24 @@ static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t no
         return -E2BIG;
     if (m->config.max_leases_per_client > 0 && c->leases.count >= m->config.max_leases_per_client)
         return -EDQUOT;
+    if (c->cap > 0 && length > c->cap)
+        return -E2BIG;
+    if (c->cap > 0 && c->leased_bytes + length > c->cap)
+        return -EDQUOT;
     if (m->leased_total + length > m->config.budget)
         return -ENOMEM;
     lease_t *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
-    ad_extent_t ext;
-    int r = ad_heap_alloc(heap, length, c->id, now_ms, &ext);
+    int r = ad_control_acquire(c->control, &l->slot, &l->generation);
     if (r < 0) {
+        free(l);
+        return r == -ENOSPC ? -EDQUOT : -ENOMEM;
+    }
+    ad_extent_t ext;
+    r = ad_heap_alloc(heap, length, c->id, now_ms, &ext);
+    if (r < 0) {
+        (void)ad_control_release(c->control, l->slot, l->generation);
         free(l);
         return r == -E2BIG ? -E2BIG : (r == -EINVAL ? -EINVAL : -ENOMEM);
     }
@@ -368,21 +475,410 @@ static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t no
     ret_grant->offset = l->offset;
     ret_grant->size = l->size;
     ret_grant->zeroed = l->zeroed;
+    ret_grant->slot = l->slot;
+    ret_grant->generation = l->generation;
     return 0;
 }
 
-int ad_leases_grant(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t now_ms,
-                    ad_lease_grant_t *ret_grant)
+/* ---- fair shares, reclaim and pressure --------------------------------------- */
+
+/* Every client's fair share, in client id order, with `extra` more bytes
+ * asked for by client `who` (NULL: none). Returns a malloc'd array of
+ * m->clients.count entries (NULL when there are no clients or no memory). */
+static uint64_t *shares_compute(const ad_leases_t *m, const client_t *who, uint64_t extra)
+{
+    size_t n = m->clients.count;
+    if (n == 0)
+        return NULL;
+    ad_fair_input_t *in = calloc(n, sizeof(*in));
+    uint64_t *out = calloc(n, sizeof(*out));
+    if (!in || !out) {
+        free(in);
+        free(out);
+        return NULL;
+    }
+    size_t i = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
+         k = arena__avl_next(&m->clients, k), i++) {
+        const client_t *c = ARENA_AVL_ENTRY(k, client_t, node);
+        in[i].demand = c->leased_bytes + c->waiting_bytes + (c == who ? extra : 0);
+        in[i].weight = c->weight;
+        in[i].cap = c->cap;
+        in[i].guarantee = c->guarantee;
+    }
+    ad_fairshare_compute(m->config.budget, in, n, out);
+    free(in);
+    return out;
+}
+
+/* The fair share of one client (see shares_compute()). */
+static uint64_t share_of(const ad_leases_t *m, const client_t *c, uint64_t extra)
+{
+    uint64_t *shares = shares_compute(m, c, extra);
+    if (!shares)
+        return 0;
+    uint64_t share = 0;
+    size_t i = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
+         k = arena__avl_next(&m->clients, k), i++) {
+        if (ARENA_AVL_ENTRY(k, client_t, node) == c) {
+            share = shares[i];
+            break;
+        }
+    }
+    free(shares);
+    return share;
+}
+
+static uint64_t client_parked(const client_t *c)
+{
+    uint64_t bytes = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&c->leases); k;
+         k = arena__avl_next(&c->leases, k)) {
+        const lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
+        if (ad_control_is_parked(c->control, l->slot, l->generation))
+            bytes += l->size;
+    }
+    return bytes;
+}
+
+static uint64_t parked_total(const ad_leases_t *m)
+{
+    uint64_t bytes = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
+         k = arena__avl_next(&m->clients, k))
+        bytes += client_parked(ARENA_AVL_ENTRY(k, client_t, node));
+    return bytes;
+}
+
+/* Appends an event about client c; the fair share is computed with `extra`
+ * bytes more asked for by c, the reclaimable bytes only when asked (they
+ * cost a scan of every state word). */
+static void event_note(ad_leases_t *m, ad_event_kind_t kind, const client_t *c, uint64_t bytes,
+                       uint64_t lease_id, uint64_t extra, bool with_reclaimable,
+                       uint64_t reclaimable, uint64_t now_ms)
+{
+    ad_event_t e = {
+        .time_ms = now_ms,
+        .kind = kind,
+        .client_id = c->id,
+        .pid = c->pid,
+        .bytes = bytes,
+        .leased = c->leased_bytes,
+        .fair_share = share_of(m, c, extra),
+        .reclaimable = with_reclaimable ? reclaimable : 0,
+        .budget_leased = m->leased_total,
+        .lease_id = lease_id,
+    };
+    (void)ad_events_add(m->events, &e);
+}
+
+typedef struct victim {
+    client_t *client;
+    uint64_t leased;
+    uint64_t share;
+} victim_t;
+
+/* Furthest above its share first: by leased - share, as a signed quantity. */
+static int victim_cmp(const void *a, const void *b)
+{
+    const victim_t *x = a, *y = b;
+    /* x->leased - x->share > y->leased - y->share, without overflow. */
+    uint64_t lx = x->leased + y->share, ly = y->leased + x->share;
+    return (lx < ly) - (lx > ly);
+}
+
+/* Takes back one lease whose word the daemon just moved to RECLAIMED. */
+static uint64_t reclaim_one(ad_leases_t *m, lease_t *l, uint64_t share, uint64_t now_ms)
+{
+    client_t *c = l->client;
+    uint64_t size = l->size, id = l->id;
+    ad_event_t e = {
+        .time_ms = now_ms,
+        .kind = AD_EVENT_RECLAIM,
+        .client_id = c->id,
+        .pid = c->pid,
+        .bytes = size,
+        .leased = c->leased_bytes,
+        .fair_share = share,
+        .budget_leased = m->leased_total,
+        .lease_id = id,
+    };
+    /* The extent changes owner: punch it now (DESIGN.md section 4). A heap
+     * out of bookkeeping memory keeps the lease on the books; its word says
+     * RECLAIMED, so the client never uses it again, and it goes when the
+     * client does. */
+    if (lease_drop(m, l, now_ms, true) < 0)
+        return 0;
+    (void)ad_events_add(m->events, &e);
+    m->reclaimed_total++;
+    m->reclaimed_bytes_total += size;
+    if (m->notify) {
+        ad_leases_note_t note = {
+            .kind = AD_LEASES_NOTE_RECLAIMED,
+            .client_id = c->id,
+            .lease_id = id,
+            .bytes = size,
+            .fair_share = share,
+            .leased = c->leased_bytes,
+        };
+        m->notify(m->notify_ctx, c->data, &note);
+    }
+    return size;
+}
+
+/* Reclaims parked leases, clients furthest above their fair share first
+ * (only of client `only` when not NULL), until `need` bytes (0: all) came
+ * back. who/extra describe the request being served, for the shares. */
+static uint64_t reclaim_pass(ad_leases_t *m, const client_t *only, const client_t *who,
+                             uint64_t extra, uint64_t need, uint64_t now_ms)
+{
+    size_t n = m->clients.count;
+    if (n == 0)
+        return 0;
+    uint64_t *shares = shares_compute(m, who, extra);
+    victim_t *v = calloc(n, sizeof(*v));
+    if (!shares || !v) {
+        free(shares);
+        free(v);
+        return 0;
+    }
+    size_t i = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
+         k = arena__avl_next(&m->clients, k), i++) {
+        client_t *c = ARENA_AVL_ENTRY(k, client_t, node);
+        v[i] = (victim_t){.client = c, .leased = c->leased_bytes, .share = shares[i]};
+    }
+    free(shares);
+    qsort(v, n, sizeof(*v), victim_cmp);
+    uint64_t freed = 0;
+    for (i = 0; i < n && (need == 0 || freed < need); i++) {
+        client_t *c = v[i].client;
+        if (only && c != only)
+            continue;
+        arena__avl_node_t *k = arena__avl_first(&c->leases);
+        while (k && (need == 0 || freed < need)) {
+            arena__avl_node_t *next = arena__avl_next(&c->leases, k);
+            lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
+            if (ad_control_reclaim(c->control, l->slot, l->generation))
+                freed += reclaim_one(m, l, v[i].share, now_ms);
+            k = next;
+        }
+    }
+    free(v);
+    return freed;
+}
+
+/* Asks clients above their fair share (but the requester) to give back
+ * memory, each at most once per LEASES_PRESSURE_INTERVAL_MS. */
+static void pressure_send(ad_leases_t *m, const client_t *who, uint64_t extra, uint64_t need,
+                          uint64_t now_ms)
+{
+    uint64_t *shares = shares_compute(m, who, extra);
+    if (!shares)
+        return;
+    size_t i = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
+         k = arena__avl_next(&m->clients, k), i++) {
+        client_t *c = ARENA_AVL_ENTRY(k, client_t, node);
+        if (c == who || c->leased_bytes <= shares[i])
+            continue;
+        if (c->pressured && now_ms < c->pressure_at_ms + LEASES_PRESSURE_INTERVAL_MS)
+            continue;
+        uint64_t over = c->leased_bytes - shares[i];
+        uint64_t bytes = over < need ? over : need;
+        c->pressured = true;
+        c->pressure_at_ms = now_ms;
+        m->pressure_total++;
+        ad_event_t e = {
+            .time_ms = now_ms,
+            .kind = AD_EVENT_PRESSURE,
+            .client_id = c->id,
+            .pid = c->pid,
+            .bytes = bytes,
+            .leased = c->leased_bytes,
+            .fair_share = shares[i],
+            .budget_leased = m->leased_total,
+        };
+        (void)ad_events_add(m->events, &e);
+        if (m->notify) {
+            ad_leases_note_t note = {
+                .kind = AD_LEASES_NOTE_PRESSURE,
+                .client_id = c->id,
+                .bytes = bytes,
+                .fair_share = shares[i],
+                .leased = c->leased_bytes,
+            };
+            m->notify(m->notify_ctx, c->data, &note);
+        }
+    }
+    free(shares);
+}
+
+/* A grant with steps (1) and (2) of the policy: when the request does not
+ * fit, parked leases come back (furthest above share first, first just
+ * enough, then all) and the grant is retried; if it still does not fit,
+ * clients above their share get pressure. extra: bytes of this request not
+ * yet counted in the client's waiting_bytes. On -ENOMEM, *ret_reclaimable
+ * gets the parked bytes of every client at the moment of failing.
+ *
+ * THE INVARIANT (DESIGN.md section 4): a request fails for want of memory
+ * only after a reclaim pass found nothing parked, so a client at or under
+ * its fair share is never refused while parked memory exists anywhere.
+ * Parked memory is only half of "reclaimable": dirty (released, unpunched)
+ * extents are free space already, never counted against the budget. Every
+ * refusal records the parked bytes seen then (REFUSE events), which tests
+ * check against the requester's fair share. */
+static int grant_policy(ad_leases_t *m, client_t *c, uint64_t size, uint64_t extra, uint64_t now_ms,
+                        ad_lease_grant_t *ret_grant, uint64_t *ret_reclaimable)
+{
+    int r = grant_checked(m, c, size, now_ms, ret_grant);
+    if (r != -ENOMEM)
+        return r;
+    uint64_t length = ad_heap_round(c->pool->heap, size);
+    uint64_t need = m->leased_total + length > m->config.budget
+                        ? m->leased_total + length - m->config.budget
+                        : length;
+    if (reclaim_pass(m, NULL, c, extra, need, now_ms) > 0) {
+        r = grant_checked(m, c, size, now_ms, ret_grant);
+        if (r != -ENOMEM)
+            return r;
+    }
+    /* Parked leases may appear while we work (clients run concurrently):
+     * a few more rounds take them too before giving up. */
+    uint64_t parked = 0;
+    for (int round = 0; round < 4; round++) {
+        parked = parked_total(m);
+        if (parked == 0)
+            break;
+        if (reclaim_pass(m, NULL, c, extra, 0, now_ms) > 0) {
+            r = grant_checked(m, c, size, now_ms, ret_grant);
+            if (r != -ENOMEM)
+                return r;
+        }
+    }
+    if (m->leased_total + length > m->config.budget)
+        need = m->leased_total + length - m->config.budget;
+    pressure_send(m, c, extra, need, now_ms);
+    *ret_reclaimable = parked;
+    return -ENOMEM;
+}
+
+int ad_leases_request(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t deadline_ms,
+                      void *owner, uint64_t request_id, uint64_t now_ms,
+                      ad_lease_grant_t *ret_grant)
 {
     if (!m || !ret_grant)
         return -EINVAL;
     client_t *c = client_find(m, client_id);
     if (!c)
         return -ENOENT;
-    int r = grant_checked(m, c, size, now_ms, ret_grant);
+    uint64_t length = size ? ad_heap_round(c->pool->heap, size) : 0;
+    uint64_t reclaimable = 0;
+    uint64_t before = c->leased_bytes;
+    ad_lease_grant_t grant;
+    int r = grant_policy(m, c, size, length, now_ms, &grant, &reclaimable);
+    if (r == 0) {
+        ad_event_t e = {
+            .time_ms = now_ms,
+            .kind = AD_EVENT_GRANT,
+            .client_id = c->id,
+            .pid = c->pid,
+            .bytes = grant.size,
+            .leased = before,
+            .budget_leased = m->leased_total,
+            .lease_id = grant.lease_id,
+        };
+        (void)ad_events_add(m->events, &e);
+        *ret_grant = grant;
+        return 0;
+    }
+    if (r == -ENOMEM && deadline_ms > now_ms && owner) {
+        int w = ad_leases_wait(m, client_id, size, deadline_ms, owner, request_id);
+        if (w == 0) {
+            event_note(m, AD_EVENT_QUEUE, c, length, 0, 0, true, reclaimable, now_ms);
+            return 1;
+        }
+        if (w == -EDQUOT)
+            return w;
+    }
+    if (r == -ENOMEM)
+        event_note(m, AD_EVENT_REFUSE, c, length, 0, length, true, reclaimable, now_ms);
     if (r == -ENOMEM || r == -E2BIG || r == -EDQUOT)
         m->refused_total++;
     return r;
+}
+
+int ad_leases_grant(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t now_ms,
+                    ad_lease_grant_t *ret_grant)
+{
+    return ad_leases_request(m, client_id, size, 0, NULL, 0, now_ms, ret_grant);
+}
+
+int64_t ad_leases_reclaim_parked(ad_leases_t *m, uint64_t client_id, uint64_t max_bytes,
+                                 uint64_t now_ms)
+{
+    if (!m)
+        return -EINVAL;
+    const client_t *only = NULL;
+    if (client_id != 0) {
+        only = client_find(m, client_id);
+        if (!only)
+            return -ENOENT;
+    }
+    return (int64_t)reclaim_pass(m, only, NULL, 0, max_bytes, now_ms);
+}
+
+size_t ad_leases_fair_shares(const ad_leases_t *m, uint64_t *out, size_t n)
+{
+    uint64_t *shares = shares_compute(m, NULL, 0);
+    size_t count = m->clients.count;
+    if (shares) {
+        for (size_t i = 0; i < count && i < n; i++)
+            out[i] = shares[i];
+    }
+    free(shares);
+    return count;
+}
+
+int ad_leases_control_info(const ad_leases_t *m, uint64_t client_id, int *ret_fd,
+                           uint32_t *ret_slots)
+{
+    if (!m || !ret_fd || !ret_slots)
+        return -EINVAL;
+    const client_t *c = client_find(m, client_id);
+    if (!c)
+        return -ENOENT;
+    *ret_fd = ad_control_fd(c->control);
+    *ret_slots = ad_control_slots(c->control);
+    return 0;
+}
+
+void ad_leases_control_close_fd(ad_leases_t *m, uint64_t client_id)
+{
+    client_t *c = m ? client_find(m, client_id) : NULL;
+    if (c)
+        ad_control_close_fd(c->control);
+}
+
+int ad_leases_client_set_data(ad_leases_t *m, uint64_t client_id, void *data)
+{
+    client_t *c = m ? client_find(m, client_id) : NULL;
+    if (!c)
+        return -ENOENT;
+    c->data = data;
+    return 0;
+}
+
+void ad_leases_set_notify(ad_leases_t *m, ad_leases_notify_fn fn, void *ctx)
+{
+    m->notify = fn;
+    m->notify_ctx = ctx;
+}
+
+const ad_events_t *ad_leases_events(const ad_leases_t *m)
+{
+    return m->events;
 }
 
 int ad_leases_release(ad_leases_t *m, uint64_t client_id, uint64_t lease_id, uint64_t now_ms)
@@ -413,6 +909,7 @@ int ad_leases_wait(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t d
     if (!w)
         return -ENOMEM;
     c->waiting++;
+    c->waiting_bytes += size;
     w->client_id = client_id;
     w->size = size;
     w->deadline_ms = deadline_ms;
@@ -432,25 +929,45 @@ size_t ad_leases_serve_waiters(ad_leases_t *m, uint64_t now_ms, ad_leases_waiter
     while (*pp) {
         waiter_t *w = *pp;
         ad_lease_grant_t grant;
+        uint64_t reclaimable = 0;
         int r = -ENOMEM;
-        if (!blocked) {
-            client_t *c = client_find(m, w->client_id);
-            r = c ? grant_checked(m, c, w->size, now_ms, &grant) : -ENOENT;
+        client_t *c = client_find(m, w->client_id);
+        bool expired = w->deadline_ms <= now_ms;
+        /* FIFO: once one request does not fit, later ones wait behind it;
+         * one whose deadline passed still gets a last try of its own. */
+        if (!blocked || expired) {
+            uint64_t before = c ? c->leased_bytes : 0;
+            r = c ? grant_policy(m, c, w->size, 0, now_ms, &grant, &reclaimable) : -ENOENT;
+            if (r == 0) {
+                ad_event_t e = {
+                    .time_ms = now_ms,
+                    .kind = AD_EVENT_GRANT,
+                    .client_id = c->id,
+                    .pid = c->pid,
+                    .bytes = grant.size,
+                    .leased = before,
+                    .budget_leased = m->leased_total,
+                    .lease_id = grant.lease_id,
+                };
+                (void)ad_events_add(m->events, &e);
+            }
         }
-        if (r == -ENOMEM && w->deadline_ms > now_ms) {
-            /* FIFO: later requests wait behind this one, but their
-             * deadlines still expire. */
+        if (r == -ENOMEM && !expired) {
             blocked = true;
             pp = &w->next;
             continue;
         }
-        if (r == -ENOMEM)
+        if (r == -ENOMEM) {
             r = -ETIMEDOUT;
+            event_note(m, AD_EVENT_REFUSE, c, ad_heap_round(c->pool->heap, w->size), 0, 0, true,
+                       reclaimable, now_ms);
+        }
         if (r < 0 && r != -ENOENT)
             m->refused_total++;
-        client_t *wc = client_find(m, w->client_id);
-        if (wc)
-            wc->waiting--;
+        if (c) {
+            c->waiting--;
+            c->waiting_bytes -= w->size;
+        }
         *pp = w->next;
         m->waiters--;
         void *owner = w->owner;
@@ -465,6 +982,7 @@ size_t ad_leases_serve_waiters(ad_leases_t *m, uint64_t now_ms, ad_leases_waiter
     m->wait_tail = &m->wait_head;
     while (*m->wait_tail)
         m->wait_tail = &(*m->wait_tail)->next;
+    m->retry_at_ms = blocked ? now_ms + LEASES_PRESSURE_INTERVAL_MS : 0;
     return done;
 }
 
@@ -475,6 +993,8 @@ uint64_t ad_leases_next_deadline(const ad_leases_t *m)
         if (w->deadline_ms < next)
             next = w->deadline_ms;
     }
+    if (m->wait_head && m->retry_at_ms != 0 && m->retry_at_ms < next)
+        next = m->retry_at_ms;
     return next;
 }
 
@@ -575,6 +1095,10 @@ void ad_leases_stats(const ad_leases_t *m, ad_leases_stats_t *ret_stats)
     s.granted_total = m->granted_total;
     s.released_total = m->released_total;
     s.refused_total = m->refused_total;
+    s.parked_bytes = parked_total(m);
+    s.reclaimed_total = m->reclaimed_total;
+    s.reclaimed_bytes_total = m->reclaimed_bytes_total;
+    s.pressure_total = m->pressure_total;
     *ret_stats = s;
 }
 
@@ -588,6 +1112,11 @@ static void client_to_view(const client_t *c, ad_client_view_t *v)
     v->leased_bytes = c->leased_bytes;
     v->leases = c->leases.count;
     v->connected_at_ms = c->connected_at_ms;
+    v->parked_bytes = client_parked(c);
+    v->waiting = c->waiting;
+    v->waiting_bytes = c->waiting_bytes;
+    v->weight = c->weight;
+    v->fair_share = 0;
 }
 
 int ad_leases_client_view(const ad_leases_t *m, uint64_t client_id, ad_client_view_t *ret_view)
@@ -598,20 +1127,27 @@ int ad_leases_client_view(const ad_leases_t *m, uint64_t client_id, ad_client_vi
     if (!c)
         return -ENOENT;
     client_to_view(c, ret_view);
+    ret_view->fair_share = share_of(m, c, 0);
     return 0;
 }
 
 int ad_leases_foreach_client(const ad_leases_t *m,
                              int (*fn)(void *ctx, const ad_client_view_t *view), void *ctx)
 {
+    uint64_t *shares = shares_compute(m, NULL, 0);
+    size_t i = 0;
     for (arena__avl_node_t *n = arena__avl_first(&m->clients); n;
-         n = arena__avl_next(&m->clients, n)) {
+         n = arena__avl_next(&m->clients, n), i++) {
         ad_client_view_t v;
         client_to_view(ARENA_AVL_ENTRY(n, client_t, node), &v);
+        v.fair_share = shares ? shares[i] : 0;
         int r = fn(ctx, &v);
-        if (r != 0)
+        if (r != 0) {
+            free(shares);
             return r;
+        }
     }
+    free(shares);
     return 0;
 }
 
@@ -624,6 +1160,7 @@ static void lease_to_view(const lease_t *l, ad_lease_view_t *v)
     v->size = l->size;
     v->zeroed = l->zeroed;
     v->granted_at_ms = l->granted_at_ms;
+    v->parked = ad_control_is_parked(l->client->control, l->slot, l->generation);
 }
 
 int ad_leases_foreach_lease(const ad_leases_t *m, uint64_t client_id,
@@ -686,9 +1223,14 @@ bool ad_leases_is_valid(const ad_leases_t *m)
     size_t waiters = 0;
     for (const waiter_t *w = m->wait_head; w; w = w->next)
         waiters++;
-    uint64_t waiting = 0;
+    uint64_t waiting = 0, waiting_bytes = 0, queued_bytes = 0;
     for (arena__avl_node_t *n = arena__avl_first(&m->clients); n;
-         n = arena__avl_next(&m->clients, n))
+         n = arena__avl_next(&m->clients, n)) {
         waiting += ARENA_AVL_ENTRY(n, client_t, node)->waiting;
-    return heap_leased == total && waiters == m->waiters && waiting == waiters;
+        waiting_bytes += ARENA_AVL_ENTRY(n, client_t, node)->waiting_bytes;
+    }
+    for (const waiter_t *w = m->wait_head; w; w = w->next)
+        queued_bytes += w->size;
+    return heap_leased == total && waiters == m->waiters && waiting == waiters &&
+           waiting_bytes == queued_bytes;
 }

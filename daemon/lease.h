@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "events.h"
+
 typedef struct ad_leases ad_leases_t;
 
 #define AD_LEASES_NAME_MAX    64
@@ -27,13 +29,48 @@ typedef struct ad_leases_config {
     uint64_t decay_ms;              /* released pages stay dirty this long */
     bool hugetlb;                   /* MFD_HUGETLB pools */
     uint32_t max_leases_per_client; /* 0: no limit */
+    /* Fair-share rules by uid (copied; NULL/0: every client weight 1, no
+     * cap, no guarantee). Applied to clients that connect afterwards. */
+    const struct ad_fair_rule *fair_rules;
+    size_t fair_rule_count;
 } ad_leases_config_t;
+
+/* Weight, cap and guarantee of every client of one uid. */
+typedef struct ad_fair_rule {
+    uid_t uid;
+    uint32_t weight;    /* 0: 1 */
+    uint64_t cap;       /* bytes the uid's each client may lease at most; 0: none */
+    uint64_t guarantee; /* fair share of at least this many bytes */
+} ad_fair_rule_t;
+
+/* Slots in a client's control region when max_leases_per_client is 0. */
+#define AD_LEASES_DEFAULT_SLOTS 65536u
+
+/* What the manager tells a client without being asked (see
+ * ad_leases_set_notify()). */
+typedef enum ad_leases_note_kind {
+    AD_LEASES_NOTE_RECLAIMED = 1, /* lease_id was taken back; bytes = its size */
+    AD_LEASES_NOTE_PRESSURE = 2,  /* give back about `bytes` */
+} ad_leases_note_kind_t;
+
+typedef struct ad_leases_note {
+    ad_leases_note_kind_t kind;
+    uint64_t client_id;
+    uint64_t lease_id;
+    uint64_t bytes;
+    uint64_t fair_share;
+    uint64_t leased;
+} ad_leases_note_t;
+
+typedef void (*ad_leases_notify_fn)(void *ctx, void *client_data, const ad_leases_note_t *note);
 
 typedef struct ad_lease_grant {
     uint64_t lease_id;
     uint64_t offset;
     uint64_t size;
     bool zeroed;
+    uint32_t slot;       /* the lease's word in the client's control region */
+    uint64_t generation; /* the generation that word carries for it */
 } ad_lease_grant_t;
 
 typedef struct ad_pool_info {
@@ -52,6 +89,11 @@ typedef struct ad_client_view {
     uint64_t leased_bytes;
     uint64_t leases;
     uint64_t connected_at_ms;
+    uint64_t parked_bytes;  /* leased bytes whose state word says PARKED */
+    uint64_t fair_share;    /* max-min fair share now */
+    uint32_t waiting;       /* queued requests */
+    uint64_t waiting_bytes; /* bytes they ask for */
+    uint32_t weight;
 } ad_client_view_t;
 
 typedef struct ad_lease_view {
@@ -62,6 +104,7 @@ typedef struct ad_lease_view {
     uint64_t size;
     bool zeroed;
     uint64_t granted_at_ms;
+    bool parked;
 } ad_lease_view_t;
 
 typedef struct ad_leases_stats {
@@ -80,8 +123,12 @@ typedef struct ad_leases_stats {
     uint64_t waiters;
     uint64_t granted_total;
     uint64_t released_total;
-    uint64_t punched_total; /* bytes, all pools */
-    uint64_t refused_total; /* no memory, too large, limit, timed out */
+    uint64_t punched_total;         /* bytes, all pools */
+    uint64_t refused_total;         /* no memory, too large, limit, timed out */
+    uint64_t parked_bytes;          /* all clients */
+    uint64_t reclaimed_total;       /* parked leases taken back */
+    uint64_t reclaimed_bytes_total; /* their bytes */
+    uint64_t pressure_total;        /* pressure notifications sent */
 } ad_leases_stats_t;
 
 /* Called for each queued request that completes: result 0 with grant, or
@@ -115,6 +162,50 @@ int ad_leases_client_new(ad_leases_t *leases, pid_t pid, uid_t uid, gid_t gid, c
  * -ENOENT. */
 int ad_leases_client_free(ad_leases_t *leases, uint64_t client_id, uint64_t now_ms, bool punch);
 
+/* A client's control region: its memfd (owned by the manager; dup it to
+ * keep it) and its number of slots. Returns 0, or -ENOENT. */
+int ad_leases_control_info(const ad_leases_t *leases, uint64_t client_id, int *ret_fd,
+                           uint32_t *ret_slots);
+
+/* Closes the client's control memfd (it was sent; the mapping stays). */
+void ad_leases_control_close_fd(ad_leases_t *leases, uint64_t client_id);
+
+/* Attaches opaque data to a client (the dispatcher's session), passed back
+ * to the notify callback. Returns 0 or -ENOENT. */
+int ad_leases_client_set_data(ad_leases_t *leases, uint64_t client_id, void *data);
+
+/* Sets the callback that delivers notes to clients (NULL: none). It runs
+ * inside grant, request, serve and reclaim calls and must not call back into
+ * the manager. */
+void ad_leases_set_notify(ad_leases_t *leases, ad_leases_notify_fn fn, void *ctx);
+
+/* The event log (owned by the manager). */
+const ad_events_t *ad_leases_events(const ad_leases_t *leases);
+
+/* A lease request with the whole no-starvation policy (DESIGN.md section 4):
+ * grant at once if it fits; else (1) take parked leases back, first from
+ * the clients furthest above their fair share; (2) send pressure notes to
+ * clients above their share; (3) with deadline_ms > now_ms, queue it FIFO
+ * (owner and request_id as for ad_leases_wait()); (4) else refuse it. Every
+ * decision goes to the event log.
+ * Returns 0 and *ret_grant, 1 (queued: ad_leases_serve_waiters() completes
+ * it), or the ad_leases_grant() errors (-ENOMEM: refused for want of memory
+ * after all of the above), -EDQUOT also when too many requests wait. */
+int ad_leases_request(ad_leases_t *leases, uint64_t client_id, uint64_t size, uint64_t deadline_ms,
+                      void *owner, uint64_t request_id, uint64_t now_ms,
+                      ad_lease_grant_t *ret_grant);
+
+/* Takes back parked leases (state word PARKED -> RECLAIMED) of one client
+ * (client_id 0: of every client, furthest above fair share first) up to
+ * max_bytes (0: all), punching them at once and notifying their owners.
+ * Returns the bytes taken back (-ENOENT for an unknown client). */
+int64_t ad_leases_reclaim_parked(ad_leases_t *leases, uint64_t client_id, uint64_t max_bytes,
+                                 uint64_t now_ms);
+
+/* Every client's fair share now. Fills out[i] for the i-th client in id
+ * order, up to n. Returns the number of clients. */
+size_t ad_leases_fair_shares(const ad_leases_t *leases, uint64_t *out, size_t n);
+
 /* The pool a client leases from. Returns 0 and *ret_info, or -ENOENT. */
 int ad_leases_pool_info(const ad_leases_t *leases, uint64_t client_id, ad_pool_info_t *ret_info);
 
@@ -145,7 +236,9 @@ int ad_leases_wait(ad_leases_t *leases, uint64_t client_id, uint64_t size, uint6
 size_t ad_leases_serve_waiters(ad_leases_t *leases, uint64_t now_ms, ad_leases_waiter_fn fn,
                                void *ctx);
 
-/* The earliest deadline of a queued request, or UINT64_MAX. */
+/* When ad_leases_serve_waiters() should run next: the earliest deadline of
+ * a queued request or, while the queue is blocked, the next retry (which
+ * repeats pressure); UINT64_MAX when nothing waits. */
 uint64_t ad_leases_next_deadline(const ad_leases_t *leases);
 
 /* Writes "N bytes held by: pid P (NAME) SIZE, ..." naming the three clients

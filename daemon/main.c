@@ -13,6 +13,13 @@
  * Unless --foreground is given or systemd started us ($INVOCATION_ID), the
  * daemon forks; the parent waits on a pipe until the child's socket listens,
  * so `arenad && client` never races the socket into existence.
+ *
+ * Under systemd (see notify.c, the only file that speaks its protocol): an
+ * inherited listening socket (LISTEN_FDS) is served instead of binding the
+ * configured path; READY=1 follows once the socket accepts; STATUS= lines
+ * summarise clients and budget when they change (at most once a second);
+ * WATCHDOG=1 pings at half of WatchdogSec; RELOADING=1 and READY=1 bracket a
+ * SIGHUP reload; STOPPING=1 starts the shutdown.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,15 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <inttypes.h>
 #include <unistd.h>
-
-#ifdef ARENA_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
+#include "size.h"
 
 #ifndef AD_VERSION
 #define AD_VERSION "0.0.0"
@@ -61,7 +67,11 @@ static void usage(FILE *f)
            "  -f, --foreground       do not daemonise\n"
            "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
            "  -h, --help             show this help\n"
-           "  -V, --version          show the version\n");
+           "  -V, --version          show the version\n"
+           "\n"
+           "Under systemd an inherited socket ($LISTEN_FDS) is served instead of binding\n"
+           "one, and readiness, status, watchdog, reload and stop go to $NOTIFY_SOCKET.\n"
+           "SIGHUP reloads the configuration; SIGTERM or SIGINT stops.\n");
 }
 
 static int build_config(const main_ctx_t *m, ad_config_t *ret_cfg, char *err, size_t err_len)
@@ -94,21 +104,52 @@ static int reload_hook(void *ctx, ad_config_t *ret_config, char *err, size_t err
     return build_config(ctx, ret_config, err, err_len);
 }
 
+/* The one-line STATUS= summary, e.g. "3 clients, 12 leases, 1.5G of 8G
+ * leased (18%)". */
+static void format_status(const ad_server_figures_t *f, char *buf, size_t len)
+{
+    char leased[32], budget[32];
+    double pct = f->budget ? 100.0 * (double)f->leased_bytes / (double)f->budget : 0.0;
+    (void)snprintf(buf, len, "%" PRIu32 " client%s, %" PRIu64 " lease%s, %s of %s leased (%.0f%%)",
+                   f->clients, f->clients == 1 ? "" : "s", f->leases, f->leases == 1 ? "" : "s",
+                   arena__size_format(f->leased_bytes, leased, sizeof(leased)),
+                   arena__size_format(f->budget, budget, sizeof(budget)), pct);
+}
+
+static void status_hook(void *ctx, const ad_server_figures_t *f)
+{
+    (void)ctx;
+    char status[256];
+    format_status(f, status, sizeof(status));
+    (void)ad_notify_status(status);
+}
+
+static void watchdog_hook(void *ctx)
+{
+    (void)ctx;
+    (void)ad_notify_watchdog();
+}
+
+static void reloading_hook(void *ctx)
+{
+    (void)ctx;
+    (void)ad_notify_reloading();
+}
+
+static void reloaded_hook(void *ctx, int result, const ad_server_figures_t *f)
+{
+    (void)ctx;
+    char status[320];
+    char summary[256];
+    format_status(f, summary, sizeof(summary));
+    (void)snprintf(status, sizeof(status), "%s%s", result < 0 ? "reload failed; " : "", summary);
+    (void)ad_notify_ready(status);
+}
+
 static void stopping_hook(void *ctx)
 {
     (void)ctx;
-#ifdef ARENA_HAVE_SYSTEMD
-    (void)sd_notify(0, "STOPPING=1");
-#endif
-}
-
-static void notify_ready(const ad_config_t *cfg)
-{
-#ifdef ARENA_HAVE_SYSTEMD
-    (void)sd_notifyf(0, "READY=1\nSTATUS=listening on %s", cfg->socket);
-#else
-    (void)cfg;
-#endif
+    (void)ad_notify_stopping("shutting down");
 }
 
 static int add_override(main_ctx_t *m, const char *key, const char *value)
@@ -237,13 +278,46 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    ad_config_t cfg;
+    /* An inherited socket is taken first (and before forking: LISTEN_PID
+     * names us). Its path is the socket setting from then on, also across
+     * reloads, so an unprivileged daemon needs no default path of its own. */
+    ad_server_hooks_t hooks = {.reload = reload_hook,
+                               .reloading = reloading_hook,
+                               .reloaded = reloaded_hook,
+                               .stopping = stopping_hook,
+                               .ctx = &m};
+    static char inherited_path[AD_CONFIG_SOCKET_MAX];
     char err[AD_CONFIG_ERR_MAX] = "";
+    int lfd = -1;
+    int r = ad_notify_listen_fd(inherited_path, sizeof(inherited_path), err, sizeof(err), &lfd);
+    if (r < 0) {
+        (void)fprintf(stderr, "arenad: %s\n", err);
+        return 1;
+    }
+    if (r > 0) {
+        hooks.has_listen_fd = true;
+        hooks.listen_fd = lfd;
+        if (inherited_path[0] && add_override(&m, "socket", inherited_path) < 0) {
+            (void)fprintf(stderr, "arenad: too many options\n");
+            return 2;
+        }
+    }
+
+    ad_config_t cfg;
     if (build_config(&m, &cfg, err, sizeof(err)) < 0) {
         (void)fprintf(stderr, "arenad: %s\n", err);
         return 2;
     }
     ad_log_set_level(cfg.log_level);
+
+    if (ad_notify_enabled()) {
+        hooks.status = status_hook;
+        uint64_t usec = ad_notify_watchdog_usec();
+        if (usec > 0) {
+            hooks.watchdog = watchdog_hook;
+            hooks.watchdog_ms = usec / 2000 > 0 ? usec / 2000 : 1;
+        }
+    }
 
     int ready_fd = -1;
     /* NOLINTNEXTLINE(concurrency-mt-unsafe): single-threaded start-up */
@@ -254,14 +328,18 @@ int main(int argc, char **argv)
             return code;
     }
 
-    ad_server_hooks_t hooks = {.reload = reload_hook, .stopping = stopping_hook, .ctx = &m};
     ad_server_t *server = NULL;
-    int r = ad_server_new(&cfg, &hooks, err, sizeof(err), &server);
+    r = ad_server_new(&cfg, &hooks, err, sizeof(err), &server);
     if (r < 0) {
         ad_log(AD_LOG_ERROR, "%s", err);
         return 1;
     }
-    notify_ready(&cfg);
+    char status[AD_CONFIG_SOCKET_MAX + 64];
+    char budget[32];
+    (void)snprintf(status, sizeof(status), "serving %s%s, budget %s",
+                   hooks.has_listen_fd ? "inherited socket " : "", cfg.socket,
+                   arena__size_format(cfg.budget, budget, sizeof(budget)));
+    (void)ad_notify_ready(status);
     if (ready_fd >= 0) {
         ssize_t w = write(ready_fd, "R", 1);
         (void)w;

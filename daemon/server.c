@@ -12,6 +12,12 @@
  * every event that can change them. Signals arrive through uv_signal:
  * SIGTERM/SIGINT stop, SIGHUP reloads.
  *
+ * Under systemd the listening socket may be inherited (socket activation):
+ * the server then serves it as it is and leaves the path alone, since the
+ * socket unit owns it. Two more timers serve the service manager through the
+ * hooks: a status tick (once a second, reporting only changed figures) and
+ * the watchdog ping; main.c turns both into sd_notify messages.
+ *
  * Peers control how many connections they open, so max_clients caps them
  * (over the cap a peer gets ERROR_LIMIT and a closed socket), and a spare fd
  * is kept so that running out of descriptors (EMFILE) can still accept and
@@ -70,7 +76,12 @@ struct ad_server {
     uv_timer_t purge_timer;
     uv_timer_t wait_timer;
     uv_timer_t sweep_timer; /* drops peers stalled in the middle of a frame */
-    uint64_t purge_due;     /* what purge_timer is armed for; UINT64_MAX: idle */
+    uv_timer_t status_timer;
+    uv_timer_t watchdog_timer;
+    ad_server_figures_t last_figures;
+    bool figures_sent;
+    bool inherited;     /* listen_fd came from the service manager */
+    uint64_t purge_due; /* what purge_timer is armed for; UINT64_MAX: idle */
     uint64_t wait_due;
     bool handles_ready;
     bool stopping;
@@ -188,6 +199,39 @@ static void sweep_arm(ad_server_t *s)
     /* Checking four times per period bounds the overshoot to a quarter. */
     uint64_t period = limit / 4 > 0 ? limit / 4 : 1;
     (void)uv_timer_start(&s->sweep_timer, on_sweep_timer, period, period);
+}
+
+/* ---- service manager ------------------------------------------------------- */
+
+static void server_figures(ad_server_t *s, ad_server_figures_t *ret)
+{
+    ad_wire_status_t st;
+    ad_admin_status(s->admin, server_now(s), &st);
+    memset(ret, 0, sizeof(*ret));
+    ret->budget = st.budget;
+    ret->leased_bytes = st.leased_bytes;
+    ret->leases = st.leases;
+    ret->clients = st.clients;
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+    ad_server_t *s = t->data;
+    ad_server_figures_t f;
+    server_figures(s, &f);
+    const ad_server_figures_t *l = &s->last_figures;
+    if (s->figures_sent && f.budget == l->budget && f.leased_bytes == l->leased_bytes &&
+        f.leases == l->leases && f.clients == l->clients)
+        return;
+    s->last_figures = f;
+    s->figures_sent = true;
+    s->hooks.status(s->hooks.ctx, &f);
+}
+
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    ad_server_t *s = t->data;
+    s->hooks.watchdog(s->hooks.ctx);
 }
 
 /* ---- connections ---------------------------------------------------------- */
@@ -452,7 +496,8 @@ static void server_stop(ad_server_t *s)
         s->listening = false;
     }
     if (s->listen_fd >= 0) {
-        server_unlink_socket(s);
+        if (!s->inherited)
+            server_unlink_socket(s);
         (void)close(s->listen_fd);
         s->listen_fd = -1;
     }
@@ -469,6 +514,8 @@ static void server_stop(ad_server_t *s)
         uv_close((uv_handle_t *)&s->purge_timer, NULL);
         uv_close((uv_handle_t *)&s->wait_timer, NULL);
         uv_close((uv_handle_t *)&s->sweep_timer, NULL);
+        uv_close((uv_handle_t *)&s->status_timer, NULL);
+        uv_close((uv_handle_t *)&s->watchdog_timer, NULL);
         s->handles_ready = false;
     }
 }
@@ -491,15 +538,23 @@ static void server_reload(ad_server_t *s)
     }
     ad_config_t next;
     char err[AD_CONFIG_ERR_MAX] = "";
+    ad_server_figures_t f;
+    if (s->hooks.reloading)
+        s->hooks.reloading(s->hooks.ctx);
     int r = s->hooks.reload(s->hooks.ctx, &next, err, sizeof(err));
     if (r < 0) {
         ad_log(AD_LOG_ERROR, "reload failed, keeping the old configuration: %s", err);
+        if (s->hooks.reloaded) {
+            server_figures(s, &f);
+            s->hooks.reloaded(s->hooks.ctx, r, &f);
+        }
         return;
     }
     ad_config_t *cur = &s->config;
-    if (strcmp(next.socket, cur->socket) != 0)
+    if (!s->inherited && strcmp(next.socket, cur->socket) != 0)
         ad_log(AD_LOG_WARN, "reload: socket changed to %s; needs restart", next.socket);
-    if (next.heap_size != cur->heap_size)
+    /* A derived heap_size (2 x budget) follows the budget only at start. */
+    if ((next.set & AD_CONFIG_SET_HEAP_SIZE) && next.heap_size != cur->heap_size)
         ad_log(AD_LOG_WARN, "reload: heap_size changed; needs restart");
     if (next.hugetlb != cur->hugetlb)
         ad_log(AD_LOG_WARN, "reload: hugetlb changed; needs restart");
@@ -507,7 +562,7 @@ static void server_reload(ad_server_t *s)
         ad_log(AD_LOG_WARN, "reload: small_lease_limit changed; needs restart");
     if (next.max_frame != cur->max_frame)
         ad_log(AD_LOG_WARN, "reload: max_frame changed; needs restart");
-    if (next.socket_mode != cur->socket_mode && s->listen_fd >= 0 &&
+    if (next.socket_mode != cur->socket_mode && s->listen_fd >= 0 && !s->inherited &&
         chmod(cur->socket, (mode_t)next.socket_mode) == 0)
         cur->socket_mode = next.socket_mode;
 
@@ -522,6 +577,9 @@ static void server_reload(ad_server_t *s)
     cur->log_level = next.log_level;
     cur->has_admin_group = next.has_admin_group;
     cur->admin_gid = next.admin_gid;
+    /* Weights, caps and guarantees: for clients that connect from now on. */
+    memcpy(cur->fair, next.fair, sizeof(cur->fair));
+    cur->fair_count = next.fair_count;
     ad_log_set_level(cur->log_level);
     ad_admin_set_group(s->admin, cur->has_admin_group, cur->admin_gid);
     ad_leases_config_t lc = {
@@ -531,17 +589,23 @@ static void server_reload(ad_server_t *s)
         .decay_ms = cur->decay_ms,
         .hugetlb = cur->hugetlb,
         .max_leases_per_client = cur->max_leases_per_client,
+        .fair_rules = cur->fair, /* issue 5: fair-share rules */
+        .fair_rule_count = cur->fair_count,
     };
     ad_leases_reconfigure(s->leases, &lc);
     char size[32];
     ad_log(AD_LOG_INFO,
            "configuration reloaded: budget %s, decay %" PRIu64 " ms, max_clients %" PRIu32
-           ", max_leases_per_client %" PRIu32 ", log_level %s",
+           ", max_leases_per_client %" PRIu32 ", %zu fair-share rule(s), log_level %s",
            arena__size_format(cur->budget, size, sizeof(size)), cur->decay_ms, cur->max_clients,
-           cur->max_leases_per_client, ad_log_level_name(cur->log_level));
+           cur->max_leases_per_client, cur->fair_count, ad_log_level_name(cur->log_level));
     /* Decay and budget changes move the timers and may admit waiters. */
     s->purge_due = 0;
     server_rearm(s);
+    if (s->hooks.reloaded) {
+        server_figures(s, &f);
+        s->hooks.reloaded(s->hooks.ctx, 0, &f);
+    }
 }
 
 static void on_hup(uv_signal_t *handle, int signum)
@@ -556,15 +620,24 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
                   size_t err_len, ad_server_t **ret_server)
 {
     int r;
-    if (!config || !ret_server)
+    int inherited_fd = hooks && hooks->has_listen_fd ? hooks->listen_fd : -1;
+    if (!config || !ret_server) {
+        if (inherited_fd >= 0)
+            (void)close(inherited_fd);
         return -EINVAL;
+    }
     ad_server_t *s = calloc(1, sizeof(*s));
-    if (!s)
+    if (!s) {
+        if (inherited_fd >= 0)
+            (void)close(inherited_fd);
         return -ENOMEM;
+    }
     s->config = *config;
     if (hooks)
         s->hooks = *hooks;
-    s->listen_fd = -1;
+    /* Owned from here: server_stop() closes it, also on failure below. */
+    s->listen_fd = inherited_fd;
+    s->inherited = inherited_fd >= 0;
     s->reserve_fd = -1;
     s->purge_due = UINT64_MAX;
     s->wait_due = UINT64_MAX;
@@ -572,6 +645,8 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
     r = uv_loop_init(&s->loop);
     if (r < 0) {
         server_err(err, err_len, "uv_loop_init: %s", uv_strerror(r));
+        if (s->listen_fd >= 0)
+            (void)close(s->listen_fd);
         free(s);
         return r;
     }
@@ -584,6 +659,8 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
         .decay_ms = config->decay_ms,
         .hugetlb = config->hugetlb,
         .max_leases_per_client = config->max_leases_per_client,
+        .fair_rules = config->fair, /* issue 5: fair-share rules */
+        .fair_rule_count = config->fair_count,
     };
     r = ad_leases_new(&lc, &s->leases);
     if (r < 0) {
@@ -620,9 +697,11 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
     }
     ad_heap_free(probe);
 
-    r = server_listen(s, err, err_len);
-    if (r < 0)
-        goto fail;
+    if (!s->inherited) {
+        r = server_listen(s, err, err_len);
+        if (r < 0)
+            goto fail;
+    }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     if ((r = uv_poll_init(&s->loop, &s->listen_poll, s->listen_fd)) < 0) {
@@ -642,8 +721,11 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
     (void)uv_timer_init(&s->loop, &s->purge_timer);
     (void)uv_timer_init(&s->loop, &s->wait_timer);
     (void)uv_timer_init(&s->loop, &s->sweep_timer);
+    (void)uv_timer_init(&s->loop, &s->status_timer);
+    (void)uv_timer_init(&s->loop, &s->watchdog_timer);
     s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
     s->purge_timer.data = s->wait_timer.data = s->sweep_timer.data = s;
+    s->status_timer.data = s->watchdog_timer.data = s;
     s->handles_ready = true;
     if ((r = uv_signal_start(&s->sig_term, on_stop_signal, SIGTERM)) < 0 ||
         (r = uv_signal_start(&s->sig_int, on_stop_signal, SIGINT)) < 0 ||
@@ -652,6 +734,11 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
         goto fail;
     }
     sweep_arm(s);
+    if (s->hooks.status)
+        (void)uv_timer_start(&s->status_timer, on_status_timer, 1000, 1000);
+    if (s->hooks.watchdog && s->hooks.watchdog_ms > 0)
+        (void)uv_timer_start(&s->watchdog_timer, on_watchdog_timer, s->hooks.watchdog_ms,
+                             s->hooks.watchdog_ms);
     *ret_server = s;
     return 0;
 
@@ -663,7 +750,9 @@ fail:
 int ad_server_run(ad_server_t *s)
 {
     char size[32];
-    ad_log(AD_LOG_INFO, "listening on %s (budget %s, max_clients %" PRIu32 ")", s->config.socket,
+    ad_log(AD_LOG_INFO, "%s %s (budget %s, max_clients %" PRIu32 ")",
+           s->inherited ? "serving the inherited socket" : "listening on",
+           s->config.socket[0] ? s->config.socket : "(unnamed)",
            arena__size_format(s->config.budget, size, sizeof(size)), s->config.max_clients);
     int r = uv_run(&s->loop, UV_RUN_DEFAULT);
     /* uv_run returns once stop closed every handle. */

@@ -81,6 +81,7 @@ int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire
         req.type = AD_WIRE_REQ_HELLO;
         req.u.hello.protocol_version = env->hello->protocol_version;
         wire_copy_name(req.u.hello.name, AD_WIRE_NAME_MAX, env->hello->client_name);
+        req.u.hello.notifications = env->hello->notifications;
         break;
     case ARENA__V1__ENVELOPE__BODY_LEASE:
         req.type = AD_WIRE_REQ_LEASE;
@@ -108,6 +109,11 @@ int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire
         break;
     case ARENA__V1__ENVELOPE__BODY_METRICS:
         req.type = AD_WIRE_REQ_METRICS;
+        break;
+    case ARENA__V1__ENVELOPE__BODY_EVENTS:
+        req.type = AD_WIRE_REQ_EVENTS;
+        req.u.events.since = env->events->since;
+        req.u.events.max = env->events->max;
         break;
     default:
         /* No body, a reply, an error or a field we do not know: the caller
@@ -139,6 +145,10 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
     Arena__V1__ReclaimReply reclaim = ARENA__V1__RECLAIM_REPLY__INIT;
     Arena__V1__MetricsReply metrics = ARENA__V1__METRICS_REPLY__INIT;
     Arena__V1__Error error = ARENA__V1__ERROR__INIT;
+    Arena__V1__EventsReply events = ARENA__V1__EVENTS_REPLY__INIT;
+    Arena__V1__LeaseReclaimed reclaimed = ARENA__V1__LEASE_RECLAIMED__INIT;
+    Arena__V1__Pressure pressure = ARENA__V1__PRESSURE__INIT;
+    Arena__V1__Event *event_items = NULL, **event_ptrs = NULL;
     Arena__V1__ClientInfo *client_items = NULL, **client_ptrs = NULL;
     Arena__V1__LeaseInfo *lease_items = NULL, **lease_ptrs = NULL;
     uint8_t *frame = NULL;
@@ -154,6 +164,7 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
         hello.budget = reply->u.hello.budget;
         hello.hugetlb = reply->u.hello.hugetlb;
         hello.daemon_version = wire_str(reply->u.hello.daemon_version);
+        hello.control_slots = reply->u.hello.control_slots;
         env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO_REPLY;
         env.hello_reply = &hello;
         break;
@@ -162,6 +173,8 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
         lease.offset = reply->u.lease.offset;
         lease.size = reply->u.lease.size;
         lease.zeroed = reply->u.lease.zeroed;
+        lease.slot = reply->u.lease.slot;
+        lease.generation = reply->u.lease.generation;
         env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE_REPLY;
         env.lease_reply = &lease;
         break;
@@ -217,6 +230,11 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
             client_items[i].leased_bytes = c->leased_bytes;
             client_items[i].leases = c->leases;
             client_items[i].connected_ms = c->connected_ms;
+            client_items[i].parked_bytes = c->parked_bytes;
+            client_items[i].fair_share = c->fair_share;
+            client_items[i].waiting = c->waiting;
+            client_items[i].waiting_bytes = c->waiting_bytes;
+            client_items[i].weight = c->weight;
             client_ptrs[i] = &client_items[i];
         }
         clients.n_clients = n;
@@ -245,6 +263,7 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
             lease_items[i].size = l->size;
             lease_items[i].zeroed = l->zeroed;
             lease_items[i].age_ms = l->age_ms;
+            lease_items[i].parked = l->parked;
             lease_ptrs[i] = &lease_items[i];
         }
         leases.n_leases = n;
@@ -262,6 +281,53 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
         metrics.text = wire_str(reply->u.metrics.text);
         env.body_case = ARENA__V1__ENVELOPE__BODY_METRICS_REPLY;
         env.metrics_reply = &metrics;
+        break;
+    case AD_WIRE_REPLY_EVENTS: {
+        size_t n = reply->u.events.count;
+        if (n > 0) {
+            event_items = calloc(n, sizeof(*event_items));
+            event_ptrs = calloc(n, sizeof(*event_ptrs)); /* NOLINT(bugprone-sizeof-expression) */
+            if (!event_items || !event_ptrs) {
+                r = -ENOMEM;
+                goto out;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            const ad_wire_event_t *e = &reply->u.events.items[i];
+            arena__v1__event__init(&event_items[i]);
+            event_items[i].seq = e->seq;
+            event_items[i].time_ms = e->time_ms;
+            event_items[i].kind = (Arena__V1__EventKind)e->kind;
+            event_items[i].client_id = e->client_id;
+            event_items[i].pid = e->pid;
+            event_items[i].bytes = e->bytes;
+            event_items[i].leased = e->leased;
+            event_items[i].fair_share = e->fair_share;
+            event_items[i].reclaimable = e->reclaimable;
+            event_items[i].budget_leased = e->budget_leased;
+            event_items[i].lease_id = e->lease_id;
+            event_ptrs[i] = &event_items[i];
+        }
+        events.n_events = n;
+        events.events = event_ptrs;
+        events.dropped = reply->u.events.dropped;
+        events.last_seq = reply->u.events.last_seq;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_EVENTS_REPLY;
+        env.events_reply = &events;
+        break;
+    }
+    case AD_WIRE_NOTE_LEASE_RECLAIMED:
+        reclaimed.lease_id = reply->u.reclaimed.lease_id;
+        reclaimed.size = reply->u.reclaimed.size;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE_RECLAIMED;
+        env.lease_reclaimed = &reclaimed;
+        break;
+    case AD_WIRE_NOTE_PRESSURE:
+        pressure.bytes = reply->u.pressure.bytes;
+        pressure.fair_share = reply->u.pressure.fair_share;
+        pressure.leased = reply->u.pressure.leased;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_PRESSURE;
+        env.pressure = &pressure;
         break;
     case AD_WIRE_REPLY_ERROR:
         error.code = (Arena__V1__ErrorCode)reply->u.error.code;
@@ -295,6 +361,8 @@ out:
     free(client_ptrs);
     free(lease_items);
     free(lease_ptrs);
+    free(event_items);
+    free(event_ptrs);
     return r;
 }
 
@@ -317,6 +385,8 @@ const char *ad_wire_req_name(ad_wire_req_type_t type)
         return "reclaim";
     case AD_WIRE_REQ_METRICS:
         return "metrics";
+    case AD_WIRE_REQ_EVENTS:
+        return "events";
     case AD_WIRE_REQ_UNKNOWN:
         break;
     }

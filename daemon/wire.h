@@ -40,6 +40,7 @@ typedef enum ad_wire_req_type {
     AD_WIRE_REQ_LIST_LEASES,
     AD_WIRE_REQ_RECLAIM,
     AD_WIRE_REQ_METRICS,
+    AD_WIRE_REQ_EVENTS,
 } ad_wire_req_type_t;
 
 /* One decoded request; owns no memory. */
@@ -50,6 +51,7 @@ typedef struct ad_wire_request {
         struct {
             uint32_t protocol_version;
             char name[AD_WIRE_NAME_MAX + 1]; /* printable ASCII, others as '?' */
+            bool notifications;              /* the client takes notifications */
         } hello;
         struct {
             uint64_t size;
@@ -65,6 +67,10 @@ typedef struct ad_wire_request {
             uint64_t bytes;
             uint64_t client_id;
         } reclaim;
+        struct {
+            uint64_t since;
+            uint32_t max;
+        } events;
     } u;
 } ad_wire_request_t;
 
@@ -100,6 +106,11 @@ typedef struct ad_wire_client_info {
     uint64_t leased_bytes;
     uint64_t leases;
     uint64_t connected_ms;
+    uint64_t parked_bytes;
+    uint64_t fair_share;
+    uint32_t waiting;
+    uint64_t waiting_bytes;
+    uint32_t weight;
 } ad_wire_client_info_t;
 
 typedef struct ad_wire_lease_info {
@@ -110,7 +121,23 @@ typedef struct ad_wire_lease_info {
     uint64_t size;
     bool zeroed;
     uint64_t age_ms;
+    bool parked;
 } ad_wire_lease_info_t;
+
+/* One event of the daemon's log (see events.h), as sent. */
+typedef struct ad_wire_event {
+    uint64_t seq;
+    uint64_t time_ms;
+    uint32_t kind; /* arena.v1.EventKind */
+    uint64_t client_id;
+    uint32_t pid;
+    uint64_t bytes;
+    uint64_t leased;
+    uint64_t fair_share;
+    uint64_t reclaimable;
+    uint64_t budget_leased;
+    uint64_t lease_id;
+} ad_wire_event_t;
 
 typedef enum ad_wire_reply_type {
     AD_WIRE_REPLY_HELLO = 1,
@@ -122,6 +149,9 @@ typedef enum ad_wire_reply_type {
     AD_WIRE_REPLY_RECLAIM,
     AD_WIRE_REPLY_METRICS,
     AD_WIRE_REPLY_ERROR,
+    AD_WIRE_REPLY_EVENTS,
+    AD_WIRE_NOTE_LEASE_RECLAIMED, /* notifications: request_id 0 */
+    AD_WIRE_NOTE_PRESSURE,
 } ad_wire_reply_type_t;
 
 /* One reply to encode; borrows every pointer for the duration of the call. */
@@ -136,17 +166,35 @@ typedef struct ad_wire_reply {
             uint64_t budget;
             bool hugetlb;
             const char *daemon_version;
+            uint32_t control_slots;
         } hello;
         struct {
             uint64_t lease_id;
             uint64_t offset;
             uint64_t size;
             bool zeroed;
+            uint32_t slot;
+            uint64_t generation;
         } lease;
         struct {
             uint64_t lease_id;
         } release;
         ad_wire_status_t status;
+        struct {
+            const ad_wire_event_t *items;
+            size_t count;
+            uint64_t dropped;
+            uint64_t last_seq;
+        } events;
+        struct {
+            uint64_t lease_id;
+            uint64_t size;
+        } reclaimed;
+        struct {
+            uint64_t bytes;
+            uint64_t fair_share;
+            uint64_t leased;
+        } pressure;
         struct {
             const ad_wire_client_info_t *items;
             size_t count;

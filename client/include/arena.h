@@ -45,6 +45,7 @@ extern "C" {
 #define ARENA_EDISCONNECTED (-20005) /* the connection to the daemon was lost */
 #define ARENA_EPROTOCOL     (-20006) /* the daemon sent something we cannot parse */
 #define ARENA_EDAEMON       (-20007) /* the daemon failed on its own side */
+#define ARENA_ERECLAIMED    (-20008) /* the daemon took the parked lease back */
 
 /* ---- connections ----------------------------------------------------------- */
 
@@ -81,6 +82,47 @@ ARENA_API int arena_lease(arena_conn_t *conn, size_t size, int wait_ms, arena_le
 /* Unmaps the lease and gives it back. Returns 0, or -ENOENT (no such lease on
  * this connection), ARENA_ENOTOWNER, -EINVAL (NULL), ARENA_EDISCONNECTED. */
 ARENA_API int arena_release(arena_conn_t *conn, const arena_lease_t *lease);
+
+/* Parks a lease whose contents the caller no longer needs but may want to
+ * reuse soon: its mapping becomes inaccessible (PROT_NONE) and the daemon
+ * may take it back at any moment without asking -- even while this process
+ * is stopped -- when another client needs the memory. Reuse costs a CAS and
+ * an mprotect, not a round trip. Returns 0, or -ENOENT (not a lease of this
+ * connection), -EINVAL, -EALREADY (parked already), -ENOTSUP (the daemon
+ * gave no control region), ARENA_ERECLAIMED (already taken back),
+ * ARENA_EPROTOCOL (the lease's state word was overwritten). */
+ARENA_API int arena_lease_park(arena_conn_t *conn, const arena_lease_t *lease);
+
+/* Takes a parked lease back into use. Returns 0 (the lease is accessible
+ * again; its contents are what they were when it was parked; 0 as well when
+ * it was not parked), or ARENA_ERECLAIMED: the daemon took it, the mapping is
+ * gone and the lease is forgotten (do not release it; lease anew). Other
+ * codes as for arena_lease_park(). */
+ARENA_API int arena_lease_unpark(arena_conn_t *conn, const arena_lease_t *lease);
+
+/* ---- notifications --------------------------------------------------------- */
+
+/* The daemon tells a client things it did not ask for: that memory is short
+ * and this process holds more than its fair share (Pressure: the library
+ * then trims: the allocator's trim hook, else parked raw leases are
+ * released), or that it took a parked lease back. The library handles them
+ * during its next call to the daemon; from a background thread when the
+ * environment has ARENA_BACKGROUND=1 when the default connection is made;
+ * or when the application asks, from its own event loop:
+ *
+ *     struct pollfd p = {.fd = arena_notify_fd(), .events = POLLIN};
+ *     ... poll(&p, 1, timeout) ...; if (p.revents) arena_process_notifications();
+ */
+
+/* A pollable fd (POLLIN) of the default connection that becomes readable
+ * when notifications may be waiting; owned by the library (never close it).
+ * Connects when needed. Returns the fd, or a negative code. */
+ARENA_API int arena_notify_fd(void);
+
+/* Reads every notification waiting on the default connection and acts on
+ * them, without blocking. Returns how many were read (>= 0), or a negative
+ * code. */
+ARENA_API int arena_process_notifications(void);
 
 /* Text for any code these functions return (never NULL). */
 ARENA_API const char *arena_strerror(int err);

@@ -49,7 +49,8 @@ END_TEST
 START_TEST(test_strerror_arena_codes_distinct)
 {
     static const int codes[] = {ARENA_ENODAEMON,     ARENA_EVERSION,  ARENA_ENOTOWNER, ARENA_ELIMIT,
-                                ARENA_EDISCONNECTED, ARENA_EPROTOCOL, ARENA_EDAEMON};
+                                ARENA_EDISCONNECTED, ARENA_EPROTOCOL, ARENA_EDAEMON,
+                                ARENA_ERECLAIMED};
     const size_t n = sizeof(codes) / sizeof(codes[0]);
     const char *unknown = arena_strerror(-19999);
     for (size_t i = 0; i < n; i++) {
@@ -83,7 +84,7 @@ START_TEST(test_strerror_unknown_values)
 {
     ck_assert_str_eq(arena_strerror(-4095), "Unknown error");
     ck_assert_str_eq(arena_strerror(-20000), "Unknown error");
-    ck_assert_str_eq(arena_strerror(-20008), "Unknown error");
+    ck_assert_str_eq(arena_strerror(-20099), "Unknown error");
     ck_assert_str_eq(arena_strerror(-2147483647 - 1), "Unknown error");
     ck_assert_str_eq(arena_strerror(2147483647), "Unknown error");
 }

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * page.c -- small-object pages: one size class per page, three free lists.
+ *
+ * A page is a span of 16 slices (64 KiB; blocks up to 8 KiB) or 128 slices
+ * (512 KiB; blocks up to 128 KiB) holding blocks of one size class. As in
+ * mimalloc it has three lists of free blocks: `free`, which the owner pops on
+ * the fast path; `local_free`, onto which the owner pushes (no atomics, and
+ * kept apart from `free` so the fast path stays a pop and "page ran dry" is a
+ * natural point to do slow-path work); and `xthread_free`, onto which other
+ * threads push with a CAS. The owner takes xthread_free whole with one atomic
+ * exchange, so there is no ABA problem: nobody but the owner ever pops.
+ *
+ * The owner does not poll every page for remote frees. A remote free that
+ * makes xthread_free non-empty also sets the page's bit in its segment's
+ * xremote bitmap; the owner scans the bitmaps of its segments only on slow
+ * paths, before it would take fresh memory. Blocks are carved lazily, 16 KiB
+ * worth at a time, so a fresh page costs no page faults for memory nobody
+ * asked for.
+ *
+ * `used` counts blocks handed out minus blocks back on free/local_free; a
+ * remote free counts as used until the owner collects it, which is why a page
+ * (and its segment) can never be recycled while another thread still has an
+ * uncollected block on it.
+ *
+ * Owner thread only, except arena__page_free_remote().
+ */
+#include <errno.h>
+
+#include "large.h"
+#include "page.h"
+
+/* Carves up to 16 KiB of fresh blocks onto the (empty) free list. */
+static void page_extend(arena__page_t *page)
+{
+    uint32_t left = page->reserved - page->capacity;
+    uint32_t lim = page->bsize >= 16384 ? 1u : 16384u / page->bsize;
+    uint32_t k = left < lim ? left : lim;
+    if (k == 0) {
+        return;
+    }
+    uint8_t *first = page->start + (size_t)page->capacity * page->bsize;
+    uint8_t *b = first;
+    for (uint32_t i = 0; i + 1 < k; i++) {
+        ((arena__block_t *)b)->next = (arena__block_t *)(b + page->bsize);
+        b += page->bsize;
+    }
+    ((arena__block_t *)b)->next = page->free;
+    page->free = (arena__block_t *)first;
+    page->capacity += k;
+}
+
+/* Takes the remote frees onto `free`. Returns how many. */
+static uint32_t page_take_xthread(arena__page_t *page)
+{
+    if (ARENA__ATOMIC_LOAD_RELAXED(&page->xthread_free) == NULL) {
+        return 0;
+    }
+    /* Acquire: pairs with the release CAS of every pusher, so the blocks'
+     * next links written before the push are visible. */
+    arena__block_t *list = ARENA__ATOMIC_EXCHANGE_ACQUIRE(&page->xthread_free, NULL);
+    if (list == NULL) {
+        return 0;
+    }
+    uint32_t n = 1;
+    arena__block_t *tail = list;
+    while (tail->next != NULL) {
+        tail = tail->next;
+        n++;
+    }
+    if (page->kind == ARENA__PAGE_SMALL) {
+        tail->next = page->free;
+        page->free = list;
+    }
+    page->used -= n;
+    return n;
+}
+
+/* Makes page->free non-empty if the page has any room. */
+static void page_refill(arena__page_t *page)
+{
+    (void)page_take_xthread(page);
+    if (page->free == NULL) {
+        page->free = page->local_free;
+        page->local_free = NULL;
+    }
+    if (page->free == NULL && page->capacity < page->reserved) {
+        page_extend(page);
+    }
+}
+
+static void *page_pop(arena__page_t *page)
+{
+    arena__block_t *b = page->free;
+    page->free = b->next;
+    page->used++;
+    return b;
+}
+
+void arena__page_retire(arena__heap_t *heap, arena__page_t *page)
+{
+    if (page->in_full) {
+        arena__pqueue_remove(&heap->full, page);
+        page->in_full = 0;
+    } else {
+        arena__pqueue_remove(&heap->queues[page->cls], page);
+    }
+    if (heap->current[page->cls] == page) {
+        heap->current[page->cls] = &arena__page_empty;
+    }
+    page->free = page->local_free = NULL;
+    arena__span_free(heap, page);
+}
+
+/* A page with nothing used goes back unless it is the only page of its class
+ * (keeping that one avoids churn when a program allocates and frees one
+ * object over and over). */
+static void page_maybe_retire(arena__heap_t *heap, arena__page_t *page)
+{
+    arena__pqueue_t *q = &heap->queues[page->cls];
+    if (!page->in_full && q->first == page && q->last == page) {
+        return;
+    }
+    arena__page_retire(heap, page);
+}
+
+static void page_unfull(arena__heap_t *heap, arena__page_t *page)
+{
+    arena__pqueue_remove(&heap->full, page);
+    page->in_full = 0;
+    arena__pqueue_push(&heap->queues[page->cls], page);
+}
+
+void arena__page_free_slow(arena__heap_t *heap, arena__page_t *page)
+{
+    if (page->in_full) {
+        page_unfull(heap, page);
+    }
+    if (page->used == 0) {
+        page_maybe_retire(heap, page);
+    }
+}
+
+void arena__page_free_remote(arena__segment_t *seg, arena__page_t *page, arena__block_t *block)
+{
+    arena__block_t *head = ARENA__ATOMIC_LOAD_RELAXED(&page->xthread_free);
+    do {
+        block->next = head;
+        /* Release: the link above is visible to the owner's acquire exchange. */
+    } while (!ARENA__ATOMIC_CAS_WEAK_RELEASE(&page->xthread_free, &head, block));
+    if (head == NULL) {
+        /* First remote block since the last collection: tell the owner.
+         * Release pairs with the owner's acquire exchange of the word. */
+        uint32_t idx = (uint32_t)(page - seg->pages);
+        (void)ARENA__ATOMIC_OR_RELEASE(&seg->xremote[idx / 64], 1ull << (idx % 64));
+    }
+}
+
+uint32_t arena__page_collect_remote(arena__heap_t *heap, arena__page_t *page)
+{
+    uint32_t n = page_take_xthread(page);
+    if (n == 0) {
+        return 0;
+    }
+    if (page->kind == ARENA__PAGE_LARGE) {
+        arena__span_free(heap, page);
+        return n;
+    }
+    if (page->in_full) {
+        page_unfull(heap, page);
+    }
+    if (page->used == 0) {
+        page_maybe_retire(heap, page);
+    }
+    return n;
+}
+
+size_t arena__heap_collect_remote(arena__heap_t *heap)
+{
+    size_t pages = 0;
+    for (arena__segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
+        for (uint32_t w = 0; w < ARENA__SEG_WORDS; w++) {
+            if (ARENA__ATOMIC_LOAD_RELAXED(&seg->xremote[w]) == 0) {
+                continue;
+            }
+            uint64_t bits = ARENA__ATOMIC_EXCHANGE_ACQUIRE(&seg->xremote[w], 0);
+            while (bits != 0) {
+                uint32_t idx = w * 64 + (uint32_t)__builtin_ctzll(bits);
+                bits &= bits - 1;
+                arena__page_t *p = &seg->pages[idx];
+                /* A stale bit may name a span start that has gone away. */
+                if ((p->kind == ARENA__PAGE_SMALL || p->kind == ARENA__PAGE_LARGE) &&
+                    arena__page_collect_remote(heap, p) > 0) {
+                    pages++;
+                }
+            }
+        }
+    }
+    return pages;
+}
+
+void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls)
+{
+    arena__pqueue_t *q = &heap->queues[cls];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        arena__page_t *p = q->first;
+        while (p != NULL) {
+            arena__page_t *next = p->next;
+            page_refill(p);
+            if (p->free != NULL) {
+                heap->current[cls] = p;
+                return page_pop(p);
+            }
+            arena__pqueue_remove(q, p);
+            p->in_full = 1;
+            arena__pqueue_push(&heap->full, p);
+            p = next;
+        }
+        if (heap->current[cls] != &arena__page_empty) {
+            heap->current[cls] = &arena__page_empty;
+        }
+        /* Before taking fresh memory, see whether other threads gave some back. */
+        if (attempt > 0 || arena__heap_collect_remote(heap) == 0 || q->first == NULL) {
+            break;
+        }
+    }
+    size_t bsize = arena__class_size(cls);
+    uint32_t slices = bsize <= 8192 ? 16u : 128u;
+    bool zero;
+    arena__page_t *p = arena__span_alloc(heap, slices, ARENA__PAGE_SMALL, &zero);
+    if (p == NULL) {
+        return NULL;
+    }
+    p->bsize = (uint32_t)bsize;
+    p->cls = (uint8_t)cls;
+    p->reserved = (uint32_t)(((size_t)slices << ARENA__SLICE_SHIFT) / bsize);
+    p->capacity = 0;
+    p->used = 0;
+    arena__pqueue_push(q, p);
+    page_extend(p);
+    heap->current[cls] = p;
+    return page_pop(p);
+}

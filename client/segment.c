@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * segment.c -- segments, huge regions and the address -> metadata map.
+ *
+ * The map answers "which segment holds this pointer" with two loads: a static
+ * top level of 2^13 leaf pointers indexed by address bits 35..47, and leaves
+ * of 2^13 metadata pointers indexed by bits 22..34, mapped lazily. Leaves are
+ * published with a release CAS and read with acquire loads (a plain mov on
+ * x86); entries are stored with release and read with acquire, so a thread
+ * that finds a header also sees it initialised. Leaves are never unmapped, so
+ * a lookup is safe on any pointer value, which is what arena__pool_owns()
+ * needs.
+ *
+ * Metadata blocks (about 70 KiB per 4 MiB segment, one page per huge region)
+ * are anonymous memory, never leased memory. They are recycled through two
+ * free lists under a mutex rather than unmapped: only the slow paths (getting
+ * or giving back a region) take it, and a late, buggy lookup through a stale
+ * entry then reads stale metadata instead of faulting.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "segment.h"
+
+#define MAP_BITS   ARENA__MAP_BITS
+#define MAP_TOP    ARENA__MAP_ENTRIES
+#define MAP_LEAF   ARENA__MAP_ENTRIES
+#define ADDR_LIMIT ARENA__ADDR_LIMIT
+
+typedef arena__map_leaf_t map_leaf_t;
+
+_Atomic(arena__map_leaf_t *) arena__map_top[ARENA__MAP_ENTRIES];
+
+_Atomic int64_t arena__stat_leased;
+_Atomic int64_t arena__stat_leases;
+_Atomic int64_t arena__stat_parked;
+_Atomic int64_t arena__stat_purged;
+_Atomic int64_t arena__stat_live_orphan;
+
+static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static arena__segment_t *meta_free_segs; /* linked through abandoned_next */
+static arena__huge_t *meta_free_huge;
+
+uint64_t arena__now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static map_leaf_t *map_leaf_get(size_t top)
+{
+    map_leaf_t *leaf = ARENA__ATOMIC_LOAD_ACQUIRE(&arena__map_top[top]);
+    if (leaf != NULL) {
+        return leaf;
+    }
+    void *mem =
+        mmap(NULL, sizeof(map_leaf_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        return NULL;
+    }
+    map_leaf_t *expected = NULL;
+    /* Release: the zeroed leaf is visible before its pointer. */
+    if (!atomic_compare_exchange_strong_explicit(&arena__map_top[top], &expected, (map_leaf_t *)mem,
+                                                 memory_order_release, memory_order_acquire)) {
+        (void)munmap(mem, sizeof(map_leaf_t));
+        return expected;
+    }
+    return (map_leaf_t *)mem;
+}
+
+int arena__map_set(uintptr_t base, size_t size, arena__seghdr_t *hdr)
+{
+    if (base + size > ADDR_LIMIT || base + size < base) {
+        return -ENOMEM;
+    }
+    uintptr_t end = base + size;
+    /* First make sure every leaf exists, so the update below cannot fail halfway. */
+    for (uintptr_t a = base; a < end; a += ARENA__SEGMENT_SIZE) {
+        if (map_leaf_get(a >> (ARENA__SEG_SHIFT + MAP_BITS)) == NULL) {
+            return -ENOMEM;
+        }
+    }
+    for (uintptr_t a = base; a < end; a += ARENA__SEGMENT_SIZE) {
+        map_leaf_t *leaf =
+            ARENA__ATOMIC_LOAD_ACQUIRE(&arena__map_top[a >> (ARENA__SEG_SHIFT + MAP_BITS)]);
+        ARENA__ATOMIC_STORE_RELEASE(&(*leaf)[(a >> ARENA__SEG_SHIFT) & (MAP_LEAF - 1)], hdr);
+    }
+    return 0;
+}
+
+void arena__segment_lock(void)
+{
+    (void)pthread_mutex_lock(&meta_lock);
+}
+
+void arena__segment_unlock(void)
+{
+    (void)pthread_mutex_unlock(&meta_lock);
+}
+
+static arena__segment_t *segment_meta_get(void)
+{
+    arena__segment_t *seg = NULL;
+    (void)pthread_mutex_lock(&meta_lock);
+    if (meta_free_segs != NULL) {
+        seg = meta_free_segs;
+        meta_free_segs = seg->abandoned_next;
+    }
+    (void)pthread_mutex_unlock(&meta_lock);
+    if (seg == NULL) {
+        void *mem =
+            mmap(NULL, sizeof(*seg), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) {
+            return NULL;
+        }
+        seg = mem;
+    } else {
+        /* A thread that freed into the previous segment of this metadata
+         * may still be setting its xremote bit (page.c pushes the block,
+         * then sets the bit; the owner may have collected the block and
+         * released the segment in between). So the bitmap is cleared with
+         * atomic stores, never memset: a late bit is then only a stale bit,
+         * which the owner's collection skips. */
+        size_t off = offsetof(arena__segment_t, xremote);
+        size_t end = off + sizeof(seg->xremote);
+        memset(seg, 0, off);
+        memset((char *)seg + end, 0, sizeof(*seg) - end);
+        for (size_t w = 0; w < ARENA__SEG_WORDS; w++) {
+            ARENA__ATOMIC_STORE_RELAXED(&seg->xremote[w], 0);
+        }
+    }
+    return seg;
+}
+
+static void segment_meta_put(arena__segment_t *seg)
+{
+    (void)pthread_mutex_lock(&meta_lock);
+    seg->abandoned_next = meta_free_segs;
+    meta_free_segs = seg;
+    (void)pthread_mutex_unlock(&meta_lock);
+}
+
+/* The malloc family reports every failure to get memory as ENOMEM (no
+ * daemon, budget exhausted, -E2BIG, a lost connection alike). */
+static int errno_of(int r)
+{
+    (void)r;
+    return ENOMEM;
+}
+
+arena__segment_t *arena__segment_new(arena__heap_t *heap)
+{
+    arena__segment_t *seg = segment_meta_get();
+    if (seg == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    arena__region_t region;
+    int r = arena__region_acquire(ARENA__SEGMENT_SIZE, ARENA__SEGMENT_SIZE, &region);
+    if (r < 0) {
+        segment_meta_put(seg);
+        errno = errno_of(r);
+        return NULL;
+    }
+    seg->hdr.kind = ARENA__SEG_SPANS;
+    seg->hdr.base = (uintptr_t)region.addr;
+    seg->hdr.size = region.size;
+    seg->hdr.region = region;
+    ARENA__ATOMIC_STORE_RELAXED(&seg->xowner, heap);
+    if (region.zeroed) {
+        memset(seg->zero, 0xff, sizeof(seg->zero));
+        seg->zero_slices = ARENA__SEG_SLICES;
+        arena__atomic_add_relaxed(&arena__stat_purged, (int64_t)ARENA__SEGMENT_SIZE);
+    }
+    arena__page_t *pg = &seg->pages[0];
+    pg->kind = ARENA__PAGE_FREE;
+    pg->segment = seg;
+    pg->start = region.addr;
+    pg->slice_count = ARENA__SEG_SLICES;
+    pg->dirty = !region.zeroed;
+    pg->free_ms = (uint32_t)arena__now_ms();
+    seg->span_start[0] = 0;
+    seg->span_start[ARENA__SEG_SLICES - 1] = 0;
+    if (arena__map_set(seg->hdr.base, ARENA__SEGMENT_SIZE, &seg->hdr) < 0) {
+        if (region.zeroed) {
+            arena__atomic_add_relaxed(&arena__stat_purged, -(int64_t)ARENA__SEGMENT_SIZE);
+        }
+        (void)arena__region_release(&region);
+        segment_meta_put(seg);
+        errno = ENOMEM;
+        return NULL;
+    }
+    arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)region.size);
+    arena__atomic_add_relaxed(&arena__stat_leases, 1);
+    return seg;
+}
+
+void arena__segment_release(arena__segment_t *seg)
+{
+    if (seg == NULL) {
+        return;
+    }
+    (void)arena__map_set(seg->hdr.base, ARENA__SEGMENT_SIZE, NULL);
+    arena__atomic_add_relaxed(&arena__stat_purged,
+                              -(int64_t)((size_t)seg->zero_slices * ARENA__SLICE_SIZE));
+    arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)seg->hdr.size);
+    arena__atomic_add_relaxed(&arena__stat_leases, -1);
+    (void)arena__region_release(&seg->hdr.region);
+    segment_meta_put(seg);
+}
+
+static arena__huge_t *huge_meta_get(void)
+{
+    arena__huge_t *h = NULL;
+    (void)pthread_mutex_lock(&meta_lock);
+    if (meta_free_huge != NULL) {
+        h = meta_free_huge;
+        meta_free_huge = h->next_free;
+    }
+    (void)pthread_mutex_unlock(&meta_lock);
+    if (h == NULL) {
+        /* One page holds many; carve a page and keep the rest on the list. */
+        size_t page = ARENA__SLICE_SIZE;
+        void *mem = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) {
+            return NULL;
+        }
+        arena__huge_t *arr = mem;
+        size_t n = page / sizeof(*arr);
+        (void)pthread_mutex_lock(&meta_lock);
+        for (size_t i = 1; i < n; i++) {
+            arr[i].next_free = meta_free_huge;
+            meta_free_huge = &arr[i];
+        }
+        (void)pthread_mutex_unlock(&meta_lock);
+        h = &arr[0];
+    }
+    memset(h, 0, sizeof(*h));
+    return h;
+}
+
+static void huge_meta_put(arena__huge_t *h)
+{
+    (void)pthread_mutex_lock(&meta_lock);
+    h->next_free = meta_free_huge;
+    meta_free_huge = h;
+    (void)pthread_mutex_unlock(&meta_lock);
+}
+
+arena__huge_t *arena__huge_new(size_t size, size_t align)
+{
+    if (align < ARENA__SEGMENT_SIZE) {
+        align = ARENA__SEGMENT_SIZE;
+    }
+    size_t rsize = (size + ARENA__SLICE_SIZE - 1) & ~(ARENA__SLICE_SIZE - 1);
+    if (rsize < size || rsize > (SIZE_MAX >> 2)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    arena__huge_t *h = huge_meta_get();
+    if (h == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    arena__region_t region;
+    int r = arena__region_acquire(rsize, align, &region);
+    if (r < 0) {
+        huge_meta_put(h);
+        errno = errno_of(r);
+        return NULL;
+    }
+    h->hdr.kind = ARENA__SEG_HUGE;
+    h->hdr.base = (uintptr_t)region.addr;
+    h->hdr.size = region.size;
+    h->hdr.region = region;
+    h->ptr = (uintptr_t)region.addr;
+    if (arena__map_set(h->hdr.base, region.size, &h->hdr) < 0) {
+        (void)arena__region_release(&region);
+        huge_meta_put(h);
+        errno = ENOMEM;
+        return NULL;
+    }
+    arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)region.size);
+    arena__atomic_add_relaxed(&arena__stat_leases, 1);
+    return h;
+}
+
+void arena__huge_release(arena__huge_t *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    (void)arena__map_set(h->hdr.base, h->hdr.size, NULL);
+    arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)h->hdr.size);
+    arena__atomic_add_relaxed(&arena__stat_leases, -1);
+    (void)arena__region_release(&h->hdr.region);
+    huge_meta_put(h);
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ops_util.c -- see ops_util.h. Test support code: it may print and abort.
+ */
+#include "ops_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long ops_now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ops_tmpdir(char *dir, size_t len)
+{
+    if (len < 32)
+        return -EINVAL;
+    (void)snprintf(dir, len, "/tmp/arenad-ops-XXXXXX");
+    return mkdtemp(dir) ? 0 : -errno;
+}
+
+void ops_rmdir(const char *dir)
+{
+    if (!dir || !dir[0])
+        return;
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char p[512];
+            (void)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            (void)unlink(p);
+        }
+        (void)closedir(d);
+    }
+    (void)rmdir(dir);
+}
+
+int ops_notify_open(const char *path)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int r = -errno;
+        (void)close(fd);
+        return r;
+    }
+    return fd;
+}
+
+int ops_notify_wait(int fd, const char *needle, int timeout_ms, char *log, size_t log_len)
+{
+    long long end = ops_now_ms() + timeout_ms;
+    for (;;) {
+        long long left = end - ops_now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -ETIMEDOUT;
+        char buf[4096];
+        ssize_t got = recv(fd, buf, sizeof(buf) - 1, 0);
+        if (got < 0)
+            continue;
+        buf[got] = '\0';
+        size_t used = strlen(log);
+        if (used + 1 < log_len)
+            (void)snprintf(log + used, log_len - used, "%s|", buf);
+        if (strstr(buf, needle))
+            return 0;
+    }
+}
+
+pid_t ops_spawn(char *const argv[], const char *watchdog_usec, pid_t watchdog_pid)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0)
+            (void)dup2(null, STDIN_FILENO);
+        if (watchdog_usec) {
+            char p[32];
+            (void)snprintf(p, sizeof(p), "%ld", (long)(watchdog_pid ? watchdog_pid : getpid()));
+            (void)setenv("WATCHDOG_USEC", watchdog_usec, 1);
+            (void)setenv("WATCHDOG_PID", p, 1);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int ops_wait(pid_t pid, int timeout_ms)
+{
+    long long end = ops_now_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+        if (r < 0)
+            return -1;
+        if (ops_now_ms() >= end)
+            return -ETIMEDOUT;
+        (void)usleep(10000);
+    }
+}
+
+int ops_stop(pid_t pid)
+{
+    if (pid <= 0)
+        return -1;
+    if (kill(pid, SIGTERM) < 0)
+        return -1;
+    int r = ops_wait(pid, 5000);
+    if (r == -ETIMEDOUT) {
+        (void)kill(pid, SIGKILL);
+        r = ops_wait(pid, 5000);
+    }
+    return r;
+}
+
+bool ops_wait_path(const char *path, int timeout_ms)
+{
+    long long end = ops_now_ms() + timeout_ms;
+    struct stat st;
+    while (stat(path, &st) < 0) {
+        if (ops_now_ms() >= end)
+            return false;
+        (void)usleep(10000);
+    }
+    return true;
+}
+
+int ops_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return -errno;
+    size_t n = strlen(text);
+    int r = fwrite(text, 1, n, f) == n ? 0 : -EIO;
+    if (fclose(f) != 0 && r == 0)
+        r = -errno;
+    return r;
+}

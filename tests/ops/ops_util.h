@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * ops_util.h -- helpers of the ops tests: a temporary directory, a notify
+ * socket that records what the daemon sends, and children that die with the
+ * test (PR_SET_PDEATHSIG) and are always reaped.
+ */
+#ifndef ARENA_OPS_UTIL_H
+#define ARENA_OPS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdtemp("/tmp/arenad-ops-XXXXXX") into dir (>= 64 bytes). Returns 0 or -errno. */
+int ops_tmpdir(char *dir, size_t len);
+
+/* rm -r of dir (files and sockets one level deep); "" is a no-op. */
+void ops_rmdir(const char *dir);
+
+/* Binds a SOCK_DGRAM Unix socket at path (CLOEXEC). Returns the fd or -errno. */
+int ops_notify_open(const char *path);
+
+/* Receives datagrams on fd until one contains needle, appending each one
+ * (followed by "|") to log (NUL-terminated, at most log_len bytes). Returns 0,
+ * or -ETIMEDOUT after timeout_ms without a match. */
+int ops_notify_wait(int fd, const char *needle, int timeout_ms, char *log, size_t log_len);
+
+/* fork + execv of argv[0] with SIGTERM as parent-death signal, stdin from
+ * /dev/null. When watchdog_usec is non-NULL, the child sets WATCHDOG_USEC to
+ * it and WATCHDOG_PID to its own pid (or to watchdog_pid when not 0).
+ * Returns the pid or -errno. */
+pid_t ops_spawn(char *const argv[], const char *watchdog_usec, pid_t watchdog_pid);
+
+/* SIGTERM, wait up to 5 s, then SIGKILL; reaps. Returns the exit status, or
+ * -signal when killed, or -1 when pid is not ours. */
+int ops_stop(pid_t pid);
+
+/* Waits (up to timeout_ms) for pid to exit; returns the exit status, -signal,
+ * or -ETIMEDOUT (the child still runs). */
+int ops_wait(pid_t pid, int timeout_ms);
+
+/* Waits up to timeout_ms for path to exist. Returns true when it does. */
+bool ops_wait_path(const char *path, int timeout_ms);
+
+/* Writes text to path (truncating). Returns 0 or -errno. */
+int ops_write_file(const char *path, const char *text);
+
+#endif

@@ -1,0 +1,131 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# test_ops_boot.sh BUILD_DIR -- a real boot: systemd as PID 1 in a container
+# made from a Debian 12 debootstrap tree (BUILD_DIR/boot-tree, kept between
+# runs), the .deb installed inside, `systemctl start arenad`, a client
+# leasing memory through /run/arenad/arenad.sock, `arenactl status` and
+# `clients`, a reload, an upgrade (restart), `systemctl stop arenad`, purge.
+#
+# The steps run inside the container as a oneshot unit that records its
+# output in /root/arenad-boot.log and powers the container off; the host
+# waits for systemd-nspawn to exit and reads the log. systemd is only ever
+# booted on the tree (never on the host root: it would clean /tmp).
+#
+# Opt-in (ARENA_TEST_BOOT=1): it needs root, systemd-nspawn
+# (systemd-container), debootstrap, and Debian's package mirror for the
+# first run. Exit 77 means skipped, with the reason.
+set -eu
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+[ "${ARENA_TEST_BOOT:-0}" = 1 ] || skip "set ARENA_TEST_BOOT=1 to boot a container (debootstrap + systemd-nspawn)"
+[ "$(id -u)" = 0 ] || skip "needs root"
+command -v systemd-nspawn >/dev/null 2>&1 || skip "systemd-nspawn missing (apt-get install systemd-container)"
+command -v debootstrap >/dev/null 2>&1 || skip "debootstrap missing (apt-get install debootstrap)"
+command -v cpack >/dev/null 2>&1 || skip "cpack missing"
+
+TREE=$BUILD/boot-tree
+case "$(readlink -f "$TREE")" in
+    / | "") fail "refusing to boot on /" ;;
+esac
+
+if [ ! -e "$TREE/.arenad-tree-ok" ]; then
+    echo "== debootstrap bookworm into $TREE (first run only)"
+    rm -rf "$TREE"
+    debootstrap --variant=minbase \
+        --include=systemd,systemd-sysv,dbus,libuv1,libprotobuf-c1,libsystemd0,adduser \
+        bookworm "$TREE" >"$BUILD/boot-debootstrap.log" 2>&1 ||
+        { tail -20 "$BUILD/boot-debootstrap.log"; skip "debootstrap failed (no mirror?)"; }
+    touch "$TREE/.arenad-tree-ok"
+fi
+
+WORK=$(mktemp -d /tmp/arenad-ops-boot-XXXXXX)
+NSPID=""
+cleanup() {
+    [ -n "$NSPID" ] && kill "$NSPID" 2>/dev/null || true
+    rm -rf "$WORK"
+    rm -f "$TREE/root/arenad.deb" "$TREE/root/outside" "$TREE/root/boot-test.sh" \
+          "$TREE/etc/systemd/system/arenad-boot-test.service" \
+          "$TREE/etc/systemd/system/multi-user.target.wants/arenad-boot-test.service"
+}
+trap cleanup EXIT INT TERM
+
+echo "== package and client"
+(cd "$BUILD" && cpack -G DEB -B "$WORK" >"$WORK/cpack.log" 2>&1) || { cat "$WORK/cpack.log"; fail "cpack"; }
+cp "$WORK"/arenad_*.deb "$TREE/root/arenad.deb"
+cc -o "$TREE/root/outside" "$SRC/tests/ops/outside/outside.c" -I"$SRC/client/include" \
+    -L"$BUILD/lib" -larena-client || fail "building the client"
+
+# A leftover installation from an interrupted run goes first.
+rm -f "$TREE/root/arenad-boot.log" "$TREE/root/arenad-boot.done"
+cat >"$TREE/root/boot-test.sh" <<'INNER'
+#!/bin/sh
+# Runs inside the container as PID 1's job; every step is logged.
+exec >/root/arenad-boot.log 2>&1
+set -x
+dpkg -P arenad >/dev/null 2>&1 || true
+dpkg -i /root/arenad.deb || exit 1
+systemctl is-enabled arenad.socket || exit 1
+systemctl start arenad || { journalctl -u arenad --no-pager | tail -30; exit 1; }
+systemctl is-active arenad || exit 1
+ls -l /run/arenad/arenad.sock || exit 1
+arenactl status || exit 1
+/root/outside /run/arenad/arenad.sock 5 &
+HOLDER=$!
+sleep 1
+arenactl clients || exit 1
+arenactl clients | grep -q outside || exit 1
+systemctl show -p StatusText arenad
+systemctl show -p StatusText arenad | grep -q '1 lease' || exit 1
+sed -i 's/^#budget = .*/budget = 256M/' /etc/arenad/arenad.conf
+systemctl reload arenad || { journalctl -u arenad --no-pager | tail -20; exit 1; }
+arenactl --json status | grep -q '"budget":268435456' || exit 1
+arenactl clients | grep -q outside || exit 1
+wait $HOLDER || exit 1
+# An upgrade (the same package again) restarts the running daemon.
+OLDPID=$(systemctl show -p MainPID --value arenad)
+dpkg -i /root/arenad.deb || exit 1
+systemctl is-active arenad || exit 1
+NEWPID=$(systemctl show -p MainPID --value arenad)
+[ "$OLDPID" != "$NEWPID" ] || exit 1
+arenactl status | grep -q 'budget' || exit 1
+systemctl stop arenad || exit 1
+systemctl is-active arenad && exit 1
+journalctl -u arenad --no-pager | tail -20
+dpkg -P arenad || exit 1
+echo BOOT-TEST-PASS
+INNER
+chmod +x "$TREE/root/boot-test.sh"
+mkdir -p "$TREE/etc/systemd/system/multi-user.target.wants"
+cat >"$TREE/etc/systemd/system/arenad-boot-test.service" <<'UNIT'
+[Unit]
+Description=arenad boot test
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c '/root/boot-test.sh; touch /root/arenad-boot.done; systemctl --no-block poweroff'
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -sf ../arenad-boot-test.service "$TREE/etc/systemd/system/multi-user.target.wants/arenad-boot-test.service"
+
+echo "== systemd-nspawn --boot -D $TREE"
+timeout 300 systemd-nspawn --boot -D "$TREE" --register=no --keep-unit --private-network --console=pipe \
+    >"$WORK/nspawn.log" 2>&1 </dev/null &
+NSPID=$!
+wait "$NSPID" || true
+NSPID=""
+if [ ! -e "$TREE/root/arenad-boot.done" ]; then
+    tail -40 "$WORK/nspawn.log"
+    [ -e "$TREE/root/arenad-boot.log" ] && cat "$TREE/root/arenad-boot.log"
+    if grep -qiE 'operation not permitted|failed to .*namespace|permission denied' "$WORK/nspawn.log"; then
+        skip "systemd-nspawn cannot boot a container here (see above)"
+    fi
+    fail "the container did not run the test"
+fi
+cat "$TREE/root/arenad-boot.log"
+grep -q BOOT-TEST-PASS "$TREE/root/arenad-boot.log" || fail "boot test failed inside the container"
+echo PASS

@@ -1,0 +1,695 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_pool.c -- the allocator pools: size classes, alignment, realloc,
+ * calloc, bad calls, span coalescing, decay purging, trim and stats, thread
+ * exit with live objects, remote frees, fork. Each test runs in its own
+ * process (Check fork mode), so stats start from zero.
+ *
+ * Built twice: test_pool runs on anonymous fallback memory (no daemon);
+ * test_pool_shared (POOL_TEST_DAEMON) runs the same cases on leases from a
+ * real arenad started per test by the integration harness (stopped in the
+ * teardown, and killed with the test process through PR_SET_PDEATHSIG), so
+ * purging is MADV_REMOVE on shared memory and fork copies shared mappings.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arena.h"
+#ifdef POOL_TEST_DAEMON
+#include "harness.h"
+#endif
+#include "pool.h"
+#include "region.h"
+#include "segment.h"
+#include "sizeclass.h"
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+    unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        c[i] = (unsigned char)(seed + i * 31u);
+    }
+}
+
+static int check_fill(const void *p, size_t n, unsigned seed)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] != (unsigned char)(seed + i * 31u)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int all_zero(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+START_TEST(test_class_table)
+{
+    size_t prev = 0;
+    for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
+        size_t s = arena__class_size(c);
+        ck_assert_uint_gt(s, prev);
+        ck_assert_uint_eq(arena__size_class(s), c);
+        ck_assert_uint_eq(arena__size_class(prev + 1), c);
+        ck_assert_uint_eq(s % (s >= 16 ? 16 : 8), 0);
+        prev = s;
+    }
+    ck_assert_uint_eq(prev, ARENA__SMALL_MAX);
+    /* Every power of two is a class (the aligned allocator relies on it). */
+    for (size_t p = 8; p <= ARENA__SMALL_MAX; p <<= 1) {
+        ck_assert_uint_eq(arena__class_size(arena__size_class(p)), p);
+    }
+}
+END_TEST
+
+START_TEST(test_class_boundaries)
+{
+    for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
+        size_t s = arena__class_size(c);
+        size_t sizes[3] = {s - 1, s, s + 1};
+        for (int k = 0; k < 3; k++) {
+            size_t n = sizes[k];
+            void *p = arena_malloc(n);
+            ck_assert_ptr_nonnull(p);
+            size_t u = arena_usable_size(p);
+            ck_assert_uint_ge(u, n);
+            if (n > 128) {
+                /* At most 12.5% of the request is waste. */
+                ck_assert_msg((u - n) * 8 <= n, "size %zu usable %zu", n, u);
+            } else {
+                ck_assert_uint_lt(u - n, 16);
+            }
+            ck_assert_uint_eq((uintptr_t)p % (n > 8 ? 16 : 8), 0);
+            fill(p, n, (unsigned)n);
+            ck_assert(check_fill(p, n, (unsigned)n));
+            arena_free(p);
+        }
+    }
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_many_objects_distinct)
+{
+    enum { N = 20000 };
+    static void *ptrs[N];
+    for (unsigned i = 0; i < N; i++) {
+        size_t n = 1 + (i * 7919u) % 3000u;
+        ptrs[i] = arena_malloc(n);
+        ck_assert_ptr_nonnull(ptrs[i]);
+        fill(ptrs[i], n, i);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        size_t n = 1 + (i * 7919u) % 3000u;
+        ck_assert_msg(check_fill(ptrs[i], n, i), "object %u corrupted", i);
+        if (i % 2 == 0) {
+            arena_free(ptrs[i]);
+        }
+    }
+    for (unsigned i = 1; i < N; i += 2) {
+        arena_free(ptrs[i]);
+    }
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_malloc_zero_and_null)
+{
+    void *a = arena_malloc(0);
+    void *b = arena_malloc(0);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_ne(a, b);
+    ck_assert_uint_ge(arena_usable_size(a), 1);
+    arena_free(a);
+    arena_free(b);
+    arena_free(NULL);
+    ck_assert_uint_eq(arena_usable_size(NULL), 0);
+    int local = 0;
+    ck_assert_uint_eq(arena_usable_size(&local), 0);
+    ck_assert(!arena__pool_owns(&local));
+    ck_assert(!arena__pool_owns(NULL));
+    arena_free(&local); /* not ours: ignored, no crash */
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_bad_sizes)
+{
+    errno = 0;
+    ck_assert_ptr_null(arena_malloc(SIZE_MAX));
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(arena_malloc(SIZE_MAX / 2));
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(arena_calloc(SIZE_MAX / 2, 3));
+    ck_assert_int_eq(errno, ENOMEM);
+    errno = 0;
+    ck_assert_ptr_null(arena_calloc((size_t)1 << 33, (size_t)1 << 33));
+    ck_assert_int_eq(errno, ENOMEM);
+    void *p = arena_malloc(100);
+    fill(p, 100, 5);
+    errno = 0;
+    ck_assert_ptr_null(arena_realloc(p, SIZE_MAX - 4096));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert(check_fill(p, 100, 5)); /* untouched and still valid */
+    arena_free(p);
+    errno = 0;
+    ck_assert_ptr_null(arena_aligned_alloc(24, 100));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(arena_aligned_alloc(0, 100));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(arena_aligned_alloc(((size_t)1 << 20) + 1, 100));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(arena_stats(NULL), -EINVAL);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_aligned)
+{
+    static const size_t sizes[] = {0, 1, 8, 100, 3000, 70000, 300000, 3000000};
+    for (size_t align = 1; align <= ((size_t)8 << 20); align <<= 1) {
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+            size_t n = sizes[k];
+            void *p = arena_aligned_alloc(align, n);
+            ck_assert_msg(p != NULL, "align %zu size %zu", align, n);
+            ck_assert_msg((uintptr_t)p % align == 0, "align %zu size %zu: %p", align, n, p);
+            ck_assert_uint_ge(arena_usable_size(p), n);
+            ck_assert(arena__pool_owns(p));
+            fill(p, n, (unsigned)align);
+            ck_assert(check_fill(p, n, (unsigned)align));
+            arena_free(p);
+        }
+    }
+    /* Several at once, kept alive together, do not overlap. */
+    void *a = arena_aligned_alloc(4096, 5000);
+    void *b = arena_aligned_alloc(65536, 5000);
+    void *c = arena_aligned_alloc((size_t)2 << 20, 5000);
+    fill(a, 5000, 1);
+    fill(b, 5000, 2);
+    fill(c, 5000, 3);
+    ck_assert(check_fill(a, 5000, 1) && check_fill(b, 5000, 2) && check_fill(c, 5000, 3));
+    arena_free(a);
+    arena_free(b);
+    arena_free(c);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_realloc_grow_shrink)
+{
+    size_t n = 1;
+    unsigned char *p = arena_malloc(n);
+    fill(p, n, 9);
+    /* 1 byte .. 24 MiB: small classes, large spans, huge regions. */
+    while (n < ((size_t)24 << 20)) {
+        size_t m = n * 3 / 2 + 1;
+        p = arena_realloc(p, m);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(check_fill(p, n, 9), "grow %zu -> %zu lost data", n, m);
+        fill(p, m, 9);
+        n = m;
+    }
+    while (n > 1) {
+        size_t m = n / 3;
+        if (m == 0) {
+            m = 1;
+        }
+        p = arena_realloc(p, m);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(check_fill(p, m, 9), "shrink %zu -> %zu lost data", n, m);
+        n = m;
+    }
+    ck_assert_ptr_null(arena_realloc(p, 0)); /* frees, glibc-style */
+    p = arena_realloc(NULL, 50);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_ge(arena_usable_size(p), 50);
+    /* Same class: in place. */
+    ck_assert_ptr_eq(arena_realloc(p, 60), p);
+    arena_free(p);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_realloc_large_in_place)
+{
+    /* A fresh heap: the span is followed by free slices, so it grows in place. */
+    unsigned char *p = arena_malloc(200 * 1024);
+    fill(p, 200 * 1024, 4);
+    unsigned char *q = arena_realloc(p, 600 * 1024);
+    ck_assert_ptr_eq(q, p);
+    ck_assert(check_fill(q, 200 * 1024, 4));
+    ck_assert_uint_ge(arena_usable_size(q), 600 * 1024);
+    q = arena_realloc(q, 150 * 1024);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_uint_lt(arena_usable_size(q), 160 * 1024);
+    /* The freed tail is reusable right away. */
+    void *r = arena_malloc(300 * 1024);
+    ck_assert_ptr_eq(r, (unsigned char *)p + 152 * 1024);
+    arena_free(r);
+    arena_free(q);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_calloc_zero)
+{
+    static const size_t sizes[] = {1, 24, 1000, 60000, 130000, 1000000, 5000000};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        /* Dirty the memory first so a missing memset would show. */
+        void *d = arena_malloc(n);
+        memset(d, 0xa5, n);
+        arena_free(d);
+        unsigned char *p = arena_calloc(1, n);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(all_zero(p, n), "calloc(%zu) not zero", n);
+        memset(p, 0x5a, n);
+        arena_free(p);
+        p = arena_calloc(n, 1);
+        ck_assert(all_zero(p, n));
+        arena_free(p);
+    }
+    void *z = arena_calloc(0, 10);
+    ck_assert_ptr_nonnull(z);
+    arena_free(z);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_large_coalesce)
+{
+    /* Three adjacent 1 MiB objects in a fresh segment; freeing the first two
+     * makes one 2 MiB free span, which a 2 MiB request must reuse. */
+    unsigned char *a = arena_malloc((size_t)1 << 20);
+    unsigned char *b = arena_malloc((size_t)1 << 20);
+    unsigned char *c = arena_malloc((size_t)1 << 20);
+    ck_assert_ptr_eq(b, a + ((size_t)1 << 20));
+    ck_assert_ptr_eq(c, b + ((size_t)1 << 20));
+    arena_free(b);
+    arena_free(a);
+    unsigned char *d = arena_malloc((size_t)2 << 20);
+    ck_assert_ptr_eq(d, a);
+    arena_stats_t st;
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 1);
+    arena_free(c);
+    arena_free(d);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_stats_and_trim)
+{
+    arena_stats_t st;
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+    ck_assert_uint_eq(st.lease_count, 0);
+    void *small[100];
+    for (int i = 0; i < 100; i++) {
+        small[i] = arena_malloc(1000);
+    }
+    void *large = arena_malloc(500 * 1024);
+    void *huge = arena_malloc((size_t)10 << 20);
+    ck_assert_int_eq(arena_stats(&st), 0);
+    size_t expect = arena_usable_size(large) + arena_usable_size(huge);
+    for (int i = 0; i < 100; i++) {
+        expect += arena_usable_size(small[i]);
+    }
+    ck_assert_uint_eq(st.live_bytes, expect);
+    ck_assert_uint_eq(st.lease_count, 2);
+    ck_assert_uint_ge(st.leased_bytes, ((size_t)14 << 20));
+    arena_free(huge);
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 1); /* huge regions go back at once */
+    for (int i = 0; i < 100; i++) {
+        arena_free(small[i]);
+    }
+    arena_free(large);
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+    ck_assert_uint_eq(st.lease_count, 1); /* a page per class is kept */
+    long long got = arena_trim();
+    ck_assert_int_ge(got, (long long)ARENA__SEGMENT_SIZE);
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 0);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+    ck_assert_uint_eq(st.parked_bytes, 0);
+    ck_assert_int_eq(arena_trim(), 0);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_spare_segment_no_churn)
+{
+    /* Alloc/free of a whole-segment-sized object at the boundary keeps one
+     * spare instead of getting and releasing a segment every time. */
+    arena_stats_t st;
+    for (int i = 0; i < 50; i++) {
+        void *p = arena_malloc((size_t)2 << 20);
+        ck_assert_ptr_nonnull(p);
+        arena_free(p);
+        ck_assert_int_eq(arena_stats(&st), 0);
+        ck_assert_uint_eq(st.lease_count, 1);
+    }
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_decay_purge)
+{
+    void *keep = arena_malloc(1000); /* keeps the segment non-empty */
+    void *p = arena_malloc((size_t)1 << 20);
+    memset(p, 1, (size_t)1 << 20);
+    arena_stats_t before, after;
+    ck_assert_int_eq(arena_stats(&before), 0);
+    arena_free(p);
+    /* Within the decay window nothing is purged: the span is reused hot. */
+    ck_assert_int_eq(arena_stats(&after), 0);
+    ck_assert_uint_eq(after.purged_bytes, before.purged_bytes);
+    usleep((ARENA__DECAY_MS + 300) * 1000);
+    void *q = arena_malloc(300 * 1024); /* slow path: runs the purge tick */
+    ck_assert_int_eq(arena_stats(&after), 0);
+    ck_assert_uint_ge(after.purged_bytes, before.purged_bytes + ((size_t)700 << 10));
+    arena_free(q);
+    arena_free(keep);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+static void *thread_alloc_and_exit(void *arg)
+{
+    void **out = arg;
+    for (int i = 0; i < 1000; i++) {
+        size_t n = (i % 10 == 9) ? 200000 : (size_t)(16 + i * 13 % 4000);
+        out[i] = arena_malloc(n);
+        if (out[i] != NULL) {
+            fill(out[i], n < 64 ? n : 64, (unsigned)i);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_thread_exit_live_objects)
+{
+    static void *objs[1000];
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, thread_alloc_and_exit, objs), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    arena_stats_t st;
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_gt(st.live_bytes, 0);
+    ck_assert_uint_gt(st.lease_count, 0);
+    for (int i = 0; i < 1000; i++) {
+        ck_assert_ptr_nonnull(objs[i]);
+        size_t n = (i % 10 == 9) ? 200000 : (size_t)(16 + i * 13 % 4000);
+        ck_assert(check_fill(objs[i], n < 64 ? n : 64, (unsigned)i));
+        arena_free(objs[i]);
+    }
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+    /* The abandoned segments are adopted and, now empty, returned. */
+    ck_assert_int_gt(arena_trim(), 0);
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 0);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+static void *thread_adopt(void *arg)
+{
+    (void)arg;
+    /* A new thread needing memory adopts the abandoned segments first. */
+    void *p = arena_malloc(3 << 20);
+    arena_free(p);
+    return NULL;
+}
+
+START_TEST(test_adoption_reuses_segments)
+{
+    static void *objs[1000];
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, thread_alloc_and_exit, objs), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    for (int i = 0; i < 1000; i += 2) {
+        arena_free(objs[i]); /* remote frees into abandoned segments */
+    }
+    arena_stats_t st0, st1;
+    ck_assert_int_eq(arena_stats(&st0), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, thread_adopt, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(arena_stats(&st1), 0);
+    for (int i = 1; i < 1000; i += 2) {
+        size_t n = (i % 10 == 9) ? 200000 : (size_t)(16 + i * 13 % 4000);
+        ck_assert(check_fill(objs[i], n < 64 ? n : 64, (unsigned)i));
+        arena_free(objs[i]);
+    }
+    (void)arena_trim();
+    ck_assert_int_eq(arena_stats(&st1), 0);
+    ck_assert_uint_eq(st1.lease_count, 0);
+    ck_assert_uint_eq(st1.live_bytes, 0);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_region_bad_args)
+{
+    arena__region_t r = {.addr = (void *)1};
+    ck_assert_int_eq(arena__region_acquire(0, 4096, &r), -EINVAL);
+    ck_assert_int_eq(arena__region_acquire(100, 4096, &r), -EINVAL);
+    ck_assert_int_eq(arena__region_acquire(8192, 3 * 4096, &r), -EINVAL);
+    ck_assert_int_eq(arena__region_acquire(8192, 2048, &r), -EINVAL);
+    ck_assert_int_eq(arena__region_acquire(8192, 4096, NULL), -EINVAL);
+    ck_assert_ptr_eq(r.addr, (void *)1); /* untouched on failure */
+    ck_assert_int_eq(arena__region_release(NULL), -EINVAL);
+}
+END_TEST
+
+#ifndef POOL_TEST_DAEMON
+START_TEST(test_region_fallback)
+{
+    arena__region_t r;
+    ck_assert_int_eq(arena__region_acquire((size_t)3 << 20, (size_t)16 << 20, &r), 0);
+    ck_assert_uint_eq((uintptr_t)r.addr % ((size_t)16 << 20), 0);
+    ck_assert_uint_eq(r.size, (size_t)3 << 20);
+    ck_assert(r.anonymous);
+    ck_assert(r.zeroed);
+    ck_assert_uint_eq(r.lease_id, 0);
+    ck_assert(all_zero(r.addr, r.size));
+    memset(r.addr, 1, r.size);
+    ck_assert_int_eq(arena__region_release(&r), 0);
+}
+END_TEST
+
+START_TEST(test_region_require_daemon)
+{
+    /* ARENA_REQUIRE_DAEMON=1 beats both ARENA_FALLBACK=1 and the API. */
+    ck_assert_int_eq(setenv("ARENA_REQUIRE_DAEMON", "1", 1), 0);
+    arena__region_allow_fallback(true);
+    arena__region_t r = {0};
+    ck_assert_int_eq(arena__region_acquire(4096, 4096, &r), ARENA_ENODAEMON);
+    ck_assert_ptr_null(r.addr);
+    errno = 0;
+    ck_assert_ptr_null(arena_malloc(10));
+    ck_assert_int_eq(errno, ENOMEM);
+    ck_assert_ptr_null(arena_malloc((size_t)64 << 20));
+    arena_stats_t st;
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 0);
+}
+END_TEST
+
+#endif
+
+START_TEST(test_owns_and_usable)
+{
+    unsigned char *huge = arena_malloc((size_t)5 << 20);
+    ck_assert(arena__pool_owns(huge));
+    ck_assert(arena__pool_owns(huge + ((size_t)5 << 20) - 1));
+    ck_assert_uint_ge(arena_usable_size(huge), (size_t)5 << 20);
+    /* The map's 4 MiB chunk past the region's end is not ours. */
+    ck_assert(!arena__pool_owns(huge + ((size_t)7 << 20)));
+    arena_free(huge);
+    ck_assert(!arena__pool_owns(huge));
+    ck_assert_uint_eq(arena_usable_size(huge), 0);
+    /* An aligned large object starts inside its span. */
+    unsigned char *a = arena_aligned_alloc(65536, 200000);
+    ck_assert_uint_eq((uintptr_t)a % 65536, 0);
+    size_t u = arena_usable_size(a);
+    ck_assert_uint_ge(u, 200000);
+    ck_assert_uint_lt(u, 200000 + 65536 + 4096);
+    memset(a, 3, u);
+    arena_free(a);
+    /* A small object with a big alignment costs about align, not more. */
+    void *b = arena_aligned_alloc(8192, 100);
+    ck_assert_uint_eq((uintptr_t)b % 8192, 0);
+    ck_assert_uint_ge(arena_usable_size(b), 100);
+    ck_assert_uint_le(arena_usable_size(b), 8192);
+    arena_free(b);
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+static void *free_all(void *arg)
+{
+    void **objs = arg;
+    for (int i = 0; objs[i] != NULL; i++) {
+        arena_free(objs[i]);
+    }
+    return NULL;
+}
+
+START_TEST(test_remote_free_reused_by_live_owner)
+{
+    /* The owner stays alive; another thread frees everything it allocated.
+     * The owner must find those blocks and spans again (through the remote
+     * lists and the segment bitmaps) instead of taking more memory. */
+    enum { N = 1200 };
+    static void *objs[N + 1];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            /* ~3 MiB: small blocks of several classes and some large spans. */
+            objs[i] = arena_malloc(i % 200 == 0 ? 150000 : 1000 + (size_t)(i % 7) * 300);
+            ck_assert_ptr_nonnull(objs[i]);
+        }
+        objs[N] = NULL;
+        arena_stats_t st;
+        ck_assert_int_eq(arena_stats(&st), 0);
+        ck_assert_uint_eq(st.lease_count, 1);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, free_all, objs), 0);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        ck_assert_int_eq(arena_stats(&st), 0);
+        ck_assert_uint_eq(st.live_bytes, 0);
+    }
+    ck_assert(arena__pool_is_valid());
+}
+END_TEST
+
+START_TEST(test_fork_private_copy)
+{
+    char *obj = arena_malloc(64);
+    strcpy(obj, "before");
+    int to_child[2], to_parent[2];
+    ck_assert_int_eq(pipe(to_child), 0);
+    ck_assert_int_eq(pipe(to_parent), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char c;
+        strcpy(obj, "child");
+        if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &c, 1) != 1) {
+            _exit(3);
+        }
+        /* The child can still allocate and free. */
+        void *p = arena_malloc(5000);
+        arena_free(p);
+        arena_free(obj);
+        obj = arena_malloc(64);
+        _exit(obj != NULL && strcmp(obj, "child") != 0 ? 0 : 1);
+    }
+    char c;
+    ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+    ck_assert_str_eq(obj, "before");
+    strcpy(obj, "parent");
+    ck_assert_int_eq(write(to_child[1], "x", 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_str_eq(obj, "parent");
+    arena_free(obj);
+}
+END_TEST
+
+#ifdef POOL_TEST_DAEMON
+static harness_daemon_t daemon_;
+
+static void daemon_setup(void)
+{
+    static const char *const args[] = {"--budget", "256M", NULL};
+    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
+    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+}
+
+static void daemon_teardown(void)
+{
+    (void)harness_daemon_stop(&daemon_);
+}
+#endif
+
+static Suite *pool_suite(void)
+{
+    Suite *s = suite_create("pool");
+#ifdef POOL_TEST_DAEMON
+    TCase *tc = tcase_create("daemon");
+    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+#else
+    TCase *tc = tcase_create("fallback");
+#endif
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_class_table);
+    tcase_add_test(tc, test_class_boundaries);
+    tcase_add_test(tc, test_many_objects_distinct);
+    tcase_add_test(tc, test_malloc_zero_and_null);
+    tcase_add_test(tc, test_bad_sizes);
+    tcase_add_test(tc, test_aligned);
+    tcase_add_test(tc, test_realloc_grow_shrink);
+    tcase_add_test(tc, test_realloc_large_in_place);
+    tcase_add_test(tc, test_calloc_zero);
+    tcase_add_test(tc, test_large_coalesce);
+    tcase_add_test(tc, test_stats_and_trim);
+    tcase_add_test(tc, test_spare_segment_no_churn);
+    tcase_add_test(tc, test_decay_purge);
+    tcase_add_test(tc, test_thread_exit_live_objects);
+    tcase_add_test(tc, test_adoption_reuses_segments);
+    tcase_add_test(tc, test_region_bad_args);
+#ifndef POOL_TEST_DAEMON
+    tcase_add_test(tc, test_region_fallback);
+    tcase_add_test(tc, test_region_require_daemon);
+#endif
+    tcase_add_test(tc, test_owns_and_usable);
+    tcase_add_test(tc, test_remote_free_reused_by_live_owner);
+    tcase_add_test(tc, test_fork_private_copy);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+#ifdef POOL_TEST_DAEMON
+    /* A daemon per test (fixture); no fallback, so every region is a lease. */
+    (void)unsetenv("ARENA_FALLBACK");
+    (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1);
+#else
+    /* No daemon: point at a socket that cannot exist and allow the fallback. */
+    (void)setenv("ARENAD_SOCKET", "/nonexistent-arenad-test-dir/arenad.sock", 1);
+    (void)setenv("ARENA_FALLBACK", "1", 1);
+    (void)unsetenv("ARENA_REQUIRE_DAEMON");
+#endif
+    SRunner *sr = srunner_create(pool_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
