@@ -27,18 +27,35 @@ static long long ops_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static char ops_base[64];
+
+void ops_base_setup(void)
+{
+    (void)snprintf(ops_base, sizeof(ops_base), "/tmp/arenad-ops-XXXXXX");
+    if (!mkdtemp(ops_base))
+        ops_base[0] = '\0';
+}
+
+void ops_base_teardown(void)
+{
+    ops_rmdir(ops_base);
+    ops_base[0] = '\0';
+}
+
 int ops_tmpdir(char *dir, size_t len)
 {
-    if (len < 32)
+    if (len < 96)
         return -EINVAL;
-    (void)snprintf(dir, len, "/tmp/arenad-ops-XXXXXX");
+    if (ops_base[0])
+        (void)snprintf(dir, len, "%s/t-XXXXXX", ops_base);
+    else
+        (void)snprintf(dir, len, "/tmp/arenad-ops-XXXXXX");
     return mkdtemp(dir) ? 0 : -errno;
 }
 
-void ops_rmdir(const char *dir)
+/* Removes the entries of dir (recursing depth more levels) and dir itself. */
+static void ops_rmdir_depth(const char *dir, int depth)
 {
-    if (!dir || !dir[0])
-        return;
     DIR *d = opendir(dir);
     if (d) {
         struct dirent *e;
@@ -47,11 +64,22 @@ void ops_rmdir(const char *dir)
                 continue;
             char p[512];
             (void)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-            (void)unlink(p);
+            struct stat st;
+            if (depth > 0 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                ops_rmdir_depth(p, depth - 1);
+            else
+                (void)unlink(p);
         }
         (void)closedir(d);
     }
     (void)rmdir(dir);
+}
+
+void ops_rmdir(const char *dir)
+{
+    if (!dir || !dir[0])
+        return;
+    ops_rmdir_depth(dir, 2);
 }
 
 int ops_notify_open(const char *path)

@@ -11,10 +11,20 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* mkdtemp("/tmp/arenad-ops-XXXXXX") into dir (>= 64 bytes). Returns 0 or -errno. */
+/* Check fixture pair, added unchecked (they run in the runner process, so
+ * the teardown also runs after a test that failed, when the test process
+ * _exit()s without its atexit handlers): creates / removes the base
+ * directory /tmp/arenad-ops-XXXXXX that ops_tmpdir() makes its directories
+ * in. */
+void ops_base_setup(void);
+void ops_base_teardown(void);
+
+/* mkdtemp of BASE/t-XXXXXX (BASE from ops_base_setup(), else /tmp) into dir
+ * (>= 128 bytes). Returns 0 or -errno. */
 int ops_tmpdir(char *dir, size_t len);
 
-/* rm -r of dir (files and sockets one level deep); "" is a no-op. */
+/* rm -r of dir, two levels deep (files, sockets, subdirectories of files);
+ * "" is a no-op. */
 void ops_rmdir(const char *dir);
 
 /* Binds a SOCK_DGRAM Unix socket at path (CLOEXEC). Returns the fd or -errno. */

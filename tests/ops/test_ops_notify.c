@@ -257,6 +257,7 @@ int main(void)
     Suite *s = suite_create(NOTIFY_VARIANT);
     TCase *tc = tcase_create("listen");
     tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, ops_base_setup, ops_base_teardown);
     tcase_add_test(tc, test_listen_inherited);
     tcase_add_test(tc, test_listen_other_pid);
     tcase_add_test(tc, test_listen_none);
@@ -266,6 +267,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("notify");
     tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, ops_base_setup, ops_base_teardown);
     tcase_add_test(tc, test_notify_messages);
     tcase_add_test(tc, test_notify_disabled_and_broken);
     tcase_add_test(tc, test_watchdog_usec);
