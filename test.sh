@@ -27,7 +27,7 @@ done
 
 # Build and test dependencies, all from Debian 12.
 packages=(build-essential cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-    check libsubunit-dev libsystemd-dev python3 coreutils procps)
+    check libsubunit-dev libsystemd-dev python3 coreutils procps groff-base systemd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -928,7 +928,7 @@ static int ctl_top(int argc, char **argv, FILE *out, FILE *err)
     char path[sizeof(((arena__conn_info_t *)0)->socket_path)];
     if (a.socket) {
         (void)snprintf(path, sizeof(path), "%s", a.socket);
-    } else if (arena__default_socket_path(path, sizeof(path)) < 0) {
+    } else if (arena__client_socket_path(path, sizeof(path)) < 0) {
         (void)fprintf(err, "arenactl: no socket to try: set ARENAD_SOCKET or XDG_RUNTIME_DIR, "
                            "or pass --socket PATH\n");
         return CTL_EXIT_USAGE;
@@ -1069,7 +1069,7 @@ static int ctl_admin_view(int argc, char **argv, bool events, FILE *out, FILE *e
     char path[sizeof(((arena__conn_info_t *)0)->socket_path)];
     if (socket) {
         (void)snprintf(path, sizeof(path), "%s", socket);
-    } else if (arena__default_socket_path(path, sizeof(path)) < 0) {
+    } else if (arena__client_socket_path(path, sizeof(path)) < 0) {
         (void)fprintf(err, "arenactl: no socket to try: set ARENAD_SOCKET or XDG_RUNTIME_DIR, "
                            "or pass --socket PATH\n");
         return CTL_EXIT_USAGE;
@@ -1139,7 +1139,7 @@ int arena__ctl_main(int argc, char **argv, FILE *out, FILE *err)
     char path[sizeof(((arena__conn_info_t *)0)->socket_path)];
     if (a.socket) {
         (void)snprintf(path, sizeof(path), "%s", a.socket);
-    } else if (arena__default_socket_path(path, sizeof(path)) < 0) {
+    } else if (arena__client_socket_path(path, sizeof(path)) < 0) {
         (void)fprintf(err, "arenactl: no socket to try: set ARENAD_SOCKET or XDG_RUNTIME_DIR, "
                            "or pass --socket PATH\n");
         return CTL_EXIT_USAGE;

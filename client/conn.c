@@ -974,7 +974,7 @@ int arena_connect(const char *socket_path, arena_conn_t **ret_conn)
             return -ENAMETOOLONG;
         conn_strlcpy(path, socket_path, sizeof(path));
     } else {
-        r = arena__default_socket_path(path, sizeof(path));
+        r = arena__client_socket_path(path, sizeof(path));
         if (r == -ENOENT)
             return ARENA_ENODAEMON; /* nowhere to look */
         if (r < 0)

@@ -151,7 +151,7 @@ static void preload_start(void)
 
     arena__pool_init(); /* also registers the fork handlers */
     if (arena__conn_default(&conn) < 0) {
-        if (arena__default_socket_path(socket, sizeof(socket)) < 0)
+        if (arena__client_socket_path(socket, sizeof(socket)) < 0)
             strcpy(socket, "(no socket path: set ARENAD_SOCKET)");
         if (required) {
             arena__region_allow_fallback(false);

@@ -20,4 +20,12 @@
  * -ENAMETOOLONG (longer than len or than a sockaddr_un path). */
 int arena__default_socket_path(char *buf, size_t len);
 
+/* Resolves where a client looks for the daemon: $ARENAD_SOCKET; as root the
+ * system socket; otherwise $XDG_RUNTIME_DIR/arenad.sock when a socket exists
+ * there (a per-user daemon), else the system socket when one exists (arenad
+ * under systemd), else the per-user path (or, without XDG_RUNTIME_DIR, the
+ * system path) so that error messages name a sensible place. Writes it into
+ * buf. Returns 0 or -ENAMETOOLONG. */
+int arena__client_socket_path(char *buf, size_t len);
+
 #endif

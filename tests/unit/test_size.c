@@ -6,6 +6,11 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "paths.h"
@@ -81,6 +86,42 @@ START_TEST(test_default_socket_path)
 }
 END_TEST
 
+START_TEST(test_client_socket_path)
+{
+    char buf[128];
+    setenv("ARENAD_SOCKET", "/tmp/y.sock", 1);
+    ck_assert_int_eq(arena__client_socket_path(buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, "/tmp/y.sock");
+    unsetenv("ARENAD_SOCKET");
+    /* The unprivileged rules; Check runs this test in a process of its own. */
+    if (geteuid() == 0 && setuid(65534) < 0)
+        ck_abort_msg("setuid: %s", strerror(errno));
+    char dir[] = "/tmp/arena-paths-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("XDG_RUNTIME_DIR", dir, 1);
+    char user[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    (void)snprintf(user, sizeof(user), "%s/arenad.sock", dir);
+    bool system_daemon = access(ARENA_DEFAULT_SYSTEM_SOCKET, F_OK) == 0;
+    ck_assert_int_eq(arena__client_socket_path(buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, system_daemon ? ARENA_DEFAULT_SYSTEM_SOCKET : user);
+    /* A per-user daemon's socket wins. */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, user, sizeof(user));
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(arena__client_socket_path(buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, user);
+    (void)close(fd);
+    (void)unlink(user);
+    (void)rmdir(dir);
+    /* No XDG_RUNTIME_DIR: the system socket, never an error. */
+    unsetenv("XDG_RUNTIME_DIR");
+    ck_assert_int_eq(arena__client_socket_path(buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, ARENA_DEFAULT_SYSTEM_SOCKET);
+    ck_assert_int_eq(arena__client_socket_path(buf, 4), -ENAMETOOLONG);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("size");
@@ -90,6 +131,7 @@ int main(void)
     tcase_add_test(tc, test_parse_bad);
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_default_socket_path);
+    tcase_add_test(tc, test_client_socket_path);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
