@@ -5,7 +5,8 @@
 #
 #   ./run.sh [ARENAD_OPTIONS...]   install what is missing, build into build/,
 #                                  run build/bin/arenad --foreground
-#   ./run.sh demo                  (not implemented yet)
+#   ./run.sh demo [DEMO_OPTIONS]   the generator/simulator story, on the system
+#                                  allocator and then through a private arenad
 #
 # As root arenad listens on its embedded default (/run/arenad/arenad.sock,
 # or $ARENAD_SOCKET); otherwise on ./run/arenad.sock. Ctrl-C stops it cleanly:
@@ -17,12 +18,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 usage() {
     cat <<'EOF'
 Usage: ./run.sh [ARENAD_OPTIONS...]
-       ./run.sh demo
+       ./run.sh demo [DEMO_OPTIONS...]
 
 Installs the build dependencies that are missing (Debian 12, apt-get), builds
 into build/, and runs build/bin/arenad in the foreground. ARENAD_OPTIONS go to
 arenad as they are, e.g. ./run.sh --budget 2G --log-level debug.
 Stop it with Ctrl-C.
+
+demo runs build/bin/arena-demo: a generator builds a scenario out of millions
+of small objects, frees it and blocks in waitpid while a simulator needs most
+of the budget; once on the system allocator, once through a private arenad,
+printing both processes' RSS over time (DEMO_OPTIONS: arena-demo --help).
 EOF
 }
 
@@ -33,10 +39,7 @@ case "${1:-}" in
     exit 0
     ;;
 demo)
-    # Place for the future `./run.sh demo` (a generator handing memory to a
-    # simulator through arenad). Not implemented yet.
-    echo "./run.sh demo: not implemented yet" >&2
-    exit 2
+    # Built and run below, after the dependencies.
     ;;
 "" | -*) ;;
 *)
@@ -69,6 +72,13 @@ fi
 # ---- build ------------------------------------------------------------------
 cmake -B build -S . -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)" --target arenad arenactl
+
+if [[ ${1:-} == demo ]]; then
+    # arena-demo starts (and stops) its own private arenad on a temporary socket.
+    shift
+    cmake --build build -j"$(nproc)" --target arena-demo
+    exec build/bin/arena-demo "$@"
+fi
 
 # ---- run --------------------------------------------------------------------
 if [[ $(id -u) -eq 0 ]]; then
