@@ -16,6 +16,15 @@
  * reuses the others in order; one that does not gives back every chunk but the
  * first. Objects with regions of their own are always given back by a reset.
  *
+ * The fast path lives in arena.h as a static inline (arena_bump_alloc_inline,
+ * which the arena_bump_alloc() macro names): the cursor pair is the first
+ * member of struct arena_bump, an ABI of two pointers, so the caller's code
+ * bumps it without a call (an out-of-line call costs more than the bump
+ * itself). Everything else falls through to the exported arena_bump_alloc()
+ * below, a real symbol for FFI and dlsym users, which repeats the fast path
+ * and then does the slow one. The cursor stays valid across every operation
+ * here: cur on the grain, end page-aligned.
+ *
  * Metadata is out of band: the arena header and its region records live in
  * anonymous mappings of their own, never inside a chunk. Single-threaded by
  * contract: one thread uses a bump arena at a time, so nothing here is atomic.
@@ -39,7 +48,7 @@
  * included, need no rounding: the fast path is a load, a compare, an add and
  * a store. Chunk ends are page-aligned, so rounding up to the grain never
  * passes the end. */
-#define BUMP_GRAIN ((size_t)16)
+#define BUMP_GRAIN ARENA_BUMP_GRAIN
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -51,15 +60,19 @@ struct bump_regions {
     size_t cap;
 };
 
+/* The cursor comes first: arena.h's inline fast path (arena_bump_alloc_inline)
+ * reads and bumps it in the caller's code, so its place and layout are ABI. */
 struct arena_bump {
-    uintptr_t cur;  /* next free byte of the current chunk */
-    uintptr_t end;  /* end of the current chunk */
-    size_t current; /* index of the current chunk in chunks */
+    arena_bump_cursor_t c; /* next free byte and end of the current chunk */
+    size_t current;        /* index of the current chunk in chunks */
     size_t chunk_size;
     size_t page;
     struct bump_regions chunks; /* used in order; chunks.v[0] is never given back */
     struct bump_regions larges; /* regions of single large objects */
 };
+
+_Static_assert(offsetof(struct arena_bump, c) == 0, "the inline cursor sits at offset 0");
+_Static_assert(sizeof(arena_bump_cursor_t) == 2 * sizeof(void *), "cursor ABI: two pointers");
 
 static size_t bump_page_size(void)
 {
@@ -133,8 +146,8 @@ static int bump_acquire(struct bump_regions *rs, size_t size, size_t align,
 static void bump_use_chunk(arena_bump_t *bump, size_t index)
 {
     bump->current = index;
-    bump->cur = (uintptr_t)bump->chunks.v[index].addr;
-    bump->end = bump->cur + bump->chunks.v[index].size;
+    bump->c.cur = (uintptr_t)bump->chunks.v[index].addr;
+    bump->c.end = bump->c.cur + bump->chunks.v[index].size;
 }
 
 /* See arena.h. chunk_size is rounded up to whole pages. Returns 0 and
@@ -207,9 +220,9 @@ static __attribute__((noinline)) void *bump_alloc_slow(arena_bump_t *bump, size_
         return NULL;
     }
     /* A large alignment may still fit the current chunk. */
-    p = (bump->cur + align - 1) & ~(uintptr_t)(align - 1);
-    if (p <= bump->end && size <= bump->end - p) {
-        bump->cur = bump_grain_up(p + size);
+    p = (bump->c.cur + align - 1) & ~(uintptr_t)(align - 1);
+    if (p <= bump->c.end && size <= bump->c.end - p) {
+        bump->c.cur = bump_grain_up(p + size);
         return (void *)p;
     }
     if (size > bump->chunk_size / 4 || align > bump->page) {
@@ -233,8 +246,8 @@ static __attribute__((noinline)) void *bump_alloc_slow(arena_bump_t *bump, size_
         bump_use_chunk(bump, bump->chunks.n - 1);
     }
     /* A fresh chunk is page-aligned and holds at least a quarter chunk. */
-    p = (bump->cur + align - 1) & ~(uintptr_t)(align - 1);
-    bump->cur = bump_grain_up(p + size);
+    p = (bump->c.cur + align - 1) & ~(uintptr_t)(align - 1);
+    bump->c.cur = bump_grain_up(p + size);
     return (void *)p;
 }
 
@@ -242,15 +255,15 @@ static __attribute__((noinline)) void *bump_alloc_slow(arena_bump_t *bump, size_
  * multiple of 16 bytes; size 0 gives a valid pointer that the next allocation
  * may share. NULL with errno EINVAL (bump NULL, align not a power of two or
  * above ARENA__BUMP_MAX_ALIGN) or ENOMEM (no region could be had). */
-void *arena_bump_alloc(arena_bump_t *bump, size_t size, size_t align)
+void *(arena_bump_alloc)(arena_bump_t *bump, size_t size, size_t align)
 {
     /* align 0, 1, 2, 4, 8 or 16 (0 - 1 & 0 is 0 too). */
     if (likely(bump != NULL && align <= BUMP_GRAIN && (align & (align - 1)) == 0)) {
-        uintptr_t p = bump->cur;
-        if (likely(size <= bump->end - p)) {
+        uintptr_t p = bump->c.cur;
+        if (likely(size <= bump->c.end - p)) {
             /* size <= end - p, a multiple of the grain: no overflow, no
              * passing the end. */
-            bump->cur = p + ((size + BUMP_GRAIN - 1) & ~(BUMP_GRAIN - 1));
+            bump->c.cur = p + ((size + BUMP_GRAIN - 1) & ~(BUMP_GRAIN - 1));
             return (void *)p;
         }
     }
@@ -295,7 +308,7 @@ void arena__bump_info(const arena_bump_t *bump, arena__bump_info_t *ret_info)
         info.held_bytes += bump->chunks.v[i].size;
     for (size_t i = 0; i < bump->larges.n; i++)
         info.held_bytes += bump->larges.v[i].size;
-    info.used_in_current = bump->cur - (uintptr_t)bump->chunks.v[bump->current].addr;
+    info.used_in_current = bump->c.cur - (uintptr_t)bump->chunks.v[bump->current].addr;
     *ret_info = info;
 }
 
@@ -307,11 +320,11 @@ bool arena__bump_is_valid(const arena_bump_t *bump)
     if (!bump || bump->chunks.n == 0 || bump->current >= bump->chunks.n)
         return false;
     c = &bump->chunks.v[bump->current];
-    if (bump->end != (uintptr_t)c->addr + c->size)
+    if (bump->c.end != (uintptr_t)c->addr + c->size)
         return false;
-    if (bump->cur < (uintptr_t)c->addr || bump->cur > bump->end)
+    if (bump->c.cur < (uintptr_t)c->addr || bump->c.cur > bump->c.end)
         return false;
-    if (bump->end % bump->page != 0 || bump->cur % BUMP_GRAIN != 0)
+    if (bump->c.end % bump->page != 0 || bump->c.cur % BUMP_GRAIN != 0)
         return false;
     for (size_t i = 0; i < bump->chunks.n; i++)
         if (bump->chunks.v[i].size < bump->chunk_size)

@@ -106,7 +106,7 @@ void arena__page_retire(arena__heap_t *heap, arena__page_t *page)
         arena__pqueue_remove(&heap->queues[page->cls], page);
     }
     if (heap->current[page->cls] == page) {
-        heap->current[page->cls] = &arena__page_empty;
+        arena__heap_set_current(heap, page->cls, &arena__page_empty);
     }
     page->free = page->local_free = NULL;
     arena__span_free(heap, page);
@@ -208,7 +208,7 @@ void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls)
             arena__page_t *next = p->next;
             page_refill(p);
             if (p->free != NULL) {
-                heap->current[cls] = p;
+                arena__heap_set_current(heap, cls, p);
                 return page_pop(p);
             }
             arena__pqueue_remove(q, p);
@@ -217,7 +217,7 @@ void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls)
             p = next;
         }
         if (heap->current[cls] != &arena__page_empty) {
-            heap->current[cls] = &arena__page_empty;
+            arena__heap_set_current(heap, cls, &arena__page_empty);
         }
         /* Before taking fresh memory, see whether other threads gave some back. */
         if (attempt > 0 || arena__heap_collect_remote(heap) == 0 || q->first == NULL) {
@@ -238,6 +238,6 @@ void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls)
     p->used = 0;
     arena__pqueue_push(q, p);
     page_extend(p);
-    heap->current[cls] = p;
+    arena__heap_set_current(heap, cls, p);
     return page_pop(p);
 }

@@ -7,9 +7,12 @@
  * malloc, since the preload library routes malloc here), found through an
  * initial-exec TLS pointer. The fast paths touch only that heap:
  *
- *   malloc: class = f(size) -> page = heap->current[class] -> pop page->free
- *   free:   map lookup (two loads) -> segment -> page via span_start[] ->
- *           owner? push local_free : CAS push xthread_free (page.c)
+ *   malloc: page = heap->direct[(size + 7) / 8] -> pop page->free
+ *           (sizes up to 1 KiB; above: class = f(size) -> heap->current[class])
+ *   free:   pointer & ~(4 MiB - 1) == heap's cached segment base? that
+ *           segment : map lookup (two loads; the cache is then set) ->
+ *           page via span_start[] -> owner? push local_free :
+ *           CAS push xthread_free (page.c)
  *
  * No locks there, and no atomic read-modify-write on the owner's side: live
  * byte counters are single-writer words updated with relaxed load + store.
@@ -84,7 +87,7 @@ void arena__pool_init(void)
 static void heap_reset(arena__heap_t *heap)
 {
     for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
-        heap->current[c] = &arena__page_empty;
+        arena__heap_set_current(heap, c, &arena__page_empty);
         heap->queues[c].first = heap->queues[c].last = NULL;
     }
     heap->full.first = heap->full.last = NULL;
@@ -92,6 +95,8 @@ static void heap_reset(arena__heap_t *heap)
         heap->bins[b].first = heap->bins[b].last = NULL;
     }
     heap->segments = NULL;
+    heap->free_base = ARENA__NO_BASE;
+    heap->free_seg = NULL;
     heap->empty_segments = 0;
     heap->last_purge_ms = arena__now_ms();
     heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
@@ -336,13 +341,26 @@ static void *malloc_slow(size_t size, size_t align, bool *ret_zero)
     return alloc_big(heap, size, align, ret_zero);
 }
 
-void *arena__pool_malloc(size_t size)
+/* Everything arena__pool_malloc's first test does not serve: small sizes
+ * above ARENA__DIRECT_MAX (class computed, then current[]), an empty current
+ * page, the first call of a thread, large and huge sizes. Kept out of line so
+ * the fast path stays a leaf function with no stack frame. */
+static __attribute__((noinline)) void *malloc_generic(size_t size)
 {
     arena__heap_t *heap = tls_heap;
-    if (ARENA__LIKELY(size <= ARENA__SMALL_MAX && heap != NULL)) {
+    if (size <= ARENA__SMALL_MAX && heap != NULL) {
         unsigned cls = arena__size_class(size);
         arena__page_t *page = heap->current[cls];
         arena__block_t *b = page->free;
+        if (b == NULL && page->local_free != NULL) {
+            /* The commonest refill: the owner's own frees to this page. Taken
+             * here without the slow path's clock read; remote frees and
+             * fresh blocks wait until local_free runs dry too (the empty
+             * page's lists are always NULL, so it never gets here). */
+            b = page->local_free;
+            page->local_free = NULL;
+            page->free = b;
+        }
         if (ARENA__LIKELY(b != NULL)) {
             page->free = b->next;
             page->used++;
@@ -352,6 +370,23 @@ void *arena__pool_malloc(size_t size)
     }
     bool zero;
     return malloc_slow(size, 0, &zero);
+}
+
+void *arena__pool_malloc(size_t size)
+{
+    arena__heap_t *heap = tls_heap;
+    if (ARENA__LIKELY(size <= ARENA__DIRECT_MAX && heap != NULL)) {
+        /* One load from size to page: no class computation. */
+        arena__page_t *page = heap->direct[(size + 7) >> 3];
+        arena__block_t *b = page->free;
+        if (ARENA__LIKELY(b != NULL)) {
+            page->free = b->next;
+            page->used++;
+            arena__counter_add(&heap->xlive, (int64_t)page->bsize);
+            return b;
+        }
+    }
+    return malloc_generic(size);
 }
 
 void *arena__pool_aligned(size_t align, size_t size)
@@ -438,7 +473,43 @@ static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr
     heap_tick(heap);
 }
 
-void arena__pool_free(void *ptr)
+/* A page that emptied or was full: page lists, then maybe segments. */
+static __attribute__((noinline)) void free_small_slow(arena__heap_t *heap, arena__page_t *page)
+{
+    arena__page_free_slow(heap, page);
+    /* A segment that just emptied goes back to the daemon
+     * now, beyond the one spare: a thread that frees
+     * everything and then blocks (the generator of
+     * DESIGN.md section 1) must not keep its leases until
+     * its next malloc. Here, at the top of free, nothing
+     * refers to the segment any more. */
+    if (ARENA__UNLIKELY(heap->empty_segments > 1)) {
+        (void)arena__heap_release_empty(heap, 1);
+    }
+}
+
+/* The owner's free of a small block: the push onto local_free, then the
+ * page lists when the page emptied or was full. */
+static inline void free_small_local(arena__heap_t *heap, arena__page_t *page, void *ptr)
+{
+    arena__block_t *b = ptr;
+    b->next = page->local_free;
+    page->local_free = b;
+    page->used--;
+    arena__counter_add(&heap->xlive, -(int64_t)page->bsize);
+    if (ARENA__UNLIKELY(page->used == 0 || page->in_full)) {
+        /* The only page of its class stays (no churn): skip the call. */
+        if (page->used != 0 || page->in_full || page->next != NULL ||
+            heap->queues[page->cls].first != page) {
+            free_small_slow(heap, page);
+        }
+    }
+}
+
+/* Every free the fast path below does not finish: NULL, a pointer not ours,
+ * a segment other than the cached one (the map lookup, then the cache is
+ * set), a large object, another thread's segment, a huge region. */
+static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *ptr)
 {
     if (ptr == NULL) {
         return;
@@ -452,22 +523,12 @@ void arena__pool_free(void *ptr)
         /* Segments are 4 MiB-aligned: the slice index is in the low bits. */
         uintptr_t idx = ((uintptr_t)ptr & (ARENA__SEGMENT_SIZE - 1)) >> ARENA__SLICE_SHIFT;
         arena__page_t *page = &seg->pages[seg->span_start[idx]];
-        arena__heap_t *heap = tls_heap;
         /* Relaxed: only this thread ever stores its own heap here. */
-        if (ARENA__LIKELY(ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap)) {
+        if (heap != NULL && ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap) {
+            heap->free_base = seg->hdr.base;
+            heap->free_seg = seg;
             if (ARENA__LIKELY(page->kind == ARENA__PAGE_SMALL)) {
-                arena__block_t *b = ptr;
-                b->next = page->local_free;
-                page->local_free = b;
-                page->used--;
-                arena__counter_add(&heap->xlive, -(int64_t)page->bsize);
-                if (ARENA__UNLIKELY(page->used == 0 || page->in_full)) {
-                    /* The only page of its class stays (no churn): skip the call. */
-                    if (page->used != 0 || page->in_full || page->next != NULL ||
-                        heap->queues[page->cls].first != page) {
-                        arena__page_free_slow(heap, page);
-                    }
-                }
+                free_small_local(heap, page, ptr);
                 return;
             }
             free_large_local(heap, page, ptr);
@@ -482,6 +543,30 @@ void arena__pool_free(void *ptr)
     if ((uintptr_t)ptr == h->ptr) {
         free_huge(h);
     }
+}
+
+/* The fast path: a small block of the segment this thread freed into last
+ * (mask, compare, one xowner check: no map lookup) goes onto its page's
+ * local_free. NULL never matches (free_base is never 0). */
+void arena__pool_free(void *ptr)
+{
+    arena__heap_t *heap = tls_heap;
+    uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1);
+    if (ARENA__LIKELY(heap != NULL && base == heap->free_base)) {
+        arena__segment_t *seg = heap->free_seg;
+        /* Relaxed: only this thread ever stores its own heap here. Once it
+         * is ours, the plain fields are ours too: is it still that base? */
+        if (ARENA__LIKELY(ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap &&
+                          seg->hdr.base == base)) {
+            uintptr_t idx = ((uintptr_t)ptr - base) >> ARENA__SLICE_SHIFT;
+            arena__page_t *page = &seg->pages[seg->span_start[idx]];
+            if (ARENA__LIKELY(page->kind == ARENA__PAGE_SMALL)) {
+                free_small_local(heap, page, ptr);
+                return;
+            }
+        }
+    }
+    free_generic(heap, ptr);
 }
 
 size_t arena__pool_usable_size(const void *ptr)
@@ -773,6 +858,11 @@ bool arena__pool_is_valid(void)
         }
         const arena__page_t *cur = heap->current[c];
         if (cur != &arena__page_empty && (cur->kind != ARENA__PAGE_SMALL || cur->cls != c)) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < ARENA__DIRECT_SLOTS; i++) {
+        if (heap->direct[i] != heap->current[arena__size_class(i << 3)]) {
             return false;
         }
     }

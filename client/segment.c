@@ -206,6 +206,10 @@ void arena__segment_release(arena__segment_t *seg)
         return;
     }
     (void)arena__map_set(seg->hdr.base, ARENA__SEGMENT_SIZE, NULL);
+    /* Nobody's now: a heap whose free cache still names this metadata (it
+     * is recycled, maybe for another base) sees xowner != itself and takes
+     * the map. The caller is the owner, so its own later loads see this. */
+    ARENA__ATOMIC_STORE_RELAXED(&seg->xowner, NULL);
     arena__atomic_add_relaxed(&arena__stat_purged,
                               -(int64_t)((size_t)seg->zero_slices * ARENA__SLICE_SIZE));
     arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)seg->hdr.size);

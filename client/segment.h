@@ -123,14 +123,38 @@ typedef struct arena__pqueue {
     arena__page_t *first, *last;
 } arena__pqueue_t;
 
+/* Sizes up to ARENA__DIRECT_MAX find their page in one load: heap->direct[
+ * (size + 7) / 8] is the current page of the size's class (as in mimalloc's
+ * pages_free_direct). Class boundaries are multiples of 8, so every size of a
+ * slot has the same class. ARENA__DIRECT_MAX_CLASS is the class of
+ * ARENA__DIRECT_MAX (1024 bytes: 1 + 8 + 3 doublings * 8 classes = 32). */
+#define ARENA__DIRECT_MAX       ((size_t)1024)
+#define ARENA__DIRECT_SLOTS     (ARENA__DIRECT_MAX / 8 + 1)
+#define ARENA__DIRECT_MAX_CLASS 32u
+#define ARENA__NO_BASE          UINTPTR_MAX
+
 /* A thread heap. Owner thread only, except xlive (read by arena_stats). */
 typedef struct arena__heap {
-    arena__page_t *current[ARENA__NCLASSES]; /* never NULL: &arena__page_empty when none */
-    arena__pqueue_t queues[ARENA__NCLASSES]; /* pages of a class that may have room */
-    arena__pqueue_t full;                    /* pages with no room */
-    arena__pqueue_t bins[ARENA__SPAN_BINS];  /* free spans */
-    arena__segment_t *segments;              /* owned segments */
-    uint32_t empty_segments;                 /* owned segments with nothing used */
+    /* The free fast path's cache: the last segment of this heap a free went
+     * to, so a free into it skips the map (mask the pointer, compare). Set
+     * only to a segment whose xowner is this heap; cleared by heap reset.
+     * It may go stale (the segment released, its metadata recycled): the
+     * free path checks xowner == this heap (arena__segment_release() stores
+     * NULL) and only then, the metadata being ours, hdr.base == free_base,
+     * so neither a segment that changed hands nor recycled metadata is ever
+     * taken for the cached one. free_base is ARENA__NO_BASE (no 4 MiB-aligned
+     * address, NULL's chunk neither) when empty. */
+    uintptr_t free_base;
+    struct arena__segment *free_seg;
+    /* direct[] next: the malloc fast path reads one slot and nothing else
+     * of the heap but xlive. Kept equal to current[] by arena__heap_set_current. */
+    arena__page_t *direct[ARENA__DIRECT_SLOTS]; /* never NULL, like current[] */
+    arena__page_t *current[ARENA__NCLASSES];    /* never NULL: &arena__page_empty when none */
+    arena__pqueue_t queues[ARENA__NCLASSES];    /* pages of a class that may have room */
+    arena__pqueue_t full;                       /* pages with no room */
+    arena__pqueue_t bins[ARENA__SPAN_BINS];     /* free spans */
+    arena__segment_t *segments;                 /* owned segments */
+    uint32_t empty_segments;                    /* owned segments with nothing used */
     uint64_t last_purge_ms;
     uint64_t pressure_seen;         /* pressure epoch last acted on */
     _Atomic int64_t xlive;          /* live bytes (owner stores, relaxed; others load, relaxed) */
@@ -140,6 +164,22 @@ typedef struct arena__heap {
 
 extern arena__page_t arena__page_empty;
 extern arena__heap_t arena__heap_abandoned; /* xowner of abandoned segments */
+
+/* Makes page the current page of class cls (owner only; slow paths): the
+ * only way current[] and direct[] are written, so the two always agree. */
+static inline void arena__heap_set_current(arena__heap_t *heap, unsigned cls, arena__page_t *page)
+{
+    heap->current[cls] = page;
+    if (cls <= ARENA__DIRECT_MAX_CLASS) {
+        /* The slots of sizes in (class_size(cls - 1), class_size(cls)];
+         * slot 0 (size 0) belongs to class 0 with slot 1. */
+        size_t lo = cls == 0 ? 0 : (arena__class_size(cls - 1) >> 3) + 1;
+        size_t hi = arena__class_size(cls) >> 3;
+        for (size_t i = lo; i <= hi; i++) {
+            heap->direct[i] = page;
+        }
+    }
+}
 
 /* ---- atomic helpers: the order is in the name ------------------------------ */
 

@@ -16,10 +16,12 @@
  *            room for it.
  *   arenad   the generator uses arena_malloc/arena_free, the simulator asks
  *            arenad for a lease of that size (waiting up to --wait-ms). The
- *            daemon's budget is the machine. The generator's library answers
- *            the daemon's pressure from a background thread (ARENA_BACKGROUND=1)
- *            while its main thread is blocked, and the daemon takes parked
- *            leases back without its help at all.
+ *            daemon's budget is the machine. The generator's pools give each
+ *            segment back as soon as it empties (beyond one spare), so the
+ *            memory is the daemon's again before the generator blocks; what
+ *            is left can come back through pressure, which the generator's
+ *            library answers from a background thread (ARENA_BACKGROUND=1)
+ *            while its main thread is blocked.
  *
  * Both runs are sampled every 100 ms (VmRSS of both processes) and printed
  * side by side, then a summary line per run. With no --socket the demo
@@ -30,9 +32,8 @@
  *                   [--object-size B] [--need-pct P] [--wait-ms MS]
  *                   [--generator-trims]
  *
- * --generator-trims makes the generator call arena_trim() after freeing,
- * before it blocks: what its pools do by themselves once they park empty
- * leases (the daemon then takes them without the generator running).
+ * --generator-trims makes the generator also call arena_trim() after
+ * freeing, before it blocks (returning the spare segment and purged pages).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -160,6 +161,9 @@ static int simulator(bool arena, const opts_t *o, pid_t generator, int out)
                            need / MiB, room / MiB, gen / MiB);
             if (write(out, line, strlen(line)) < 0)
                 return 1;
+            /* Stay a while, as a simulator waiting for memory would. */
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = 500000000};
+            (void)nanosleep(&ts, NULL);
             return 0;
         }
         char *p = malloc(need);

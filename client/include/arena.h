@@ -181,6 +181,55 @@ typedef struct arena_bump arena_bump_t;
 ARENA_API int arena_bump_create(size_t chunk_size, arena_bump_t **ret_bump);
 /* size bytes aligned to align (0: 16; a power of two), or NULL with errno. */
 ARENA_API void *arena_bump_alloc(arena_bump_t *bump, size_t size, size_t align);
+
+/* The inline fast path. A bump arena starts with this cursor (ABI: two
+ * pointer-sized words at offset 0, the next free byte and the end of the
+ * current chunk; the rest of the arena stays opaque). cur is always a multiple
+ * of ARENA_BUMP_GRAIN and end is page-aligned, so an allocation aligned to at
+ * most the grain is one compare and one add. Only the arena's one user thread
+ * reads or writes it; nothing else is part of the ABI.
+ *
+ * C callers get arena_bump_alloc_inline() through the arena_bump_alloc() macro
+ * below: it bumps the cursor when the object fits the current chunk and the
+ * alignment is at most the grain, and calls the exported arena_bump_alloc()
+ * function for everything else (a new chunk, a large object or alignment, bad
+ * arguments; that function also does the fast path itself). Taking the
+ * address, writing (arena_bump_alloc)(...), dlsym("arena_bump_alloc") or an
+ * FFI binding all reach the real function, which behaves the same. Define
+ * ARENA_NO_INLINE before including this header to get the plain call only. */
+#define ARENA_BUMP_GRAIN ((size_t)16)
+
+typedef struct arena_bump_cursor {
+    uintptr_t cur; /* next free byte of the current chunk */
+    uintptr_t end; /* end of the current chunk */
+} arena_bump_cursor_t;
+
+static inline void *arena_bump_alloc_inline(arena_bump_t *bump, size_t size, size_t align)
+{
+#if defined(__GNUC__)
+#define ARENA_BUMP_EXPECT_(x) __builtin_expect(!!(x), 1)
+#else
+#define ARENA_BUMP_EXPECT_(x) (x)
+#endif
+    /* align 0, 1, 2, 4, 8 or 16; constant at most call sites, so this folds. */
+    if (ARENA_BUMP_EXPECT_(bump != NULL && align <= ARENA_BUMP_GRAIN &&
+                           (align & (align - 1)) == 0)) {
+        arena_bump_cursor_t *c = (arena_bump_cursor_t *)(void *)bump;
+        uintptr_t p = c->cur;
+        /* size <= end - p and end - p is a multiple of the grain: rounding
+         * size up to the grain neither overflows nor passes the end. */
+        if (ARENA_BUMP_EXPECT_(size <= c->end - p)) {
+            c->cur = p + ((size + ARENA_BUMP_GRAIN - 1) & ~(ARENA_BUMP_GRAIN - 1));
+            return (void *)p;
+        }
+    }
+#undef ARENA_BUMP_EXPECT_
+    return (arena_bump_alloc)(bump, size, align);
+}
+
+#if !defined(ARENA_NO_INLINE)
+#define arena_bump_alloc(bump, size, align) arena_bump_alloc_inline((bump), (size), (align))
+#endif
 /* Frees everything allocated at once; keep_leases keeps the chunks for reuse,
  * otherwise all but the first go back. */
 ARENA_API void arena_bump_reset(arena_bump_t *bump, bool keep_leases);

@@ -200,8 +200,9 @@ static void touch(void *p, size_t n)
     b[n - 1] = (unsigned char)n;
 }
 
-/* Ring of live objects; free one, allocate one. Returns ns per pair. */
-static double work_small(long steps, struct hist *h, double tick_ns)
+/* Ring of live objects; free one, allocate one. Returns ns per pair.
+ * noinline: a symbol for valgrind --tool=callgrind --toggle-collect=work_small. */
+static __attribute__((noinline)) double work_small(long steps, struct hist *h, double tick_ns)
 {
     void *ring[RING];
     uint64_t t0, t1, overhead = UINT64_MAX;
@@ -426,8 +427,10 @@ static double work_slab(long pairs, struct hist *h, double tick_ns)
 }
 
 /* Allocation cost alone: the pointers are summed, not written to, and the
- * arena is reset every 4096 allocations (keeping its chunk). */
-static double work_bump(long allocs)
+ * arena is reset every 4096 allocations (keeping its chunk). call: through
+ * the exported function, (arena_bump_alloc)(...), as FFI and dlsym users do;
+ * otherwise through arena.h's inline fast path, as C callers do. */
+static double work_bump(long allocs, bool call)
 {
     arena_bump_t *bump;
     uintptr_t sum = 0;
@@ -439,7 +442,10 @@ static double work_bump(long allocs)
         for (long i = 0; i < allocs; i++) {
             if ((i & 4095) == 4095)
                 arena_bump_reset(bump, true);
-            sum += (uintptr_t)arena_bump_alloc(bump, 16 + (size_t)(i & 48), 16);
+            if (call)
+                sum += (uintptr_t)(arena_bump_alloc)(bump, 16 + (size_t)(i & 48), 16);
+            else
+                sum += (uintptr_t)arena_bump_alloc(bump, 16 + (size_t)(i & 48), 16);
         }
         double t = (double)(now_ns() - t0) / (double)allocs;
         ns = t < ns ? t : ns;
@@ -486,9 +492,10 @@ static int child_main(const char *mode)
         struct hist hs;
         hist_init(&hs);
         double slab = work_slab(quick ? 2000000 : 20000000, &hs, tick_ns);
-        double bump = work_bump(quick ? 5000000 : 50000000);
-        printf(" slab_ns=%.2f slab_p50=%.1f slab_p999=%.1f bump_ns=%.2f", slab, hist_pct(&hs, 50),
-               hist_pct(&hs, 99.9), bump);
+        double bump = work_bump(quick ? 5000000 : 50000000, false);
+        double bump_call = work_bump(quick ? 5000000 : 50000000, true);
+        printf(" slab_ns=%.2f slab_p50=%.1f slab_p999=%.1f bump_ns=%.2f bump_call_ns=%.2f", slab,
+               hist_pct(&hs, 50), hist_pct(&hs, 99.9), bump, bump_call);
     }
     printf("\n");
     return 0;
@@ -500,7 +507,7 @@ struct result {
     const char *name;
     const char *preload; /* library path, NULL for none, "" for n/a */
     bool ok;
-    double small, p50, p99, p999, pc, larson, slab, slab_p50, slab_p999, bump;
+    double small, p50, p99, p999, pc, larson, slab, slab_p50, slab_p999, bump, bump_call;
     long peak, final;
 };
 
@@ -550,9 +557,9 @@ static bool run_child(const char *self, const char *mode, const char *preload, s
     int got = sscanf(buf,
                      "small_ns=%lf p50=%lf p99=%lf p999=%lf pc_ns=%lf larson_ns=%lf "
                      "peak_kib=%ld final_kib=%ld slab_ns=%lf slab_p50=%lf slab_p999=%lf "
-                     "bump_ns=%lf",
+                     "bump_ns=%lf bump_call_ns=%lf",
                      &r->small, &r->p50, &r->p99, &r->p999, &r->pc, &r->larson, &r->peak, &r->final,
-                     &r->slab, &r->slab_p50, &r->slab_p999, &r->bump);
+                     &r->slab, &r->slab_p50, &r->slab_p999, &r->bump, &r->bump_call);
     return got >= 8;
 }
 
@@ -645,14 +652,16 @@ int main(int argc, char **argv)
         printf("%-14s %9s %7s %7s %7s %9s %10s %10s %10s\n", r->name, c[0], c[1], c[2], c[3], c[4],
                c[5], c[6], c[7]);
     }
-    char slab[32], slab50[32], slab999[32], bump[32];
+    char slab[32], slab50[32], slab999[32], bump[32], bump_call[32];
     fmt(slab, 32, res[0].ok, res[0].slab);
     fmt(slab50, 32, res[0].ok, res[0].slab_p50);
     fmt(slab999, 32, res[0].ok, res[0].slab_p999);
     fmt(bump, 32, res[0].ok, res[0].bump);
+    fmt(bump_call, 32, res[0].ok, res[0].bump_call);
     printf("arena_slab alloc+free pair: %s ns (p50 %s, p99.9 %s per pair, 64-pair samples)\n", slab,
            slab50, slab999);
-    printf("arena_bump alloc: %s ns\n", bump);
+    printf("arena_bump alloc: %s ns inline (arena.h fast path), %s ns through the call\n", bump,
+           bump_call);
 
     char s_arena[32], s_mi[32], s_je[32], s_gl[32], p999[32], rss[32];
     fmt(s_arena, 32, res[0].ok, res[0].small);
@@ -665,7 +674,7 @@ int main(int argc, char **argv)
     else
         snprintf(rss, sizeof(rss), "n/a");
     printf("RESULT ns_small_arena=%s ns_small_mimalloc=%s ns_small_jemalloc=%s ns_small_glibc=%s "
-           "ns_slab_pair=%s ns_bump=%s p999_ns_arena=%s rss_after_free_kib=%s\n",
-           s_arena, s_mi, s_je, s_gl, slab, bump, p999, rss);
+           "ns_slab_pair=%s ns_bump=%s p999_ns_arena=%s rss_after_free_kib=%s ns_bump_call=%s\n",
+           s_arena, s_mi, s_je, s_gl, slab, bump, p999, rss, bump_call);
     return res[0].ok ? 0 : 1;
 }

@@ -13,11 +13,10 @@ add_test(NAME test_starve COMMAND test_starve)
 set_tests_properties(test_starve PROPERTIES LABELS "starve;integration" TIMEOUT 300)
 
 # arena-demo end to end, small: the system-allocator run starves the
-# simulator, the arenad run (generator trims before blocking) feeds it.
+# simulator, the arenad run feeds it while the generator is blocked.
 if(TARGET arena-demo)
   add_test(NAME test_arena_demo_smoke
-    COMMAND arena-demo --objects 300000 --budget-mb 64 --need-pct 85 --wait-ms 5000
-            --generator-trims)
+    COMMAND arena-demo --objects 300000 --budget-mb 64 --need-pct 85 --wait-ms 5000)
   set_tests_properties(test_arena_demo_smoke PROPERTIES LABELS "starve;integration" TIMEOUT 120
     PASS_REGULAR_EXPRESSION "RESULT system_sim_got=0 arenad_sim_got=1")
 endif()

@@ -327,6 +327,58 @@ START_TEST(test_zero_size)
 }
 END_TEST
 
+/* The inline fast path of arena.h and the exported function share one
+ * cursor: allocations made alternately through both (and through a function
+ * pointer, which takes the real symbol) are contiguous, and the inline path
+ * falls back to the function for a full chunk, a large alignment and NULL. */
+START_TEST(test_inline_and_call_share_cursor)
+{
+    arena_bump_t *bump;
+    void *(*fn)(arena_bump_t *, size_t, size_t) = arena_bump_alloc;
+    arena__bump_info_t info;
+
+    ck_assert_int_eq(arena_bump_create(64 * KiB, &bump), 0);
+    ck_assert(fn != NULL);
+    unsigned char *a = arena_bump_alloc(bump, 24, 0);   /* inline */
+    unsigned char *b = (arena_bump_alloc)(bump, 24, 8); /* the exported function */
+    unsigned char *c = fn(bump, 1, 16);
+    unsigned char *d = arena_bump_alloc_inline(bump, 40, 1);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_eq(b, a + 32);
+    ck_assert_ptr_eq(c, b + 32);
+    ck_assert_ptr_eq(d, c + 16);
+    /* The cursor is the documented first member. */
+    const arena_bump_cursor_t *cur = (const arena_bump_cursor_t *)(const void *)bump;
+    ck_assert_uint_eq(cur->cur, (uintptr_t)(d + 48));
+    ck_assert_uint_eq(cur->end % 4096, 0);
+    ck_assert(arena__bump_is_valid(bump));
+
+    /* Past the chunk's end the inline path calls the function: a new chunk. */
+    size_t n = 0;
+    do {
+        ck_assert_ptr_nonnull(arena_bump_alloc(bump, 1000, 0));
+        arena__bump_info(bump, &info);
+        n++;
+    } while (info.current == 0 && n < 1000);
+    ck_assert_uint_eq(info.current, 1);
+    ck_assert(arena__bump_is_valid(bump));
+
+    /* Alignments above the grain and bad ones go to the function too. */
+    unsigned char *big = arena_bump_alloc(bump, 8, 4096);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_uint_eq((uintptr_t)big % 4096, 0);
+    errno = 0;
+    ck_assert_ptr_null(arena_bump_alloc(bump, 8, 24));
+    ck_assert_int_eq(errno, EINVAL);
+    arena_bump_t *none = NULL;
+    errno = 0;
+    ck_assert_ptr_null(arena_bump_alloc(none, 8, 0));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert(arena__bump_is_valid(bump));
+    arena_bump_destroy(bump);
+}
+END_TEST
+
 START_TEST(test_many_region_records)
 {
     /* More chunks than one page of records holds: the record array grows. */
@@ -445,6 +497,7 @@ static Suite *bump_suite(void)
     tcase_add_test(tc, test_destroy_releases_everything);
     tcase_add_test(tc, test_zero_size);
     tcase_add_test(tc, test_many_region_records);
+    tcase_add_test(tc, test_inline_and_call_share_cursor);
     suite_add_tcase(s, tc);
 
     TCase *td = tcase_create("daemon");

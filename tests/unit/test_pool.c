@@ -319,6 +319,58 @@ START_TEST(test_large_coalesce)
 }
 END_TEST
 
+/* The free path's per-heap segment cache and the direct size -> page table:
+ * objects spread over three segments are freed in an order that switches
+ * segment at every free (the cache misses and refills each time) and then
+ * segment by segment (it hits); after a trim gives the segments back, new
+ * ones (often at the same addresses, with recycled metadata) must not be
+ * mistaken for the cached ones. Every size 0 .. 1024 goes through direct[]. */
+START_TEST(test_free_cache_and_direct_table)
+{
+    enum { N = 3 * 4096 };
+    static unsigned char *objs[N];
+    arena_stats_t st;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            objs[i] = arena_malloc(1000);
+            ck_assert_ptr_nonnull(objs[i]);
+            memset(objs[i], (unsigned char)i, 1000);
+        }
+        uintptr_t seg0 = (uintptr_t)objs[0] & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1);
+        uintptr_t segn = (uintptr_t)objs[N - 1] & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1);
+        ck_assert_uint_ne(seg0, segn);
+        /* Alternate ends: consecutive frees go to different segments. */
+        for (int i = 0; i < N / 4; i++) {
+            unsigned char *lo = objs[i], *hi = objs[N - 1 - i];
+            ck_assert_uint_eq(lo[999], (unsigned char)i);
+            ck_assert_uint_eq(hi[0], (unsigned char)(N - 1 - i));
+            arena_free(lo);
+            arena_free(hi);
+        }
+        ck_assert(arena__pool_is_valid());
+        for (int i = N / 4; i < N - N / 4; i++) {
+            ck_assert_uint_eq(objs[i][500], (unsigned char)i);
+            arena_free(objs[i]);
+        }
+        ck_assert(arena__pool_is_valid());
+        ck_assert_int_eq(arena_stats(&st), 0);
+        ck_assert_uint_eq(st.live_bytes, 0);
+        ck_assert_int_ge(arena_trim(), 0);
+    }
+    for (size_t size = 0; size <= 1024; size++) {
+        unsigned char *p = arena_malloc(size);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(arena_usable_size(p), arena__class_size(arena__size_class(size)));
+        memset(p, 0xab, size);
+        ck_assert(arena__pool_is_valid());
+        arena_free(p);
+    }
+    ck_assert(arena__pool_is_valid());
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+}
+END_TEST
+
 START_TEST(test_stats_and_trim)
 {
     arena_stats_t st;
@@ -659,6 +711,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_calloc_zero);
     tcase_add_test(tc, test_large_coalesce);
     tcase_add_test(tc, test_stats_and_trim);
+    tcase_add_test(tc, test_free_cache_and_direct_table);
     tcase_add_test(tc, test_spare_segment_no_churn);
     tcase_add_test(tc, test_decay_purge);
     tcase_add_test(tc, test_thread_exit_live_objects);
