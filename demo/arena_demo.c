@@ -82,7 +82,7 @@ typedef struct run {
     double wait_ms;  /* how long it waited for it */
     size_t peak_gen; /* kB */
     size_t gen_after_free;
-    char why[160];
+    char why[200]; /* as long as the result line it comes from */
 } run_t;
 
 static uint64_t now_ms(void)
