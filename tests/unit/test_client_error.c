@@ -48,9 +48,9 @@ END_TEST
 
 START_TEST(test_strerror_arena_codes_distinct)
 {
-    static const int codes[] = {ARENA_ENODAEMON,     ARENA_EVERSION,  ARENA_ENOTOWNER, ARENA_ELIMIT,
-                                ARENA_EDISCONNECTED, ARENA_EPROTOCOL, ARENA_EDAEMON,
-                                ARENA_ERECLAIMED};
+    static const int codes[] = {ARENA_ENODAEMON, ARENA_EVERSION,      ARENA_ENOTOWNER,
+                                ARENA_ELIMIT,    ARENA_EDISCONNECTED, ARENA_EPROTOCOL,
+                                ARENA_EDAEMON,   ARENA_ERECLAIMED};
     const size_t n = sizeof(codes) / sizeof(codes[0]);
     const char *unknown = arena_strerror(-19999);
     for (size_t i = 0; i < n; i++) {
