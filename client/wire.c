@@ -317,17 +317,21 @@ static const char *wire_in(const char *s)
     return s ? s : "";
 }
 
+/* An array of n elements of size bytes in the message's scratch memory; NULL
+ * when n is 0, and when it does not fit (the caller answers -ENOMEM then). */
+static void *wire_array(arena__scratch_t *scratch, size_t n, size_t size)
+{
+    if (n == 0 || n > SIZE_MAX / size)
+        return NULL;
+    return arena__scratch_alloc(scratch, n * size);
+}
+
 static int wire_decode_clients(const Arena__V1__ListClientsReply *r, arena__scratch_t *scratch,
                                arena__msg_t *out)
 {
-    arena__wire_client_t *v = NULL;
-    if (r->n_clients) {
-        if (r->n_clients > SIZE_MAX / sizeof(*v))
-            return -ENOMEM;
-        v = arena__scratch_alloc(scratch, r->n_clients * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-    }
+    arena__wire_client_t *v = wire_array(scratch, r->n_clients, sizeof(*v));
+    if (r->n_clients && !v)
+        return -ENOMEM;
     for (size_t i = 0; i < r->n_clients; i++) {
         const Arena__V1__ClientInfo *c = r->clients[i];
         if (!c)
@@ -356,14 +360,9 @@ static int wire_decode_clients(const Arena__V1__ListClientsReply *r, arena__scra
 static int wire_decode_leases(const Arena__V1__ListLeasesReply *r, arena__scratch_t *scratch,
                               arena__msg_t *out)
 {
-    arena__wire_lease_t *v = NULL;
-    if (r->n_leases) {
-        if (r->n_leases > SIZE_MAX / sizeof(*v))
-            return -ENOMEM;
-        v = arena__scratch_alloc(scratch, r->n_leases * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-    }
+    arena__wire_lease_t *v = wire_array(scratch, r->n_leases, sizeof(*v));
+    if (r->n_leases && !v)
+        return -ENOMEM;
     for (size_t i = 0; i < r->n_leases; i++) {
         const Arena__V1__LeaseInfo *l = r->leases[i];
         if (!l)
@@ -387,14 +386,9 @@ static int wire_decode_leases(const Arena__V1__ListLeasesReply *r, arena__scratc
 static int wire_decode_events(const Arena__V1__EventsReply *r, arena__scratch_t *scratch,
                               arena__msg_t *out)
 {
-    arena__wire_event_t *v = NULL;
-    if (r->n_events) {
-        if (r->n_events > SIZE_MAX / sizeof(*v))
-            return -ENOMEM;
-        v = arena__scratch_alloc(scratch, r->n_events * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-    }
+    arena__wire_event_t *v = wire_array(scratch, r->n_events, sizeof(*v));
+    if (r->n_events && !v)
+        return -ENOMEM;
     for (size_t i = 0; i < r->n_events; i++) {
         const Arena__V1__Event *e = r->events[i];
         if (!e)
