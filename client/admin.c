@@ -122,6 +122,7 @@ static int admin_on_clients(void *ctx, const arena__msg_t *reply)
         d->waiting = c->waiting;
         d->waiting_bytes = c->waiting_bytes;
         d->weight = c->weight;
+        d->live_bytes = c->live_bytes;
     }
     *out = list;
     return 0;
@@ -441,23 +442,25 @@ int arena__ctl_print_shares(arena_conn_t *conn, bool json, FILE *out)
                           i ? "," : "", c->client_id, c->pid);
             admin_json_string(out, c->name);
             (void)fprintf(out,
-                          ",\"leased_bytes\":%" PRIu64 ",\"parked_bytes\":%" PRIu64
-                          ",\"fair_share\":%" PRIu64 ",\"weight\":%" PRIu32 ",\"waiting\":%" PRIu32
+                          ",\"leased_bytes\":%" PRIu64 ",\"live_bytes\":%" PRIu64
+                          ",\"parked_bytes\":%" PRIu64 ",\"fair_share\":%" PRIu64
+                          ",\"weight\":%" PRIu32 ",\"waiting\":%" PRIu32
                           ",\"waiting_bytes\":%" PRIu64 "}",
-                          c->leased_bytes, c->parked_bytes, c->fair_share, c->weight, c->waiting,
-                          c->waiting_bytes);
+                          c->leased_bytes, c->live_bytes, c->parked_bytes, c->fair_share, c->weight,
+                          c->waiting, c->waiting_bytes);
         }
         (void)fputs("]}\n", out);
     } else {
-        (void)fprintf(out, "%8s %8s %-16s %10s %10s %10s %6s %8s %10s\n", "ID", "PID", "NAME",
-                      "LEASED", "PARKED", "SHARE", "WEIGHT", "WAITING", "WANTED");
+        (void)fprintf(out, "%8s %8s %-16s %10s %10s %10s %10s %6s %8s %10s\n", "ID", "PID", "NAME",
+                      "LEASED", "LIVE", "PARKED", "SHARE", "WEIGHT", "WAITING", "WANTED");
         for (size_t i = 0; i < list->count; i++) {
             const arena__admin_client_t *c = &list->items[i];
-            char a[32], b[32], d[32], e[32];
+            char a[32], b[32], d[32], e[32], l[32];
             (void)fprintf(out,
-                          "%8" PRIu64 " %8" PRIu32 " %-16.16s %10s %10s %10s %6" PRIu32 " %8" PRIu32
-                          " %10s\n",
+                          "%8" PRIu64 " %8" PRIu32 " %-16.16s %10s %10s %10s %10s %6" PRIu32
+                          " %8" PRIu32 " %10s\n",
                           c->client_id, c->pid, c->name, admin_size(c->leased_bytes, a, sizeof(a)),
+                          admin_size(c->live_bytes, l, sizeof(l)),
                           admin_size(c->parked_bytes, b, sizeof(b)),
                           admin_size(c->fair_share, d, sizeof(d)), c->weight, c->waiting,
                           admin_size(c->waiting_bytes, e, sizeof(e)));

@@ -59,6 +59,7 @@ typedef struct arena__admin_client {
     uint32_t waiting;       /* queued lease requests */
     uint64_t waiting_bytes; /* bytes they ask for */
     uint32_t weight;
+    uint64_t live_bytes; /* what the client's allocator says it holds live; <= leased */
 } arena__admin_client_t;
 
 typedef struct arena__admin_lease {

@@ -177,7 +177,7 @@ static const char ctl_usage[] =
     "  metrics                    the daemon's metrics (Prometheus text format)\n"
     "  top [--interval S] [--once] [--count N]\n"
     "                             live view of budget, pressure and clients (q quits)\n"
-    "  shares                     leased, parked, fair share, weight, waiting per client\n"
+    "  shares                     leased, live, parked, fair share, weight, waiting\n"
     "  events [--since SEQ]       the daemon's recent lease and pressure events\n"
     "\n"
     "Options:\n"
@@ -203,7 +203,9 @@ static const char *ctl_command_usage(arena__ctl_cmd_t cmd)
                "\n"
                "Lists the connected clients you may see (all of them for root, the\n"
                "daemon's user and the admin group; your own otherwise): id, pid, uid,\n"
-               "name, leases and leased bytes, time connected.\n";
+               "name, leases, leased bytes, live bytes (what the client's allocator\n"
+               "says it holds in use, never more than it leases), parked bytes, time\n"
+               "connected.\n";
     case ARENA__CTL_LEASES:
         return "Usage: arenactl [--socket PATH] [--json] leases [--client ID]\n"
                "\n"
@@ -443,21 +445,26 @@ static int ctl_clients(arena_conn_t *conn, bool json, FILE *out)
             json_str(out, &f, "name", c->name);
             json_u64(out, &f, "leases", c->leases);
             json_u64(out, &f, "leased_bytes", c->leased_bytes);
+            json_u64(out, &f, "live_bytes", c->live_bytes);
+            json_u64(out, &f, "parked_bytes", c->parked_bytes);
             json_u64(out, &f, "connected_ms", c->connected_ms);
             (void)fputc('}', out);
         }
         (void)fputs("]}\n", out);
     } else {
-        (void)fprintf(out, "%8s %8s %6s %-16s %8s %12s %10s\n", "ID", "PID", "UID", "NAME",
-                      "LEASES", "LEASED", "CONNECTED");
+        (void)fprintf(out, "%8s %8s %6s %-16s %8s %12s %10s %10s %10s\n", "ID", "PID", "UID",
+                      "NAME", "LEASES", "LEASED", "LIVE", "PARKED", "CONNECTED");
         for (size_t i = 0; i < list->count; i++) {
             const arena__admin_client_t *c = &list->items[i];
-            char a[32], b[32];
-            (void)fprintf(
-                out, "%8" PRIu64 " %8" PRIu32 " %6" PRIu32 " %-16.16s %8" PRIu64 " %12s %10s\n",
-                c->client_id, c->pid, c->uid, c->name, c->leases,
-                ctl_size(c->leased_bytes, a, sizeof(a)),
-                ctl_duration(c->connected_ms, b, sizeof(b)));
+            char a[32], b[32], l[32], p[32];
+            (void)fprintf(out,
+                          "%8" PRIu64 " %8" PRIu32 " %6" PRIu32 " %-16.16s %8" PRIu64
+                          " %12s %10s %10s %10s\n",
+                          c->client_id, c->pid, c->uid, c->name, c->leases,
+                          ctl_size(c->leased_bytes, a, sizeof(a)),
+                          ctl_size(c->live_bytes, l, sizeof(l)),
+                          ctl_size(c->parked_bytes, p, sizeof(p)),
+                          ctl_duration(c->connected_ms, b, sizeof(b)));
         }
         (void)fprintf(out, "%zu client%s\n", list->count, list->count == 1 ? "" : "s");
     }
@@ -666,7 +673,8 @@ static const char top_usage[] =
     "\n"
     "A live view of the daemon: budget and how much of it is leased, pressure,\n"
     "dirty and free memory, and the clients you may see, biggest first (pid,\n"
-    "uid, name, leases, leased bytes, share of the budget, time connected).\n"
+    "uid, name, leases, leased, live and parked bytes, fair share, waiting\n"
+    "requests, share of the budget, time connected).\n"
     "On a terminal the screen is redrawn in place every interval; press q or\n"
     "Ctrl-C to quit. Elsewhere one frame is printed per interval.\n"
     "\n"
@@ -818,6 +826,7 @@ static void top_frame(FILE *out, const arena__admin_status_t *st, arena__admin_c
             json_str(out, &g, "name", c->name);
             json_u64(out, &g, "leases", c->leases);
             json_u64(out, &g, "leased_bytes", c->leased_bytes);
+            json_u64(out, &g, "live_bytes", c->live_bytes);
             json_u64(out, &g, "parked_bytes", c->parked_bytes);
             json_u64(out, &g, "fair_share", c->fair_share);
             json_u64(out, &g, "weight", c->weight);
@@ -829,7 +838,7 @@ static void top_frame(FILE *out, const arena__admin_status_t *st, arena__admin_c
         (void)fputs("]}\n", out);
         return;
     }
-    char a[32], b[32], c[32], d[32];
+    char a[32], b[32], c[32], d[32], e[32];
     time_t now = time(NULL);
     struct tm tm;
     char clock[16] = "";
@@ -858,8 +867,9 @@ static void top_frame(FILE *out, const arena__admin_status_t *st, arena__admin_c
                   st->clients, st->leases, st->pools, st->requests_refused_total,
                   st->protocol_errors_total, ctl_size(st->bytes_punched_total, d, sizeof(d)));
     (void)fputc('\n', out);
-    (void)fprintf(out, "%7s %7s %6s %-16s %6s %10s %10s %10s %4s %6s %9s\n", "CLIENT", "PID", "UID",
-                  "NAME", "LEASES", "LEASED", "PARKED", "FAIR", "WAIT", "SHARE", "CONNECTED");
+    (void)fprintf(out, "%7s %7s %6s %-16s %6s %10s %10s %10s %10s %4s %6s %9s\n", "CLIENT", "PID",
+                  "UID", "NAME", "LEASES", "LEASED", "LIVE", "PARKED", "FAIR", "WAIT", "SHARE",
+                  "CONNECTED");
     size_t shown = list->count;
     if (rows > 0 && shown > rows)
         shown = rows - 1;
@@ -868,14 +878,14 @@ static void top_frame(FILE *out, const arena__admin_status_t *st, arena__admin_c
         double share = st->budget ? 100.0 * (double)cl->leased_bytes / (double)st->budget : 0.0;
         /* '*' marks a client above its fair share: the first to give back. */
         bool above = cl->fair_share > 0 && cl->leased_bytes > cl->fair_share;
-        (void)fprintf(out,
-                      "%7" PRIu64 " %7" PRIu32 " %6" PRIu32 " %-16.16s %6" PRIu64
-                      " %10s %10s %9s%c %4" PRIu32 " %5.1f%% %9s\n",
-                      cl->client_id, cl->pid, cl->uid, cl->name, cl->leases,
-                      ctl_size(cl->leased_bytes, a, sizeof(a)),
-                      ctl_size(cl->parked_bytes, c, sizeof(c)),
-                      ctl_size(cl->fair_share, d, sizeof(d)), above ? '*' : ' ', cl->waiting, share,
-                      ctl_duration(cl->connected_ms, b, sizeof(b)));
+        (void)fprintf(
+            out,
+            "%7" PRIu64 " %7" PRIu32 " %6" PRIu32 " %-16.16s %6" PRIu64
+            " %10s %10s %10s %9s%c %4" PRIu32 " %5.1f%% %9s\n",
+            cl->client_id, cl->pid, cl->uid, cl->name, cl->leases,
+            ctl_size(cl->leased_bytes, a, sizeof(a)), ctl_size(cl->live_bytes, e, sizeof(e)),
+            ctl_size(cl->parked_bytes, c, sizeof(c)), ctl_size(cl->fair_share, d, sizeof(d)),
+            above ? '*' : ' ', cl->waiting, share, ctl_duration(cl->connected_ms, b, sizeof(b)));
     }
     if (shown < list->count)
         (void)fprintf(out, "... %zu more\n", list->count - shown);
@@ -1014,7 +1024,7 @@ static int ctl_top(int argc, char **argv, FILE *out, FILE *err)
 static const char shares_usage[] =
     "Usage: arenactl [--socket PATH] [--json] shares\n"
     "\n"
-    "Per client you may see: leased and parked bytes, the max-min fair share\n"
+    "Per client you may see: leased, live and parked bytes, the max-min fair share\n"
     "of the budget it is entitled to now, its weight, and the lease requests\n"
     "it has waiting (count and bytes).\n";
 

@@ -39,6 +39,25 @@
  * the trim hook after the exchange that read them, outside both locks
  * (notify.c).
  *
+ * Daemon restarts (DESIGN.md section 7): when the socket fails, the next
+ * exchange (or the notification poll) reconnects with backoff, for up to
+ * ARENA_RECONNECT_MS (default 5000; 0: never reconnect), and re-registers:
+ * a Hello with `reattach` carries the pool memfd back, then ClaimRequests
+ * name every live lease by offset and size. The new daemon gives each claim
+ * a new id; the table keeps the id the caller knows and records the
+ * daemon's (`daemon_id`, per `epoch`: one epoch per connection to a daemon).
+ * A refused claim -- or a pool the new daemon will not take -- is
+ * "detached": its pages are copied into private memory at the same address
+ * (mremap), so the data stays where the program expects it and nobody else
+ * can see it; releasing it only unmaps it. Parked leases are not claimed:
+ * they hold nothing, so they are unmapped and their owners' unparks say
+ * ARENA_ERECLAIMED. A request that names a lease (release) and was made in an
+ * older epoch is not sent: the lease was not claimed, so the new daemon
+ * frees it when its grace period ends. The socket keeps its fd number
+ * across a reconnect (dup3 over the old one), so arena_notify_fd() stays
+ * valid in the caller's poll set. The old control region stays mapped: a
+ * thread may be publishing into it without a lock.
+ *
  * fork(): a child inherits the connection (the struct is private anonymous
  * memory, so the child's copy is its own) but must never speak on the
  * parent's socket: its frames would interleave with the parent's. Every
@@ -57,6 +76,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -64,10 +84,12 @@
 #include <unistd.h>
 
 #include <sys/stat.h>
+#include <time.h>
 
 #include "arena.h"
 #include "conn.h"
 #include "ctlword.h"
+#include "fdpass.h"
 #include "park.h"
 #include "paths.h"
 #include "wire.h"
@@ -77,25 +99,34 @@
 #define TABLE_INITIAL     64u
 
 typedef struct lease_slot {
-    uint64_t id;
+    uint64_t id;        /* what the caller knows it by (the first daemon id) */
+    uint64_t daemon_id; /* what the daemon of `epoch` knows it by */
+    uint64_t offset;    /* in the pool memfd */
+    uint32_t epoch;
     void *addr;
     size_t size;
     bool used;
-    bool has_ctl;        /* slot and generation below are valid */
-    bool parked;         /* we stored PARKED and have not unparked */
-    bool gone;           /* the daemon took it (or a trim released it): unmapped */
-    uint32_t ctl_slot;   /* its word in the control region */
-    uint64_t generation; /* the generation the daemon gave it */
+    bool detached;        /* a private copy now: no daemon knows it */
+    bool has_ctl;         /* slot and generation below are valid */
+    bool parked;          /* we stored PARKED and have not unparked */
+    bool gone;            /* the daemon took it (or a trim released it): unmapped */
+    uint32_t ctl_slot;    /* its word in the control region */
+    uint64_t generation;  /* the generation the daemon gave it */
+    uint32_t claim_epoch; /* the epoch a claim for it was sent in */
 } lease_slot_t;
 
 struct arena_conn {
-    pthread_mutex_t lock;  /* one exchange at a time; guards everything below but the table */
-    pid_t pid;             /* the process that connected; another pid is a fork child */
-    atomic_bool xorphaned; /* fork child only: fds closed (first caller wins) */
-    int fd;                /* the socket */
-    int pool_fd;           /* the pool heap memfd from HelloReply */
-    bool dead;             /* an I/O failure happened; never cleared */
-    uint64_t next_id;      /* last request id used */
+    pthread_mutex_t lock;    /* one exchange at a time; guards everything below but the table */
+    pid_t pid;               /* the process that connected; another pid is a fork child */
+    atomic_bool xorphaned;   /* fork child only: fds closed (first caller wins) */
+    int fd;                  /* the socket */
+    int pool_fd;             /* the pool heap memfd from HelloReply */
+    bool dead;               /* an I/O failure happened; cleared by a reconnect */
+    uint32_t epoch;          /* bumped by every reconnect (table_lock and lock) */
+    int send_fd;             /* sent with the next frame (a reattaching Hello), or -1 */
+    bool reattach_refused;   /* the daemon would not take our pool: start afresh */
+    uint64_t retry_after_ms; /* no reconnect attempt before this (monotonic) */
+    uint64_t next_id;        /* last request id used */
     arena__conn_info_t info;
     uint8_t *sendbuf;
     size_t sendcap;
@@ -111,6 +142,9 @@ struct arena_conn {
     uint64_t parked_bytes; /* table_lock */
 
     void *ctl_map; /* the control region (shared with the daemon), or NULL */
+    /* ctl_map for arena__conn_publish_live(), which takes no lock: a
+     * reconnect swaps it (release) and never unmaps the old region. */
+    _Atomic(void *) xctl_publish;
     size_t ctl_len;
     uint32_t ctl_slots;
 
@@ -120,6 +154,9 @@ struct arena_conn {
     _Atomic uint64_t xreclaimed_total; /* LeaseReclaimed notifications read */
     _Atomic uint64_t xunpark_lost;     /* unparks that found the lease taken */
     atomic_bool xtrimming;             /* a thread runs the trim hook */
+    _Atomic uint64_t xreconnects;      /* successful reconnects */
+    _Atomic uint64_t xclaims_refused;  /* leases detached after a reconnect */
+    uint64_t synthetic_ids;            /* table_lock: ids made for id clashes */
 };
 
 static _Atomic uint64_t *conn_word(arena_conn_t *conn, const struct lease_slot *e);
@@ -194,6 +231,17 @@ static void conn_orphan(arena_conn_t *conn)
 
 static int conn_send(arena_conn_t *conn, const uint8_t *buf, size_t len)
 {
+    if (conn->send_fd >= 0 && len > 0) {
+        /* The fd goes with the frame's first byte (see proto/arena.proto). */
+        ssize_t n = arena__send_with_fd(conn->fd, buf, 1, conn->send_fd, NULL, 0, 0);
+        conn->send_fd = -1;
+        if (n < 0) {
+            conn->dead = true;
+            return ARENA_EDISCONNECTED;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
     while (len > 0) {
         ssize_t n = send(conn->fd, buf, len, MSG_NOSIGNAL);
         if (n < 0) {
@@ -317,9 +365,17 @@ static int conn_read_frame(arena_conn_t *conn, arena__msg_t *ret_msg, int *fd_sl
         return r;
     arena__scratch_reset(&conn->scratch);
     r = arena__wire_decode(conn->recvbuf, len, &conn->scratch, ret_msg);
+    if (r == -ENOMSG)
+        return 0; /* a body newer than us: kind NONE, the caller looks at its id */
     if (r == -ENOMEM)
         return r;
-    return r < 0 ? ARENA_EPROTOCOL : 0;
+    if (r < 0) {
+        /* Bytes that are no envelope: nothing after them can be trusted
+         * (and the reply we wait for may be among them). */
+        conn->dead = true;
+        return ARENA_EPROTOCOL;
+    }
+    return 0;
 }
 
 static void conn_note(arena_conn_t *conn, const arena__msg_t *msg);
@@ -346,11 +402,17 @@ static int conn_exchange(arena_conn_t *conn, const arena__msg_t *req, arena__msg
         r = conn_read_frame(conn, &reply, fds);
         if (r < 0) {
             conn_close_fds(fds);
-            if (r == ARENA_EPROTOCOL && !conn->dead)
-                continue; /* an undecodable frame, maybe a newer notification */
             return r;
         }
         bool ours = reply.request_id == msg.request_id;
+        if (reply.kind == ARENA__MSG_NONE) {
+            /* A body newer than us: skip a notification, but a reply we
+             * cannot read is an error, not something to wait past. */
+            conn_close_fds(fds);
+            if (ours)
+                return ARENA_EPROTOCOL;
+            continue;
+        }
         /* An Error with id 0 answers whatever is pending (the daemon could
          * not tell which request it was, e.g. a frame it refused). */
         if (!ours && !(reply.request_id == 0 && reply.kind == ARENA__MSG_ERROR)) {
@@ -378,6 +440,30 @@ static int conn_exchange(arena_conn_t *conn, const arena__msg_t *req, arena__msg
     }
 }
 
+static int conn_reconnect(arena_conn_t *conn);
+
+/* One exchange that survives a daemon restart; conn->lock held. A dead
+ * connection is reconnected first; a request whose connection fails under
+ * it is sent once more on a new one. With epoch_guard, the request names a
+ * lease of that epoch: once the epoch has moved on it is not sent (0). */
+static int conn_call_locked(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kind_t expect,
+                            arena__reply_fn fn, void *ctx, const uint32_t *epoch_guard)
+{
+    for (int attempt = 0;; attempt++) {
+        if (conn->dead) {
+            int r = conn_reconnect(conn);
+            if (r < 0)
+                return r;
+        }
+        if (epoch_guard && *epoch_guard != conn->epoch)
+            return 0;
+        int r = conn_exchange(conn, req, expect, fn, ctx, NULL);
+        if (r == ARENA_EDISCONNECTED && conn->dead && attempt == 0)
+            continue;
+        return r;
+    }
+}
+
 int arena__conn_call(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kind_t expect,
                      arena__reply_fn fn, void *ctx)
 {
@@ -388,7 +474,20 @@ int arena__conn_call(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kin
         return ARENA_EDISCONNECTED;
     }
     (void)pthread_mutex_lock(&conn->lock);
-    int r = conn_exchange(conn, req, expect, fn, ctx, NULL);
+    int r = conn_call_locked(conn, req, expect, fn, ctx, NULL);
+    (void)pthread_mutex_unlock(&conn->lock);
+    arena__conn_after_notes(conn);
+    return r;
+}
+
+/* Tells the daemon of `epoch` that lease daemon_id is released (not at all
+ * when that daemon is gone: the lease was not claimed from the next one). */
+static int conn_release_remote(arena_conn_t *conn, uint64_t daemon_id, uint32_t epoch)
+{
+    arena__msg_t req = {.kind = ARENA__MSG_RELEASE};
+    req.u.release.lease_id = daemon_id;
+    (void)pthread_mutex_lock(&conn->lock);
+    int r = conn_call_locked(conn, &req, ARENA__MSG_RELEASE_REPLY, NULL, NULL, &epoch);
     (void)pthread_mutex_unlock(&conn->lock);
     arena__conn_after_notes(conn);
     return r;
@@ -453,9 +552,12 @@ static int table_grow(arena_conn_t *conn, size_t cap)
     return 0;
 }
 
-int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size)
+static lease_slot_t *table_find(arena_conn_t *conn, uint64_t id);
+
+int arena__conn_track_lease(arena_conn_t *conn, uint64_t daemon_id, uint64_t offset, void *addr,
+                            size_t size, uint64_t *ret_id)
 {
-    if (!conn || !addr)
+    if (!conn || !addr || !ret_id)
         return -EINVAL;
     if (conn_foreign(conn))
         return ARENA_EDISCONNECTED;
@@ -466,18 +568,44 @@ int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size)
         if (r < 0)
             goto out;
     }
-    size_t i = table_hash(id, conn->slot_cap);
-    while (conn->slots[i].used) {
-        if (conn->slots[i].id == id) {
+    uint64_t id = daemon_id;
+    lease_slot_t *clash = table_find(conn, id);
+    if (clash) {
+        if (clash->epoch == conn->epoch && !clash->detached && clash->daemon_id == daemon_id) {
             r = -EEXIST; /* the daemon handed out one id twice */
             goto out;
         }
-        i = (i + 1) & (conn->slot_cap - 1);
+        /* An id the caller knows from an earlier daemon: this lease gets one
+         * of ours, with the top bit set (daemon ids never get there). */
+        do
+            id = (UINT64_C(1) << 63) | ++conn->synthetic_ids;
+        while (table_find(conn, id));
     }
-    conn->slots[i] = (lease_slot_t){.id = id, .addr = addr, .size = size, .used = true};
+    size_t i = table_hash(id, conn->slot_cap);
+    while (conn->slots[i].used)
+        i = (i + 1) & (conn->slot_cap - 1);
+    conn->slots[i] = (lease_slot_t){.id = id,
+                                    .daemon_id = daemon_id,
+                                    .offset = offset,
+                                    .epoch = conn->epoch,
+                                    .addr = addr,
+                                    .size = size,
+                                    .used = true};
     conn->slot_count++;
+    *ret_id = id;
 out:
     (void)pthread_mutex_unlock(&conn->table_lock);
+    return r;
+}
+
+int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size)
+{
+    uint64_t got;
+    int r = arena__conn_track_lease(conn, id, 0, addr, size, &got);
+    if (r == 0 && got != id) {
+        (void)arena__conn_untrack(conn, got, addr, size);
+        r = -EEXIST;
+    }
     return r;
 }
 
@@ -504,7 +632,38 @@ static void table_remove_at(arena_conn_t *conn, size_t i)
     }
 }
 
+/* What arena__conn_untrack() forgot: enough to tell the daemon. */
+typedef struct untracked {
+    uint64_t daemon_id;
+    uint32_t epoch;
+    bool detached;
+} untracked_t;
+
+static int conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_t size,
+                        untracked_t *ret_what);
+
 int arena__conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_t size)
+{
+    untracked_t what;
+    return conn_untrack(conn, id, addr, size, &what);
+}
+
+int arena__conn_release(arena_conn_t *conn, uint64_t id, void *addr, size_t size)
+{
+    untracked_t what;
+    int r = conn_untrack(conn, id, addr, size, &what);
+    if (r == ARENA_ERECLAIMED)
+        return 0; /* already unmapped and no longer ours: nothing left to give back */
+    if (r < 0)
+        return r;
+    (void)munmap(addr, size);
+    if (what.detached)
+        return 0; /* a private copy: no daemon knows it */
+    return conn_release_remote(conn, what.daemon_id, what.epoch);
+}
+
+static int conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_t size,
+                        untracked_t *ret_what)
 {
     if (!conn)
         return -EINVAL;
@@ -521,6 +680,7 @@ int arena__conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_
                 } else {
                     lease_slot_t *e = &conn->slots[i];
                     r = e->gone ? ARENA_ERECLAIMED : 0;
+                    *ret_what = (untracked_t){e->daemon_id, e->epoch, e->detached};
                     if (e->parked && !e->gone) {
                         conn->parked_bytes -= e->size;
                         /* Take it back from the daemon's reach first: if it
@@ -715,6 +875,24 @@ out:
     return r;
 }
 
+/* The entry the current daemon calls daemon_id, or NULL; table_lock held.
+ * Ids differ from the caller's only after a reconnect, so the scan runs
+ * only then. */
+static lease_slot_t *table_find_daemon(arena_conn_t *conn, uint64_t daemon_id)
+{
+    lease_slot_t *e = table_find(conn, daemon_id);
+    if (e && e->daemon_id == daemon_id && e->epoch == conn->epoch && !e->detached)
+        return e;
+    if (conn->epoch == 0)
+        return NULL;
+    for (size_t i = 0; i < conn->slot_cap; i++) {
+        e = &conn->slots[i];
+        if (e->used && e->daemon_id == daemon_id && e->epoch == conn->epoch && !e->detached)
+            return e;
+    }
+    return NULL;
+}
+
 /* A notification read during an exchange; conn->lock held. */
 static void conn_note(arena_conn_t *conn, const arena__msg_t *msg)
 {
@@ -722,7 +900,7 @@ static void conn_note(arena_conn_t *conn, const arena__msg_t *msg)
     case ARENA__MSG_LEASE_RECLAIMED: {
         atomic_fetch_add_explicit(&conn->xreclaimed_total, 1, memory_order_relaxed);
         (void)pthread_mutex_lock(&conn->table_lock);
-        lease_slot_t *e = table_find(conn, msg->u.lease_reclaimed.lease_id);
+        lease_slot_t *e = table_find_daemon(conn, msg->u.lease_reclaimed.lease_id);
         /* Believe the word, not the message: only a lease we parked whose
          * word says RECLAIMED at its generation is unmapped. */
         if (e && e->parked && !e->gone && e->has_ctl &&
@@ -767,8 +945,6 @@ int arena__conn_poll_notes(arena_conn_t *conn)
         arena__msg_t msg;
         r = conn_read_frame(conn, &msg, fds);
         conn_close_fds(fds);
-        if (r == ARENA_EPROTOCOL && !conn->dead)
-            continue;
         if (r < 0) {
             n = r;
             break;
@@ -777,6 +953,12 @@ int arena__conn_poll_notes(arena_conn_t *conn)
             conn_note(conn, &msg);
             n++;
         }
+    }
+    /* The daemon went away: come back to its successor now, so the leases
+     * are claimed within its grace period even if we never call it. */
+    if (conn->dead) {
+        int r = conn_reconnect(conn);
+        n = r < 0 ? r : n + 1;
     }
     (void)pthread_mutex_unlock(&conn->lock);
     return n;
@@ -806,6 +988,7 @@ long long arena__conn_release_parked(arena_conn_t *conn)
     long long total = 0;
     for (;;) {
         uint64_t ids[64];
+        uint32_t epochs[64];
         size_t n = 0;
         (void)pthread_mutex_lock(&conn->table_lock);
         for (size_t i = 0; i < conn->slot_cap && n < 64; i++) {
@@ -818,15 +1001,13 @@ long long arena__conn_release_parked(arena_conn_t *conn)
             e->gone = true;
             conn->parked_bytes -= e->size;
             total += (long long)e->size;
-            ids[n++] = e->id;
+            epochs[n] = e->epoch;
+            ids[n++] = e->daemon_id;
         }
         (void)pthread_mutex_unlock(&conn->table_lock);
-        for (size_t i = 0; i < n; i++) {
-            arena__msg_t req = {.kind = ARENA__MSG_RELEASE};
-            req.u.release.lease_id = ids[i];
-            /* NOT_FOUND: the daemon reclaimed it first; either way it is gone. */
-            (void)arena__conn_call(conn, &req, ARENA__MSG_RELEASE_REPLY, NULL, NULL);
-        }
+        /* NOT_FOUND: the daemon reclaimed it first; either way it is gone. */
+        for (size_t i = 0; i < n; i++)
+            (void)conn_release_remote(conn, ids[i], epochs[i]);
         if (n < 64)
             break;
     }
@@ -843,6 +1024,8 @@ int arena__conn_notes(arena_conn_t *conn, arena__conn_notes_t *ret_notes)
         .unpark_lost_total = atomic_load_explicit(&conn->xunpark_lost, memory_order_relaxed),
         .control_slots = conn->ctl_slots,
         .trims_total = arena__notify_trims_total(),
+        .reconnects_total = atomic_load_explicit(&conn->xreconnects, memory_order_relaxed),
+        .detached_total = atomic_load_explicit(&conn->xclaims_refused, memory_order_relaxed),
     };
     if (!conn_foreign(conn)) {
         (void)pthread_mutex_lock(&conn->table_lock);
@@ -959,6 +1142,277 @@ static void conn_map_control(arena_conn_t *conn, int fd)
     conn->ctl_map = p;
     conn->ctl_len = len;
     conn->ctl_slots = slots;
+    atomic_store_explicit(&conn->xctl_publish, p, memory_order_release);
+}
+
+/* Hello on conn->fd (conn->lock held, or not yet shared); with reattach the
+ * pool memfd goes along. The reply's fds go to ret_fds. */
+static int conn_hello(arena_conn_t *conn, bool reattach, int *ret_fds)
+{
+    char name[CONN_NAME_MAX];
+    conn_client_name(name, sizeof(name));
+    arena__msg_t hello = {.kind = ARENA__MSG_HELLO};
+    hello.u.hello.protocol_version = ARENA__PROTOCOL_VERSION;
+    hello.u.hello.client_name = name;
+    hello.u.hello.notifications = true;
+    hello.u.hello.reattach = reattach;
+    conn->send_fd = reattach ? conn->pool_fd : -1;
+    hello_ctx_t ctx = {.conn = conn};
+    int r = conn_exchange(conn, &hello, ARENA__MSG_HELLO_REPLY, conn_hello_reply, &ctx, ret_fds);
+    conn->send_fd = -1;
+    return r;
+}
+
+/* ---- reconnecting after a daemon restart ------------------------------------ */
+
+#define CONN_RECONNECT_DEFAULT_MS 5000u
+#define CONN_RECONNECT_PAUSE_MS   1000u /* after a failed round, fail fast this long */
+
+static uint64_t conn_now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void conn_sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000u), .tv_nsec = (long)(ms % 1000u) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* How long one reconnect may keep trying: $ARENA_RECONNECT_MS, 0: never. */
+static uint64_t conn_reconnect_budget_ms(void)
+{
+    const char *env = getenv("ARENA_RECONNECT_MS"); /* NOLINT(concurrency-mt-unsafe) */
+    if (!env || !*env)
+        return CONN_RECONNECT_DEFAULT_MS;
+    uint64_t v = 0;
+    for (const char *p = env; *p; p++) {
+        if (*p < '0' || *p > '9' || v > UINT64_MAX / 10 - 9)
+            return CONN_RECONNECT_DEFAULT_MS;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    return v;
+}
+
+static bool conn_same_file(int a, int b)
+{
+    struct stat sa, sb;
+    return a >= 0 && b >= 0 && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* True when some lease would be claimed; table_lock held. */
+static bool conn_has_live(const arena_conn_t *conn)
+{
+    for (size_t i = 0; i < conn->slot_cap; i++) {
+        const lease_slot_t *e = &conn->slots[i];
+        if (e->used && !e->gone && !e->detached && !e->parked)
+            return true;
+    }
+    return false;
+}
+
+/* Stops sharing a lease no daemon will take back: its pages are copied into
+ * private memory moved over the same addresses, so the program keeps its
+ * data and nobody else sees it. Writes that other threads make between the
+ * copy and the move are lost; the lease was in danger anyway. table_lock
+ * held. */
+static void conn_detach(arena_conn_t *conn, lease_slot_t *e)
+{
+    void *copy = mmap(NULL, e->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy != MAP_FAILED) {
+        memcpy(copy, e->addr, e->size);
+        if (mremap(copy, e->size, e->size, MREMAP_MAYMOVE | MREMAP_FIXED, e->addr) == MAP_FAILED)
+            (void)munmap(copy, e->size);
+    }
+    e->detached = true;
+    e->has_ctl = false;
+    atomic_fetch_add_explicit(&conn->xclaims_refused, 1, memory_order_relaxed);
+}
+
+typedef struct claim_ctx {
+    arena__wire_claim_result_t results[ARENA__CLAIM_BATCH];
+    size_t count;
+} claim_ctx_t;
+
+static int conn_claim_reply(void *ctx, const arena__msg_t *reply)
+{
+    claim_ctx_t *c = ctx;
+    c->count = reply->u.claim_reply.count;
+    if (c->count > ARENA__CLAIM_BATCH)
+        return ARENA_EPROTOCOL;
+    memcpy(c->results, reply->u.claim_reply.results, c->count * sizeof(c->results[0]));
+    return 0;
+}
+
+/* Claims every live lease from the new daemon, a batch at a time; conn->lock
+ * held. A lease released by another thread while its claim was on the way
+ * is released again at once under its new id. */
+static int conn_claim_all(arena_conn_t *conn)
+{
+    for (;;) {
+        arena__wire_claim_t batch[ARENA__CLAIM_BATCH];
+        uint64_t ids[ARENA__CLAIM_BATCH];
+        size_t n = 0;
+        (void)pthread_mutex_lock(&conn->table_lock);
+        for (size_t i = 0; i < conn->slot_cap && n < ARENA__CLAIM_BATCH; i++) {
+            lease_slot_t *e = &conn->slots[i];
+            if (!e->used || e->gone || e->detached || e->parked || e->epoch == conn->epoch ||
+                e->claim_epoch == conn->epoch)
+                continue;
+            e->claim_epoch = conn->epoch;
+            batch[n] = (arena__wire_claim_t){e->daemon_id, e->offset, e->size};
+            ids[n++] = e->id;
+        }
+        (void)pthread_mutex_unlock(&conn->table_lock);
+        if (n == 0)
+            return 0;
+        arena__msg_t req = {.kind = ARENA__MSG_CLAIM};
+        req.u.claim.count = n;
+        req.u.claim.claims = batch;
+        claim_ctx_t got = {.count = 0};
+        int r = conn_exchange(conn, &req, ARENA__MSG_CLAIM_REPLY, conn_claim_reply, &got, NULL);
+        if (r == 0 && got.count != n)
+            r = ARENA_EPROTOCOL;
+        if (r < 0 && conn->dead)
+            return r; /* the next reconnect claims them */
+        uint64_t stray[ARENA__CLAIM_BATCH];
+        size_t strays = 0;
+        (void)pthread_mutex_lock(&conn->table_lock);
+        for (size_t k = 0; k < n; k++) {
+            const arena__wire_claim_result_t *res = r == 0 ? &got.results[k] : NULL;
+            bool granted = res && res->error == ARENA__WIRE_ERROR_NONE && res->lease_id != 0;
+            lease_slot_t *e = table_find(conn, ids[k]);
+            if (!e) {
+                if (granted)
+                    stray[strays++] = res->lease_id;
+                continue;
+            }
+            if (!granted) {
+                conn_detach(conn, e);
+                continue;
+            }
+            e->daemon_id = res->lease_id;
+            e->epoch = conn->epoch;
+            if (conn->ctl_map && res->slot < conn->ctl_slots &&
+                arena_ctl_load_acquire(arena_ctl_slot(conn->ctl_map, res->slot)) ==
+                    arena_ctl_make(res->generation, ARENA_CTL_ACTIVE)) {
+                e->has_ctl = true;
+                e->ctl_slot = res->slot;
+                e->generation = res->generation;
+            }
+        }
+        (void)pthread_mutex_unlock(&conn->table_lock);
+        for (size_t k = 0; k < strays; k++) {
+            arena__msg_t rel = {.kind = ARENA__MSG_RELEASE};
+            rel.u.release.lease_id = stray[k];
+            (void)conn_exchange(conn, &rel, ARENA__MSG_RELEASE_REPLY, NULL, NULL, NULL);
+        }
+    }
+}
+
+/* Says Hello on the fresh socket s and takes the new daemon's pool and
+ * control region; conn->lock held. s is the connection's on success and
+ * closed on failure. */
+static int conn_rehello(arena_conn_t *conn, int s)
+{
+    int old = conn->fd;
+    conn->fd = s;
+    conn->dead = false;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    bool reattach = conn->pool_fd >= 0 && !conn->reattach_refused && conn_has_live(conn);
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    int fds[CONN_FDS] = {-1, -1};
+    int r = conn_hello(conn, reattach, fds);
+    if (r == 0 && fds[0] < 0)
+        r = ARENA_EPROTOCOL;
+    if (r < 0) {
+        conn_close_fds(fds);
+        (void)close(s);
+        conn->fd = old;
+        conn->dead = true;
+        if (reattach && (r == -EPERM || r == -EINVAL))
+            conn->reattach_refused = true; /* next round: a fresh pool */
+        return r;
+    }
+    /* Keep the socket's number: it may sit in the caller's poll set. */
+    if (old >= 0 && dup3(s, old, O_CLOEXEC) == old) {
+        (void)close(s);
+        conn->fd = old;
+    } else if (old >= 0) {
+        (void)close(old);
+    }
+    bool same_pool = conn_same_file(conn->pool_fd, fds[0]);
+    (void)pthread_mutex_lock(&conn->table_lock);
+    conn->epoch++;
+    for (size_t i = 0; i < conn->slot_cap; i++) {
+        lease_slot_t *e = &conn->slots[i];
+        if (!e->used || e->gone || e->detached)
+            continue;
+        if (e->parked) {
+            /* Nothing live in it: not worth a claim. Its owner's unpark
+             * says ARENA_ERECLAIMED. */
+            (void)munmap(e->addr, e->size);
+            e->gone = true;
+            conn->parked_bytes -= e->size;
+            continue;
+        }
+        e->has_ctl = false; /* its slot was in the old daemon's region */
+        if (!same_pool)
+            conn_detach(conn, e);
+    }
+    if (!same_pool) {
+        if (conn->pool_fd >= 0)
+            (void)close(conn->pool_fd);
+        conn->pool_fd = fds[0];
+    } else {
+        (void)close(fds[0]);
+    }
+    /* The old region stays mapped (a publisher may hold its address). */
+    conn->ctl_map = NULL;
+    conn->ctl_len = 0;
+    conn_map_control(conn, fds[1]);
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    conn->reattach_refused = false;
+    atomic_fetch_add_explicit(&conn->xreconnects, 1, memory_order_relaxed);
+    if (same_pool)
+        (void)conn_claim_all(conn); /* a failure leaves conn dead: claimed next round */
+    return 0;
+}
+
+/* Reconnects a dead connection with backoff, for up to the budget; conn->lock
+ * held. Returns 0, or ARENA_EDISCONNECTED (no daemon came back in time, or
+ * reconnecting is off, or this is a fork child). */
+static int conn_reconnect(arena_conn_t *conn)
+{
+    if (!conn->dead)
+        return 0;
+    if (conn_foreign(conn) || conn->fd < 0)
+        return ARENA_EDISCONNECTED;
+    uint64_t budget = conn_reconnect_budget_ms();
+    uint64_t now = conn_now_ms();
+    if (budget == 0 || now < conn->retry_after_ms)
+        return ARENA_EDISCONNECTED;
+    uint64_t deadline = now + budget, pause = 10;
+    for (;;) {
+        int s = -1;
+        int r = conn_open_socket(conn->info.socket_path, &s);
+        if (r == 0) {
+            r = conn_rehello(conn, s);
+            if (r == 0 && !conn->dead)
+                return 0;
+        }
+        now = conn_now_ms();
+        if (now >= deadline)
+            break;
+        conn_sleep_ms(pause < deadline - now ? pause : deadline - now);
+        pause = pause * 2 < 500 ? pause * 2 : 500;
+    }
+    conn->retry_after_ms = conn_now_ms() + CONN_RECONNECT_PAUSE_MS;
+    return ARENA_EDISCONNECTED;
 }
 
 int arena_connect(const char *socket_path, arena_conn_t **ret_conn)
@@ -986,6 +1440,7 @@ int arena_connect(const char *socket_path, arena_conn_t **ret_conn)
         return -ENOMEM;
     conn->fd = -1;
     conn->pool_fd = -1;
+    conn->send_fd = -1;
     conn->pid = getpid();
     conn_strlcpy(conn->info.socket_path, path, sizeof(conn->info.socket_path));
     (void)pthread_mutex_init(&conn->lock, NULL);
@@ -1003,15 +1458,8 @@ int arena_connect(const char *socket_path, arena_conn_t **ret_conn)
     if (r < 0)
         goto fail;
 
-    char name[CONN_NAME_MAX];
-    conn_client_name(name, sizeof(name));
-    arena__msg_t hello = {.kind = ARENA__MSG_HELLO};
-    hello.u.hello.protocol_version = ARENA__PROTOCOL_VERSION;
-    hello.u.hello.client_name = name;
-    hello.u.hello.notifications = true;
-    hello_ctx_t ctx = {.conn = conn};
     int fds[CONN_FDS] = {-1, -1};
-    r = conn_exchange(conn, &hello, ARENA__MSG_HELLO_REPLY, conn_hello_reply, &ctx, fds);
+    r = conn_hello(conn, false, fds);
     int pool_fd = fds[0];
     if (r < 0) {
         conn_close_fds(fds);
@@ -1039,6 +1487,18 @@ fail:
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(arena_conn_t *) xdefault_conn; /* set once under default_lock */
+
+void arena__conn_publish_live(uint64_t live_bytes)
+{
+    arena_conn_t *conn = atomic_load_explicit(&xdefault_conn, memory_order_acquire);
+    /* A fork child still sees the parent's connection, whose region is
+     * shared: the child's figure is not the parent's to overwrite. */
+    if (!conn || conn_foreign(conn))
+        return;
+    void *region = atomic_load_explicit(&conn->xctl_publish, memory_order_acquire);
+    if (region)
+        arena_ctl_publish_live(region, live_bytes);
+}
 
 int arena__conn_default(arena_conn_t **ret_conn)
 {

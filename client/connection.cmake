@@ -12,6 +12,7 @@ set_source_files_properties(${ARENA_PROTO_C} PROPERTIES GENERATED TRUE COMPILE_O
 add_library(arena_conn_objs OBJECT
   conn.c wire.c lease.c error.c admin.c notify.c
   ${CMAKE_SOURCE_DIR}/common/paths.c ${CMAKE_SOURCE_DIR}/common/size.c
+  ${CMAKE_SOURCE_DIR}/common/fdpass.c
   ${ARENA_PROTO_C})
 add_dependencies(arena_conn_objs arena_proto)
 target_include_directories(arena_conn_objs PUBLIC

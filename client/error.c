@@ -40,6 +40,8 @@ int arena__error_from_wire(int wire_code)
         return ARENA_EDAEMON;
     case ARENA__WIRE_ERROR_TIMED_OUT:
         return -ETIMEDOUT;
+    case ARENA__WIRE_ERROR_CONFLICT:
+        return -EBUSY;
     case ARENA__WIRE_ERROR_VERSION:
         return ARENA_EVERSION;
     case ARENA__WIRE_ERROR_PROTOCOL:

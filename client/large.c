@@ -17,7 +17,11 @@
  * purge tick on the slow paths then gives older free spans back with
  * MADV_REMOVE (shared lease memory; MADV_DONTNEED for private memory, where
  * MADV_REMOVE fails). A heap keeps at most one empty segment as a spare; the
- * others are released (their lease goes back to the daemon).
+ * others are given back at once: parked (region.c), so the daemon can take
+ * them at any moment and a later segment reuses them without a round trip.
+ * The spare itself is given back by the purge tick once it has been empty
+ * for the decay time (arena__heap_release_idle()), and by any trim: a thread
+ * that frees everything and then blocks keeps nothing active for long.
  *
  * The zero[] bitmap tracks slices known to read as zero (fresh zeroed memory
  * or purged), so calloc can skip the memset of large objects.
@@ -322,6 +326,31 @@ size_t arena__heap_purge(arena__heap_t *heap, bool force, uint64_t now_ms)
     return total;
 }
 
+/* Unlinks an empty segment from heap and gives it back (parked). Returns
+ * its bytes. */
+static size_t segment_give_back(arena__heap_t *heap, arena__segment_t *seg)
+{
+    bin_remove(heap, &seg->pages[0]);
+    segment_unempty(heap, seg);
+    if (seg->prev != NULL) {
+        seg->prev->next = seg->next;
+    } else {
+        heap->segments = seg->next;
+    }
+    if (seg->next != NULL) {
+        seg->next->prev = seg->prev;
+    }
+    size_t size = seg->hdr.size;
+    if (heap->free_seg == seg) {
+        /* Not needed for safety (the free path checks xowner, which the
+         * release clears), but keeps the cache from naming a parked base. */
+        heap->free_seg = NULL;
+        heap->free_base = ARENA__NO_BASE;
+    }
+    arena__segment_release(seg);
+    return size;
+}
+
 size_t arena__heap_release_empty(arena__heap_t *heap, uint32_t keep)
 {
     size_t total = 0;
@@ -329,18 +358,23 @@ size_t arena__heap_release_empty(arena__heap_t *heap, uint32_t keep)
     while (seg != NULL && heap->empty_segments > keep) {
         arena__segment_t *next = seg->next;
         if (seg->is_empty) {
-            bin_remove(heap, &seg->pages[0]);
-            segment_unempty(heap, seg);
-            if (seg->prev != NULL) {
-                seg->prev->next = seg->next;
-            } else {
-                heap->segments = seg->next;
-            }
-            if (seg->next != NULL) {
-                seg->next->prev = seg->prev;
-            }
-            total += seg->hdr.size;
-            arena__segment_release(seg);
+            total += segment_give_back(heap, seg);
+        }
+        seg = next;
+    }
+    return total;
+}
+
+size_t arena__heap_release_idle(arena__heap_t *heap, uint64_t now_ms)
+{
+    size_t total = 0;
+    arena__segment_t *seg = heap->segments;
+    while (seg != NULL && heap->empty_segments > 0) {
+        arena__segment_t *next = seg->next;
+        /* An empty segment is one free span whose stamp is the time the
+         * last used span of it was freed (merging stamps the whole span). */
+        if (seg->is_empty && (uint32_t)now_ms - seg->pages[0].free_ms >= ARENA__DECAY_MS) {
+            total += segment_give_back(heap, seg);
         }
         seg = next;
     }

@@ -143,7 +143,8 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
     r = lease_map(arena__conn_pool_fd(conn), got.offset, (size_t)got.size, align, page, &addr);
     if (r < 0)
         goto fail_release;
-    r = arena__conn_track(conn, got.id, addr, (size_t)got.size);
+    uint64_t id;
+    r = arena__conn_track_lease(conn, got.id, got.offset, addr, (size_t)got.size, &id);
     if (r == -EEXIST) {
         /* The daemon handed out an id we already hold: releasing it would
          * give back the other lease, so only drop the new mapping. */
@@ -155,12 +156,12 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
     /* Parking needs the lease's state word; without one (an older daemon,
      * or a word that does not say what the reply says) the lease works and
      * arena_lease_park() reports -ENOTSUP. */
-    (void)arena__conn_set_control(conn, got.id, got.slot, got.generation);
+    (void)arena__conn_set_control(conn, id, got.slot, got.generation);
 
     *ret_lease = (arena_lease_t){
         .addr = addr,
         .size = (size_t)got.size,
-        .id = got.id,
+        .id = id,
         .zeroed = got.zeroed,
     };
     return 0;
@@ -195,13 +196,7 @@ int arena_release(arena_conn_t *conn, const arena_lease_t *lease)
         if (r < 0)
             return r;
     }
-    r = arena__conn_untrack(conn, lease->id, lease->addr, lease->size);
-    if (r == ARENA_ERECLAIMED)
-        return 0; /* already unmapped and no longer ours: nothing left to give back */
-    if (r < 0)
-        return r;
-    (void)munmap(lease->addr, lease->size);
-    return lease_send_release(conn, lease->id);
+    return arena__conn_release(conn, lease->id, lease->addr, lease->size);
 }
 
 int arena_lease_park(arena_conn_t *conn, const arena_lease_t *lease)

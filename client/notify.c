@@ -87,11 +87,18 @@ static void *notify_thread(void *arg)
         int r = poll(&p, 1, -1);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0 || (p.revents & (POLLNVAL | POLLHUP | POLLERR)))
+        if (r < 0 || (p.revents & POLLNVAL))
             return NULL;
+        /* A hang-up too goes to the poll: it reconnects to a restarted
+         * daemon and claims the leases back (conn.c). */
         r = arena__conn_poll_notes(conn);
-        if (r < 0)
-            return NULL;
+        if (r < 0) {
+            /* No daemon yet: look again in a second, for as long as the
+             * process runs (the socket keeps saying "hung up"). */
+            struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
+            (void)nanosleep(&ts, NULL);
+            continue;
+        }
         arena__conn_after_notes(conn);
         if (r == 0) {
             /* Readable but nothing for us: a reply another thread is about

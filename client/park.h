@@ -24,6 +24,12 @@ int arena__lease_park(arena_conn_t *conn, const arena_lease_t *lease);
  * returns as arena_lease_unpark(). */
 int arena__lease_unpark(arena_conn_t *conn, const arena_lease_t *lease);
 
+/* Tells the daemon, through the default connection's control region, how
+ * many bytes the process holds live (shown by arenactl). No call, no lock,
+ * no system call: one relaxed store, or nothing when there is no default
+ * connection or no control region yet. */
+void arena__conn_publish_live(uint64_t live_bytes);
+
 /* Records the control slot and generation of a tracked lease, after checking
  * that the word says ACTIVE at that generation. Returns 0, -ENOENT (not
  * tracked), -ENOTSUP (no control region, or slot out of range),
@@ -70,6 +76,8 @@ typedef struct arena__conn_notes {
     uint64_t parked_bytes;      /* parked, not taken */
     uint32_t control_slots;     /* 0: no control region */
     uint64_t trims_total;       /* times the trim hook (or the default) ran */
+    uint64_t reconnects_total;  /* re-registrations with a restarted daemon */
+    uint64_t detached_total;    /* leases it would not take back (now private copies) */
 } arena__conn_notes_t;
 
 /* Times any connection's trim ran (the hook or the default). */

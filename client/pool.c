@@ -35,7 +35,11 @@
  * Pressure notifications from the daemon run the trim hook registered with
  * park.h: it bumps a global epoch, which every heap checks on its slow paths
  * (and then trims itself), and trims the calling thread's heap at once when
- * that is safe (not from inside the pools' own daemon calls).
+ * that is safe (not from inside the pools' own daemon calls). Trims give
+ * empty segments back PARKED (region.c); pressure also releases the parked
+ * cache. The slow paths publish the live bytes for arenactl
+ * (arena__pool_publish_live(): purge tick, trim, segment in or out), the
+ * fast paths never.
  *
  * Slow-path locks: heaps_lock guards the list of all heaps (for stats) and the
  * list of heap structs to reuse; segment.c and region.c have their own. The
@@ -260,11 +264,21 @@ static void heap_tick(arena__heap_t *heap)
     if (ARENA__UNLIKELY(epoch != heap->pressure_seen)) {
         heap->pressure_seen = epoch;
         (void)heap_trim(heap, true);
+        (void)arena__region_park_release();
     }
     uint64_t now = arena__now_ms();
     if (now - heap->last_purge_ms >= ARENA__PURGE_TICK_MS) {
         heap->last_purge_ms = now;
         (void)arena__heap_purge(heap, false, now);
+        /* The spare too, once idle for the decay time: a thread that
+         * freed everything must not keep an active lease forever. */
+        if (heap->empty_segments != 0) {
+            (void)arena__heap_release_idle(heap, now);
+        }
+        /* Segments parked with their pages (at once, by a free) lose them
+         * after the decay time as well. */
+        (void)arena__region_park_purge(false, now);
+        arena__pool_publish_live();
     }
     if (heap->empty_segments > 1) {
         (void)arena__heap_release_empty(heap, 1);
@@ -477,12 +491,12 @@ static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr
 static __attribute__((noinline)) void free_small_slow(arena__heap_t *heap, arena__page_t *page)
 {
     arena__page_free_slow(heap, page);
-    /* A segment that just emptied goes back to the daemon
-     * now, beyond the one spare: a thread that frees
-     * everything and then blocks (the generator of
-     * DESIGN.md section 1) must not keep its leases until
-     * its next malloc. Here, at the top of free, nothing
-     * refers to the segment any more. */
+    /* A segment that just emptied is given back now (parked, so
+     * the daemon can take it), beyond the one spare: a thread
+     * that frees everything and then blocks (the generator of
+     * DESIGN.md section 1) must not keep active leases until its
+     * next malloc. Here, at the top of free, nothing refers to
+     * the segment any more. */
     if (ARENA__UNLIKELY(heap->empty_segments > 1)) {
         (void)arena__heap_release_empty(heap, 1);
     }
@@ -656,8 +670,8 @@ void *arena__pool_realloc(void *ptr, size_t size)
 /* ---- trim and stats -------------------------------------------------------- */
 
 /* Gives back everything free the heap holds: collects remote frees, adopts
- * the abandoned segments (when asked), retires unused pages, releases every
- * empty segment and purges every free span. Returns the bytes given back. */
+ * the abandoned segments (when asked), retires unused pages, purges every
+ * free span and parks every empty segment. Returns the bytes given back. */
 static long long heap_trim(arena__heap_t *heap, bool adopt)
 {
     (void)arena__heap_collect_remote(heap);
@@ -674,8 +688,12 @@ static long long heap_trim(arena__heap_t *heap, bool adopt)
             p = next;
         }
     }
-    size_t total = arena__heap_release_empty(heap, 0);
-    total += arena__heap_purge(heap, true, arena__now_ms());
+    /* Purge first: an empty segment is parked next, and a parked mapping
+     * cannot be purged (MADV_REMOVE needs write access), so its pages would
+     * stay resident until the daemon takes it. */
+    size_t total = arena__heap_purge(heap, true, arena__now_ms());
+    total += arena__heap_release_empty(heap, 0);
+    arena__pool_publish_live();
     return (long long)total;
 }
 
@@ -704,7 +722,9 @@ long long arena__pool_trim(void)
     if (heap == NULL) {
         return 0;
     }
-    return heap_trim(heap, true);
+    long long got = heap_trim(heap, true);
+    /* Parked segments that still hold pages lose them too. */
+    return got + (long long)arena__region_park_purge(true, arena__now_ms());
 }
 
 /* Pressure from the daemon (park.h trim hook, run after a connection
@@ -713,7 +733,8 @@ long long arena__pool_trim(void)
  * threads left; a thread with no heap, such as the notification thread,
  * only trims the abandoned segments and leaves them abandoned), unless this
  * thread is inside a region call of the pools, i.e. in the middle of
- * changing its own heap: trimming there would re-enter it. */
+ * changing its own heap: trimming there would re-enter it. Then the parking
+ * cache is released outright (pool.h says why). */
 static long long pool_trim_hook(void)
 {
     (void)atomic_fetch_add_explicit(&pressure_epoch, 1, memory_order_relaxed);
@@ -721,11 +742,31 @@ static long long pool_trim_hook(void)
         return 0;
     }
     arena__heap_t *heap = tls_heap;
+    long long got;
     if (heap == NULL) {
-        return trim_abandoned();
+        got = trim_abandoned();
+    } else {
+        heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
+        got = heap_trim(heap, true);
     }
-    heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
-    return heap_trim(heap, true);
+    return got + arena__region_park_release();
+}
+
+static int64_t live_sum(void)
+{
+    int64_t live = ARENA__ATOMIC_LOAD_RELAXED(&arena__stat_live_orphan);
+    (void)pthread_mutex_lock(&heaps_lock);
+    for (arena__heap_t *h = heaps_all; h != NULL; h = h->all_next) {
+        live += ARENA__ATOMIC_LOAD_RELAXED(&h->xlive);
+    }
+    (void)pthread_mutex_unlock(&heaps_lock);
+    return live;
+}
+
+void arena__pool_publish_live(void)
+{
+    int64_t live = live_sum();
+    arena__region_publish_live(live > 0 ? (uint64_t)live : 0);
 }
 
 int arena__pool_stats(arena_stats_t *ret_stats)
@@ -733,19 +774,14 @@ int arena__pool_stats(arena_stats_t *ret_stats)
     if (ret_stats == NULL) {
         return -EINVAL;
     }
-    int64_t live = ARENA__ATOMIC_LOAD_RELAXED(&arena__stat_live_orphan);
-    (void)pthread_mutex_lock(&heaps_lock);
-    for (arena__heap_t *h = heaps_all; h != NULL; h = h->all_next) {
-        live += ARENA__ATOMIC_LOAD_RELAXED(&h->xlive);
-    }
-    (void)pthread_mutex_unlock(&heaps_lock);
+    int64_t live = live_sum();
     int64_t leased = ARENA__ATOMIC_LOAD_RELAXED(&arena__stat_leased);
     int64_t leases = ARENA__ATOMIC_LOAD_RELAXED(&arena__stat_leases);
     int64_t parked = ARENA__ATOMIC_LOAD_RELAXED(&arena__stat_parked);
     int64_t purged = ARENA__ATOMIC_LOAD_RELAXED(&arena__stat_purged);
     ret_stats->leased_bytes = leased > 0 ? (uint64_t)leased : 0;
     ret_stats->live_bytes = live > 0 ? (uint64_t)live : 0;
-    ret_stats->parked_bytes = parked > 0 ? (uint64_t)parked : 0;
+    ret_stats->parked_bytes = (parked > 0 ? (uint64_t)parked : 0) + arena__region_parked_bytes();
     ret_stats->purged_bytes = purged > 0 ? (uint64_t)purged : 0;
     ret_stats->lease_count = leases > 0 ? (uint64_t)leases : 0;
     return 0;

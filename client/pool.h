@@ -62,16 +62,35 @@ size_t arena__pool_usable_size(const void *ptr);
 bool arena__pool_owns(const void *ptr);
 
 /* What arena_trim() does: purges every free page run the calling thread can
- * reach (its own heap and abandoned heaps), releases every empty segment and
- * spare. Returns the bytes given back (purged or released), >= 0. */
+ * reach (its own heap and abandoned heaps) and gives back every empty segment,
+ * the spare too, purged; segments parked earlier with their pages are purged
+ * as well. Given back means PARKED (region.h): the lease stays the
+ * process's until the daemon takes it, which it may do at any moment without
+ * our help, and a later malloc reuses it with a CAS and an mprotect. The
+ * parking cache itself is kept (a trim is a hint from the program, not a
+ * shortage). Returns the bytes given back (purged or parked), >= 0.
+ *
+ * Pressure from the daemon (the trim hook, or the next slow path of a heap
+ * after one) does the same and then also RELEASES the parking cache: the
+ * daemon asked for memory now, and a release hands it over at once instead
+ * of waiting for the daemon's next look at parked leases. */
 long long arena__pool_trim(void);
+
+/* Publishes the process's live bytes (as arena_stats() reports them) in the
+ * control region for arenactl (region.h). Slow paths only: it sums every
+ * heap under the heap-list lock. Called by the purge tick, trim, and when a
+ * segment is acquired or given back; never by malloc/free fast paths. */
+void arena__pool_publish_live(void);
 
 /* What arena_stats() does: sums the per-heap counters (relaxed reads; a
  * snapshot, not a consistent cut). Returns 0 or -EINVAL (NULL).
- * leased_bytes, lease_count: regions held (segments, huge objects, and the
+ * leased_bytes, lease_count: regions in use (segments, huge objects, and the
  * slab and bump arenas' regions; anonymous fallback regions count too).
+ * Parked regions are not in use: the daemon still lists them as our leases
+ * (PARKED) until it takes them, but they count only in parked_bytes.
  * live_bytes: usable bytes of live allocations of the malloc family.
- * parked_bytes: empty segments kept for reuse (a heap keeps at most one).
+ * parked_bytes: empty memory kept for reuse: the heaps' spare empty segments
+ * (in use, at most one per heap) plus the parked regions of the cache.
  * purged_bytes: bytes inside held segments known to hold no pages (purged
  * after the decay time, or never touched since the lease was granted). */
 int arena__pool_stats(arena_stats_t *ret_stats);

@@ -24,8 +24,44 @@
  * holds no lease and must not speak on the parent's connection; it asks the
  * daemon through a connection of its own, made on first need.
  *
+ * Parking cache (DESIGN.md sections 5 and 6, issue 5). A segment the pools
+ * give back (arena__region_give_back()) is not released: its lease is parked
+ * (mapping PROT_NONE, state word PARKED) and the region waits in a small
+ * process-wide cache. The daemon may take it at any moment without our help
+ * (a stopped or blocked process loses it all the same); if it does not, the
+ * next arena__region_acquire() of that size gets it back with a CAS and an
+ * mprotect instead of a round trip. Unparked memory is not known to be zero.
+ * Entries can disappear behind the cache's back (a LeaseReclaimed note, the
+ * default trim's arena__conn_release_parked(), a disconnect): the unpark then
+ * says ARENA_ERECLAIMED or -ENOENT and the entry is dropped, never unmapped
+ * here (its address may be someone else's mapping by now).
+ *
+ * The bound, PARK_CACHE_MAX segments (64 MiB): a parked lease keeps whatever
+ * pages it still has resident until the daemon reclaims it (the daemon
+ * punches only when it needs the memory), and it holds a lease slot. 64 MiB
+ * covers the phase swings of a busy program (a burst of frees followed by a
+ * burst of mallocs) while capping the resident memory a process keeps for
+ * nobody; beyond it, segments are released as before (one round trip per
+ * 4 MiB, small next to faulting 4 MiB back in, ~3.5 ms). Heaps purge a free
+ * span after the decay time, so a segment parked by the purge tick or a trim
+ * has no pages left anyway; one parked at once by a free keeps its pages for
+ * a hot reuse, and arena__region_park_purge() (the heaps' purge tick, and
+ * arena_trim) purges it once it has been parked for the decay time: a
+ * parked mapping cannot be purged, so it is unparked, purged and parked
+ * again, three system calls once per segment.
+ *
+ * Parked regions are not in the registry: the fork child handler copies
+ * every registered shared region, and a PROT_NONE one cannot be read. The
+ * cache is guarded by reg_lock, and a region moves between registry and
+ * cache (park or unpark included) without dropping the lock, so a fork sees
+ * every region in exactly one of them. The child unmaps the parent's parked
+ * regions and empties the cache: they are the parent's leases, which the
+ * child must never unpark or release.
+ *
  * Thread-safe; reg_lock and child_lock are taken on slow paths only. Never
- * calls malloc (see conn.h).
+ * calls malloc (see conn.h). reg_lock may be held while the connection's
+ * table lock is taken (parking), never the reverse; no daemon call is made
+ * with reg_lock held.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,11 +73,13 @@
 
 #include "arena.h"
 #include "conn.h"
+#include "park.h"
 #include "pool.h"
 #include "region.h"
 #include "segment.h"
 
 #define NODAEMON_RETRY_MS 3000u
+#define PARK_CACHE_MAX    16u /* segments: 64 MiB (see the head) */
 
 typedef struct reg_entry {
     arena__region_t region;
@@ -51,6 +89,21 @@ typedef struct reg_entry {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static reg_entry_t *reg;
 static size_t reg_len, reg_cap;
+
+/* A parked region. dirty: it may still hold pages (it was parked without
+ * being purged); parked_ms: when (arena__now_ms()). */
+typedef struct park_entry {
+    reg_entry_t e;
+    uint64_t parked_ms;
+    bool dirty;
+} park_entry_t;
+
+/* Parked regions, most recently parked last (reg_lock). */
+static park_entry_t park_cache[PARK_CACHE_MAX];
+static size_t park_len;
+static _Atomic int64_t park_bytes;  /* relaxed: a statistic (written under reg_lock) */
+static _Atomic uint32_t park_dirty; /* entries with dirty set (written under reg_lock) */
+static _Atomic uint64_t park_hits, park_lost;
 
 static _Atomic int fallback_api; /* arena__region_allow_fallback() */
 static _Atomic int env_mode;     /* 0 unread, 1 fallback, 2 require daemon, 3 neither */
@@ -91,10 +144,9 @@ static bool fallback_allowed(void)
     return mode == 1 || atomic_load_explicit(&fallback_api, memory_order_relaxed) != 0;
 }
 
-static int reg_add(const arena__region_t *region, arena_conn_t *conn)
+/* Adds a region to the registry; reg_lock held. Returns 0 or -ENOMEM. */
+static int reg_add_locked(const arena__region_t *region, arena_conn_t *conn)
 {
-    int r = 0;
-    (void)pthread_mutex_lock(&reg_lock);
     if (reg_len == reg_cap) {
         size_t ncap = reg_cap == 0 ? 256 : reg_cap * 2;
         void *mem;
@@ -105,8 +157,7 @@ static int reg_add(const arena__region_t *region, arena_conn_t *conn)
             mem = mremap(reg, reg_cap * sizeof(*reg), ncap * sizeof(*reg), MREMAP_MAYMOVE);
         }
         if (mem == MAP_FAILED) {
-            r = -ENOMEM;
-            goto out;
+            return -ENOMEM;
         }
         reg = mem;
         reg_cap = ncap;
@@ -114,25 +165,28 @@ static int reg_add(const arena__region_t *region, arena_conn_t *conn)
     reg[reg_len].region = *region;
     reg[reg_len].conn = conn;
     reg_len++;
-out:
+    return 0;
+}
+
+static int reg_add(const arena__region_t *region, arena_conn_t *conn)
+{
+    (void)pthread_mutex_lock(&reg_lock);
+    int r = reg_add_locked(region, conn);
     (void)pthread_mutex_unlock(&reg_lock);
     return r;
 }
 
-static bool reg_take(const void *addr, reg_entry_t *ret_entry)
+/* Takes the entry of the region at addr out of the registry; reg_lock held. */
+static bool reg_take_locked(const void *addr, reg_entry_t *ret_entry)
 {
-    bool found = false;
-    (void)pthread_mutex_lock(&reg_lock);
     for (size_t i = reg_len; i-- > 0;) {
         if (reg[i].region.addr == addr) {
             *ret_entry = reg[i];
             reg[i] = reg[--reg_len];
-            found = true;
-            break;
+            return true;
         }
     }
-    (void)pthread_mutex_unlock(&reg_lock);
-    return found;
+    return false;
 }
 
 /* The connection to lease through: the default one, or in a fork child one
@@ -154,6 +208,98 @@ static int region_conn(arena_conn_t **ret_conn, bool *ret_default)
     }
     (void)pthread_mutex_unlock(&child_lock);
     return r;
+}
+
+static arena_lease_t lease_of(const arena__region_t *region)
+{
+    arena_lease_t lease = {.addr = region->addr,
+                           .size = region->size,
+                           .id = region->lease_id,
+                           .zeroed = region->zeroed};
+    return lease;
+}
+
+/* Removes cache entry i (its counters too); reg_lock held. */
+static void park_entry_forget(size_t i)
+{
+    arena__atomic_add_relaxed(&park_bytes, -(int64_t)park_cache[i].e.region.size);
+    if (park_cache[i].dirty) {
+        atomic_fetch_sub_explicit(&park_dirty, 1, memory_order_relaxed);
+    }
+    memmove(&park_cache[i], &park_cache[i + 1], (park_len - i - 1) * sizeof(park_cache[0]));
+    park_len--;
+}
+
+/* The connection to park or unpark through, resolved BEFORE reg_lock is
+ * taken: entries say NULL for the default connection, and making that one
+ * again (after arena_disconnect()) would be a daemon exchange. NULL when
+ * there is none now: a NULL entry is then gone (a disconnect unmapped it). */
+static arena_conn_t *park_default_conn(void)
+{
+    arena_conn_t *conn = NULL;
+    if (atomic_load_explicit(&detached, memory_order_acquire) || arena__conn_default(&conn) < 0) {
+        return NULL;
+    }
+    return conn;
+}
+
+/* Gets a parked region of `size` bytes whose address is aligned to align
+ * back from the cache: unparked (CAS, mprotect) and registered again.
+ * Entries the daemon took meanwhile (ARENA_ERECLAIMED), or that the
+ * connection no longer knows (-ENOENT: released by the default trim, or the
+ * connection was dropped), are forgotten; any other failure releases the
+ * lease. Returns true and *ret_region (zeroed false: the pages are whatever
+ * was left in them), false when nothing fits. */
+static bool park_take(size_t size, size_t align, arena__region_t *ret_region)
+{
+    if (atomic_load_explicit(&park_bytes, memory_order_relaxed) == 0) {
+        return false;
+    }
+    bool got = false;
+    arena_conn_t *def = park_default_conn();
+    (void)pthread_mutex_lock(&reg_lock);
+    for (;;) {
+        size_t i = park_len;
+        while (i > 0 && (park_cache[i - 1].e.region.size != size ||
+                         (uintptr_t)park_cache[i - 1].e.region.addr % align != 0)) {
+            i--;
+        }
+        if (i == 0) {
+            break;
+        }
+        reg_entry_t e = park_cache[i - 1].e;
+        park_entry_forget(i - 1);
+        arena_lease_t lease = lease_of(&e.region);
+        arena_conn_t *conn = e.conn != NULL ? e.conn : def;
+        int r = -ENOENT;
+        if (conn != NULL) {
+            call_depth++;
+            r = arena__lease_unpark(conn, &lease);
+            call_depth--;
+        }
+        if (r == 0) {
+            e.region.zeroed = false;
+            if (reg_add_locked(&e.region, e.conn) == 0) {
+                atomic_fetch_add_explicit(&park_hits, 1, memory_order_relaxed);
+                *ret_region = e.region;
+                got = true;
+                break;
+            }
+        } else if (r == ARENA_ERECLAIMED || r == -ENOENT) {
+            /* Gone: the connection has unmapped it already. */
+            atomic_fetch_add_explicit(&park_lost, 1, memory_order_relaxed);
+            continue;
+        }
+        /* Ours but unusable (mprotect failed, no room in the registry):
+         * give it back, outside the lock (a daemon call). */
+        (void)pthread_mutex_unlock(&reg_lock);
+        call_depth++;
+        (void)arena_release(e.conn, &lease);
+        call_depth--;
+        (void)pthread_mutex_lock(&reg_lock);
+    }
+    (void)pthread_mutex_unlock(&reg_lock);
+    return got;
 }
 
 static int region_anonymous(size_t size, size_t align, arena__region_t *ret_region)
@@ -202,6 +348,10 @@ int arena__region_acquire(size_t size, size_t align, arena__region_t *ret_region
     /* The fork handlers (pool.c) must be in place before the first region
      * exists, also when only slabs or bump arenas use regions. */
     arena__pool_init();
+    if (size == ARENA__SEGMENT_SIZE && align <= ARENA__SEGMENT_SIZE &&
+        park_take(size, align, ret_region)) {
+        return 0;
+    }
     bool fallback = fallback_allowed();
     uint64_t now = arena__now_ms();
     if (fallback && now < atomic_load_explicit(&nodaemon_until, memory_order_relaxed)) {
@@ -250,17 +400,17 @@ int arena__region_release(const arena__region_t *region)
         return -EINVAL;
     }
     reg_entry_t e;
-    if (!reg_take(region->addr, &e)) {
+    (void)pthread_mutex_lock(&reg_lock);
+    bool found = reg_take_locked(region->addr, &e);
+    (void)pthread_mutex_unlock(&reg_lock);
+    if (!found) {
         e.region = *region;
         e.conn = NULL;
     }
     if (e.region.anonymous) {
         return munmap(e.region.addr, e.region.size) == 0 ? 0 : -errno;
     }
-    arena_lease_t lease = {.addr = e.region.addr,
-                           .size = e.region.size,
-                           .id = e.region.lease_id,
-                           .zeroed = e.region.zeroed};
+    arena_lease_t lease = lease_of(&e.region);
     call_depth++;
     int r = arena_release(e.conn, &lease);
     call_depth--;
@@ -269,6 +419,160 @@ int arena__region_release(const arena__region_t *region)
      * default connection, a reclaim), and its address may be someone
      * else's mapping by now. */
     return r;
+}
+
+int arena__region_give_back(const arena__region_t *region)
+{
+    if (region == NULL || region->addr == NULL) {
+        return -EINVAL;
+    }
+    if (region->size == ARENA__SEGMENT_SIZE && !region->anonymous) {
+        arena_conn_t *def = park_default_conn();
+        (void)pthread_mutex_lock(&reg_lock);
+        reg_entry_t e;
+        if (park_len < PARK_CACHE_MAX && reg_take_locked(region->addr, &e)) {
+            int r = -ENOTSUP;
+            arena_conn_t *conn = e.conn != NULL ? e.conn : def;
+            if (!e.region.anonymous && conn != NULL) {
+                arena_lease_t lease = lease_of(&e.region);
+                /* No daemon exchange in here (the connection is resolved
+                 * above); call_depth keeps any trim hook out all the same. */
+                call_depth++;
+                r = arena__lease_park(conn, &lease);
+                call_depth--;
+            }
+            if (r == 0) {
+                park_entry_t *pe = &park_cache[park_len++];
+                pe->e = e;
+                pe->parked_ms = arena__now_ms();
+                /* The caller's copy says whether the segment is all purged. */
+                pe->dirty = !region->zeroed;
+                if (pe->dirty) {
+                    atomic_fetch_add_explicit(&park_dirty, 1, memory_order_relaxed);
+                }
+                arena__atomic_add_relaxed(&park_bytes, (int64_t)e.region.size);
+                (void)pthread_mutex_unlock(&reg_lock);
+                return 0;
+            }
+            /* Not parked (no control region, a copy in a fork child, ...):
+             * back into the registry (the slot just freed takes it), and
+             * released below like any region. */
+            (void)reg_add_locked(&e.region, e.conn);
+        }
+        (void)pthread_mutex_unlock(&reg_lock);
+    }
+    return arena__region_release(region);
+}
+
+long long arena__region_park_release(void)
+{
+    long long total = 0;
+    for (;;) {
+        (void)pthread_mutex_lock(&reg_lock);
+        if (park_len == 0) {
+            (void)pthread_mutex_unlock(&reg_lock);
+            break;
+        }
+        reg_entry_t e = park_cache[park_len - 1].e;
+        park_entry_forget(park_len - 1);
+        (void)pthread_mutex_unlock(&reg_lock);
+        arena_lease_t lease = lease_of(&e.region);
+        call_depth++;
+        /* A parked lease: the connection unparks it first (or learns that
+         * the daemon took it: then there is nothing to give back). */
+        int r = arena_release(e.conn, &lease);
+        call_depth--;
+        if (r == 0) {
+            total += (long long)e.region.size;
+        }
+    }
+    return total;
+}
+
+size_t arena__region_park_purge(bool force, uint64_t now_ms)
+{
+    if (atomic_load_explicit(&park_dirty, memory_order_relaxed) == 0) {
+        return 0;
+    }
+    size_t total = 0;
+    arena_conn_t *def = park_default_conn();
+    (void)pthread_mutex_lock(&reg_lock);
+    for (size_t i = park_len; i-- > 0;) {
+        park_entry_t *pe = &park_cache[i];
+        if (!pe->dirty || (!force && now_ms - pe->parked_ms < ARENA__DECAY_MS)) {
+            continue;
+        }
+        arena_conn_t *conn = pe->e.conn != NULL ? pe->e.conn : def;
+        arena_lease_t lease = lease_of(&pe->e.region);
+        int r = -ENOENT;
+        call_depth++;
+        if (conn != NULL) {
+            /* A parked mapping cannot be purged (MADV_REMOVE wants write
+             * access): take it back for the moment. While it is ACTIVE
+             * the daemon cannot take it; that lasts three system calls. */
+            r = arena__lease_unpark(conn, &lease);
+        }
+        if (r == 0) {
+            if (madvise(lease.addr, lease.size, MADV_REMOVE) == 0) {
+                total += lease.size;
+            }
+            r = arena__lease_park(conn, &lease);
+        }
+        call_depth--;
+        if (r == 0) {
+            pe->dirty = false;
+            atomic_fetch_sub_explicit(&park_dirty, 1, memory_order_relaxed);
+            continue;
+        }
+        if (r != ARENA_ERECLAIMED && r != -ENOENT) {
+            /* Ours but not parked again (or in an unknown state): out of
+             * the cache and released, outside the lock. Rare enough to
+             * stop the walk here. */
+            reg_entry_t e = pe->e;
+            park_entry_forget(i);
+            (void)pthread_mutex_unlock(&reg_lock);
+            call_depth++;
+            (void)arena_release(e.conn, &lease);
+            call_depth--;
+            return total;
+        }
+        atomic_fetch_add_explicit(&park_lost, 1, memory_order_relaxed);
+        park_entry_forget(i);
+    }
+    (void)pthread_mutex_unlock(&reg_lock);
+    return total;
+}
+
+void arena__region_park_info(arena__region_park_info_t *ret_info)
+{
+    if (ret_info == NULL) {
+        return;
+    }
+    (void)pthread_mutex_lock(&reg_lock);
+    arena__region_park_info_t info = {
+        .bytes = (uint64_t)atomic_load_explicit(&park_bytes, memory_order_relaxed),
+        .count = (uint32_t)park_len,
+        .dirty = atomic_load_explicit(&park_dirty, memory_order_relaxed),
+        .hits = atomic_load_explicit(&park_hits, memory_order_relaxed),
+        .lost = atomic_load_explicit(&park_lost, memory_order_relaxed),
+    };
+    (void)pthread_mutex_unlock(&reg_lock);
+    *ret_info = info;
+}
+
+uint64_t arena__region_parked_bytes(void)
+{
+    int64_t b = atomic_load_explicit(&park_bytes, memory_order_relaxed);
+    return b > 0 ? (uint64_t)b : 0;
+}
+
+void arena__region_publish_live(uint64_t live_bytes)
+{
+    /* A fork child's default connection is still the parent's, and so is
+     * its control region: the figure would be the parent's to overwrite. */
+    if (!atomic_load_explicit(&detached, memory_order_acquire)) {
+        arena__conn_publish_live(live_bytes);
+    }
 }
 
 /* Fork (DESIGN §6). The child must get private copies of the shared regions
@@ -346,6 +650,15 @@ void arena__region_atfork_child(void)
         rg->lease_id = 0;
         reg[i].conn = NULL;
     }
+    /* Parked regions are the parent's leases, PROT_NONE here too: never
+     * ours to unpark or release. The addresses are freed for the child's
+     * own use; the parent's mappings are untouched. */
+    for (size_t i = 0; i < park_len; i++) {
+        (void)munmap(park_cache[i].e.region.addr, park_cache[i].e.region.size);
+    }
+    park_len = 0;
+    atomic_store_explicit(&park_bytes, 0, memory_order_relaxed);
+    atomic_store_explicit(&park_dirty, 0, memory_order_relaxed);
     /* The parent's connection (and a child connection of an earlier fork) is
      * not ours to use; make a new one on first need. */
     child_conn = NULL;

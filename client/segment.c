@@ -16,6 +16,11 @@
  * free lists under a mutex rather than unmapped: only the slow paths (getting
  * or giving back a region) take it, and a late, buggy lookup through a stale
  * entry then reads stale metadata instead of faulting.
+ *
+ * A segment given back is parked, not released (arena__region_give_back():
+ * the daemon may take it at any moment, a later segment_new() gets it back
+ * with a CAS and an mprotect). Getting and giving back a segment publish the
+ * process's live bytes for arenactl (arena__pool_publish_live()).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -197,6 +202,7 @@ arena__segment_t *arena__segment_new(arena__heap_t *heap)
     }
     arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)region.size);
     arena__atomic_add_relaxed(&arena__stat_leases, 1);
+    arena__pool_publish_live();
     return seg;
 }
 
@@ -214,8 +220,14 @@ void arena__segment_release(arena__segment_t *seg)
                               -(int64_t)((size_t)seg->zero_slices * ARENA__SLICE_SIZE));
     arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)seg->hdr.size);
     arena__atomic_add_relaxed(&arena__stat_leases, -1);
-    (void)arena__region_release(&seg->hdr.region);
+    /* Parked (a CAS and an mprotect to reuse), or released when the
+     * parking cache is full (region.c). zeroed tells the cache whether the
+     * segment is all purged already (nothing for it to purge later). */
+    arena__region_t region = seg->hdr.region;
+    region.zeroed = seg->zero_slices == ARENA__SEG_SLICES;
+    (void)arena__region_give_back(&region);
     segment_meta_put(seg);
+    arena__pool_publish_live();
 }
 
 static arena__huge_t *huge_meta_get(void)

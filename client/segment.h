@@ -244,13 +244,21 @@ int arena__map_set(uintptr_t base, size_t size, arena__seghdr_t *hdr);
  * bin). Returns NULL with errno set (ENOMEM, or ENOMEM for "no daemon"). */
 arena__segment_t *arena__segment_new(arena__heap_t *heap);
 
-/* Unmaps/releases the segment's region and recycles its metadata. */
+/* Gives the segment's region back (parked for reuse, or released when the
+ * parking cache is full: arena__region_give_back()) and recycles its
+ * metadata. Call only on an empty segment no heap lists any more. */
 void arena__segment_release(arena__segment_t *seg);
 
 /* A huge region of at least size bytes whose object is aligned to align.
  * Returns NULL with errno set. */
 arena__huge_t *arena__huge_new(size_t size, size_t align);
 void arena__huge_release(arena__huge_t *huge);
+
+/* Gives back (parks, see region.h) every empty segment of heap, the spare
+ * included, that has been empty for ARENA__DECAY_MS at now_ms: the purge
+ * tick's part (large.c; arena__heap_release_empty() in large.h gives back
+ * the ones beyond a count). Owner only. Returns the bytes given back. */
+size_t arena__heap_release_idle(arena__heap_t *heap, uint64_t now_ms);
 
 /* Coarse monotonic clock in ms (vDSO, cheap). */
 uint64_t arena__now_ms(void);

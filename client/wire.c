@@ -161,6 +161,9 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
     Arena__V1__EventsRequest events = ARENA__V1__EVENTS_REQUEST__INIT;
     Arena__V1__LeaseReclaimed lease_reclaimed = ARENA__V1__LEASE_RECLAIMED__INIT;
     Arena__V1__Pressure pressure = ARENA__V1__PRESSURE__INIT;
+    Arena__V1__ClaimRequest claim = ARENA__V1__CLAIM_REQUEST__INIT;
+    Arena__V1__LeaseClaim claim_items[ARENA__CLAIM_BATCH];
+    Arena__V1__LeaseClaim *claim_ptrs[ARENA__CLAIM_BATCH];
 
     env.request_id = msg->request_id;
     switch (msg->kind) {
@@ -168,6 +171,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         hello.protocol_version = msg->u.hello.protocol_version;
         hello.client_name = wire_str(msg->u.hello.client_name);
         hello.notifications = msg->u.hello.notifications;
+        hello.reattach = msg->u.hello.reattach;
         env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO;
         env.hello = &hello;
         break;
@@ -180,6 +184,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         hello_reply.hugetlb = msg->u.hello_reply.hugetlb;
         hello_reply.daemon_version = wire_str(msg->u.hello_reply.daemon_version);
         hello_reply.control_slots = msg->u.hello_reply.control_slots;
+        hello_reply.grace_ms = msg->u.hello_reply.grace_ms;
         env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO_REPLY;
         env.hello_reply = &hello_reply;
         break;
@@ -287,6 +292,21 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         env.body_case = ARENA__V1__ENVELOPE__BODY_PRESSURE;
         env.pressure = &pressure;
         break;
+    case ARENA__MSG_CLAIM:
+        if (msg->u.claim.count > ARENA__CLAIM_BATCH || (msg->u.claim.count && !msg->u.claim.claims))
+            return -EINVAL;
+        for (size_t i = 0; i < msg->u.claim.count; i++) {
+            arena__v1__lease_claim__init(&claim_items[i]);
+            claim_items[i].lease_id = msg->u.claim.claims[i].lease_id;
+            claim_items[i].offset = msg->u.claim.claims[i].offset;
+            claim_items[i].size = msg->u.claim.claims[i].size;
+            claim_ptrs[i] = &claim_items[i];
+        }
+        claim.n_claims = msg->u.claim.count;
+        claim.claims = claim_ptrs;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_CLAIM;
+        env.claim = &claim;
+        break;
     case ARENA__MSG_ERROR:
         error.code = (Arena__V1__ErrorCode)msg->u.error.code;
         error.message = wire_str(msg->u.error.message);
@@ -350,6 +370,7 @@ static int wire_decode_clients(const Arena__V1__ListClientsReply *r, arena__scra
             .waiting = c->waiting,
             .waiting_bytes = c->waiting_bytes,
             .weight = c->weight,
+            .live_bytes = c->live_bytes,
         };
     }
     out->u.list_clients_reply.count = r->n_clients;
@@ -414,6 +435,29 @@ static int wire_decode_events(const Arena__V1__EventsReply *r, arena__scratch_t 
     return 0;
 }
 
+static int wire_decode_claims(const Arena__V1__ClaimReply *r, arena__scratch_t *scratch,
+                              arena__msg_t *out)
+{
+    arena__wire_claim_result_t *v = wire_array(scratch, r->n_results, sizeof(*v));
+    if (r->n_results && !v)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_results; i++) {
+        const Arena__V1__ClaimResult *c = r->results[i];
+        if (!c)
+            return -EPROTO;
+        v[i] = (arena__wire_claim_result_t){
+            .claimed_id = c->claimed_id,
+            .error = (int)c->error,
+            .lease_id = c->lease_id,
+            .slot = c->slot,
+            .generation = c->generation,
+        };
+    }
+    out->u.claim_reply.count = r->n_results;
+    out->u.claim_reply.results = v;
+    return 0;
+}
+
 static void wire_decode_status(const Arena__V1__StatusReply *r, arena__wire_status_t *s)
 {
     *s = (arena__wire_status_t){
@@ -440,6 +484,14 @@ static void wire_decode_status(const Arena__V1__StatusReply *r, arena__wire_stat
     };
 }
 
+/* True for the bodies wire_convert() knows; the generated enum lists them. */
+static bool wire_is_known_body(Arena__V1__Envelope__BodyCase body)
+{
+    return (body >= ARENA__V1__ENVELOPE__BODY_HELLO &&
+            body <= ARENA__V1__ENVELOPE__BODY_CLAIM_REPLY) ||
+           (body >= ARENA__V1__ENVELOPE__BODY_ERROR && body <= ARENA__V1__ENVELOPE__BODY_PRESSURE);
+}
+
 /* Converts an unpacked envelope; 0 or -EPROTO/-ENOMEM. */
 static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratch, arena__msg_t *m)
 {
@@ -450,6 +502,7 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->u.hello.protocol_version = env->hello->protocol_version;
         m->u.hello.client_name = wire_in(env->hello->client_name);
         m->u.hello.notifications = env->hello->notifications;
+        m->u.hello.reattach = env->hello->reattach;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_HELLO_REPLY:
         m->kind = ARENA__MSG_HELLO_REPLY;
@@ -461,6 +514,7 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->u.hello_reply.hugetlb = env->hello_reply->hugetlb;
         m->u.hello_reply.daemon_version = wire_in(env->hello_reply->daemon_version);
         m->u.hello_reply.control_slots = env->hello_reply->control_slots;
+        m->u.hello_reply.grace_ms = env->hello_reply->grace_ms;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_LEASE:
         m->kind = ARENA__MSG_LEASE;
@@ -539,6 +593,9 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->u.pressure.fair_share = env->pressure->fair_share;
         m->u.pressure.leased = env->pressure->leased;
         return 0;
+    case ARENA__V1__ENVELOPE__BODY_CLAIM_REPLY:
+        m->kind = ARENA__MSG_CLAIM_REPLY;
+        return wire_decode_claims(env->claim_reply, scratch, m);
     case ARENA__V1__ENVELOPE__BODY_ERROR:
         m->kind = ARENA__MSG_ERROR;
         m->u.error.code = (int)env->error->code;
@@ -567,6 +624,16 @@ int arena__wire_decode(const uint8_t *body, size_t len, arena__scratch_t *scratc
     arena__msg_t m;
     memset(&m, 0, sizeof(m));
     int r = wire_convert(env, scratch, &m);
+    if (r == -EPROTO && !wire_is_known_body(env->body_case)) {
+        /* A well-formed envelope with no body we know (a newer daemon's
+         * body is unset here, its field kept as unknown): the caller learns
+         * its id. */
+        memset(&m, 0, sizeof(m));
+        m.request_id = env->request_id;
+        m.kind = ARENA__MSG_NONE;
+        *ret_msg = m;
+        return -ENOMSG;
+    }
     if (r < 0)
         return r;
     *ret_msg = m;

@@ -48,7 +48,27 @@ typedef enum arena__msg_kind {
     ARENA__MSG_EVENTS_REPLY,
     ARENA__MSG_LEASE_RECLAIMED, /* notification (request id 0) */
     ARENA__MSG_PRESSURE,        /* notification (request id 0) */
+    ARENA__MSG_CLAIM,           /* re-registration after a daemon restart */
+    ARENA__MSG_CLAIM_REPLY,
 } arena__msg_kind_t;
+
+/* Claims per ClaimRequest: the encoder builds them on the stack. */
+#define ARENA__CLAIM_BATCH 128u
+
+/* A lease claimed back from a restarted daemon, and the answer. */
+typedef struct arena__wire_claim {
+    uint64_t lease_id; /* the id the previous daemon gave it */
+    uint64_t offset;
+    uint64_t size;
+} arena__wire_claim_t;
+
+typedef struct arena__wire_claim_result {
+    uint64_t claimed_id;
+    int error; /* ARENA__WIRE_ERROR_* */
+    uint64_t lease_id;
+    uint32_t slot;
+    uint64_t generation;
+} arena__wire_claim_result_t;
 
 /* Daemon error codes, numbered as ErrorCode in proto/arena.proto. */
 enum {
@@ -65,6 +85,7 @@ enum {
     ARENA__WIRE_ERROR_FRAME_TOO_LARGE = 10,
     ARENA__WIRE_ERROR_INTERNAL = 11,
     ARENA__WIRE_ERROR_TIMED_OUT = 12,
+    ARENA__WIRE_ERROR_CONFLICT = 13,
 };
 
 typedef struct arena__wire_status {
@@ -104,6 +125,7 @@ typedef struct arena__wire_client {
     uint32_t waiting;
     uint64_t waiting_bytes;
     uint32_t weight;
+    uint64_t live_bytes; /* what the client says it holds live (untrusted) */
 } arena__wire_client_t;
 
 typedef struct arena__wire_lease {
@@ -150,6 +172,7 @@ typedef struct arena__msg {
             uint32_t protocol_version;
             const char *client_name;
             bool notifications;
+            bool reattach; /* the frame carries the pool fd */
         } hello;
         struct {
             uint32_t protocol_version;
@@ -160,6 +183,7 @@ typedef struct arena__msg {
             bool hugetlb;
             const char *daemon_version;
             uint32_t control_slots;
+            uint64_t grace_ms;
         } hello_reply;
         struct {
             uint64_t size;
@@ -218,6 +242,14 @@ typedef struct arena__msg {
             uint64_t leased;
         } pressure;
         struct {
+            size_t count; /* at most ARENA__CLAIM_BATCH to encode */
+            const arena__wire_claim_t *claims;
+        } claim;
+        struct {
+            size_t count;
+            arena__wire_claim_result_t *results;
+        } claim_reply;
+        struct {
             int code; /* ARENA__WIRE_ERROR_* (or an unknown value) */
             const char *message;
         } error;
@@ -258,7 +290,9 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap);
 /* Decodes one Envelope (the frame body without its length) into *ret_msg,
  * allocating from scratch. Returns 0, or -EPROTO (malformed, or a body this
  * client does not know), -EMSGSIZE (len above ARENA_MAX_REPLY_FRAME), -ENOMEM
- * (scratch exhausted); *ret_msg is untouched on failure. */
+ * (scratch exhausted); *ret_msg is untouched on failure, except for -ENOMSG:
+ * a well-formed envelope whose body is newer than this client, with
+ * ret_msg->request_id set and kind ARENA__MSG_NONE. */
 int arena__wire_decode(const uint8_t *body, size_t len, arena__scratch_t *scratch,
                        arena__msg_t *ret_msg);
 
@@ -318,6 +352,19 @@ int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size);
  * addr/size differ), ARENA_EDISCONNECTED (in a fork child: the table is the
  * parent's). */
 int arena__conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_t size);
+
+/* Records a lease granted as daemon_id at offset of the pool. The caller
+ * knows it by *ret_id: daemon_id, unless an earlier daemon's lease the
+ * caller still holds has that id (then a private id with the top bit set).
+ * Returns as arena__conn_track(). */
+int arena__conn_track_lease(arena_conn_t *conn, uint64_t daemon_id, uint64_t offset, void *addr,
+                            size_t size, uint64_t *ret_id);
+
+/* arena_release(): forgets the lease (as arena__conn_untrack()), unmaps it
+ * and tells the daemon that granted it, if that daemon still runs (after a
+ * restart, an unclaimed lease is freed by the new daemon's grace period).
+ * Returns 0, or the untrack errors, or the daemon's answer. */
+int arena__conn_release(arena_conn_t *conn, uint64_t id, void *addr, size_t size);
 
 /* Number of leases tracked on the connection. */
 size_t arena__conn_tracked(arena_conn_t *conn);

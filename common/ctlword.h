@@ -50,13 +50,18 @@ enum arena_ctl_state {
 };
 
 #define ARENA_CTL_MAGIC   0x6172656e61637431ULL /* "arenact1" */
-#define ARENA_CTL_VERSION 1u
+#define ARENA_CTL_VERSION 2u
 
 /* The head of a control region; the words follow it. */
 typedef struct arena_ctl_header {
     uint64_t magic;   /* ARENA_CTL_MAGIC, written once by the daemon */
     uint32_t version; /* ARENA_CTL_VERSION */
     uint32_t slots;   /* number of words that follow */
+    /* Written by the client only (relaxed atomic store): the bytes its
+     * allocator holds live, for arenactl. The daemon reads it for display
+     * and nothing else, clamped to what the client leases; 0 until the
+     * client says otherwise. */
+    _Atomic uint64_t live_bytes;
 } arena_ctl_header_t;
 
 /* Bytes of a control region with `slots` words. */
@@ -84,6 +89,19 @@ static inline enum arena_ctl_state arena_ctl_state_of(uint64_t word)
 static inline uint64_t arena_ctl_generation_of(uint64_t word)
 {
     return word >> 2;
+}
+
+/* Client: says how many bytes it holds live (relaxed: a display figure). */
+static inline void arena_ctl_publish_live(void *region, uint64_t bytes)
+{
+    atomic_store_explicit(&((arena_ctl_header_t *)region)->live_bytes, bytes, memory_order_relaxed);
+}
+
+/* Daemon: what the client last said it holds live (untrusted). */
+static inline uint64_t arena_ctl_read_live(const void *region)
+{
+    return atomic_load_explicit(&((arena_ctl_header_t *)(uintptr_t)region)->live_bytes,
+                                memory_order_relaxed);
 }
 
 /* Daemon: publishes a fresh grant in a slot (release). */

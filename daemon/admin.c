@@ -168,6 +168,7 @@ static int collect_client(void *ctx, const ad_client_view_t *v)
     ci->leases = v->leases;
     ci->connected_ms = c->now_ms >= v->connected_at_ms ? c->now_ms - v->connected_at_ms : 0;
     ci->parked_bytes = v->parked_bytes;
+    ci->live_bytes = v->live_bytes;
     ci->fair_share = v->fair_share;
     ci->waiting = v->waiting;
     ci->waiting_bytes = v->waiting_bytes;
@@ -405,10 +406,17 @@ static void text_label_value(text_t *t, const char *v)
     }
 }
 
+/* The per-client metric families, one sample per visible client each. */
+typedef enum client_family {
+    FAMILY_LEASED_BYTES,
+    FAMILY_LEASES,
+    FAMILY_LIVE_BYTES,
+} client_family_t;
+
 typedef struct client_metrics {
     text_t *t;
     const ad_admin_caller_t *caller;
-    bool leases; /* which family: leased bytes or lease count */
+    client_family_t family;
 } client_metrics_t;
 
 static int metric_client(void *ctx, const ad_client_view_t *v)
@@ -416,12 +424,19 @@ static int metric_client(void *ctx, const ad_client_view_t *v)
     client_metrics_t *cm = ctx;
     if (!may_see(cm->caller, v->uid))
         return 0;
+    static const char *const names[] = {
+        [FAMILY_LEASED_BYTES] = "arenad_client_leased_bytes",
+        [FAMILY_LEASES] = "arenad_client_leases",
+        [FAMILY_LIVE_BYTES] = "arenad_client_live_bytes",
+    };
+    uint64_t value = cm->family == FAMILY_LEASES       ? v->leases
+                     : cm->family == FAMILY_LIVE_BYTES ? v->live_bytes
+                                                       : v->leased_bytes;
     text_t *t = cm->t;
-    text_printf(t, "%s{client_id=\"%llu\",pid=\"%ld\",uid=\"%lu\",name=\"",
-                cm->leases ? "arenad_client_leases" : "arenad_client_leased_bytes",
+    text_printf(t, "%s{client_id=\"%llu\",pid=\"%ld\",uid=\"%lu\",name=\"", names[cm->family],
                 (unsigned long long)v->client_id, (long)v->pid, (unsigned long)v->uid);
     text_label_value(t, v->name);
-    text_printf(t, "\"} %llu\n", (unsigned long long)(cm->leases ? v->leases : v->leased_bytes));
+    text_printf(t, "\"} %llu\n", (unsigned long long)value);
     return 0;
 }
 
@@ -482,11 +497,16 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
     metric_u64(&t, "arenad_connections_refused_total", "counter",
                "Connections refused (max_clients reached).", a->counters.connections_refused_total);
 
-    client_metrics_t cm = {.t = &t, .caller = caller, .leases = false};
+    client_metrics_t cm = {.t = &t, .caller = caller, .family = FAMILY_LEASED_BYTES};
     metric_head(&t, "arenad_client_leased_bytes", "gauge", "Bytes leased by one client.");
     (void)ad_leases_foreach_client(a->leases, metric_client, &cm);
-    cm.leases = true;
+    cm.family = FAMILY_LEASES;
     metric_head(&t, "arenad_client_leases", "gauge", "Leases held by one client.");
+    (void)ad_leases_foreach_client(a->leases, metric_client, &cm);
+    cm.family = FAMILY_LIVE_BYTES;
+    metric_head(&t, "arenad_client_live_bytes", "gauge",
+                "Bytes one client's allocator says it holds live (its own figure, at most what "
+                "it leases).");
     (void)ad_leases_foreach_client(a->leases, metric_client, &cm);
 
     if (t.error < 0) {

@@ -18,10 +18,28 @@
  *                                               from the top of the heap
  *   decay_ms               2000                 ms a released extent stays dirty before
  *                                               its pages are punched (0: at once)
+ *   restart_grace_ms       10000                ms a pool adopted after a restart takes
+ *                                               claims from re-registering clients
+ *                                               before unclaimed space is freed
  *   max_frame              64K                  SIZE: largest request frame (256 .. 16M)
- *   frame_timeout_ms       30000                ms a client may leave a frame half-sent
- *                                               before it is disconnected (0: never)
- *   max_clients            1024                 connections served at once
+ *   frame_timeout_ms       30000                ms a client may leave a frame half-sent,
+ *                                               or (throttled, see below) read no reply
+ *                                               byte, before it is disconnected (0: never)
+ *   max_clients            4096                 connections served at once (synonym:
+ *                                               max_connections); never more than
+ *                                               RLIMIT_NOFILE allows, less a reserve
+ *   max_connections_per_uid 256                 connections one uid may hold at once
+ *                                               (0: no cap); root is exempt so an admin
+ *                                               can always connect
+ *   hello_timeout_ms       10000                ms a new connection may take to send
+ *                                               Hello before it is closed (0: never)
+ *   max_requests_in_flight 64                   replies queued unwritten for one
+ *                                               connection (plus requests the dispatcher
+ *                                               holds, ad_conn_set_pending) at which the
+ *                                               daemon stops reading it until half have
+ *                                               drained (0: no cap)
+ *   max_reply_queue        8M                   SIZE: unread reply bytes queued for one
+ *                                               connection before it is dropped (64K .. 1G)
  *   max_leases_per_client  65536                leases one connection may hold
  *   log_level              info                 error | warn | info | debug
  *   socket_mode            0666                 octal permissions of the socket file
@@ -66,6 +84,8 @@
 #define CONFIG_MIN_FRAME    256u
 #define CONFIG_MAX_FRAME    (16ull << 20)
 #define CONFIG_MAX_CLIENTS  1000000u
+#define CONFIG_MIN_QUEUE    (64ull << 10)
+#define CONFIG_MAX_QUEUE    (1ull << 30)
 #define CONFIG_MAX_DECAY_MS (24ull * 3600ull * 1000ull)
 
 typedef int (*config_setter_fn)(ad_config_t *cfg, const char *value, char *err, size_t err_len);
@@ -91,9 +111,14 @@ void ad_config_defaults(ad_config_t *cfg)
     cfg->heap_size = 0;
     cfg->small_lease_limit = 4ull << 20;
     cfg->decay_ms = 2000;
+    cfg->restart_grace_ms = 10000;
     cfg->max_frame = (uint64_t)ARENA_DEFAULT_MAX_FRAME;
     cfg->frame_timeout_ms = 30000;
-    cfg->max_clients = 1024;
+    cfg->max_clients = 4096;
+    cfg->max_connections_per_uid = 256;
+    cfg->hello_timeout_ms = 10000;
+    cfg->max_requests_in_flight = 64;
+    cfg->max_reply_queue = 8ull << 20;
     cfg->max_leases_per_client = 65536;
     cfg->log_level = AD_LOG_INFO;
     cfg->socket_mode = 0666;
@@ -185,6 +210,15 @@ static int set_decay_ms(ad_config_t *cfg, const char *value, char *err, size_t e
     return r;
 }
 
+static int set_restart_grace(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    int r = parse_uint(value, 0, CONFIG_MAX_DECAY_MS, &cfg->restart_grace_ms);
+    if (r < 0)
+        config_err(err, err_len, "restart_grace_ms: expected milliseconds from 0 to %llu",
+                   (unsigned long long)CONFIG_MAX_DECAY_MS);
+    return r;
+}
+
 static int set_max_frame(ad_config_t *cfg, const char *value, char *err, size_t err_len)
 {
     int r = parse_size(value, CONFIG_MIN_FRAME, CONFIG_MAX_FRAME, &cfg->max_frame);
@@ -213,6 +247,48 @@ static int set_max_clients(ad_config_t *cfg, const char *value, char *err, size_
     }
     cfg->max_clients = (uint32_t)v;
     return 0;
+}
+
+static int set_max_per_uid(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    uint64_t v;
+    int r = parse_uint(value, 0, CONFIG_MAX_CLIENTS, &v);
+    if (r < 0) {
+        config_err(err, err_len, "max_connections_per_uid: expected a number from 0 to %u",
+                   CONFIG_MAX_CLIENTS);
+        return r;
+    }
+    cfg->max_connections_per_uid = (uint32_t)v;
+    return 0;
+}
+
+static int set_hello_timeout(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    int r = parse_uint(value, 0, CONFIG_MAX_DECAY_MS, &cfg->hello_timeout_ms);
+    if (r < 0)
+        config_err(err, err_len, "hello_timeout_ms: expected milliseconds from 0 to %llu",
+                   (unsigned long long)CONFIG_MAX_DECAY_MS);
+    return r;
+}
+
+static int set_max_in_flight(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    uint64_t v;
+    int r = parse_uint(value, 0, 1000000, &v);
+    if (r < 0) {
+        config_err(err, err_len, "max_requests_in_flight: expected a number from 0 to 1000000");
+        return r;
+    }
+    cfg->max_requests_in_flight = (uint32_t)v;
+    return 0;
+}
+
+static int set_max_reply_queue(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    int r = parse_size(value, CONFIG_MIN_QUEUE, CONFIG_MAX_QUEUE, &cfg->max_reply_queue);
+    if (r < 0)
+        config_err(err, err_len, "max_reply_queue: expected a size from 64K to 1G");
+    return r;
 }
 
 static int set_max_leases(ad_config_t *cfg, const char *value, char *err, size_t err_len)
@@ -306,9 +382,14 @@ static const struct {
     {"heap_size", set_heap_size},
     {"small_lease_limit", set_small_lease_limit},
     {"decay_ms", set_decay_ms},
+    {"restart_grace_ms", set_restart_grace},
     {"max_frame", set_max_frame},
     {"frame_timeout_ms", set_frame_timeout},
     {"max_clients", set_max_clients},
+    {"max_connections_per_uid", set_max_per_uid},
+    {"hello_timeout_ms", set_hello_timeout},
+    {"max_requests_in_flight", set_max_in_flight},
+    {"max_reply_queue", set_max_reply_queue},
     {"max_leases_per_client", set_max_leases},
     {"log_level", set_log_level},
     {"socket_mode", set_socket_mode},
@@ -390,6 +471,8 @@ int ad_config_set(ad_config_t *cfg, const char *key, const char *value, char *er
             return f;
         }
     }
+    if (strcmp(key, "max_connections") == 0)
+        key = "max_clients"; /* the same limit by the name issue 6 gave it */
     for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
         if (strcmp(key, config_keys[i].key) != 0)
             continue;

@@ -32,9 +32,14 @@ typedef struct ad_config {
     uint64_t heap_size;                /* address space per pool; 0: 2 x budget */
     uint64_t small_lease_limit;        /* leases up to this are placed from the top */
     uint64_t decay_ms;                 /* released pages stay dirty this long */
+    uint64_t restart_grace_ms;         /* adopted pools take claims this long */
     uint64_t max_frame;                /* largest request frame accepted */
     uint64_t frame_timeout_ms;         /* a half-sent frame may wait this long; 0: forever */
-    uint32_t max_clients;
+    uint32_t max_clients;              /* connections at once (also max_connections) */
+    uint32_t max_connections_per_uid;  /* 0: no per-uid cap; root is exempt */
+    uint64_t hello_timeout_ms;         /* a connection must say hello this soon; 0: never */
+    uint32_t max_requests_in_flight;   /* per connection, before reading stops; 0: no cap */
+    uint64_t max_reply_queue;          /* unread reply bytes before a client is dropped */
     uint32_t max_leases_per_client;
     ad_log_level_t log_level;
     uint32_t socket_mode; /* permission bits of the socket file */

@@ -15,7 +15,9 @@
  * a single atomic load or CAS; a scribbled word makes a CAS fail (the lease
  * is then treated as in use) and never changes the daemon's bookkeeping.
  * Generations are daemon-chosen and only grow per slot, so a client's late
- * CAS on a reused slot names an old generation and fails.
+ * CAS on a reused slot names an old generation and fails. The header's
+ * live_bytes word is the client's to write too: the daemon reads it for
+ * display only, clamped to the bytes the client leases.
  *
  * Loop thread only. The in-use array and the free stack grow on demand, so
  * a client with few leases costs a few bytes whatever max_leases_per_client
@@ -114,6 +116,14 @@ void ad_control_close_fd(ad_control_t *c)
 uint32_t ad_control_slots(const ad_control_t *c)
 {
     return c->slots;
+}
+
+uint64_t ad_control_live_bytes(const ad_control_t *c, uint64_t at_most)
+{
+    /* One relaxed load of a word only the client writes: whatever it holds,
+     * it is a number to show, cut to what the daemon knows is leased. */
+    uint64_t live = arena_ctl_read_live(c->map);
+    return live < at_most ? live : at_most;
 }
 
 static _Atomic uint64_t *control_word(const ad_control_t *c, uint32_t slot)

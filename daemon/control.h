@@ -35,6 +35,13 @@ void ad_control_close_fd(ad_control_t *control);
 
 uint32_t ad_control_slots(const ad_control_t *control);
 
+/* The bytes the client says its allocator holds live (the header's
+ * live_bytes, common/ctlword.h; relaxed load), clamped to at_most -- the
+ * client's leased bytes: the word is the client's to scribble on, so the
+ * figure is for display and never drives a decision. 0 until the client
+ * writes it. */
+uint64_t ad_control_live_bytes(const ad_control_t *control, uint64_t at_most);
+
 /* Takes a free slot for a new lease, gives it a generation it never had and
  * publishes ACTIVE (release). Returns 0, *ret_slot and *ret_generation, or
  * -ENOSPC (every slot is in use), -ENOMEM. */

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "size.h"
@@ -235,8 +236,15 @@ static void session_protocol_error(ad_session_t *s, uint64_t request_id, ad_wire
 
 /* ---- requests ------------------------------------------------------------- */
 
-static void on_hello(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+static void on_hello(ad_session_t *s, const ad_wire_request_t *req, int pool_fd, uint64_t now_ms)
 {
+    if (pool_fd >= 0 && (s->client_id != 0 || !req->u.hello.reattach ||
+                         req->u.hello.protocol_version != AD_WIRE_PROTOCOL)) {
+        (void)close(pool_fd); /* only a first, re-registering hello keeps it */
+        pool_fd = -1;
+        ad_log(AD_LOG_INFO, "client pid %ld (%s) sent an fd with a hello that takes none",
+               (long)s->pid, s->name);
+    }
     if (s->client_id != 0) {
         session_protocol_error(s, req->request_id, AD_WIRE_ERROR_PROTOCOL, false,
                                "second hello on one connection");
@@ -251,7 +259,31 @@ static void on_hello(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
         return;
     }
     uint64_t client_id;
-    int r = ad_leases_client_new(s->d->leases, s->pid, s->uid, s->gid, s->name, now_ms, &client_id);
+    int r;
+    if (req->u.hello.reattach) {
+        if (pool_fd < 0) {
+            session_protocol_error(s, req->request_id, AD_WIRE_ERROR_PROTOCOL, true,
+                                   "re-registering hello without the pool fd");
+            return;
+        }
+        r = ad_leases_client_reattach(s->d->leases, s->pid, s->uid, s->gid, s->name, pool_fd,
+                                      now_ms, &client_id);
+        if (r == -EPERM || r == -EINVAL) {
+            ad_admin_counters(s->d->admin)->protocol_errors_total++;
+            ad_log(AD_LOG_WARN, "client pid %ld (%s) uid %lu handed back %s; closing", (long)s->pid,
+                   s->name, (unsigned long)s->uid,
+                   r == -EPERM ? "the pool of another uid" : "an fd that is no arenad pool");
+            session_error(s, req->request_id,
+                          r == -EPERM ? AD_WIRE_ERROR_PERMISSION : AD_WIRE_ERROR_INVALID_ARGUMENT,
+                          "%s",
+                          r == -EPERM ? "that pool belongs to another user"
+                                      : "that fd is not a sealed arenad pool memfd");
+            ad_conn_shutdown(s->conn);
+            return;
+        }
+    } else {
+        r = ad_leases_client_new(s->d->leases, s->pid, s->uid, s->gid, s->name, now_ms, &client_id);
+    }
     if (r < 0) {
         ad_log(AD_LOG_ERROR, "client pid %ld (%s): cannot create the pool of uid %lu: %s",
                (long)s->pid, s->name, (unsigned long)s->uid, ad_errstr(r));
@@ -280,10 +312,69 @@ static void on_hello(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
     reply.u.hello.hugetlb = pool.hugetlb;
     reply.u.hello.daemon_version = AD_VERSION;
     reply.u.hello.control_slots = control_slots;
+    reply.u.hello.grace_ms = ad_leases_grace_left(s->d->leases, client_id, now_ms);
+    if (req->u.hello.reattach)
+        ad_log(AD_LOG_INFO,
+               "client %" PRIu64 " pid %ld (%s) re-registers; its pool takes claims for %" PRIu64
+               " ms",
+               client_id, (long)s->pid, s->name, reply.u.hello.grace_ms);
     const int fds[2] = {pool.fd, control_fd};
     session_send_fds(s, &reply, fds, 2);
     /* The frame holds its own copy now; the daemon needs only the mapping. */
     ad_leases_control_close_fd(s->d->leases, client_id);
+}
+
+/* The wire code of a refused claim (ad_leases_claim()). */
+static uint32_t claim_error(int r)
+{
+    switch (r) {
+    case -EINVAL:
+        return AD_WIRE_ERROR_INVALID_ARGUMENT;
+    case -EDQUOT:
+        return AD_WIRE_ERROR_LIMIT;
+    case -ENOMEM:
+        return AD_WIRE_ERROR_INTERNAL;
+    default: /* -ESTALE, -EBUSY */
+        return AD_WIRE_ERROR_CONFLICT;
+    }
+}
+
+/* Claims of a re-registering client: one result per claim, in order. */
+static void on_claim(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    size_t n = req->u.claim.count;
+    ad_wire_claim_result_t *out = n ? calloc(n, sizeof(*out)) : NULL;
+    if (n && !out) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "out of memory");
+        return;
+    }
+    size_t refused = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ad_wire_claim_t *c = &req->u.claim.items[i];
+        ad_lease_grant_t g;
+        int r = ad_leases_claim(s->d->leases, s->client_id, c->offset, c->size, now_ms, &g);
+        out[i].claimed_id = c->lease_id;
+        if (r < 0) {
+            out[i].error = claim_error(r);
+            refused++;
+            continue;
+        }
+        out[i].lease_id = g.lease_id;
+        out[i].slot = g.slot;
+        out[i].generation = g.generation;
+        bytes += g.size;
+    }
+    char size[32];
+    ad_log(refused ? AD_LOG_WARN : AD_LOG_INFO,
+           "client %" PRIu64 " pid %ld (%s) claimed %zu lease(s) back (%s), %zu refused",
+           s->client_id, (long)s->pid, s->name, n - refused,
+           arena__size_format(bytes, size, sizeof(size)), refused);
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_CLAIM};
+    reply.u.claim.items = out;
+    reply.u.claim.count = n;
+    session_send(s, &reply, -1);
+    free(out);
 }
 
 static void send_grant(ad_session_t *s, uint64_t request_id, const ad_lease_grant_t *g)
@@ -342,6 +433,15 @@ static void send_refusal(ad_session_t *s, uint64_t request_id, uint64_t size, in
     }
 }
 
+/* Lease requests queued for memory count as in flight on the connection
+ * (max_requests_in_flight), like replies it has not read yet. */
+static void session_sync_pending(ad_session_t *s)
+{
+    ad_client_view_t v;
+    if (ad_leases_client_view(s->d->leases, s->client_id, &v) == 0)
+        ad_conn_set_pending(s->conn, v.waiting);
+}
+
 static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
 {
     ad_lease_grant_t grant;
@@ -358,6 +458,7 @@ static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
         return;
     }
     if (r == 1) {
+        session_sync_pending(s);
         ad_log(AD_LOG_DEBUG, "client %" PRIu64 " pid %ld (%s): %" PRIu64 " bytes queued for %d ms",
                s->client_id, (long)s->pid, s->name, size, req->u.lease.wait_ms);
         return;
@@ -511,10 +612,17 @@ static void on_events(ad_session_t *s, const ad_wire_request_t *req)
     free(items);
 }
 
-void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, uint64_t now_ms)
+void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, int fd, uint64_t now_ms)
 {
     ad_wire_request_t req;
     int r = ad_wire_decode(payload, len, s->d->config.max_frame, &req);
+    if (fd >= 0 && (r < 0 || req.type != AD_WIRE_REQ_HELLO)) {
+        /* Only a re-registering hello carries a descriptor. */
+        (void)close(fd);
+        fd = -1;
+        ad_log(AD_LOG_INFO, "client pid %ld (%s) attached an fd to a request; closed it",
+               (long)s->pid, s->name);
+    }
     if (r == -ENOMEM) {
         ad_log(AD_LOG_ERROR, "client pid %ld (%s): out of memory decoding a frame", (long)s->pid,
                s->name);
@@ -532,11 +640,15 @@ void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, uint6
         (void)snprintf(what, sizeof(what), "first request is %s, not hello",
                        ad_wire_req_name(req.type));
         session_protocol_error(s, req.request_id, AD_WIRE_ERROR_PROTOCOL, true, what);
+        ad_wire_request_clear(&req);
         return;
     }
     switch (req.type) {
     case AD_WIRE_REQ_HELLO:
-        on_hello(s, &req, now_ms);
+        on_hello(s, &req, fd, now_ms);
+        break;
+    case AD_WIRE_REQ_CLAIM:
+        on_claim(s, &req, now_ms);
         break;
     case AD_WIRE_REQ_LEASE:
         on_lease(s, &req, now_ms);
@@ -567,6 +679,7 @@ void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, uint6
                                "envelope without a request the daemon knows");
         break;
     }
+    ad_wire_request_clear(&req);
 }
 
 void ad_session_oversize(ad_session_t *s, size_t len)
@@ -595,6 +708,7 @@ static void waiter_done(void *ctx, void *owner, uint64_t request_id, uint64_t si
         send_grant(s, request_id, grant);
     else
         send_refusal(s, request_id, size, result);
+    session_sync_pending(s);
 }
 
 size_t ad_dispatch_serve_waiters(ad_dispatch_t *d, uint64_t now_ms)

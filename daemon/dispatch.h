@@ -40,8 +40,11 @@ void ad_session_free(ad_session_t *session, int reason, uint64_t now_ms);
 
 /* Handles one frame payload of the session's connection: decodes it, runs
  * the request and queues the reply (or an error, closing the connection
- * when the protocol requires). */
-void ad_session_frame(ad_session_t *session, const uint8_t *payload, size_t len, uint64_t now_ms);
+ * when the protocol requires). fd is -1 or a descriptor that came with the
+ * frame (SCM_RIGHTS); the session takes it over: only a re-registering
+ * Hello keeps it (the pool memfd), any other frame's fd is closed. */
+void ad_session_frame(ad_session_t *session, const uint8_t *payload, size_t len, int fd,
+                      uint64_t now_ms);
 
 /* Answers a frame whose header announced more than max_frame bytes with
  * ERROR_FRAME_TOO_LARGE and shuts the connection down. */

@@ -30,6 +30,15 @@
  * allocation that lands on its own owner's dirty pages keeps them and reports
  * zeroed = false.
  *
+ * Punching touched pages costs about 0.25 ms per MiB, so it is kept out of the
+ * reply path where it can be. A range released "urgent" (a reclaimed lease,
+ * which changes owner) sits in a second list, due at once but punched by
+ * ad_extents_purge_urgent() in slices after the caller answered. And with
+ * prefer_clean, an allocation whose chosen place holds another owner's dirty
+ * pages looks (boundedly) for clean space first, so the budget of a reclaimed
+ * lease moves at once while its pages follow. Either way an allocation for
+ * another owner still punches whatever dirty pages it lands on.
+ *
  * Every operation validates its arguments and allocates whatever nodes it
  * needs before it changes anything, so failures leave the structure as it
  * was. Loop thread only. ad_extents_is_valid() cross-checks all indexes.
@@ -61,9 +70,15 @@ typedef struct dirty_range {
     uint64_t offset;
     uint64_t length;
     uint64_t owner;
-    uint64_t stamp_ms;                 /* when it became dirty */
-    struct dirty_range *older, *newer; /* the FIFO, oldest at extents->oldest */
+    uint64_t stamp_ms;                 /* when it became dirty (urgent: when it is due) */
+    struct dirty_range *older, *newer; /* in its list, oldest first */
+    bool urgent;                       /* in extents->urgent, not extents->decay */
 } dirty_range_t;
+
+/* A FIFO of dirty ranges, oldest first. */
+typedef struct dirty_list {
+    dirty_range_t *oldest, *newest;
+} dirty_list_t;
 
 struct ad_extents {
     uint64_t size;
@@ -71,6 +86,7 @@ struct ad_extents {
     uint64_t small_limit;
     uint64_t decay_ms;
     ad_placement_t placement;
+    bool prefer_clean;
     ad_punch_fn punch;
     void *punch_ctx;
 
@@ -78,11 +94,14 @@ struct ad_extents {
     arena__avl_t free_by_size;
     arena__avl_t used_by_addr;
     arena__avl_t dirty_by_addr;
-    dirty_range_t *oldest, *newest;
+    dirty_list_t decay;         /* punched when decay_ms passed, in release order */
+    dirty_list_t urgent;        /* punched at the next purge, in slices */
+    uint64_t urgent_not_before; /* a sliced purge left some: next slice from then */
 
     uint64_t leased_bytes;
     uint64_t free_bytes;
     uint64_t dirty_bytes;
+    uint64_t urgent_bytes; /* of dirty_bytes, in the urgent list */
     uint64_t punched_bytes_total;
 };
 
@@ -253,38 +272,55 @@ static free_extent_t *free_containing(const ad_extents_t *ex, uint64_t offset)
 
 /* ---- the dirty overlay ----------------------------------------------------- */
 
+static dirty_list_t *list_of(ad_extents_t *ex, const dirty_range_t *d)
+{
+    return d->urgent ? &ex->urgent : &ex->decay;
+}
+
+/* Links d into its list (d->urgent says which) right after `after` (NULL: as
+ * the oldest). */
 static void fifo_link_after(ad_extents_t *ex, dirty_range_t *after, dirty_range_t *d)
 {
+    dirty_list_t *l = list_of(ex, d);
     d->older = after;
-    d->newer = after ? after->newer : ex->oldest;
+    d->newer = after ? after->newer : l->oldest;
     if (d->newer)
         d->newer->older = d;
     else
-        ex->newest = d;
+        l->newest = d;
     if (after)
         after->newer = d;
     else
-        ex->oldest = d;
+        l->oldest = d;
 }
 
 static void fifo_unlink(ad_extents_t *ex, dirty_range_t *d)
 {
+    dirty_list_t *l = list_of(ex, d);
     if (d->older)
         d->older->newer = d->newer;
     else
-        ex->oldest = d->newer;
+        l->oldest = d->newer;
     if (d->newer)
         d->newer->older = d->older;
     else
-        ex->newest = d->older;
+        l->newest = d->older;
     d->older = d->newer = NULL;
+}
+
+/* d shrinks by `bytes` (the caller moves its ends). */
+static void dirty_shrunk(ad_extents_t *ex, const dirty_range_t *d, uint64_t bytes)
+{
+    ex->dirty_bytes -= bytes;
+    if (d->urgent)
+        ex->urgent_bytes -= bytes;
 }
 
 static void dirty_delete(ad_extents_t *ex, dirty_range_t *d)
 {
     arena__avl_remove(&ex->dirty_by_addr, &d->by_addr);
     fifo_unlink(ex, d);
-    ex->dirty_bytes -= d->length;
+    dirty_shrunk(ex, d, d->length);
     free(d);
 }
 
@@ -310,6 +346,17 @@ static bool dirty_carve_needs_node(const ad_extents_t *ex, uint64_t a, uint64_t 
 {
     dirty_range_t *d = dirty_first_overlap(ex, a);
     return d && d->offset < a && d->offset + d->length > end;
+}
+
+/* Does [a, end) hold dirty pages of another owner than `owner`? */
+static bool dirty_has_foreign(const ad_extents_t *ex, uint64_t a, uint64_t end, uint64_t owner)
+{
+    for (dirty_range_t *d = dirty_first_overlap(ex, a); d && d->offset < end;
+         d = dirty_next(ex, d)) {
+        if (d->owner != owner)
+            return true;
+    }
+    return false;
 }
 
 /* Punches the pages of [a, end) that are dirty from another owner than
@@ -359,17 +406,18 @@ static void dirty_carve(ad_extents_t *ex, uint64_t a, uint64_t end, uint64_t own
             spare->length = d_end - end;
             spare->owner = d->owner;
             spare->stamp_ms = d->stamp_ms;
+            spare->urgent = d->urgent;
             arena__avl_insert(&ex->dirty_by_addr, &spare->by_addr);
             fifo_link_after(ex, d, spare);
             spare = NULL;
-            ex->dirty_bytes -= end - a;
+            dirty_shrunk(ex, d, end - a);
         } else if (d->offset < a) {
             d->length = a - d->offset;
-            ex->dirty_bytes -= d_end - a;
+            dirty_shrunk(ex, d, d_end - a);
         } else {
             d->offset = end;
             d->length = d_end - end;
-            ex->dirty_bytes -= end - lo;
+            dirty_shrunk(ex, d, end - lo);
         }
         d = next;
     }
@@ -397,6 +445,7 @@ int ad_extents_new(const ad_extents_config_t *config, ad_extents_t **ret_extents
     ex->small_limit = config->small_limit;
     ex->decay_ms = config->decay_ms;
     ex->placement = config->placement;
+    ex->prefer_clean = config->prefer_clean;
     ex->punch = config->punch;
     ex->punch_ctx = config->punch_ctx;
     arena__avl_init_augmented(&ex->free_by_addr, free_addr_cmp, free_addr_update);
@@ -434,6 +483,74 @@ void ad_extents_free(ad_extents_t *extents)
 }
 
 /* ---- allocation ------------------------------------------------------------ */
+
+/* How many free extents and dirty ranges a search for clean space looks at
+ * before it settles for punching: a bound on the work one request can cause. */
+#define CLEAN_SEARCH_STEPS 64
+
+/* A place for `length` bytes inside free extent f that holds no dirty page of
+ * another owner than `owner`: the highest such place when top, else the
+ * lowest. Returns true and *ret_at. Each dirty range looked at costs a step. */
+static bool clean_gap(const ad_extents_t *ex, const free_extent_t *f, uint64_t length,
+                      uint64_t owner, bool top, unsigned *steps, uint64_t *ret_at)
+{
+    uint64_t lo = f->offset, f_end = f->offset + f->length;
+    bool found = false;
+    for (dirty_range_t *d = dirty_first_overlap(ex, lo); d && d->offset < f_end;
+         d = dirty_next(ex, d)) {
+        if (*steps == 0)
+            return found; /* the rest of f is unknown; what we found is clean */
+        (*steps)--;
+        if (d->owner == owner)
+            continue;
+        if (d->offset - lo >= length) {
+            *ret_at = top ? d->offset - length : lo;
+            found = true;
+            if (!top)
+                return true;
+        }
+        lo = d->offset + d->length;
+    }
+    if (f_end - lo >= length) {
+        *ret_at = top ? f_end - length : lo;
+        found = true;
+    }
+    return found;
+}
+
+/* Clean space for a lease, in the order the placement policy would try the
+ * free extents, small leases at the top of their gap and large ones at the
+ * bottom. Returns true, *ret_extent and *ret_at, or false when none turned
+ * up within CLEAN_SEARCH_STEPS. */
+static bool clean_choose(const ad_extents_t *ex, uint64_t length, uint64_t owner,
+                         free_extent_t **ret_extent, uint64_t *ret_at)
+{
+    bool small = length <= ex->small_limit;
+    bool by_addr = ex->placement == AD_PLACE_SEGREGATED;
+    unsigned steps = CLEAN_SEARCH_STEPS;
+    arena__avl_node_t *n;
+    if (by_addr) {
+        n = small ? arena__avl_last(&ex->free_by_addr) : arena__avl_first(&ex->free_by_addr);
+    } else {
+        size_key_t key = {.length = length, .offset = 0};
+        n = arena__avl_lower_bound(&ex->free_by_size, free_size_key, &key);
+    }
+    while (n && steps > 0) {
+        steps--;
+        free_extent_t *f = by_addr ? FREE_BY_ADDR(n) : FREE_BY_SIZE(n);
+        if (f->length >= length && clean_gap(ex, f, length, owner, small, &steps, ret_at)) {
+            *ret_extent = f;
+            return true;
+        }
+        if (!by_addr)
+            n = arena__avl_next(&ex->free_by_size, n);
+        else if (small)
+            n = arena__avl_prev(&ex->free_by_addr, n);
+        else
+            n = arena__avl_next(&ex->free_by_addr, n);
+    }
+    return false;
+}
 
 /* Takes [a, a + length) out of free extent f (which contains it). spare_free
  * is a node for the case where the range sits strictly inside f; consumed or
@@ -510,6 +627,18 @@ int ad_extents_alloc(ad_extents_t *extents, uint64_t length, uint64_t owner, uin
     if (!f)
         return -ENOMEM;
     uint64_t a = length <= extents->small_limit ? f->offset + f->length - length : f->offset;
+    /* Pages another owner left dirty must be punched before this owner gets
+     * them, which costs about 0.25 ms per MiB of touched pages, in the reply
+     * path. Clean space elsewhere costs nothing: take it when there is some,
+     * and let the purge punch the dirty pages after the reply. */
+    if (extents->prefer_clean && dirty_has_foreign(extents, a, a + length, owner)) {
+        free_extent_t *clean;
+        uint64_t at;
+        if (clean_choose(extents, length, owner, &clean, &at)) {
+            f = clean;
+            a = at;
+        }
+    }
     bool zeroed;
     int r = extents_take(extents, f, a, length, owner, true, &zeroed);
     if (r < 0)
@@ -535,10 +664,16 @@ int ad_extents_claim(ad_extents_t *extents, uint64_t offset, uint64_t length, ui
 
 /* ---- release --------------------------------------------------------------- */
 
-int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, uint64_t now_ms,
-                       bool punch_now)
+/* What a release does with the pages. */
+typedef enum release_mode {
+    RELEASE_DECAY,  /* dirty for decay_ms (punched at once when decay_ms is 0) */
+    RELEASE_PUNCH,  /* punched now */
+    RELEASE_URGENT, /* punched by the next ad_extents_purge_urgent() */
+} release_mode_t;
+
+static int extents_release(ad_extents_t *ex, uint64_t offset, uint64_t length, uint64_t now_ms,
+                           release_mode_t mode)
 {
-    ad_extents_t *ex = extents;
     if (!ex || !range_is_valid(ex, offset, length))
         return -EINVAL;
     arena__avl_node_t *un = arena__avl_lower_bound(&ex->used_by_addr, used_addr_key, &offset);
@@ -573,7 +708,7 @@ int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, 
     /* Pages: punched now, or dirty until the decay delay passes. A failed
      * punch leaves them dirty, to be retried by the next purge. */
     bool punched = false;
-    if (punch_now || ex->decay_ms == 0)
+    if (mode == RELEASE_PUNCH || (mode == RELEASE_DECAY && ex->decay_ms == 0))
         punched = punch_range(ex, offset, length) == 0;
     if (punched) {
         free(d);
@@ -582,9 +717,12 @@ int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, 
         d->length = length;
         d->owner = u->owner;
         d->stamp_ms = now_ms;
+        d->urgent = mode == RELEASE_URGENT;
         arena__avl_insert(&ex->dirty_by_addr, &d->by_addr);
-        fifo_link_after(ex, ex->newest, d);
+        fifo_link_after(ex, list_of(ex, d)->newest, d);
         ex->dirty_bytes += length;
+        if (d->urgent)
+            ex->urgent_bytes += length;
     }
 
     /* Merge with both neighbours. */
@@ -609,19 +747,85 @@ int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, 
     return 0;
 }
 
+int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, uint64_t now_ms,
+                       bool punch_now)
+{
+    return extents_release(extents, offset, length, now_ms,
+                           punch_now ? RELEASE_PUNCH : RELEASE_DECAY);
+}
+
+int ad_extents_release_urgent(ad_extents_t *extents, uint64_t offset, uint64_t length,
+                              uint64_t now_ms)
+{
+    return extents_release(extents, offset, length, now_ms, RELEASE_URGENT);
+}
+
 /* ---- purge ----------------------------------------------------------------- */
+
+/* Punches urgent ranges, oldest first, up to max_bytes (0: all), cutting the
+ * last one at a granule boundary so one call never punches much more than
+ * asked. Returns the bytes punched. */
+static uint64_t purge_urgent(ad_extents_t *ex, uint64_t now_ms, uint64_t max_bytes)
+{
+    uint64_t punched = 0;
+    dirty_range_t *first_failed = NULL;
+    while (ex->urgent.oldest && ex->urgent.oldest != first_failed) {
+        dirty_range_t *d = ex->urgent.oldest;
+        if (max_bytes && punched >= max_bytes)
+            break;
+        uint64_t part = d->length;
+        if (max_bytes && part > max_bytes - punched) {
+            uint64_t want = max_bytes - punched;
+            part = (want + ex->granule - 1) & ~(ex->granule - 1);
+            if (part > d->length)
+                part = d->length;
+        }
+        if (punch_range(ex, d->offset, part) < 0) {
+            fifo_unlink(ex, d);
+            d->stamp_ms = now_ms;
+            fifo_link_after(ex, ex->urgent.newest, d);
+            if (!first_failed)
+                first_failed = d;
+            continue;
+        }
+        punched += part;
+        if (part == d->length) {
+            dirty_delete(ex, d);
+        } else {
+            /* The front is clean now; moving the start keeps the address
+             * order, since no other range lies in between. */
+            d->offset += part;
+            d->length -= part;
+            dirty_shrunk(ex, d, part);
+        }
+    }
+    return punched;
+}
+
+uint64_t ad_extents_purge_urgent(ad_extents_t *extents, uint64_t now_ms, uint64_t max_bytes)
+{
+    if (!extents)
+        return 0;
+    uint64_t punched = purge_urgent(extents, now_ms, max_bytes);
+    /* Stopped at the limit: the next slice in a millisecond. (A range whose
+     * punch failed is due again now instead; the caller decides how soon to
+     * retry, rather than spinning here.) */
+    if (extents->urgent.oldest && max_bytes && punched >= max_bytes && now_ms < UINT64_MAX)
+        extents->urgent_not_before = now_ms + 1;
+    return punched;
+}
 
 uint64_t ad_extents_purge(ad_extents_t *extents, uint64_t now_ms, bool force, uint64_t max_bytes)
 {
     ad_extents_t *ex = extents;
     if (!ex)
         return 0;
-    uint64_t punched = 0;
+    uint64_t punched = force ? purge_urgent(ex, now_ms, max_bytes) : 0;
     /* Ranges that fail to punch go to the back of the FIFO; stop when we meet
      * the first of them again so one call never loops. */
     dirty_range_t *first_failed = NULL;
-    while (ex->oldest && ex->oldest != first_failed) {
-        dirty_range_t *d = ex->oldest;
+    while (ex->decay.oldest && ex->decay.oldest != first_failed) {
+        dirty_range_t *d = ex->decay.oldest;
         if (!force && (now_ms < d->stamp_ms || now_ms - d->stamp_ms < ex->decay_ms))
             break;
         if (max_bytes && punched >= max_bytes)
@@ -629,7 +833,7 @@ uint64_t ad_extents_purge(ad_extents_t *extents, uint64_t now_ms, bool force, ui
         if (punch_range(ex, d->offset, d->length) < 0) {
             fifo_unlink(ex, d);
             d->stamp_ms = now_ms;
-            fifo_link_after(ex, ex->newest, d);
+            fifo_link_after(ex, ex->decay.newest, d);
             if (!first_failed)
                 first_failed = d;
             continue;
@@ -642,10 +846,21 @@ uint64_t ad_extents_purge(ad_extents_t *extents, uint64_t now_ms, bool force, ui
 
 uint64_t ad_extents_next_purge_ms(const ad_extents_t *extents)
 {
-    if (!extents || !extents->oldest)
+    if (!extents)
         return UINT64_MAX;
-    uint64_t stamp = extents->oldest->stamp_ms;
-    return stamp > UINT64_MAX - extents->decay_ms ? UINT64_MAX : stamp + extents->decay_ms;
+    uint64_t next = UINT64_MAX;
+    if (extents->decay.oldest) {
+        uint64_t stamp = extents->decay.oldest->stamp_ms;
+        next = stamp > UINT64_MAX - extents->decay_ms ? UINT64_MAX : stamp + extents->decay_ms;
+    }
+    if (extents->urgent.oldest) {
+        uint64_t due = extents->urgent.oldest->stamp_ms;
+        if (extents->urgent_not_before > due)
+            due = extents->urgent_not_before;
+        if (due < next)
+            next = due;
+    }
+    return next;
 }
 
 void ad_extents_set_decay(ad_extents_t *extents, uint64_t decay_ms)
@@ -677,6 +892,7 @@ void ad_extents_stats(const ad_extents_t *extents, ad_extents_stats_t *ret_stats
         .free_extents = ex->free_by_addr.count,
         .largest_free = largest ? FREE_BY_SIZE(largest)->length : 0,
         .dirty_bytes = ex->dirty_bytes,
+        .urgent_bytes = ex->urgent_bytes,
         .dirty_ranges = ex->dirty_by_addr.count,
         .punched_bytes_total = ex->punched_bytes_total,
     };
@@ -748,7 +964,7 @@ bool ad_extents_is_valid(const ad_extents_t *extents)
 
     /* Dirty ranges: disjoint, inside free space, summing to dirty_bytes, and
      * the FIFO holds exactly them in non-decreasing stamp order. */
-    uint64_t dirty_sum = 0, prev_end = 0;
+    uint64_t dirty_sum = 0, urgent_sum = 0, prev_end = 0;
     for (arena__avl_node_t *dn = arena__avl_first(&ex->dirty_by_addr); dn;
          dn = arena__avl_next(&ex->dirty_by_addr, dn)) {
         const dirty_range_t *d = DIRTY_BY_ADDR(dn);
@@ -759,17 +975,28 @@ bool ad_extents_is_valid(const ad_extents_t *extents)
             return false;
         prev_end = d->offset + d->length;
         dirty_sum += d->length;
+        if (d->urgent)
+            urgent_sum += d->length;
     }
-    if (dirty_sum != ex->dirty_bytes)
+    if (dirty_sum != ex->dirty_bytes || urgent_sum != ex->urgent_bytes)
         return false;
+    /* The decay FIFO in non-decreasing stamp order; the urgent list in
+     * release order (failed punches go to its back with a fresh stamp). */
     size_t fifo_count = 0;
-    for (const dirty_range_t *d = ex->oldest; d; d = d->newer) {
-        if (d->newer && d->newer->stamp_ms < d->stamp_ms)
+    for (int urgent = 0; urgent < 2; urgent++) {
+        const dirty_list_t *l = urgent ? &ex->urgent : &ex->decay;
+        if (l->oldest && l->oldest->older)
             return false;
-        if (d->newer && d->newer->older != d)
-            return false;
-        if (++fifo_count > ex->dirty_by_addr.count)
-            return false;
+        for (const dirty_range_t *d = l->oldest; d; d = d->newer) {
+            if (d->urgent != (urgent == 1))
+                return false;
+            if (!urgent && d->newer && d->newer->stamp_ms < d->stamp_ms)
+                return false;
+            if (d->newer ? d->newer->older != d : l->newest != d)
+                return false;
+            if (++fifo_count > ex->dirty_by_addr.count)
+                return false;
+        }
     }
     return fifo_count == ex->dirty_by_addr.count;
 }

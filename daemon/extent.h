@@ -35,6 +35,12 @@ typedef struct ad_extents_config {
     uint64_t small_limit; /* lengths up to this are carved from the top */
     uint64_t decay_ms;    /* released pages stay dirty this long; 0: punch at release */
     ad_placement_t placement;
+    /* When the place the policy picks holds another owner's dirty pages
+     * (which would have to be punched first, in the caller's time), take
+     * clean space instead if a short search finds some, in the policy's own
+     * order of extents (see ad_extents_alloc()). Off: placement is exactly
+     * the policy's. */
+    bool prefer_clean;
     ad_punch_fn punch; /* NULL: pages are only accounted, never punched */
     void *punch_ctx;
 } ad_extents_config_t;
@@ -52,7 +58,8 @@ typedef struct ad_extents_stats {
     uint64_t free_bytes;
     uint64_t free_extents;
     uint64_t largest_free;
-    uint64_t dirty_bytes; /* free but not yet punched */
+    uint64_t dirty_bytes;  /* free but not yet punched */
+    uint64_t urgent_bytes; /* of dirty_bytes, released urgent: punched at the next purge */
     uint64_t dirty_ranges;
     uint64_t punched_bytes_total;
     double fragmentation; /* 1 - largest_free / free_bytes; 0 when nothing is free */
@@ -68,7 +75,12 @@ void ad_extents_free(ad_extents_t *extents);
 /* Carves `length` bytes for `owner` (any id; 0 is allowed), placed as the
  * config's placement says (see ad_placement_t). Dirty pages of other owners inside
  * the extent are punched first; dirty pages of the same owner are reused as
- * they are and make ret_extent->zeroed false.
+ * they are and make ret_extent->zeroed false. With prefer_clean, a place
+ * holding other owners' dirty pages is traded for the first place without
+ * any, trying free extents in the policy's order (highest or lowest address,
+ * or smallest size) and, inside one, the top (small) or bottom (large) of its
+ * gaps, for at most 64 extents and dirty ranges; only when that finds nothing
+ * does the allocation punch.
  * Returns 0, or -EINVAL (0 or unaligned length), -E2BIG (larger than the heap),
  * -ENOMEM (no free extent is large enough, or out of memory), or the punch
  * callback's error. On failure nothing changes. */
@@ -85,6 +97,16 @@ int ad_extents_alloc(ad_extents_t *extents, uint64_t length, uint64_t owner, uin
 int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, uint64_t now_ms,
                        bool punch_now);
 
+/* Like ad_extents_release(), but the pages are neither punched now nor left
+ * to decay: they are due at once, for ad_extents_purge_urgent() (or a forced
+ * ad_extents_purge()) to punch soon after. For an extent that changes owner
+ * when the caller must answer first and punch later (a reclaimed lease): until
+ * punched, an allocation for another owner still punches whatever it lands
+ * on, so no owner ever sees another's pages. Same returns as
+ * ad_extents_release(). */
+int ad_extents_release_urgent(ad_extents_t *extents, uint64_t offset, uint64_t length,
+                              uint64_t now_ms);
+
 /* Marks [offset, offset + length) allocated to owner, e.g. when a restarted
  * daemon adopts a lease a client re-registers. The range must be entirely free.
  * Returns 0, or -EINVAL (unaligned/out of range), -EBUSY (not entirely free),
@@ -92,11 +114,22 @@ int ad_extents_release(ad_extents_t *extents, uint64_t offset, uint64_t length, 
 int ad_extents_claim(ad_extents_t *extents, uint64_t offset, uint64_t length, uint64_t owner);
 
 /* Punches dirty ranges released at or before now_ms - decay_ms, or all of them
- * when force, up to max_bytes (0: no limit; whole ranges, so it may go over).
- * Returns the bytes punched. A failing punch leaves its range dirty. */
+ * (urgent ones first) when force, up to max_bytes (0: no limit; whole decayed
+ * ranges, so it may go over). Without force, urgent ranges are left to
+ * ad_extents_purge_urgent(). Returns the bytes punched. A failing punch
+ * leaves its range dirty. */
 uint64_t ad_extents_purge(ad_extents_t *extents, uint64_t now_ms, bool force, uint64_t max_bytes);
 
-/* When the oldest dirty range becomes due for punching, or UINT64_MAX. */
+/* Punches ranges released urgent, oldest first, up to max_bytes (0: all;
+ * rounded up to the granule), cutting a range when it is larger than what is
+ * left: a caller bounds the time one call takes. When it stops at max_bytes
+ * with some left, the next slice is due at now_ms + 1. A failing punch leaves
+ * its range urgent, due again at now_ms. Returns the bytes punched. */
+uint64_t ad_extents_purge_urgent(ad_extents_t *extents, uint64_t now_ms, uint64_t max_bytes);
+
+/* When the next punch is due: the oldest decaying range's stamp + decay_ms,
+ * or an urgent range's (see ad_extents_purge_urgent()), whichever is first;
+ * UINT64_MAX when nothing is dirty. */
 uint64_t ad_extents_next_purge_ms(const ad_extents_t *extents);
 
 /* Changes the decay delay (reload); already dirty ranges keep their stamps. */

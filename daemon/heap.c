@@ -56,6 +56,26 @@ static uint64_t huge_page_size(void)
     return (uint64_t)kib * 1024;
 }
 
+/* Fills in a heap whose fd is set: its geometry and its bookkeeping.
+ * Returns 0 or -ENOMEM. */
+static int heap_set_up(ad_heap_t *heap, const ad_heap_config_t *config, uint64_t size,
+                       uint64_t granule)
+{
+    heap->hugetlb = config->hugetlb;
+    heap->size = size;
+    heap->granule = granule;
+    ad_extents_config_t ec = {
+        .size = size,
+        .granule = granule,
+        .small_limit = config->small_limit,
+        .decay_ms = config->decay_ms,
+        .prefer_clean = true,
+        .punch = heap_punch,
+        .punch_ctx = heap,
+    };
+    return ad_extents_new(&ec, &heap->extents);
+}
+
 int ad_heap_new(const ad_heap_config_t *config, ad_heap_t **ret_heap)
 {
     if (!config || !ret_heap || config->size == 0)
@@ -91,18 +111,7 @@ int ad_heap_new(const ad_heap_config_t *config, ad_heap_t **ret_heap)
         r = -errno;
         goto fail_fd;
     }
-    heap->hugetlb = config->hugetlb;
-    heap->size = size;
-    heap->granule = granule;
-    ad_extents_config_t ec = {
-        .size = size,
-        .granule = granule,
-        .small_limit = config->small_limit,
-        .decay_ms = config->decay_ms,
-        .punch = heap_punch,
-        .punch_ctx = heap,
-    };
-    r = ad_extents_new(&ec, &heap->extents);
+    r = heap_set_up(heap, config, size, granule);
     if (r < 0)
         goto fail_fd;
     *ret_heap = heap;
@@ -177,6 +186,20 @@ int ad_heap_release(ad_heap_t *heap, uint64_t offset, uint64_t length, uint64_t 
     return ad_extents_release(heap->extents, offset, length, now_ms, punch_now || heap->hugetlb);
 }
 
+int ad_heap_release_urgent(ad_heap_t *heap, uint64_t offset, uint64_t length, uint64_t now_ms)
+{
+    if (!heap)
+        return -EINVAL;
+    if (heap->hugetlb)
+        return ad_extents_release(heap->extents, offset, length, now_ms, true);
+    return ad_extents_release_urgent(heap->extents, offset, length, now_ms);
+}
+
+uint64_t ad_heap_purge_urgent(ad_heap_t *heap, uint64_t now_ms, uint64_t max_bytes)
+{
+    return heap ? ad_extents_purge_urgent(heap->extents, now_ms, max_bytes) : 0;
+}
+
 int ad_heap_claim(ad_heap_t *heap, uint64_t offset, uint64_t length, uint64_t owner)
 {
     if (!heap)
@@ -208,4 +231,51 @@ void ad_heap_stats(const ad_heap_t *heap, ad_heap_stats_t *ret_stats)
     if (fstat(heap->fd, &st) == 0)
         s.resident_bytes = (uint64_t)st.st_blocks * 512;
     *ret_stats = s;
+}
+
+/* ---- adoption (daemon restart) ------------------------------------------------ */
+
+int ad_heap_adopt(const ad_heap_config_t *config, int fd, ad_heap_t **ret_heap)
+{
+    if (!config || fd < 0 || !ret_heap)
+        return -EINVAL;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0)
+        return -EINVAL;
+    uint64_t granule = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (config->hugetlb) {
+        granule = huge_page_size();
+        if (granule == 0)
+            return -EOPNOTSUPP;
+    } else {
+        /* The seals a pool is made with: nobody can change its size, and
+         * nobody can add a write seal (which would stop hole punching). */
+        int seals = fcntl(fd, F_GET_SEALS);
+        int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+        if (seals < 0 || (seals & need) != need || (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
+            return -EINVAL;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size % granule != 0)
+        return -EINVAL;
+    ad_heap_t *heap = calloc(1, sizeof(*heap));
+    if (!heap)
+        return -ENOMEM;
+    heap->fd = fd;
+    int r = heap_set_up(heap, config, size, granule);
+    if (r < 0) {
+        free(heap);
+        return r;
+    }
+    *ret_heap = heap;
+    return 0;
+}
+
+int ad_heap_punch_range(ad_heap_t *heap, uint64_t offset, uint64_t length)
+{
+    if (!heap || offset > heap->size || length > heap->size - offset)
+        return -EINVAL;
+    return length ? heap_punch(heap, offset, length) : 0;
 }

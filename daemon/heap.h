@@ -35,6 +35,19 @@ typedef struct ad_heap_stats {
  * Returns 0, or -EINVAL (size 0), -errno from memfd_create/ftruncate/fcntl. */
 int ad_heap_new(const ad_heap_config_t *config, ad_heap_t **ret_heap);
 
+/* Takes over the memfd of a pool another arenad made (a client hands it back
+ * after a restart, or the service manager's fd store does; the caller checks
+ * whose it is): fd must be a regular file sealed as ad_heap_new() seals (on hugetlbfs when
+ * config->hugetlb), its size a multiple of the granule; config->size is not used (the file's size
+ * is the heap's). Every byte starts FREE in the bookkeeping while the pages keep their contents:
+ * the caller claims what is in use and punches the rest before granting it. fd is the heap's on
+ * success only. Returns 0, or -EINVAL (not such a memfd), -EOPNOTSUPP, -ENOMEM, -errno. */
+int ad_heap_adopt(const ad_heap_config_t *config, int fd, ad_heap_t **ret_heap);
+
+/* Punches [offset, offset + length) now, whatever the bookkeeping says (for
+ * adopted space nobody claimed). Returns 0, -EINVAL (out of range), -errno. */
+int ad_heap_punch_range(ad_heap_t *heap, uint64_t offset, uint64_t length);
+
 /* Closes the memfd and frees the bookkeeping; NULL-safe. Mappings that
  * clients hold stay valid (they keep the file alive). */
 void ad_heap_free(ad_heap_t *heap);
@@ -49,7 +62,9 @@ bool ad_heap_is_hugetlb(const ad_heap_t *heap);
 uint64_t ad_heap_round(const ad_heap_t *heap, uint64_t length);
 
 /* Places a lease of `length` bytes (a multiple of the granule) for owner; see
- * ad_extents_alloc() for placement, errors and ret_extent->zeroed. On a
+ * ad_extents_alloc() for placement, errors and ret_extent->zeroed. The heap
+ * prefers clean space to another owner's dirty pages (prefer_clean), so a
+ * grant rarely waits for a punch. On a
  * hugetlb heap the pages are reserved now (fallocate), so the lease never
  * raises SIGBUS for want of huge pages; -ENOMEM when they cannot be. */
 int ad_heap_alloc(ad_heap_t *heap, uint64_t length, uint64_t owner, uint64_t now_ms,
@@ -59,6 +74,14 @@ int ad_heap_alloc(ad_heap_t *heap, uint64_t length, uint64_t owner, uint64_t now
  * at once (e.g. the owner is gone, or under pressure). */
 int ad_heap_release(ad_heap_t *heap, uint64_t offset, uint64_t length, uint64_t now_ms,
                     bool punch_now);
+
+/* Releases an extent that changes owner and must be punched, but after the
+ * caller answered: see ad_extents_release_urgent(). On a hugetlb heap it
+ * punches at once (reserved huge pages never stay dirty). */
+int ad_heap_release_urgent(ad_heap_t *heap, uint64_t offset, uint64_t length, uint64_t now_ms);
+
+/* See ad_extents_purge_urgent(). Returns bytes punched. */
+uint64_t ad_heap_purge_urgent(ad_heap_t *heap, uint64_t now_ms, uint64_t max_bytes);
 
 /* See ad_extents_claim(). */
 int ad_heap_claim(ad_heap_t *heap, uint64_t offset, uint64_t length, uint64_t owner);

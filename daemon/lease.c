@@ -23,8 +23,11 @@
  * storing PARKED in its word; the manager takes parked leases back by CAS
  * whenever a request does not fit -- from the clients furthest above their
  * max-min fair share (fairshare.c) first -- punches them and tells their
- * owners. Only when nothing parked is left does it send pressure to clients
- * above their share, queue the request, and at last refuse it. The rule this
+ * owners (the pages of a lease taken for a waiting request are punched by
+ * the next purge, in slices, not before the reply: the heap grants clean space
+ * meanwhile, see extent.c). Only when nothing parked is left does it send
+ * pressure to clients above their share, queue the request, and at last
+ * refuse it. The rule this
  * guarantees, and the event log (events.c) records for tests to check, is
  * written at grant_policy(): a client at or under its fair share is never
  * refused while parked memory exists.
@@ -36,11 +39,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "avl.h"
 #include "control.h"
 #include "fairshare.h"
 #include "heap.h"
+#include "ledger.h"
 #include "size.h"
 
 /* Pressure goes to one client at most this often: a request retried after
@@ -50,11 +56,42 @@
  * another. */
 #define LEASES_PRESSURE_INTERVAL_MS 100
 
+/* Bytes of reclaimed extents one purge punches per pool (about 0.13 ms of
+ * fallocate on touched pages, at 0.25 ms per MiB), so a request that arrives
+ * meanwhile waits at most that long. A reclaim hands the budget over at once
+ * and the pages follow within milliseconds (bench-reclaim). */
+#define LEASES_URGENT_SLICE (512u * 1024u)
+
+/* An extent the previous daemon had leased, known from its ledger, waiting
+ * for its client to claim it back (restart.c's fd-store path). */
+typedef struct orphan {
+    uint64_t offset;
+    uint64_t size;
+    bool taken;
+    uint32_t ledger_slot;
+} orphan_t;
+
 typedef struct pool {
-    arena__avl_node_t node; /* in ad_leases.pools, by uid */
+    arena__avl_node_t node; /* in ad_leases.pools, by (uid, serial) */
     uid_t uid;
+    uint64_t serial; /* daemon-wide pool number, from 1 */
+    dev_t dev;       /* the memfd's identity, to recognise it when handed back */
+    ino_t ino;
     ad_heap_t *heap;
     uint64_t leased_bytes;
+    /* Adoption after a daemon restart (DESIGN.md section 7). A pool handed
+     * back by a client is `unknown` until grace_until_ms: any byte of it may
+     * hold a live lease of a client that has not re-registered yet, so it
+     * grants nothing and takes claims of non-overlapping extents. A pool
+     * from the fd store comes with the ledger's extents as orphans: the rest
+     * was punched at adoption and is granted at once, and a claim must name
+     * an orphan exactly. When the grace ends, unclaimed space is punched and
+     * free. */
+    bool unknown;
+    uint64_t grace_until_ms; /* 0: no grace period */
+    orphan_t *orphans;
+    size_t orphan_count;
+    uint64_t orphan_bytes; /* of orphans not taken: in the heap, in nobody's lease */
 } pool_t;
 
 typedef struct client {
@@ -90,6 +127,7 @@ typedef struct lease {
     uint32_t slot;       /* in client->control */
     uint64_t generation; /* the daemon's record; never read back from the region */
     client_t *client;
+    uint32_t ledger_slot; /* AD_LEDGER_NONE: not in the ledger */
 } lease_t;
 
 typedef struct waiter {
@@ -125,7 +163,25 @@ struct ad_leases {
     uint64_t reclaimed_bytes_total;
     uint64_t pressure_total;
     uint64_t retry_at_ms; /* when a blocked queue is retried next; 0: not blocked */
+    uint64_t next_pool_serial;
+    uint64_t orphan_bytes;         /* of every pool: reserved, counted against the budget */
+    uint64_t grace_until_ms;       /* latest grace end of any pool; 0: none */
+    ad_leases_adopt_stats_t adopt; /* claims and adoptions */
+    ad_ledger_t *ledger;           /* NULL: no fd store to survive in */
+    bool ledger_frozen;            /* the daemon stops: its records must outlive it */
+    ad_leases_pool_fn pool_hook;   /* told about every new pool */
+    void *pool_hook_ctx;
 };
+
+/* Records a lease in the ledger (when there is one). */
+static void lease_ledger_add(ad_leases_t *m, lease_t *l)
+{
+    l->ledger_slot = AD_LEDGER_NONE;
+    const pool_t *p = l->client->pool;
+    if (m->ledger)
+        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, p->uid, l->offset, l->size,
+                            &l->ledger_slot);
+}
 
 static int u64_cmp(uint64_t a, uint64_t b)
 {
@@ -134,12 +190,9 @@ static int u64_cmp(uint64_t a, uint64_t b)
 
 static int pool_cmp(const arena__avl_node_t *a, const arena__avl_node_t *b)
 {
-    return u64_cmp(ARENA_AVL_ENTRY(a, pool_t, node)->uid, ARENA_AVL_ENTRY(b, pool_t, node)->uid);
-}
-
-static int pool_key(const void *key, const arena__avl_node_t *n)
-{
-    return u64_cmp(*(const uid_t *)key, ARENA_AVL_ENTRY(n, pool_t, node)->uid);
+    const pool_t *pa = ARENA_AVL_ENTRY(a, pool_t, node), *pb = ARENA_AVL_ENTRY(b, pool_t, node);
+    int c = u64_cmp(pa->uid, pb->uid);
+    return c ? c : u64_cmp(pa->serial, pb->serial);
 }
 
 static int client_cmp(const arena__avl_node_t *a, const arena__avl_node_t *b)
@@ -217,6 +270,7 @@ int ad_leases_new(const ad_leases_config_t *config, ad_leases_t **ret_leases)
     arena__avl_init(&m->leases, lease_cmp);
     m->next_client_id = 1;
     m->next_lease_id = 1;
+    m->next_pool_serial = 1;
     m->wait_tail = &m->wait_head;
     *ret_leases = m;
     return 0;
@@ -240,6 +294,7 @@ void ad_leases_free(ad_leases_t *m)
         pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
         arena__avl_remove(&m->pools, n);
         ad_heap_free(p->heap);
+        free(p->orphans);
         free(p);
     }
     ad_events_free(m->events);
@@ -276,12 +331,31 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
     }
 }
 
+/* Files a new pool (heap made or adopted) under the next serial. */
+static void pool_insert(ad_leases_t *m, pool_t *p, uid_t uid)
+{
+    struct stat st;
+    p->uid = uid;
+    p->serial = m->next_pool_serial++;
+    if (fstat(ad_heap_fd(p->heap), &st) == 0) {
+        p->dev = st.st_dev;
+        p->ino = st.st_ino;
+    }
+    arena__avl_insert(&m->pools, &p->node);
+    if (m->pool_hook)
+        m->pool_hook(m->pool_hook_ctx, ad_heap_fd(p->heap), uid, (uint64_t)p->ino);
+}
+
+/* The pool new clients of uid lease from: the first of the uid's pools that
+ * grants (not one still waiting for claims), made on first use. */
 static int pool_get(ad_leases_t *m, uid_t uid, pool_t **ret_pool)
 {
-    arena__avl_node_t *n = avl_find(&m->pools, pool_key, &uid);
-    if (n) {
-        *ret_pool = ARENA_AVL_ENTRY(n, pool_t, node);
-        return 0;
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        if (p->uid == uid && !p->unknown) {
+            *ret_pool = p;
+            return 0;
+        }
     }
     pool_t *p = calloc(1, sizeof(*p));
     if (!p)
@@ -300,25 +374,20 @@ static int pool_get(ad_leases_t *m, uid_t uid, pool_t **ret_pool)
         free(p);
         return r;
     }
-    p->uid = uid;
-    arena__avl_insert(&m->pools, &p->node);
+    pool_insert(m, p, uid);
     *ret_pool = p;
     return 0;
 }
 
-int ad_leases_client_new(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const char *name,
-                         uint64_t now_ms, uint64_t *ret_client_id)
+/* Registers a client leasing from pool. */
+static int client_create(ad_leases_t *m, pool_t *pool, pid_t pid, uid_t uid, gid_t gid,
+                         const char *name, uint64_t now_ms, uint64_t *ret_client_id)
 {
-    if (!m || !ret_client_id)
-        return -EINVAL;
     client_t *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    int r = pool_get(m, uid, &c->pool);
-    if (r < 0) {
-        free(c);
-        return r;
-    }
+    c->pool = pool;
+    int r;
     /* Sized for the larger of the limit now and the default, so a reload
      * that raises the limit applies to connected clients too. */
     uint32_t slots = m->config.max_leases_per_client > AD_LEASES_DEFAULT_SLOTS
@@ -353,19 +422,42 @@ int ad_leases_client_new(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const 
     return 0;
 }
 
+int ad_leases_client_new(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const char *name,
+                         uint64_t now_ms, uint64_t *ret_client_id)
+{
+    if (!m || !ret_client_id)
+        return -EINVAL;
+    pool_t *pool;
+    int r = pool_get(m, uid, &pool);
+    if (r < 0)
+        return r;
+    return client_create(m, pool, pid, uid, gid, name, now_ms, ret_client_id);
+}
+
+/* What lease_drop() does with the pages of the extent. */
+typedef enum drop_pages {
+    DROP_DECAY,  /* dirty for the decay delay: the owner may take them back */
+    DROP_PUNCH,  /* punched now */
+    DROP_URGENT, /* the extent changes owner: punched by the next purge, in slices */
+} drop_pages_t;
+
 /* Takes a lease out of every index and returns its extent to the heap.
  * Returns 0, or -ENOMEM (the heap could not allocate its bookkeeping; the
  * lease stays as it was). */
-static int lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, bool punch_now)
+static int lease_drop_pages(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_pages_t pages)
 {
     client_t *c = l->client;
-    int r = ad_heap_release(c->pool->heap, l->offset, l->size, now_ms, punch_now);
+    int r = pages == DROP_URGENT
+                ? ad_heap_release_urgent(c->pool->heap, l->offset, l->size, now_ms)
+                : ad_heap_release(c->pool->heap, l->offset, l->size, now_ms, pages == DROP_PUNCH);
     if (r == -ENOMEM)
         return r;
     /* The heap and the table disagreeing is our bug, never peer input. */
     if (r < 0)
         abort();
     (void)ad_control_release(c->control, l->slot, l->generation);
+    if (!m->ledger_frozen)
+        ad_ledger_remove(m->ledger, l->ledger_slot);
     arena__avl_remove(&m->leases, &l->by_id);
     arena__avl_remove(&c->leases, &l->in_client);
     c->leased_bytes -= l->size;
@@ -374,6 +466,11 @@ static int lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, bool punch_no
     m->released_total++;
     free(l);
     return 0;
+}
+
+static int lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, bool punch_now)
+{
+    return lease_drop_pages(m, l, now_ms, punch_now ? DROP_PUNCH : DROP_DECAY);
 }
 
 int ad_leases_client_free(ad_leases_t *m, uint64_t client_id, uint64_t now_ms, bool punch)
@@ -400,6 +497,9 @@ int ad_leases_client_free(ad_leases_t *m, uint64_t client_id, uint64_t now_ms, b
     }
     int released = 0;
     arena__avl_node_t *n;
+    /* Without punch the daemon is stopping: the leases leave the books but
+     * stay in the ledger, for the daemon that comes next. */
+    m->ledger_frozen = !punch;
     while ((n = arena__avl_first(&c->leases)) != NULL) {
         /* The client is gone; its extents cannot stay. Out of memory for
          * a few bytes of bookkeeping here is fatal, like any OOM abort. */
@@ -407,6 +507,7 @@ int ad_leases_client_free(ad_leases_t *m, uint64_t client_id, uint64_t now_ms, b
             abort();
         released++;
     }
+    m->ledger_frozen = false;
     arena__avl_remove(&m->clients, &c->node);
     ad_control_free(c->control);
     free(c);
@@ -442,8 +543,10 @@ static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t no
         return -E2BIG;
     if (c->cap > 0 && c->leased_bytes + length > c->cap)
         return -EDQUOT;
-    if (m->leased_total + length > m->config.budget)
+    if (m->leased_total + m->orphan_bytes + length > m->config.budget)
         return -ENOMEM;
+    if (c->pool->unknown)
+        return -ENOMEM; /* adopted, waiting for claims: nothing is free yet */
     lease_t *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
@@ -467,6 +570,7 @@ static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t no
     l->client = c;
     arena__avl_insert(&m->leases, &l->by_id);
     arena__avl_insert(&c->leases, &l->in_client);
+    lease_ledger_add(m, l);
     c->leased_bytes += l->size;
     c->pool->leased_bytes += l->size;
     m->leased_total += l->size;
@@ -588,8 +692,10 @@ static int victim_cmp(const void *a, const void *b)
     return (lx < ly) - (lx > ly);
 }
 
-/* Takes back one lease whose word the daemon just moved to RECLAIMED. */
-static uint64_t reclaim_one(ad_leases_t *m, lease_t *l, uint64_t share, uint64_t now_ms)
+/* Takes back one lease whose word the daemon just moved to RECLAIMED. With
+ * defer, its pages are punched by the next purge instead of now (see
+ * grant_policy()). */
+static uint64_t reclaim_one(ad_leases_t *m, lease_t *l, uint64_t share, bool defer, uint64_t now_ms)
 {
     client_t *c = l->client;
     uint64_t size = l->size, id = l->id;
@@ -604,11 +710,13 @@ static uint64_t reclaim_one(ad_leases_t *m, lease_t *l, uint64_t share, uint64_t
         .budget_leased = m->leased_total,
         .lease_id = id,
     };
-    /* The extent changes owner: punch it now (DESIGN.md section 4). A heap
-     * out of bookkeeping memory keeps the lease on the books; its word says
-     * RECLAIMED, so the client never uses it again, and it goes when the
-     * client does. */
-    if (lease_drop(m, l, now_ms, true) < 0)
+    /* The extent changes owner: its pages are punched before anybody else
+     * gets them (DESIGN.md section 4) -- now, or with defer by the next
+     * purge, an allocation for another owner landing on them first punching
+     * them itself. A heap out of bookkeeping memory keeps the lease on the
+     * books; its word says RECLAIMED, so the client never uses it again, and
+     * it goes when the client does. */
+    if (lease_drop_pages(m, l, now_ms, defer ? DROP_URGENT : DROP_PUNCH) < 0)
         return 0;
     (void)ad_events_add(m->events, &e);
     m->reclaimed_total++;
@@ -629,9 +737,10 @@ static uint64_t reclaim_one(ad_leases_t *m, lease_t *l, uint64_t share, uint64_t
 
 /* Reclaims parked leases, clients furthest above their fair share first
  * (only of client `only` when not NULL), until `need` bytes (0: all) came
- * back. who/extra describe the request being served, for the shares. */
+ * back. who/extra describe the request being served, for the shares. defer:
+ * see reclaim_one(). */
 static uint64_t reclaim_pass(ad_leases_t *m, const client_t *only, const client_t *who,
-                             uint64_t extra, uint64_t need, uint64_t now_ms)
+                             uint64_t extra, uint64_t need, bool defer, uint64_t now_ms)
 {
     size_t n = m->clients.count;
     if (n == 0)
@@ -661,7 +770,7 @@ static uint64_t reclaim_pass(ad_leases_t *m, const client_t *only, const client_
             arena__avl_node_t *next = arena__avl_next(&c->leases, k);
             lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
             if (ad_control_reclaim(c->control, l->slot, l->generation))
-                freed += reclaim_one(m, l, v[i].share, now_ms);
+                freed += reclaim_one(m, l, v[i].share, defer, now_ms);
             k = next;
         }
     }
@@ -739,7 +848,7 @@ static int grant_policy(ad_leases_t *m, client_t *c, uint64_t size, uint64_t ext
     uint64_t need = m->leased_total + length > m->config.budget
                         ? m->leased_total + length - m->config.budget
                         : length;
-    if (reclaim_pass(m, NULL, c, extra, need, now_ms) > 0) {
+    if (reclaim_pass(m, NULL, c, extra, need, true, now_ms) > 0) {
         r = grant_checked(m, c, size, now_ms, ret_grant);
         if (r != -ENOMEM)
             return r;
@@ -751,7 +860,7 @@ static int grant_policy(ad_leases_t *m, client_t *c, uint64_t size, uint64_t ext
         parked = parked_total(m);
         if (parked == 0)
             break;
-        if (reclaim_pass(m, NULL, c, extra, 0, now_ms) > 0) {
+        if (reclaim_pass(m, NULL, c, extra, 0, true, now_ms) > 0) {
             r = grant_checked(m, c, size, now_ms, ret_grant);
             if (r != -ENOMEM)
                 return r;
@@ -826,7 +935,7 @@ int64_t ad_leases_reclaim_parked(ad_leases_t *m, uint64_t client_id, uint64_t ma
         if (!only)
             return -ENOENT;
     }
-    return (int64_t)reclaim_pass(m, only, NULL, 0, max_bytes, now_ms);
+    return (int64_t)reclaim_pass(m, only, NULL, 0, max_bytes, false, now_ms);
 }
 
 size_t ad_leases_fair_shares(const ad_leases_t *m, uint64_t *out, size_t n)
@@ -1027,9 +1136,19 @@ char *ad_leases_describe_holders(const ad_leases_t *m, char *buf, size_t len)
     return buf;
 }
 
+static uint64_t leases_grace_end(ad_leases_t *m, uint64_t now_ms);
+
 uint64_t ad_leases_purge(ad_leases_t *m, uint64_t now_ms)
 {
     uint64_t punched = 0;
+    if (m->grace_until_ms != 0 && m->grace_until_ms <= now_ms)
+        punched += leases_grace_end(m, now_ms);
+    /* Reclaimed extents first, a slice per pool and call: the loop stays
+     * responsive while megabytes of touched pages go back (the rest is due
+     * 1 ms later). */
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n))
+        punched += ad_heap_purge_urgent(ARENA_AVL_ENTRY(n, pool_t, node)->heap, now_ms,
+                                        LEASES_URGENT_SLICE);
     for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n))
         punched += ad_heap_purge(ARENA_AVL_ENTRY(n, pool_t, node)->heap, now_ms, false, 0);
     return punched;
@@ -1043,6 +1162,8 @@ uint64_t ad_leases_next_purge_ms(const ad_leases_t *m)
         if (t < next)
             next = t;
     }
+    if (m->grace_until_ms != 0 && m->grace_until_ms < next)
+        next = m->grace_until_ms;
     return next;
 }
 
@@ -1113,6 +1234,7 @@ static void client_to_view(const client_t *c, ad_client_view_t *v)
     v->leases = c->leases.count;
     v->connected_at_ms = c->connected_at_ms;
     v->parked_bytes = client_parked(c);
+    v->live_bytes = ad_control_live_bytes(c->control, c->leased_bytes);
     v->waiting = c->waiting;
     v->waiting_bytes = c->waiting_bytes;
     v->weight = c->weight;
@@ -1216,9 +1338,9 @@ bool ad_leases_is_valid(const ad_leases_t *m)
         const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
         ad_heap_stats_t hs;
         ad_heap_stats(p->heap, &hs);
-        if (hs.extents.leased_bytes != p->leased_bytes)
+        if (hs.extents.leased_bytes != p->leased_bytes + p->orphan_bytes)
             return false;
-        heap_leased += hs.extents.leased_bytes;
+        heap_leased += p->leased_bytes;
     }
     size_t waiters = 0;
     for (const waiter_t *w = m->wait_head; w; w = w->next)
@@ -1233,4 +1355,351 @@ bool ad_leases_is_valid(const ad_leases_t *m)
         queued_bytes += w->size;
     return heap_leased == total && waiters == m->waiters && waiting == waiters &&
            waiting_bytes == queued_bytes;
+}
+
+/* ---- adoption after a daemon restart ------------------------------------------ */
+
+/* The pool whose memfd is the same file as fd, or NULL. */
+static pool_t *pool_find_file(ad_leases_t *m, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return NULL;
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        if (p->dev == st.st_dev && p->ino == st.st_ino)
+            return p;
+    }
+    return NULL;
+}
+
+static void grace_note(ad_leases_t *m, uint64_t until_ms)
+{
+    if (m->grace_until_ms < until_ms)
+        m->grace_until_ms = until_ms;
+}
+
+/* Whose pool the memfd is: an arenad of our own user made it (its owner is
+ * the file's, not the client's), and its name says for which uid. Returns
+ * 0 and *ret_uid, or -EINVAL (not an arenad pool). */
+static int pool_file_uid(int fd, uid_t *ret_uid)
+{
+    struct stat st;
+    char link[64], target[128];
+    if (fstat(fd, &st) < 0 || st.st_uid != geteuid())
+        return -EINVAL;
+    (void)snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0)
+        return -EINVAL;
+    target[n] = '\0';
+    unsigned long u;
+    char tail[16];
+    if (sscanf(target, "/memfd:arenad-pool-uid%lu%15s", &u, tail) < 1 || u > UINT32_MAX)
+        return -EINVAL;
+    *ret_uid = (uid_t)u;
+    return 0;
+}
+
+int ad_leases_adopt_pool(ad_leases_t *m, uid_t uid, int pool_fd, const ad_leases_orphan_t *orphans,
+                         size_t orphan_count, uint64_t now_ms, uint64_t *ret_serial)
+{
+    if (!m || pool_fd < 0)
+        return -EINVAL;
+    uid_t file_uid;
+    if (pool_file_uid(pool_fd, &file_uid) < 0)
+        return -EINVAL;
+    if (file_uid != uid)
+        return -EPERM; /* pools are never shared across uids */
+    pool_t *known = pool_find_file(m, pool_fd);
+    if (known) {
+        if (known->uid != uid)
+            return -EPERM;
+        if (ret_serial)
+            *ret_serial = known->serial;
+        (void)close(pool_fd);
+        return 0;
+    }
+    pool_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    if (orphan_count > 0) {
+        p->orphans = calloc(orphan_count, sizeof(*p->orphans));
+        if (!p->orphans) {
+            free(p);
+            return -ENOMEM;
+        }
+    }
+    ad_heap_config_t hc = {
+        .size = m->config.heap_size,
+        .small_limit = m->config.small_limit,
+        .decay_ms = m->config.decay_ms,
+        .hugetlb = m->config.hugetlb,
+    };
+    int r = ad_heap_adopt(&hc, pool_fd, &p->heap);
+    if (r < 0) {
+        free(p->orphans);
+        free(p);
+        return r;
+    }
+    p->grace_until_ms = now_ms + m->config.restart_grace_ms;
+    if (orphans) {
+        /* The ledger's extents stay reserved for their owners; everything
+         * else held nobody's lease when the previous daemon stopped, so it is
+         * punched now and granted at once. Extents that overlap or fall
+         * outside the file are dropped (the ledger is ours, but a torn
+         * write must not take the pool down). */
+        uint64_t granule = ad_heap_granule(p->heap);
+        for (size_t i = 0; i < orphan_count; i++) {
+            const ad_leases_orphan_t *o = &orphans[i];
+            if (o->size == 0 || o->offset % granule || o->size % granule ||
+                ad_heap_claim(p->heap, o->offset, o->size, 0) < 0)
+                continue;
+            p->orphans[p->orphan_count++] = (orphan_t){o->offset, o->size, false, AD_LEDGER_NONE};
+            p->orphan_bytes += o->size;
+        }
+        /* Punch the gaps between the orphans (sorted by offset first). */
+        for (size_t i = 1; i < p->orphan_count; i++) {
+            orphan_t key = p->orphans[i];
+            size_t j = i;
+            for (; j > 0 && p->orphans[j - 1].offset > key.offset; j--)
+                p->orphans[j] = p->orphans[j - 1];
+            p->orphans[j] = key;
+        }
+        uint64_t at = 0;
+        for (size_t i = 0; i < p->orphan_count; i++) {
+            (void)ad_heap_punch_range(p->heap, at, p->orphans[i].offset - at);
+            at = p->orphans[i].offset + p->orphans[i].size;
+        }
+        (void)ad_heap_punch_range(p->heap, at, ad_heap_size(p->heap) - at);
+        if (p->orphan_count == 0)
+            p->grace_until_ms = 0;
+    } else {
+        p->unknown = true;
+    }
+    m->orphan_bytes += p->orphan_bytes;
+    pool_insert(m, p, uid);
+    for (size_t i = 0; m->ledger && i < p->orphan_count; i++)
+        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, uid, p->orphans[i].offset,
+                            p->orphans[i].size, &p->orphans[i].ledger_slot);
+    if (p->grace_until_ms)
+        grace_note(m, p->grace_until_ms);
+    m->adopt.pools_adopted++;
+    if (ret_serial)
+        *ret_serial = p->serial;
+    return 0;
+}
+
+int ad_leases_client_reattach(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const char *name,
+                              int pool_fd, uint64_t now_ms, uint64_t *ret_client_id)
+{
+    if (!m || !ret_client_id || pool_fd < 0) {
+        if (pool_fd >= 0)
+            (void)close(pool_fd);
+        return -EINVAL;
+    }
+    uint64_t serial;
+    int r = ad_leases_adopt_pool(m, uid, pool_fd, NULL, 0, now_ms, &serial);
+    if (r < 0) {
+        (void)close(pool_fd);
+        return r;
+    }
+    pool_t *pool = NULL;
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n && !pool;
+         n = arena__avl_next(&m->pools, n)) {
+        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        if (p->serial == serial)
+            pool = p;
+    }
+    return client_create(m, pool, pid, uid, gid, name, now_ms, ret_client_id);
+}
+
+uint64_t ad_leases_grace_left(const ad_leases_t *m, uint64_t client_id, uint64_t now_ms)
+{
+    const client_t *c = m ? client_find(m, client_id) : NULL;
+    if (!c || c->pool->grace_until_ms <= now_ms)
+        return 0;
+    return c->pool->grace_until_ms - now_ms;
+}
+
+int ad_leases_claim(ad_leases_t *m, uint64_t client_id, uint64_t offset, uint64_t size,
+                    uint64_t now_ms, ad_lease_grant_t *ret_grant)
+{
+    if (!m || !ret_grant)
+        return -EINVAL;
+    client_t *c = client_find(m, client_id);
+    if (!c)
+        return -ENOENT;
+    pool_t *p = c->pool;
+    int r;
+    if (p->grace_until_ms <= now_ms) {
+        r = -ESTALE;
+        goto refused;
+    }
+    uint64_t granule = ad_heap_granule(p->heap), hs = ad_heap_size(p->heap);
+    if (size == 0 || offset % granule || size % granule || offset > hs || size > hs - offset) {
+        r = -EINVAL;
+        goto refused;
+    }
+    if (m->config.max_leases_per_client > 0 && c->leases.count >= m->config.max_leases_per_client) {
+        r = -EDQUOT;
+        goto refused;
+    }
+    orphan_t *orphan = NULL;
+    if (p->unknown) {
+        r = ad_heap_claim(p->heap, offset, size, c->id);
+        if (r < 0) {
+            r = r == -EBUSY ? -EBUSY : (r == -ENOMEM ? -ENOMEM : -EINVAL);
+            goto refused;
+        }
+    } else {
+        for (size_t i = 0; i < p->orphan_count && !orphan; i++)
+            if (!p->orphans[i].taken && p->orphans[i].offset == offset &&
+                p->orphans[i].size == size)
+                orphan = &p->orphans[i];
+        if (!orphan) {
+            r = -EBUSY;
+            goto refused;
+        }
+    }
+    lease_t *l = calloc(1, sizeof(*l));
+    if (l)
+        r = ad_control_acquire(c->control, &l->slot, &l->generation);
+    if (!l || r < 0) {
+        r = !l ? -ENOMEM : (r == -ENOSPC ? -EDQUOT : -ENOMEM);
+        free(l);
+        if (p->unknown)
+            (void)ad_heap_release(p->heap, offset, size, now_ms, false);
+        goto refused;
+    }
+    if (orphan) {
+        orphan->taken = true;
+        p->orphan_bytes -= size;
+        m->orphan_bytes -= size;
+    }
+    l->id = m->next_lease_id++;
+    l->offset = offset;
+    l->size = size;
+    l->zeroed = false;
+    l->granted_at_ms = now_ms;
+    l->client = c;
+    arena__avl_insert(&m->leases, &l->by_id);
+    arena__avl_insert(&c->leases, &l->in_client);
+    if (orphan) {
+        l->ledger_slot = orphan->ledger_slot; /* the same extent, now owned */
+        orphan->ledger_slot = AD_LEDGER_NONE;
+    } else {
+        lease_ledger_add(m, l);
+    }
+    c->leased_bytes += size;
+    p->leased_bytes += size;
+    m->leased_total += size;
+    m->adopt.claims_total++;
+    m->adopt.claimed_bytes_total += size;
+    ret_grant->lease_id = l->id;
+    ret_grant->offset = offset;
+    ret_grant->size = size;
+    ret_grant->zeroed = false;
+    ret_grant->slot = l->slot;
+    ret_grant->generation = l->generation;
+    return 0;
+
+refused:
+    m->adopt.claims_refused_total++;
+    return r;
+}
+
+/* Ends the grace period of every pool whose time is up: space nobody claimed
+ * is punched and becomes free. Returns the bytes punched (or released to be
+ * punched). */
+static uint64_t leases_grace_end(ad_leases_t *m, uint64_t now_ms)
+{
+    uint64_t freed = 0, next = 0;
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        if (p->grace_until_ms == 0)
+            continue;
+        if (p->grace_until_ms > now_ms) {
+            if (next == 0 || p->grace_until_ms < next)
+                next = p->grace_until_ms;
+            continue;
+        }
+        if (p->unknown) {
+            /* The claimed extents of the pool, by offset; punch between. */
+            size_t k = 0, cap = (size_t)m->leases.count;
+            uint64_t(*ext)[2] = cap ? calloc(cap, sizeof(*ext)) : NULL;
+            if (cap && !ext) {
+                next = now_ms + 1000; /* retry: never grant unpunched space */
+                continue;
+            }
+            for (arena__avl_node_t *x = arena__avl_first(&m->leases); x;
+                 x = arena__avl_next(&m->leases, x)) {
+                const lease_t *l = ARENA_AVL_ENTRY(x, lease_t, by_id);
+                if (l->client->pool != p)
+                    continue;
+                size_t j = k++;
+                for (; j > 0 && ext[j - 1][0] > l->offset; j--) {
+                    ext[j][0] = ext[j - 1][0];
+                    ext[j][1] = ext[j - 1][1];
+                }
+                ext[j][0] = l->offset;
+                ext[j][1] = l->size;
+            }
+            uint64_t at = 0, hs = ad_heap_size(p->heap);
+            for (size_t i = 0; i <= k; i++) {
+                uint64_t end = i < k ? ext[i][0] : hs;
+                if (end > at && ad_heap_punch_range(p->heap, at, end - at) == 0)
+                    freed += end - at;
+                if (i < k)
+                    at = ext[i][0] + ext[i][1];
+            }
+            free(ext);
+            p->unknown = false;
+        }
+        for (size_t i = 0; i < p->orphan_count; i++) {
+            orphan_t *o = &p->orphans[i];
+            if (o->taken)
+                continue;
+            if (ad_heap_release(p->heap, o->offset, o->size, now_ms, true) < 0)
+                continue; /* -ENOMEM: stays reserved; counted until it goes */
+            o->taken = true;
+            ad_ledger_remove(m->ledger, o->ledger_slot);
+            o->ledger_slot = AD_LEDGER_NONE;
+            p->orphan_bytes -= o->size;
+            m->orphan_bytes -= o->size;
+            m->adopt.unclaimed_bytes_total += o->size;
+            freed += o->size;
+        }
+        if (p->orphan_bytes == 0) {
+            free(p->orphans);
+            p->orphans = NULL;
+            p->orphan_count = 0;
+            p->grace_until_ms = 0;
+            m->adopt.graces_ended++;
+        } else {
+            p->grace_until_ms = now_ms + 1000;
+            if (next == 0 || p->grace_until_ms < next)
+                next = p->grace_until_ms;
+        }
+    }
+    m->grace_until_ms = next;
+    return freed;
+}
+
+void ad_leases_adopt_stats(const ad_leases_t *m, ad_leases_adopt_stats_t *ret_stats)
+{
+    *ret_stats = m->adopt;
+    ret_stats->orphan_bytes = m->orphan_bytes;
+    ret_stats->grace_until_ms = m->grace_until_ms;
+}
+
+void ad_leases_set_ledger(ad_leases_t *m, ad_ledger_t *ledger)
+{
+    m->ledger = ledger;
+}
+
+void ad_leases_set_pool_hook(ad_leases_t *m, ad_leases_pool_fn fn, void *ctx)
+{
+    m->pool_hook = fn;
+    m->pool_hook_ctx = ctx;
 }

@@ -29,6 +29,7 @@ typedef struct ad_leases_config {
     uint64_t decay_ms;              /* released pages stay dirty this long */
     bool hugetlb;                   /* MFD_HUGETLB pools */
     uint32_t max_leases_per_client; /* 0: no limit */
+    uint64_t restart_grace_ms;      /* how long an adopted pool waits for claims */
     /* Fair-share rules by uid (copied; NULL/0: every client weight 1, no
      * cap, no guarantee). Applied to clients that connect afterwards. */
     const struct ad_fair_rule *fair_rules;
@@ -90,6 +91,7 @@ typedef struct ad_client_view {
     uint64_t leases;
     uint64_t connected_at_ms;
     uint64_t parked_bytes;  /* leased bytes whose state word says PARKED */
+    uint64_t live_bytes;    /* what the client says it holds live, <= leased_bytes */
     uint64_t fair_share;    /* max-min fair share now */
     uint32_t waiting;       /* queued requests */
     uint64_t waiting_bytes; /* bytes they ask for */
@@ -269,6 +271,83 @@ int ad_leases_foreach_client(const ad_leases_t *leases,
                              int (*fn)(void *ctx, const ad_client_view_t *view), void *ctx);
 int ad_leases_foreach_lease(const ad_leases_t *leases, uint64_t client_id,
                             int (*fn)(void *ctx, const ad_lease_view_t *view), void *ctx);
+
+/* ---- adoption after a daemon restart (DESIGN.md section 7) ----------------
+ *
+ * A daemon that restarts loses its books, not the memory: clients keep their
+ * mappings, and the pool memfds live on in them (and in the service
+ * manager's fd store, see restart.h). A pool comes back either from the fd
+ * store with the previous daemon's ledger of extents (orphans, waiting for
+ * their clients) or from a re-registering client, in which case any byte of
+ * it may hold a lease of a client that has not come back yet. Either way
+ * the pool accepts claims for restart_grace_ms; during that time it grants
+ * only space known to be nobody's (none, for a pool a client handed back),
+ * and afterwards everything unclaimed is punched and free. Claims never
+ * overlap: a claim must match an orphan exactly, or (for a handed-back pool)
+ * lie in space nobody claimed yet. Pools are never shared across uids. */
+
+/* An extent the previous daemon had leased (from its ledger). */
+typedef struct ad_leases_orphan {
+    uint64_t offset;
+    uint64_t size;
+} ad_leases_orphan_t;
+
+typedef struct ad_leases_adopt_stats {
+    uint64_t pools_adopted;
+    uint64_t claims_total;          /* leases claimed back */
+    uint64_t claimed_bytes_total;   /* their bytes */
+    uint64_t claims_refused_total;  /* conflicting, forged or late claims */
+    uint64_t unclaimed_bytes_total; /* orphans freed at the end of a grace period */
+    uint64_t graces_ended;
+    uint64_t orphan_bytes;   /* reserved now, waiting for claims */
+    uint64_t grace_until_ms; /* the next grace end; 0: none */
+} ad_leases_adopt_stats_t;
+
+/* Takes over a pool memfd of uid (pool_fd is the manager's on success only).
+ * A memfd the manager already has (the same file) is not adopted twice: it
+ * is accepted when it is uid's (pool_fd is closed), else -EPERM. orphans
+ * (NULL: the pool came from a client, nothing is known) are the extents the
+ * ledger says were leased; the rest of the pool is punched at once. Sets
+ * *ret_serial (may be NULL) to the pool's number. Returns 0, or -EPERM,
+ * -EINVAL (not a pool memfd), -ENOMEM, -errno. */
+int ad_leases_adopt_pool(ad_leases_t *leases, uid_t uid, int pool_fd,
+                         const ad_leases_orphan_t *orphans, size_t orphan_count, uint64_t now_ms,
+                         uint64_t *ret_serial);
+
+/* Registers a client that re-registers after a restart, leasing from the
+ * pool it hands back (adopted as by ad_leases_adopt_pool(), or found).
+ * pool_fd is consumed in every case. Returns as ad_leases_client_new(), or
+ * -EPERM (another uid's pool), -EINVAL (not a pool memfd). */
+int ad_leases_client_reattach(ad_leases_t *leases, pid_t pid, uid_t uid, gid_t gid,
+                              const char *name, int pool_fd, uint64_t now_ms,
+                              uint64_t *ret_client_id);
+
+/* Milliseconds the client's pool still takes claims (0: none). */
+uint64_t ad_leases_grace_left(const ad_leases_t *leases, uint64_t client_id, uint64_t now_ms);
+
+/* Makes [offset, offset + size) of the client's pool a lease of the client
+ * again, under a new id, ACTIVE in its control region, not zeroed. Claims
+ * count against the budget but are never refused for it (the data exists).
+ * Returns 0 and *ret_grant, or -ESTALE (the pool takes no claims: grace over
+ * or never adopted), -EINVAL (unaligned, empty, outside the pool), -EBUSY
+ * (overlaps another claim, or names no orphan), -EDQUOT (lease limit),
+ * -ENOMEM, -ENOENT (no such client). */
+int ad_leases_claim(ad_leases_t *leases, uint64_t client_id, uint64_t offset, uint64_t size,
+                    uint64_t now_ms, ad_lease_grant_t *ret_grant);
+
+void ad_leases_adopt_stats(const ad_leases_t *leases, ad_leases_adopt_stats_t *ret_stats);
+
+/* Keeps the ledger (ledger.h) in step with every lease from now on: a
+ * record per lease and per orphan, removed when it goes -- except when a
+ * stopping daemon frees its clients without punching (their leases must
+ * outlive it). The manager does not own the ledger. NULL: none. */
+struct ad_ledger;
+void ad_leases_set_ledger(ad_leases_t *leases, struct ad_ledger *ledger);
+
+/* Called for every pool made or adopted from now on (fd owned by the
+ * manager; ino names it), e.g. to put it into the fd store. */
+typedef void (*ad_leases_pool_fn)(void *ctx, int fd, uid_t uid, uint64_t ino);
+void ad_leases_set_pool_hook(ad_leases_t *leases, ad_leases_pool_fn fn, void *ctx);
 
 /* Expensive validator for tests: per-client sums, the global lease index and
  * the heaps' leased bytes agree. Returns true when consistent. */

@@ -74,6 +74,30 @@ static void usage(FILE *f)
            "SIGHUP reloads the configuration; SIGTERM or SIGINT stops.\n");
 }
 
+/* restart.h's store hook: FDSTORE=1 through notify.c. */
+static int fdstore_hook(void *ctx, int fd, const char *name)
+{
+    (void)ctx;
+    int r = ad_notify_fdstore(fd, name);
+    if (r < 0)
+        ad_log(AD_LOG_WARN, "cannot put %s into the service manager's fd store: %s", name,
+               ad_errstr(r));
+    return r;
+}
+
+/* The fd store is used under a service manager that has one: systemd 254+
+ * says so with $FDSTORE, and our unit sets ARENAD_FDSTORE=1 for older ones
+ * (FileDescriptorStoreMax= is in the unit). */
+static bool fdstore_wanted(void)
+{
+    /* NOLINTBEGIN(concurrency-mt-unsafe): single-threaded start-up */
+    const char *a = getenv("FDSTORE");
+    const char *b = getenv("ARENAD_FDSTORE");
+    /* NOLINTEND(concurrency-mt-unsafe) */
+    return ad_notify_enabled() &&
+           ((a && a[0] && strcmp(a, "0") != 0) || (b && strcmp(b, "1") == 0));
+}
+
 static int build_config(const main_ctx_t *m, ad_config_t *ret_cfg, char *err, size_t err_len)
 {
     ad_config_t cfg;
@@ -294,6 +318,9 @@ int main(int argc, char **argv)
         (void)fprintf(stderr, "arenad: %s\n", err);
         return 1;
     }
+    hooks.stored_count = ad_notify_stored_fds(&hooks.stored);
+    if (fdstore_wanted())
+        hooks.fdstore = fdstore_hook;
     if (r > 0) {
         hooks.has_listen_fd = true;
         hooks.listen_fd = lfd;

@@ -21,6 +21,8 @@
  */
 #include "notify.h"
 
+#include "fdpass.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -75,6 +77,50 @@ static int notify_is_unix_listener(int fd)
 #endif
 }
 
+/* Fds the service manager handed back from the fd store (names "ledger"
+ * and "pool-..."), set aside by notify_listen_count(). */
+static ad_stored_fd_t notify_stored[AD_NOTIFY_MAX_STORED];
+static size_t notify_stored_n;
+
+/* Sets fd i (3 + i) aside when its name is one of ours. */
+static void notify_take_stored(int i, const char *name, size_t len)
+{
+    if (notify_stored_n >= AD_NOTIFY_MAX_STORED || len == 0 || len >= sizeof(notify_stored[0].name))
+        return;
+    if (!(len == 6 && memcmp(name, "ledger", 6) == 0) &&
+        !(len > 5 && memcmp(name, "pool-", 5) == 0))
+        return;
+    ad_stored_fd_t *st = &notify_stored[notify_stored_n++];
+    st->fd = NOTIFY_LISTEN_FDS_START + i;
+    memcpy(st->name, name, len);
+    st->name[len] = '\0';
+    (void)fcntl(st->fd, F_SETFD, FD_CLOEXEC);
+}
+
+#ifndef ARENA_HAVE_SYSTEMD
+/* Walks LISTEN_FDNAMES (colon-separated, one per fd) for n fds. */
+static void notify_take_names(const char *names, int n)
+{
+    for (int i = 0; names && i < n; i++) {
+        const char *end = strchr(names, ':');
+        size_t len = end ? (size_t)(end - names) : strlen(names);
+        notify_take_stored(i, names, len);
+        if (!end)
+            break;
+        names = end + 1;
+    }
+}
+#endif
+
+/* True when fd was set aside as a stored fd. */
+static bool notify_is_stored(int fd)
+{
+    for (size_t i = 0; i < notify_stored_n; i++)
+        if (notify_stored[i].fd == fd)
+            return true;
+    return false;
+}
+
 /* The number of fds passed to this process, or 0, or -EINVAL when the
  * variables are malformed. Unsets them either way. */
 static int notify_listen_count(void)
@@ -83,6 +129,8 @@ static int notify_listen_count(void)
     char **names = NULL;
     int n = sd_listen_fds_with_names(1, &names);
     if (names) {
+        for (int i = 0; i < n && names[i]; i++)
+            notify_take_stored(i, names[i], strlen(names[i]));
         for (char **p = names; *p; p++)
             free(*p);
         free((void *)names);
@@ -109,6 +157,8 @@ static int notify_listen_count(void)
                 r = (int)n;
         }
     }
+    if (r > 0)
+        notify_take_names(getenv("LISTEN_FDNAMES"), r);
     (void)unsetenv("LISTEN_PID");
     (void)unsetenv("LISTEN_FDS");
     (void)unsetenv("LISTEN_FDNAMES");
@@ -128,11 +178,14 @@ int ad_notify_listen_fd(char *ret_path, size_t path_len, char *err, size_t err_l
         return 0;
     int fd = -1;
     for (int i = 0; i < n; i++) {
-        if (notify_is_unix_listener(NOTIFY_LISTEN_FDS_START + i)) {
+        if (!notify_is_stored(NOTIFY_LISTEN_FDS_START + i) &&
+            notify_is_unix_listener(NOTIFY_LISTEN_FDS_START + i)) {
             fd = NOTIFY_LISTEN_FDS_START + i;
             break;
         }
     }
+    if (fd < 0 && notify_stored_n > 0)
+        return 0; /* only the fd store came back: bind the socket ourselves */
     if (fd < 0) {
         notify_err(err, err_len,
                    "%d fd(s) passed by the service manager, none a listening AF_UNIX stream "
@@ -169,6 +222,12 @@ int ad_notify_listen_fd(char *ret_path, size_t path_len, char *err, size_t err_l
     ret_path[plen] = '\0';
     *ret_fd = fd;
     return 1;
+}
+
+size_t ad_notify_stored_fds(ad_stored_fd_t **ret_fds)
+{
+    *ret_fds = notify_stored;
+    return notify_stored_n;
 }
 
 /* ---- notifications ------------------------------------------------------------ */
@@ -252,6 +311,39 @@ static int notify_with_status(const char *prefix, const char *status)
         return -EINVAL;
     /* A status too long for the buffer is cut: better than none. */
     return notify_send(msg);
+}
+
+int ad_notify_fdstore(int fd, const char *name)
+{
+    if (!ad_notify_enabled())
+        return 0;
+    char msg[128];
+    int n = snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return -EINVAL;
+#ifdef ARENA_HAVE_SYSTEMD
+    int r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+    return r < 0 ? r : 0;
+#else
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe): the environment is not changed later */
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    size_t plen = path ? strlen(path) : 0;
+    if (!path || (path[0] != '/' && path[0] != '@') || plen >= sizeof(sa.sun_path))
+        return -EINVAL;
+    memcpy(sa.sun_path, path, plen);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    ssize_t w = arena__send_with_fd(s, msg, (size_t)n, fd, &sa,
+                                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen), 0);
+    (void)close(s);
+    return w < 0 ? (int)w : 0;
+#endif
 }
 
 int ad_notify_ready(const char *status)

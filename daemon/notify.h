@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "restart.h"
+
 /* Takes the listening socket systemd (or systemd-socket-activate) passed in
  * LISTEN_FDS for this process (LISTEN_PID), and unsets those variables so
  * children do not inherit them. Exactly one inherited fd is expected, and it
@@ -21,6 +23,18 @@
  * (outputs untouched), or -EINVAL / -ENOTSOCK / -E2BIG with a reason in err
  * when what was passed cannot be served. Call before forking. */
 int ad_notify_listen_fd(char *ret_path, size_t path_len, char *err, size_t err_len, int *ret_fd);
+
+/* The fds of the fd store that came back with LISTEN_FDS (named "ledger" or
+ * "pool-..." in LISTEN_FDNAMES; CLOEXEC), set aside by ad_notify_listen_fd(),
+ * which then does not require a listening socket among them. The array is
+ * static; the caller takes over the fds. Returns how many. */
+#define AD_NOTIFY_MAX_STORED 256
+size_t ad_notify_stored_fds(ad_stored_fd_t **ret_fds);
+
+/* FDSTORE=1 with FDNAME=name and fd attached: the service manager keeps a
+ * copy of fd across restarts of the daemon (FileDescriptorStoreMax= in the
+ * unit). Returns 0 (also when not under systemd) or -errno. */
+int ad_notify_fdstore(int fd, const char *name);
 
 /* True when $NOTIFY_SOCKET is set: the status and watchdog calls below talk
  * to a service manager. */

@@ -19,9 +19,17 @@
  * the watchdog ping; main.c turns both into sd_notify messages.
  *
  * Peers control how many connections they open, so max_clients caps them
- * (over the cap a peer gets ERROR_LIMIT and a closed socket), and a spare fd
- * is kept so that running out of descriptors (EMFILE) can still accept and
- * close the connection instead of spinning on a readable listener. Nothing
+ * in total (bounded again by RLIMIT_NOFILE, whose soft limit is raised to the
+ * hard one at start) and max_connections_per_uid per uid (root exempt); over
+ * either a peer gets ERROR_LIMIT naming the limit and a closed socket, and
+ * refusals are logged at most once a second. A connection must send a whole
+ * first frame (Hello) within hello_timeout_ms or it gets ERROR_TIMED_OUT and
+ * is closed, so idle sockets cannot hold slots and fds. The sweep timer also
+ * drops peers stalled for frame_timeout_ms: half a frame sent, or replies
+ * unread while a shutdown or the in-flight throttle (conn.c) waits on them.
+ * A spare fd is kept so that running out of descriptors (EMFILE) can still
+ * accept and refuse the connection; without one, or out of memory, accepting
+ * pauses for a moment instead of spinning on a readable listener. Nothing
  * here blocks. Loop thread only.
  */
 #include "server.h"
@@ -33,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -45,11 +54,13 @@
 #include "heap.h"
 #include "lease.h"
 #include "log.h"
+#include "restart.h"
 #include "size.h"
 #include "wire.h"
 
 #define SERVER_ACCEPTS_PER_EVENT 64
-#define SERVER_MAX_QUEUED        ((size_t)8 << 20) /* unread reply bytes per client */
+#define SERVER_ACCEPT_PAUSE_MS   100 /* after accept fails for want of fds or memory */
+#define SERVER_FD_RESERVE        64  /* fds kept for pools, replies, logs, the spare */
 
 typedef struct slot {
     struct slot *prev;
@@ -57,6 +68,9 @@ typedef struct slot {
     ad_server_t *server;
     ad_conn_t *conn;
     ad_session_t *session;
+    uint64_t accepted_ms; /* loop time of accept */
+    uid_t uid;
+    bool greeted; /* a whole frame (the first must be Hello) arrived */
 } slot_t;
 
 struct ad_server {
@@ -64,6 +78,7 @@ struct ad_server {
     bool loop_ready;
     ad_config_t config;
     ad_server_hooks_t hooks;
+    ad_restart_t *restart; /* the fd store's ledger; NULL without one */
     int listen_fd;
     bool listening;
     uv_poll_t listen_poll;
@@ -78,6 +93,8 @@ struct ad_server {
     uv_timer_t sweep_timer; /* drops peers stalled in the middle of a frame */
     uv_timer_t status_timer;
     uv_timer_t watchdog_timer;
+    uv_timer_t accept_timer; /* resumes accepting after EMFILE or ENOMEM */
+    uint64_t accept_paused_logged_ms;
     ad_server_figures_t last_figures;
     bool figures_sent;
     bool inherited;     /* listen_fd came from the service manager */
@@ -90,6 +107,9 @@ struct ad_server {
     ad_dispatch_t *dispatch;
     slot_t *slots;
     uint32_t nslots;
+    uint32_t max_conns;          /* max_clients, bounded by RLIMIT_NOFILE */
+    uint64_t refusals_logged_ms; /* last refusal log line; 0: none yet */
+    uint64_t refusals_unlogged;  /* refusals since that line */
 };
 
 static void server_err(char *err, size_t err_len, const char *fmt, ...)
@@ -168,30 +188,68 @@ static void server_rearm(ad_server_t *s)
     timer_arm(s, &s->wait_timer, &s->wait_due, ad_leases_next_deadline(s->leases), on_wait_timer);
 }
 
+/* Tells a connection that never said hello why it is closed, then closes
+ * it once that is written (at once: nothing else is queued for it). */
+static void server_drop_silent(ad_server_t *s, slot_t *slot, uint64_t waited)
+{
+    const ad_conn_peer_t *peer = ad_conn_peer(slot->conn);
+    ad_log(AD_LOG_WARN,
+           "client pid %ld uid %lu: no hello within %" PRIu64 " ms (hello_timeout_ms); closing",
+           (long)peer->pid, (unsigned long)peer->uid, waited);
+    ad_admin_counters(s->admin)->protocol_errors_total++;
+    char why[96];
+    (void)snprintf(why, sizeof(why), "no hello within %" PRIu64 " ms (hello_timeout_ms)",
+                   s->config.hello_timeout_ms);
+    ad_wire_reply_t reply = {.request_id = 0, .type = AD_WIRE_REPLY_ERROR};
+    reply.u.error.code = AD_WIRE_ERROR_TIMED_OUT;
+    reply.u.error.message = why;
+    uint8_t *frame;
+    size_t len;
+    if (ad_wire_encode(&reply, &frame, &len) == 0)
+        (void)ad_conn_send(slot->conn, frame, len, -1);
+    ad_conn_shutdown(slot->conn);
+}
+
 /* Closes connections stalled longer than frame_timeout_ms: a peer that sends
- * half a frame, or stops reading while we shut its connection down, would
- * otherwise pin a buffer and a slot forever. */
+ * half a frame, or stops reading while we shut its connection down or
+ * throttle it, would otherwise pin a buffer and a slot forever. Connections
+ * that sent no whole frame within hello_timeout_ms go too: idle sockets
+ * would otherwise hold fds and max_clients slots forever. */
 static void on_sweep_timer(uv_timer_t *t)
 {
     ad_server_t *s = t->data;
     uint64_t now = server_now(s);
     uint64_t limit = s->config.frame_timeout_ms;
+    uint64_t hello = s->config.hello_timeout_ms;
     for (slot_t *slot = s->slots; slot; slot = slot->next) {
-        uint64_t since = ad_conn_stalled_since(slot->conn);
-        if (since == 0 || ad_conn_is_closing(slot->conn) || now < since || now - since < limit)
+        if (ad_conn_is_closing(slot->conn))
             continue;
-        ad_admin_counters(s->admin)->protocol_errors_total++;
-        ad_log(AD_LOG_WARN,
-               "client pid %ld: stalled for %" PRIu64 " ms (half-sent frame or unread replies); "
-               "closing",
-               (long)ad_conn_peer(slot->conn)->pid, now - since);
-        ad_conn_close(slot->conn, -ETIMEDOUT);
+        uint64_t since = ad_conn_stalled_since(slot->conn);
+        if (limit > 0 && since != 0 && now >= since && now - since >= limit) {
+            ad_admin_counters(s->admin)->protocol_errors_total++;
+            ad_log(AD_LOG_WARN,
+                   "client pid %ld: stalled for %" PRIu64
+                   " ms (half-sent frame or unread replies); closing",
+                   (long)ad_conn_peer(slot->conn)->pid, now - since);
+            ad_conn_close(slot->conn, -ETIMEDOUT);
+            continue;
+        }
+        if (hello > 0 && !slot->greeted && (since == 0 || limit == 0) &&
+            now - slot->accepted_ms >= hello) {
+            /* A peer in the middle of its first frame is the stall rule's,
+             * unless that rule is off. */
+            slot->greeted = true; /* one notice */
+            server_drop_silent(s, slot, now - slot->accepted_ms);
+        }
     }
 }
 
 static void sweep_arm(ad_server_t *s)
 {
     uint64_t limit = s->config.frame_timeout_ms;
+    uint64_t hello = s->config.hello_timeout_ms;
+    if (limit == 0 || (hello > 0 && hello < limit))
+        limit = hello;
     if (limit == 0) {
         (void)uv_timer_stop(&s->sweep_timer);
         return;
@@ -199,6 +257,33 @@ static void sweep_arm(ad_server_t *s)
     /* Checking four times per period bounds the overshoot to a quarter. */
     uint64_t period = limit / 4 > 0 ? limit / 4 : 1;
     (void)uv_timer_start(&s->sweep_timer, on_sweep_timer, period, period);
+}
+
+/* The connection cap in force: max_clients, but never more than the fd limit
+ * leaves room for (each connection is one fd; pools, replies in flight and
+ * the spare need the reserve). Raises the soft RLIMIT_NOFILE to the hard one
+ * first: the loop uses epoll, so high fd numbers cost nothing. */
+static void server_fit_fd_limit(ad_server_t *s)
+{
+    uint32_t cap = s->config.max_clients;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            struct rlimit up = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+                rl = up;
+        }
+        rlim_t room =
+            rl.rlim_cur > 2 * SERVER_FD_RESERVE ? rl.rlim_cur - SERVER_FD_RESERVE : rl.rlim_cur / 2;
+        if (rl.rlim_cur != RLIM_INFINITY && room < cap) {
+            ad_log(AD_LOG_WARN,
+                   "max_clients %" PRIu32 " does not fit RLIMIT_NOFILE %llu; serving at most %llu "
+                   "connections",
+                   cap, (unsigned long long)rl.rlim_cur, (unsigned long long)room);
+            cap = (uint32_t)room;
+        }
+    }
+    s->max_conns = cap > 0 ? cap : 1;
 }
 
 /* ---- service manager ------------------------------------------------------- */
@@ -236,11 +321,12 @@ static void on_watchdog_timer(uv_timer_t *t)
 
 /* ---- connections ---------------------------------------------------------- */
 
-static void on_frame(ad_conn_t *conn, const uint8_t *payload, size_t len, void *ctx)
+static void on_frame(ad_conn_t *conn, const uint8_t *payload, size_t len, int fd, void *ctx)
 {
     slot_t *slot = ctx;
     (void)conn;
-    ad_session_frame(slot->session, payload, len, server_now(slot->server));
+    slot->greeted = true;
+    ad_session_frame(slot->session, payload, len, fd, server_now(slot->server));
     server_rearm(slot->server);
 }
 
@@ -268,12 +354,31 @@ static void on_close(ad_conn_t *conn, int reason, void *ctx)
     server_rearm(s);
 }
 
-/* Tells a peer over the connection cap why it is dropped, without waiting. */
-static void server_refuse(ad_server_t *s, int fd)
+/* Logs a refusal at WARN, at most once a second, counting the ones that
+ * went unlogged in between, so a connection flood cannot flood the log. */
+static void server_log_refusal(ad_server_t *s, const char *why)
 {
+    uint64_t now = server_now(s);
+    if (s->refusals_logged_ms != 0 && now - s->refusals_logged_ms < 1000) {
+        s->refusals_unlogged++;
+        return;
+    }
+    if (s->refusals_unlogged > 0)
+        ad_log(AD_LOG_WARN, "refusing a connection: %s (and %" PRIu64 " more since the last line)",
+               why, s->refusals_unlogged);
+    else
+        ad_log(AD_LOG_WARN, "refusing a connection: %s", why);
+    s->refusals_logged_ms = now | 1u;
+    s->refusals_unlogged = 0;
+}
+
+/* Tells a peer why it is dropped, without waiting, and closes fd. */
+static void server_refuse(ad_server_t *s, int fd, ad_wire_error_t code, const char *why)
+{
+    server_log_refusal(s, why);
     ad_wire_reply_t reply = {.request_id = 0, .type = AD_WIRE_REPLY_ERROR};
-    reply.u.error.code = AD_WIRE_ERROR_LIMIT;
-    reply.u.error.message = "too many clients";
+    reply.u.error.code = code;
+    reply.u.error.message = why;
     uint8_t *frame;
     size_t len;
     if (ad_wire_encode(&reply, &frame, &len) == 0) {
@@ -285,6 +390,17 @@ static void server_refuse(ad_server_t *s, int fd)
     ad_admin_counters(s->admin)->connections_refused_total++;
 }
 
+/* Connections uid holds now. Linear, but only at accept time, and bounded by
+ * the connection cap. */
+static uint32_t server_uid_connections(const ad_server_t *s, uid_t uid)
+{
+    uint32_t n = 0;
+    for (const slot_t *slot = s->slots; slot; slot = slot->next)
+        if (slot->uid == uid && !ad_conn_is_closing(slot->conn))
+            n++;
+    return n;
+}
+
 static void server_add(ad_server_t *s, int fd)
 {
     static const ad_conn_callbacks_t callbacks = {
@@ -292,20 +408,45 @@ static void server_add(ad_server_t *s, int fd)
         .on_oversize = on_oversize,
         .on_close = on_close,
     };
-    if (s->nslots >= s->config.max_clients) {
-        ad_log(AD_LOG_WARN, "refusing a connection: %" PRIu32 " clients connected (max_clients)",
-               s->nslots);
-        server_refuse(s, fd);
+    char why[160];
+    if (s->nslots >= s->max_conns) {
+        (void)snprintf(why, sizeof(why),
+                       "too many connections: %" PRIu32 " open (max_clients %" PRIu32 ")",
+                       s->nslots, s->max_conns);
+        server_refuse(s, fd, AD_WIRE_ERROR_LIMIT, why);
         return;
+    }
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+        ad_log(AD_LOG_WARN, "cannot read the credentials of a new connection: %s",
+               ad_errstr(-errno));
+        (void)close(fd);
+        return;
+    }
+    uint32_t per_uid = s->config.max_connections_per_uid;
+    if (per_uid > 0 && cred.uid != 0) {
+        uint32_t held = server_uid_connections(s, cred.uid);
+        if (held >= per_uid) {
+            (void)snprintf(why, sizeof(why),
+                           "too many connections from uid %lu: %" PRIu32
+                           " open (max_connections_per_uid %" PRIu32 ")",
+                           (unsigned long)cred.uid, held, per_uid);
+            server_refuse(s, fd, AD_WIRE_ERROR_LIMIT, why);
+            return;
+        }
     }
     slot_t *slot = calloc(1, sizeof(*slot));
     if (!slot) {
-        (void)close(fd);
-        ad_log(AD_LOG_ERROR, "out of memory accepting a connection");
+        server_refuse(s, fd, AD_WIRE_ERROR_INTERNAL, "the daemon is out of memory");
         return;
     }
     slot->server = s;
-    ad_conn_limits_t limits = {.max_frame = s->config.max_frame, .max_queued = SERVER_MAX_QUEUED};
+    slot->uid = cred.uid;
+    slot->accepted_ms = server_now(s);
+    ad_conn_limits_t limits = {.max_frame = s->config.max_frame,
+                               .max_queued = s->config.max_reply_queue,
+                               .max_in_flight = s->config.max_requests_in_flight};
     int r = ad_conn_new(&s->loop, fd, &limits, &callbacks, slot, &slot->conn);
     if (r < 0) {
         ad_log(AD_LOG_WARN, "cannot watch a new connection: %s", ad_errstr(r));
@@ -331,6 +472,19 @@ static void server_add(ad_server_t *s, int fd)
                (unsigned long)ad_conn_peer(slot->conn)->uid);
 }
 
+static void on_listen(uv_poll_t *handle, int status, int events);
+
+/* Accepting was paused (EMFILE without a spare fd, ENOMEM): try again. */
+static void on_accept_timer(uv_timer_t *t)
+{
+    ad_server_t *s = t->data;
+    if (s->stopping || !s->listening)
+        return;
+    if (s->reserve_fd < 0)
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    (void)uv_poll_start(&s->listen_poll, UV_READABLE, on_listen);
+}
+
 static void on_listen(uv_poll_t *handle, int status, int events)
 {
     ad_server_t *s = handle->data;
@@ -352,15 +506,30 @@ static void on_listen(uv_poll_t *handle, int status, int events)
         if ((errno == EMFILE || errno == ENFILE) && s->reserve_fd >= 0) {
             /* Free the spare fd to take the connection off the backlog and
              * close it; otherwise the listener stays readable forever. */
-            ad_log(AD_LOG_WARN, "out of file descriptors: dropping a connection");
+            int err = errno;
             (void)close(s->reserve_fd);
+            s->reserve_fd = -1;
             fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd >= 0)
-                server_refuse(s, fd);
+                server_refuse(s, fd, AD_WIRE_ERROR_LIMIT,
+                              err == EMFILE ? "the daemon is out of file descriptors (EMFILE)"
+                                            : "the system is out of file descriptors (ENFILE)");
             s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            continue;
+            if (s->reserve_fd >= 0)
+                continue;
         }
-        ad_log(AD_LOG_ERROR, "accept: %s", ad_errstr(errno));
+        /* No spare fd, or out of kernel memory: a level-triggered listener
+         * would spin. Stop accepting for a moment; clients wait in the
+         * backlog meanwhile, and connected ones are served as usual. */
+        int err = -errno;
+        uint64_t now = server_now(s);
+        if (s->accept_paused_logged_ms == 0 || now - s->accept_paused_logged_ms >= 1000) {
+            ad_log(AD_LOG_WARN, "accept: %s; pausing accepts for %d ms", ad_errstr(err),
+                   SERVER_ACCEPT_PAUSE_MS);
+            s->accept_paused_logged_ms = now | 1u;
+        }
+        (void)uv_poll_stop(&s->listen_poll);
+        (void)uv_timer_start(&s->accept_timer, on_accept_timer, SERVER_ACCEPT_PAUSE_MS, 0);
         return;
     }
 }
@@ -516,6 +685,7 @@ static void server_stop(ad_server_t *s)
         uv_close((uv_handle_t *)&s->sweep_timer, NULL);
         uv_close((uv_handle_t *)&s->status_timer, NULL);
         uv_close((uv_handle_t *)&s->watchdog_timer, NULL);
+        uv_close((uv_handle_t *)&s->accept_timer, NULL);
         s->handles_ready = false;
     }
 }
@@ -568,9 +738,19 @@ static void server_reload(ad_server_t *s)
 
     cur->budget = next.budget;
     cur->decay_ms = next.decay_ms;
-    cur->max_clients = next.max_clients;
-    if (next.frame_timeout_ms != cur->frame_timeout_ms) {
+    if (next.max_clients != cur->max_clients) {
+        cur->max_clients = next.max_clients;
+        server_fit_fd_limit(s);
+    }
+    /* Connection limits: new connections get the new ones (existing
+     * connections keep max_requests_in_flight and max_reply_queue). */
+    cur->max_connections_per_uid = next.max_connections_per_uid;
+    cur->max_requests_in_flight = next.max_requests_in_flight;
+    cur->max_reply_queue = next.max_reply_queue;
+    if (next.frame_timeout_ms != cur->frame_timeout_ms ||
+        next.hello_timeout_ms != cur->hello_timeout_ms) {
         cur->frame_timeout_ms = next.frame_timeout_ms;
+        cur->hello_timeout_ms = next.hello_timeout_ms;
         sweep_arm(s);
     }
     cur->max_leases_per_client = next.max_leases_per_client;
@@ -597,7 +777,7 @@ static void server_reload(ad_server_t *s)
     ad_log(AD_LOG_INFO,
            "configuration reloaded: budget %s, decay %" PRIu64 " ms, max_clients %" PRIu32
            ", max_leases_per_client %" PRIu32 ", %zu fair-share rule(s), log_level %s",
-           arena__size_format(cur->budget, size, sizeof(size)), cur->decay_ms, cur->max_clients,
+           arena__size_format(cur->budget, size, sizeof(size)), cur->decay_ms, s->max_conns,
            cur->max_leases_per_client, cur->fair_count, ad_log_level_name(cur->log_level));
     /* Decay and budget changes move the timers and may admit waiters. */
     s->purge_due = 0;
@@ -659,6 +839,7 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
         .decay_ms = config->decay_ms,
         .hugetlb = config->hugetlb,
         .max_leases_per_client = config->max_leases_per_client,
+        .restart_grace_ms = config->restart_grace_ms,
         .fair_rules = config->fair, /* issue 5: fair-share rules */
         .fair_rule_count = config->fair_count,
     };
@@ -666,6 +847,26 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
     if (r < 0) {
         server_err(err, err_len, "cannot create the lease manager: %s", ad_errstr(r));
         goto fail;
+    }
+    if (hooks && (hooks->fdstore || hooks->stored_count > 0)) {
+        r = ad_restart_resume(s->leases, hooks->stored, hooks->stored_count, hooks->fdstore,
+                              hooks->ctx, uv_now(&s->loop), &s->restart);
+        if (r < 0) {
+            server_err(err, err_len, "cannot set up the lease ledger: %s", ad_errstr(r));
+            goto fail;
+        }
+        ad_restart_stats_t rst;
+        ad_restart_stats(s->restart, &rst);
+        if (rst.pools_resumed > 0 || rst.fds_dropped > 0) {
+            char size[32];
+            ad_log(AD_LOG_INFO,
+                   "resumed %" PRIu32 " pool(s) from the fd store%s: %" PRIu64
+                   " lease(s) (%s) wait for their clients for %" PRIu64 " ms; %" PRIu32
+                   " stored fd(s) dropped",
+                   rst.pools_resumed, rst.ledger_resumed ? " with the ledger" : " without a ledger",
+                   rst.orphans, arena__size_format(rst.orphan_bytes, size, sizeof(size)),
+                   config->restart_grace_ms, rst.fds_dropped);
+        }
     }
     r = ad_admin_new(s->leases, config->socket, uv_now(&s->loop), &s->admin);
     if (r < 0) {
@@ -703,6 +904,7 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
             goto fail;
     }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    server_fit_fd_limit(s);
 
     if ((r = uv_poll_init(&s->loop, &s->listen_poll, s->listen_fd)) < 0) {
         server_err(err, err_len, "uv_poll_init: %s", uv_strerror(r));
@@ -723,9 +925,10 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
     (void)uv_timer_init(&s->loop, &s->sweep_timer);
     (void)uv_timer_init(&s->loop, &s->status_timer);
     (void)uv_timer_init(&s->loop, &s->watchdog_timer);
+    (void)uv_timer_init(&s->loop, &s->accept_timer);
     s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
     s->purge_timer.data = s->wait_timer.data = s->sweep_timer.data = s;
-    s->status_timer.data = s->watchdog_timer.data = s;
+    s->status_timer.data = s->watchdog_timer.data = s->accept_timer.data = s;
     s->handles_ready = true;
     if ((r = uv_signal_start(&s->sig_term, on_stop_signal, SIGTERM)) < 0 ||
         (r = uv_signal_start(&s->sig_int, on_stop_signal, SIGINT)) < 0 ||
@@ -753,7 +956,7 @@ int ad_server_run(ad_server_t *s)
     ad_log(AD_LOG_INFO, "%s %s (budget %s, max_clients %" PRIu32 ")",
            s->inherited ? "serving the inherited socket" : "listening on",
            s->config.socket[0] ? s->config.socket : "(unnamed)",
-           arena__size_format(s->config.budget, size, sizeof(size)), s->config.max_clients);
+           arena__size_format(s->config.budget, size, sizeof(size)), s->max_conns);
     int r = uv_run(&s->loop, UV_RUN_DEFAULT);
     /* uv_run returns once stop closed every handle. */
     if (!s->stopping) {
@@ -779,5 +982,6 @@ void ad_server_free(ad_server_t *s)
     ad_dispatch_free(s->dispatch);
     ad_admin_free(s->admin);
     ad_leases_free(s->leases);
+    ad_restart_free(s->restart);
     free(s);
 }

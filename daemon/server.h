@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "restart.h"
 
 typedef struct ad_server ad_server_t;
 
@@ -47,6 +48,12 @@ typedef struct ad_server_hooks {
      * unlinks or chmods the path, and closes the fd when it stops. */
     bool has_listen_fd;
     int listen_fd;
+    /* The fd store (restart.h): what the service manager handed back (the
+     * fds are the server's: adopted or closed), and how to store more (NULL:
+     * no fd store; with nothing stored either, no ledger is kept). */
+    ad_stored_fd_t *stored;
+    size_t stored_count;
+    ad_fdstore_fn fdstore;
     void *ctx;
 } ad_server_hooks_t;
 

@@ -42,6 +42,8 @@ _Static_assert((int)AD_WIRE_ERROR_INTERNAL == (int)ARENA__V1__ERROR_CODE__ERROR_
                "error codes");
 _Static_assert((int)AD_WIRE_ERROR_TIMED_OUT == (int)ARENA__V1__ERROR_CODE__ERROR_TIMED_OUT,
                "error codes");
+_Static_assert((int)AD_WIRE_ERROR_CONFLICT == (int)ARENA__V1__ERROR_CODE__ERROR_CONFLICT,
+               "error codes");
 
 int ad_wire_frame_length(const uint8_t header[AD_WIRE_HEADER], size_t max_frame, size_t *ret_len)
 {
@@ -82,6 +84,7 @@ int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire
         req.u.hello.protocol_version = env->hello->protocol_version;
         wire_copy_name(req.u.hello.name, AD_WIRE_NAME_MAX, env->hello->client_name);
         req.u.hello.notifications = env->hello->notifications;
+        req.u.hello.reattach = env->hello->reattach;
         break;
     case ARENA__V1__ENVELOPE__BODY_LEASE:
         req.type = AD_WIRE_REQ_LEASE;
@@ -115,6 +118,23 @@ int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire
         req.u.events.since = env->events->since;
         req.u.events.max = env->events->max;
         break;
+    case ARENA__V1__ENVELOPE__BODY_CLAIM: {
+        size_t n = env->claim->n_claims;
+        req.type = AD_WIRE_REQ_CLAIM;
+        if (n > 0) {
+            req.u.claim.items = calloc(n, sizeof(*req.u.claim.items));
+            if (!req.u.claim.items) {
+                arena__v1__envelope__free_unpacked(env, NULL);
+                return -ENOMEM;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            const Arena__V1__LeaseClaim *c = env->claim->claims[i];
+            req.u.claim.items[i] = (ad_wire_claim_t){c->lease_id, c->offset, c->size};
+        }
+        req.u.claim.count = n;
+        break;
+    }
     default:
         /* No body, a reply, an error or a field we do not know: the caller
          * answers ERROR_PROTOCOL with this request id. */
@@ -123,6 +143,15 @@ int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire
     arena__v1__envelope__free_unpacked(env, NULL);
     *ret_req = req;
     return 0;
+}
+
+void ad_wire_request_clear(ad_wire_request_t *req)
+{
+    if (!req)
+        return;
+    if (req->type == AD_WIRE_REQ_CLAIM)
+        free(req->u.claim.items);
+    memset(req, 0, sizeof(*req));
 }
 
 static char *wire_str(const char *s)
@@ -148,6 +177,8 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
     Arena__V1__EventsReply events = ARENA__V1__EVENTS_REPLY__INIT;
     Arena__V1__LeaseReclaimed reclaimed = ARENA__V1__LEASE_RECLAIMED__INIT;
     Arena__V1__Pressure pressure = ARENA__V1__PRESSURE__INIT;
+    Arena__V1__ClaimReply claim = ARENA__V1__CLAIM_REPLY__INIT;
+    Arena__V1__ClaimResult *claim_items = NULL, **claim_ptrs = NULL;
     Arena__V1__Event *event_items = NULL, **event_ptrs = NULL;
     Arena__V1__ClientInfo *client_items = NULL, **client_ptrs = NULL;
     Arena__V1__LeaseInfo *lease_items = NULL, **lease_ptrs = NULL;
@@ -165,6 +196,7 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
         hello.hugetlb = reply->u.hello.hugetlb;
         hello.daemon_version = wire_str(reply->u.hello.daemon_version);
         hello.control_slots = reply->u.hello.control_slots;
+        hello.grace_ms = reply->u.hello.grace_ms;
         env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO_REPLY;
         env.hello_reply = &hello;
         break;
@@ -235,6 +267,7 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
             client_items[i].waiting = c->waiting;
             client_items[i].waiting_bytes = c->waiting_bytes;
             client_items[i].weight = c->weight;
+            client_items[i].live_bytes = c->live_bytes;
             client_ptrs[i] = &client_items[i];
         }
         clients.n_clients = n;
@@ -329,6 +362,33 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
         env.body_case = ARENA__V1__ENVELOPE__BODY_PRESSURE;
         env.pressure = &pressure;
         break;
+    case AD_WIRE_REPLY_CLAIM: {
+        size_t n = reply->u.claim.count;
+        if (n > 0) {
+            claim_items = calloc(n, sizeof(*claim_items));
+            claim_ptrs = calloc(n, sizeof(*claim_ptrs));
+            if (!claim_items || !claim_ptrs) {
+                r = -ENOMEM;
+                goto out;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            const ad_wire_claim_result_t *c = &reply->u.claim.items[i];
+            Arena__V1__ClaimResult *item = &claim_items[i];
+            arena__v1__claim_result__init(item);
+            item->claimed_id = c->claimed_id;
+            item->error = (Arena__V1__ErrorCode)c->error;
+            item->lease_id = c->lease_id;
+            item->slot = c->slot;
+            item->generation = c->generation;
+            claim_ptrs[i] = item;
+        }
+        claim.n_results = n;
+        claim.results = claim_ptrs;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_CLAIM_REPLY;
+        env.claim_reply = &claim;
+        break;
+    }
     case AD_WIRE_REPLY_ERROR:
         error.code = (Arena__V1__ErrorCode)reply->u.error.code;
         error.message = wire_str(reply->u.error.message);
@@ -357,6 +417,8 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
     *ret_frame = frame;
     *ret_len = AD_WIRE_HEADER + packed;
 out:
+    free(claim_items);
+    free(claim_ptrs);
     free(client_items);
     free(client_ptrs);
     free(lease_items);
@@ -387,6 +449,8 @@ const char *ad_wire_req_name(ad_wire_req_type_t type)
         return "metrics";
     case AD_WIRE_REQ_EVENTS:
         return "events";
+    case AD_WIRE_REQ_CLAIM:
+        return "claim";
     case AD_WIRE_REQ_UNKNOWN:
         break;
     }

@@ -28,6 +28,7 @@ typedef enum ad_wire_error {
     AD_WIRE_ERROR_FRAME_TOO_LARGE = 10,
     AD_WIRE_ERROR_INTERNAL = 11,
     AD_WIRE_ERROR_TIMED_OUT = 12,
+    AD_WIRE_ERROR_CONFLICT = 13,
 } ad_wire_error_t;
 
 typedef enum ad_wire_req_type {
@@ -41,9 +42,27 @@ typedef enum ad_wire_req_type {
     AD_WIRE_REQ_RECLAIM,
     AD_WIRE_REQ_METRICS,
     AD_WIRE_REQ_EVENTS,
+    AD_WIRE_REQ_CLAIM,
 } ad_wire_req_type_t;
 
-/* One decoded request; owns no memory. */
+/* One lease a re-registering client claims (ClaimRequest). */
+typedef struct ad_wire_claim {
+    uint64_t lease_id; /* the id it had from the previous daemon */
+    uint64_t offset;
+    uint64_t size;
+} ad_wire_claim_t;
+
+/* One answer to a claim (ClaimReply); error 0: granted under lease_id. */
+typedef struct ad_wire_claim_result {
+    uint64_t claimed_id;
+    uint32_t error; /* 0 or an ad_wire_error_t */
+    uint64_t lease_id;
+    uint32_t slot;
+    uint64_t generation;
+} ad_wire_claim_result_t;
+
+/* One decoded request. Owns memory only for a claim (free it with
+ * ad_wire_request_clear(); harmless for every other type). */
 typedef struct ad_wire_request {
     uint64_t request_id;
     ad_wire_req_type_t type;
@@ -52,6 +71,7 @@ typedef struct ad_wire_request {
             uint32_t protocol_version;
             char name[AD_WIRE_NAME_MAX + 1]; /* printable ASCII, others as '?' */
             bool notifications;              /* the client takes notifications */
+            bool reattach;                   /* re-registration: the frame carries the pool fd */
         } hello;
         struct {
             uint64_t size;
@@ -71,6 +91,10 @@ typedef struct ad_wire_request {
             uint64_t since;
             uint32_t max;
         } events;
+        struct {
+            ad_wire_claim_t *items; /* malloc'd */
+            size_t count;
+        } claim;
     } u;
 } ad_wire_request_t;
 
@@ -111,6 +135,7 @@ typedef struct ad_wire_client_info {
     uint32_t waiting;
     uint64_t waiting_bytes;
     uint32_t weight;
+    uint64_t live_bytes; /* the client's own figure, clamped to leased_bytes */
 } ad_wire_client_info_t;
 
 typedef struct ad_wire_lease_info {
@@ -152,6 +177,7 @@ typedef enum ad_wire_reply_type {
     AD_WIRE_REPLY_EVENTS,
     AD_WIRE_NOTE_LEASE_RECLAIMED, /* notifications: request_id 0 */
     AD_WIRE_NOTE_PRESSURE,
+    AD_WIRE_REPLY_CLAIM,
 } ad_wire_reply_type_t;
 
 /* One reply to encode; borrows every pointer for the duration of the call. */
@@ -167,6 +193,7 @@ typedef struct ad_wire_reply {
             bool hugetlb;
             const char *daemon_version;
             uint32_t control_slots;
+            uint64_t grace_ms;
         } hello;
         struct {
             uint64_t lease_id;
@@ -210,6 +237,10 @@ typedef struct ad_wire_reply {
             const char *text;
         } metrics;
         struct {
+            const ad_wire_claim_result_t *items;
+            size_t count;
+        } claim;
+        struct {
             ad_wire_error_t code;
             const char *message;
         } error;
@@ -230,6 +261,9 @@ int ad_wire_frame_length(const uint8_t header[AD_WIRE_HEADER], size_t max_frame,
  * failure. */
 int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame,
                    ad_wire_request_t *ret_req);
+
+/* Frees what a decoded request owns (a claim's items) and empties it. */
+void ad_wire_request_clear(ad_wire_request_t *req);
 
 /* Encodes reply as a whole frame (header + Envelope) in a malloc'd buffer the
  * caller frees. Returns 0, *ret_frame and *ret_len, or -EINVAL (bad type,

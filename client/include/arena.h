@@ -141,16 +141,20 @@ ARENA_API void arena_free(void *ptr);
 ARENA_API void *arena_aligned_alloc(size_t alignment, size_t size);
 ARENA_API size_t arena_usable_size(const void *ptr);
 
-/* Returns every free page and empty lease of this process to the daemon now.
- * Returns the bytes given back (>= 0) or a negative code. */
+/* Gives back what this process does not use, now: free pages inside held
+ * leases are purged, and every empty lease is parked (inaccessible, its
+ * pages purged, still this process's: reusing it costs a CAS and an
+ * mprotect, and the daemon may take it back at any moment without our
+ * help). Returns the bytes given back (>= 0) or a negative code. */
 ARENA_API long long arena_trim(void);
 
 typedef struct arena_stats {
-    uint64_t leased_bytes; /* bytes of leases this process holds */
+    uint64_t leased_bytes; /* bytes of leases in use (parked ones not counted) */
     uint64_t live_bytes;   /* bytes in live allocations (usable sizes) */
-    uint64_t parked_bytes; /* bytes of empty leases kept for reuse */
+    uint64_t parked_bytes; /* bytes of empty leases kept for reuse: parked, and
+                              the per-thread spare */
     uint64_t purged_bytes; /* bytes given back to the kernel inside held leases */
-    uint64_t lease_count;
+    uint64_t lease_count;  /* leases in use (parked ones not counted) */
 } arena_stats_t;
 
 /* Fills *ret_stats for this process. Returns 0 or -EINVAL (NULL). */

@@ -90,10 +90,10 @@ static uint64_t fuzz_now(void)
     return uv_now(&S.loop) + S.skew_ms;
 }
 
-static void cb_frame(ad_conn_t *conn, const uint8_t *payload, size_t len, void *ctx)
+static void cb_frame(ad_conn_t *conn, const uint8_t *payload, size_t len, int fd, void *ctx)
 {
     (void)ctx;
-    ad_session_frame(ad_conn_get_data(conn), payload, len, fuzz_now());
+    ad_session_frame(ad_conn_get_data(conn), payload, len, fd, fuzz_now());
     (void)ad_dispatch_serve_waiters(S.disp, fuzz_now());
 }
 

@@ -126,58 +126,44 @@ static void harness_child(const char *const *argv, int errfd, pid_t parent)
     _exit(127);
 }
 
-int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args)
+/* Spawns the daemon on nd->socket (nd->dir exists) and waits until it
+ * listens. Returns 0 with nd->pid set, or -errno with nothing running. */
+static int harness_spawn(harness_daemon_t *nd, const char *const *extra_args)
 {
     const char *argv[HARNESS_MAX_ARGS + 1];
     const char *bin = getenv("ARENAD_HARNESS_BINARY");
-    harness_daemon_t nd;
     int pipefd[2];
-    int r;
     size_t n = 0;
 
-    if (!d)
-        return -EINVAL;
-    memset(&nd, 0, sizeof(nd));
     if (!bin || bin[0] == '\0')
         bin = ARENAD_PATH;
-
-    (void)snprintf(nd.dir, sizeof(nd.dir), "/tmp/arenad-test-XXXXXX");
-    if (!mkdtemp(nd.dir))
-        return -errno;
-    (void)snprintf(nd.socket, sizeof(nd.socket), "%s/arenad.sock", nd.dir);
-
     argv[n++] = bin;
     argv[n++] = "--foreground";
     argv[n++] = "--socket";
-    argv[n++] = nd.socket;
+    argv[n++] = nd->socket;
     argv[n++] = "--log-level";
     argv[n++] = "warn";
     for (size_t i = 0; extra_args && extra_args[i]; i++) {
-        if (n >= HARNESS_MAX_ARGS) {
-            r = -E2BIG;
-            goto fail_dir;
-        }
+        if (n >= HARNESS_MAX_ARGS)
+            return -E2BIG;
         argv[n++] = extra_args[i];
     }
     argv[n] = NULL;
 
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        r = -errno;
-        goto fail_dir;
-    }
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
     pid_t parent = getpid();
     (void)fflush(NULL); /* buffered test output must not be written twice */
     pid_t pid = fork();
     if (pid < 0) {
-        r = -errno;
+        int r = -errno;
         (void)close(pipefd[0]);
         (void)close(pipefd[1]);
-        goto fail_dir;
+        return r;
     }
     if (pid == 0)
         harness_child(argv, pipefd[1], parent);
     (void)close(pipefd[1]);
-    nd.pid = pid;
 
     /* exec succeeded when the pipe closes with nothing in it. */
     int child_errno = 0;
@@ -188,39 +174,61 @@ int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args)
     (void)close(pipefd[0]);
     if (got == (ssize_t)sizeof(child_errno)) {
         (void)waitpid(pid, NULL, 0);
-        r = child_errno > 0 ? -child_errno : -ENOEXEC;
-        goto fail_dir;
+        return child_errno > 0 ? -child_errno : -ENOEXEC;
     }
 
     uint64_t deadline = harness_now_ms() + HARNESS_START_MS;
     for (;;) {
         int status;
         pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            r = -ECHILD;
-            goto fail_dir;
-        }
-        int fd = harness_connect_path(nd.socket);
+        if (w == pid)
+            return -ECHILD;
+        int fd = harness_connect_path(nd->socket);
         if (fd >= 0) {
             (void)close(fd);
             break;
         }
         if (harness_now_ms() >= deadline) {
-            r = -ETIMEDOUT;
-            goto fail_kill;
+            (void)kill(pid, SIGKILL);
+            (void)waitpid(pid, NULL, 0);
+            return -ETIMEDOUT;
         }
         harness_nap();
     }
+    nd->pid = pid;
+    return 0;
+}
+
+int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args)
+{
+    harness_daemon_t nd;
+    if (!d)
+        return -EINVAL;
+    memset(&nd, 0, sizeof(nd));
+    (void)snprintf(nd.dir, sizeof(nd.dir), "/tmp/arenad-test-XXXXXX");
+    if (!mkdtemp(nd.dir))
+        return -errno;
+    (void)snprintf(nd.socket, sizeof(nd.socket), "%s/arenad.sock", nd.dir);
+    int r = harness_spawn(&nd, extra_args);
+    if (r < 0) {
+        harness_remove_dir(nd.dir);
+        memset(d, 0, sizeof(*d));
+        return r;
+    }
     *d = nd;
     return 0;
+}
 
-fail_kill:
-    (void)kill(pid, SIGKILL);
-    (void)waitpid(pid, NULL, 0);
-fail_dir:
-    harness_remove_dir(nd.dir);
-    memset(d, 0, sizeof(*d));
-    return r;
+int harness_daemon_restart(harness_daemon_t *d, int sig, const char *const *extra_args)
+{
+    if (!d || d->dir[0] == '\0')
+        return -EINVAL;
+    if (d->pid > 0) {
+        (void)kill(d->pid, sig);
+        (void)waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+    return harness_spawn(d, extra_args);
 }
 
 int harness_daemon_stop(harness_daemon_t *d)

@@ -39,6 +39,12 @@ int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args);
  * twice (the second call returns -1 and does nothing). */
 int harness_daemon_stop(harness_daemon_t *d);
 
+/* Kills the running daemon with sig (SIGKILL: a crash; SIGTERM: a stop),
+ * reaps it, and starts a new one on the same socket with extra_args, as
+ * harness_daemon_start() does. The directory stays. Returns 0, or -errno
+ * (then no daemon runs, and harness_daemon_stop() still cleans up). */
+int harness_daemon_restart(harness_daemon_t *d, int sig, const char *const *extra_args);
+
 /* Connects a blocking SOCK_CLOEXEC Unix stream socket to the daemon's socket.
  * Returns the fd or -errno. A convenience for tests that speak raw frames. */
 int harness_connect(const harness_daemon_t *d);

@@ -23,7 +23,9 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "conn.h"
 #include "harness.h"
+#include "park.h"
 #include "wire.h"
 
 #ifndef ARENACTL_PATH
@@ -218,7 +220,147 @@ static void holder_stop(holder_t *h)
     ck_assert_int_eq(WEXITSTATUS(status), 0);
 }
 
+/* A child that leases 2 MiB through the default connection (the path the
+ * pools use) and says, through arena__conn_publish_live(), that it holds
+ * `live` bytes live; on 'p' it publishes `then` instead, on 'x' it exits.
+ * Every step is acknowledged with a byte. */
+typedef struct talker {
+    pid_t pid;
+    int cmd, ack;
+    uint64_t client_id;
+} talker_t;
+
+static void talker_start(talker_t *t, uint64_t live, uint64_t then)
+{
+    int cmd[2], ack[2];
+    ck_assert_int_eq(pipe2(cmd, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(ack, O_CLOEXEC), 0);
+    pid_t parent = getpid();
+    (void)fflush(NULL);
+    t->pid = fork();
+    ck_assert_int_ge(t->pid, 0);
+    if (t->pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(100);
+        (void)prctl(PR_SET_NAME, "live-talker");
+        if (setenv("ARENAD_SOCKET", daemon_.socket, 1) != 0)
+            _exit(10);
+        arena_lease_t l;
+        if (arena_lease(NULL, 2 * MiB, 0, &l) != 0)
+            _exit(11);
+        memset(l.addr, 7, l.size);
+        arena_conn_t *conn;
+        arena__conn_info_t info;
+        if (arena__conn_default(&conn) != 0 || arena__conn_info(conn, &info) != 0)
+            _exit(12);
+        arena__conn_publish_live(live);
+        if (write(ack[1], &info.client_id, sizeof(info.client_id)) != sizeof(info.client_id))
+            _exit(13);
+        for (;;) {
+            char c;
+            ssize_t n = read(cmd[0], &c, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n != 1 || c == 'x')
+                break;
+            arena__conn_publish_live(then);
+            if (write(ack[1], "k", 1) != 1)
+                _exit(14);
+        }
+        if (arena_release(NULL, &l) != 0)
+            _exit(15);
+        _exit(0);
+    }
+    (void)close(cmd[0]);
+    (void)close(ack[1]);
+    t->cmd = cmd[1];
+    t->ack = ack[0];
+    ck_assert_int_eq(read(t->ack, &t->client_id, sizeof(t->client_id)), sizeof(t->client_id));
+}
+
+static void talker_say(talker_t *t, char c)
+{
+    char k;
+    ck_assert_int_eq(write(t->cmd, &c, 1), 1);
+    if (c != 'x')
+        ck_assert_int_eq(read(t->ack, &k, 1), 1);
+}
+
+static void talker_stop(talker_t *t)
+{
+    talker_say(t, 'x');
+    (void)close(t->cmd);
+    (void)close(t->ack);
+    int status;
+    ck_assert_int_eq(waitpid(t->pid, &status, 0), t->pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+
 /* ---- tests -------------------------------------------------------------------------------- */
+
+/* The LIVE column: what a client's allocator says it holds, read by the
+ * daemon from the client's control region; a figure above what the client
+ * leases (a scribble) is shown as the leased bytes. */
+START_TEST(test_live_column)
+{
+    daemon_start();
+    talker_t t;
+    talker_start(&t, 1536 * 1024, UINT64_MAX - 5);
+    holder_t quiet;
+    holder_start(&quiet, "quiet-holder", 1, 1 * MiB);
+    static run_t r;
+    char want[256], got[256];
+
+    ctl("--json clients", &r);
+    ck_assert_msg(r.code == 0, "clients: %d %s", r.code, r.err);
+    (void)snprintf(
+        want, sizeof(want),
+        "\"client_id\":%llu,\"pid\":%ld,\"uid\":%lu,\"gid\":%lu,\"name\":\"live-talker\","
+        "\"leases\":1,\"leased_bytes\":2097152,\"live_bytes\":1572864,\"parked_bytes\":0,",
+        (unsigned long long)t.client_id, (long)t.pid, (unsigned long)getuid(),
+        (unsigned long)getgid());
+    ck_assert_msg(strstr(r.out, want) != NULL, "want %s in\n%s", want, r.out);
+    /* A client that never says shows 0. */
+    ck_assert_ptr_nonnull(strstr(
+        r.out,
+        "\"name\":\"quiet-holder\",\"leases\":1,\"leased_bytes\":1048576,\"live_bytes\":0,"));
+    if (have_python3()) {
+        python_eval(r.out,
+                    "sorted((c['name'], c['live_bytes']) for c in d['clients'] if c['leases'])",
+                    got, sizeof(got));
+        ck_assert_str_eq(got, "[('live-talker', 1572864), ('quiet-holder', 0)]");
+    }
+
+    ctl("clients", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "LEASED       LIVE     PARKED") != NULL, "%s", r.out);
+    ck_assert_msg(strstr(r.out, "live-talker             1      2.0 MiB    1.5 MiB        0 B") !=
+                      NULL,
+                  "%s", r.out);
+
+    ctl("top --once", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "LEASED       LIVE     PARKED") != NULL, "%s", r.out);
+    ck_assert_msg(strstr(r.out, "2.0 MiB    1.5 MiB") != NULL, "%s", r.out);
+    ctl("--json top --once", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "\"leased_bytes\":2097152,\"live_bytes\":1572864,") != NULL, "%s",
+                  r.out);
+
+    /* A scribble far above what it leases: clamped to the leased bytes. */
+    talker_say(&t, 'p');
+    ctl("--json clients", &r);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "\"leased_bytes\":2097152,\"live_bytes\":2097152,") != NULL, "%s",
+                  r.out);
+    ck_assert_ptr_null(strstr(r.out, "18446744073709551610"));
+
+    talker_stop(&t);
+    holder_stop(&quiet);
+    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+}
+END_TEST
 
 START_TEST(test_json_matches_what_clients_hold)
 {
@@ -387,6 +529,7 @@ static Suite *arenactl_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_json_matches_what_clients_hold);
     tcase_add_test(tc, test_tables);
+    tcase_add_test(tc, test_live_column);
     tcase_add_test(tc, test_exit_codes);
     suite_add_tcase(s, tc);
     return s;

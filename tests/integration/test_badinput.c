@@ -979,7 +979,11 @@ END_TEST
 START_TEST(test_unread_replies_disconnect)
 {
     /* A client that sends requests and never reads its replies is dropped
-     * once its queue passes the cap; the daemon keeps serving others. */
+     * once its queue passes the cap (max_reply_queue; the in-flight throttle
+     * is off here, see test_unread_replies_throttled); the daemon keeps
+     * serving others. */
+    restart_with_config("budget = 64M\nheap_size = 128M\nmax_requests_in_flight = 0\n"
+                        "max_reply_queue = 256K\n");
     int fd = connect_hello("deaf", NULL);
     int one = 1 << 20;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one));
@@ -1018,6 +1022,171 @@ START_TEST(test_unread_replies_disconnect)
     }
     (void)close(fd);
     check_healthy(0);
+}
+END_TEST
+
+/* With the throttle on (the default), a client that never reads is not
+ * read from either once max_requests_in_flight replies wait; it ends up
+ * blocked in send() and, reading nothing for frame_timeout_ms, is dropped. */
+START_TEST(test_unread_replies_throttled)
+{
+    restart_with_config("budget = 64M\nheap_size = 128M\nmax_requests_in_flight = 8\n"
+                        "frame_timeout_ms = 300\n");
+    int fd = connect_hello("deaf", NULL);
+    Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
+    Arena__V1__MetricsRequest req = ARENA__V1__METRICS_REQUEST__INIT;
+    env.request_id = 1;
+    env.body_case = ARENA__V1__ENVELOPE__BODY_METRICS;
+    env.metrics = &req;
+    size_t len = arena__v1__envelope__get_packed_size(&env);
+    uint8_t frame[64];
+    ck_assert_uint_le(len + 4, sizeof(frame));
+    frame[0] = (uint8_t)len;
+    frame[1] = frame[2] = frame[3] = 0;
+    (void)arena__v1__envelope__pack(&env, frame + 4);
+    unsigned sent = 0;
+    bool gone = false;
+    for (int i = 0; i < 100000 && !gone; i++) {
+        ssize_t n = send(fd, frame, len + 4, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)(len + 4)) {
+            sent++;
+            continue;
+        }
+        ck_assert_msg(n < 0, "short send");
+        if (errno == EPIPE || errno == ECONNRESET)
+            break;
+        ck_assert_int_eq(errno, EAGAIN);
+        /* Blocked: wait for the daemon to hang up, reading nothing. */
+        struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+        gone = poll(&pfd, 1, 20) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP));
+    }
+    if (!gone) {
+        struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+        gone = poll(&pfd, 1, IO_TIMEOUT_MS) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP));
+    }
+    ck_assert_msg(gone, "a throttled client that reads nothing was never dropped");
+    /* Bounded: far fewer requests than the socket buffers hold got in. */
+    printf("throttled: %u requests sent before the daemon hung up\n", sent);
+    (void)close(fd);
+    check_healthy(0);
+}
+END_TEST
+
+/* A connection that never says hello is told so (ERROR_TIMED_OUT) and
+ * closed after hello_timeout_ms; one that did is kept however long it
+ * idles. */
+START_TEST(test_hello_timeout)
+{
+    restart_with_config("budget = 64M\nheap_size = 128M\nhello_timeout_ms = 200\n");
+    int greeted = connect_hello("greeted", NULL);
+    int silent = connect_daemon();
+    expect_error(silent, 0, ARENA__V1__ERROR_CODE__ERROR_TIMED_OUT);
+    expect_closed(silent);
+    (void)close(silent);
+    nap_ms(400);
+    (void)lease_ok(greeted, 2, 4096);
+    (void)close(greeted);
+    check_healthy(1); /* the timeout counts as a protocol error */
+}
+END_TEST
+
+/* The exit codes of the per-uid child. */
+enum { PER_UID_OK = 0, PER_UID_SETUID = 10, PER_UID_NOT_REFUSED };
+
+static int per_uid_child(int cap)
+{
+    if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+        return PER_UID_SETUID;
+    for (int i = 0; i < cap; i++)
+        (void)connect_hello("capped", NULL); /* kept open until exit */
+    int over = connect_daemon();
+    Arena__V1__Envelope *env = recv_env(over);
+    bool ok = env && env->body_case == ARENA__V1__ENVELOPE__BODY_ERROR &&
+              env->error->code == ARENA__V1__ERROR_CODE__ERROR_LIMIT &&
+              strstr(env->error->message, "max_connections_per_uid") != NULL;
+    return ok ? PER_UID_OK : PER_UID_NOT_REFUSED;
+}
+
+/* max_connections_per_uid caps the connections of one uid (ERROR_LIMIT
+ * naming the key); root is exempt. As root the capped uid is 65534 in a
+ * child; otherwise the test's own uid is. */
+START_TEST(test_max_connections_per_uid)
+{
+    enum { CAP = 3 };
+    restart_with_config("budget = 64M\nheap_size = 128M\nmax_connections_per_uid = 3\n");
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chmod(daemon_.dir, 0711), 0); /* let uid 65534 reach the socket */
+        (void)fflush(stdout);
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0)
+            _exit(per_uid_child(CAP));
+        int status;
+        ck_assert_int_eq(waitpid(child, &status, 0), child);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == PER_UID_OK,
+                      "per-uid child failed (status %d)", status);
+        /* Root is exempt: more than CAP connections are served. */
+        int fds[CAP + 2];
+        for (int i = 0; i < CAP + 2; i++)
+            fds[i] = connect_hello("root", NULL);
+        for (int i = 0; i < CAP + 2; i++)
+            (void)close(fds[i]);
+    } else {
+        int fds[CAP];
+        /* The harness's probe may still hold a slot: wait until it is gone. */
+        nap_ms(100);
+        for (int i = 0; i < CAP; i++)
+            fds[i] = connect_hello("capped", NULL);
+        int over = connect_daemon();
+        expect_error(over, 0, ARENA__V1__ERROR_CODE__ERROR_LIMIT);
+        expect_closed(over);
+        (void)close(over);
+        for (int i = 0; i < CAP; i++)
+            (void)close(fds[i]);
+    }
+    check_healthy(0);
+}
+END_TEST
+
+/* SIGHUP applies the connection limits: a connection that has been silent
+ * since before the reload is closed once hello_timeout_ms (off at start)
+ * is set, and a per-uid cap set by the reload refuses the next connection
+ * of a capped uid (here: when the test does not run as root, which is
+ * exempt). */
+START_TEST(test_reload_connection_limits)
+{
+    harness_daemon_stop(&daemon_);
+    char path[] = "/tmp/arenad-test-conf-XXXXXX";
+    int cfd = mkstemp(path);
+    ck_assert_int_ge(cfd, 0);
+    const char text[] = "budget = 64M\nheap_size = 128M\nhello_timeout_ms = 0\n";
+    ck_assert_int_eq(write(cfd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    (void)close(cfd);
+    const char *const args[] = {"--config", path, NULL};
+    start_with(args);
+    int fd = connect_hello("reloader", NULL);
+    int silent = connect_daemon();
+    nap_ms(300);
+    struct pollfd pfd = {.fd = silent, .events = POLLIN};
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0); /* no hello timeout yet */
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("budget = 64M\nheap_size = 128M\nhello_timeout_ms = 100\n"
+          "max_connections_per_uid = 1\n",
+          f);
+    fclose(f);
+    ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+    expect_error(silent, 0, ARENA__V1__ERROR_CODE__ERROR_TIMED_OUT);
+    expect_closed(silent);
+    (void)close(silent);
+    if (geteuid() != 0) {
+        int over = connect_daemon();
+        expect_error(over, 0, ARENA__V1__ERROR_CODE__ERROR_LIMIT);
+        (void)close(over);
+    }
+    (void)lease_ok(fd, 2, 4096); /* the greeted client is untouched */
+    (void)close(fd);
+    (void)unlink(path);
 }
 END_TEST
 
@@ -1397,6 +1566,10 @@ static Suite *badinput_suite(void)
     tcase_add_test(tc, test_fd_count_after_many_clients);
     tcase_add_test(tc, test_max_clients);
     tcase_add_test(tc, test_unread_replies_disconnect);
+    tcase_add_test(tc, test_unread_replies_throttled);
+    tcase_add_test(tc, test_hello_timeout);
+    tcase_add_test(tc, test_max_connections_per_uid);
+    tcase_add_test(tc, test_reload_connection_limits);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("leases");

@@ -92,6 +92,26 @@ systemctl is-active arenad || exit 1
 NEWPID=$(systemctl show -p MainPID --value arenad)
 [ "$OLDPID" != "$NEWPID" ] || exit 1
 arenactl status | grep -q 'budget' || exit 1
+# A crash under a client that holds data: systemd restarts arenad
+# (Restart=on-failure) and hands back the pool and the lease ledger from
+# its fd store; the client's notification thread re-registers its lease
+# and its data is intact when it checks after the hold.
+ARENA_BACKGROUND=1 /root/outside /run/arenad/arenad.sock 8 &
+HOLDER=$!
+sleep 1
+OLDPID=$(systemctl show -p MainPID --value arenad)
+systemctl kill -s KILL arenad || exit 1
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    sleep 0.5
+    NEWPID=$(systemctl show -p MainPID --value arenad)
+    [ "$NEWPID" != "$OLDPID" ] && [ "$NEWPID" != 0 ] && break
+done
+[ "$NEWPID" != "$OLDPID" ] && [ "$NEWPID" != 0 ] || exit 1
+sleep 1
+journalctl -u arenad --no-pager | grep 'resumed 1 pool' || exit 1
+arenactl leases
+arenactl --json clients | grep -q '"leased_bytes":8388608' || exit 1
+wait $HOLDER || exit 1
 systemctl stop arenad || exit 1
 systemctl is-active arenad && exit 1
 journalctl -u arenad --no-pager | tail -20

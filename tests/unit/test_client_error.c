@@ -30,6 +30,7 @@ START_TEST(test_wire_codes_map)
         {ARENA__WIRE_ERROR_FRAME_TOO_LARGE, -EMSGSIZE},
         {ARENA__WIRE_ERROR_INTERNAL, ARENA_EDAEMON},
         {ARENA__WIRE_ERROR_TIMED_OUT, -ETIMEDOUT},
+        {ARENA__WIRE_ERROR_CONFLICT, -EBUSY},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         ck_assert_int_eq(arena__error_from_wire(map[i].wire), map[i].client);
@@ -40,7 +41,7 @@ START_TEST(test_unknown_wire_codes_are_protocol_errors)
 {
     /* ERROR_NONE inside an Error, and codes from a future daemon. */
     ck_assert_int_eq(arena__error_from_wire(ARENA__WIRE_ERROR_NONE), ARENA_EPROTOCOL);
-    ck_assert_int_eq(arena__error_from_wire(13), ARENA_EPROTOCOL);
+    ck_assert_int_eq(arena__error_from_wire(14), ARENA_EPROTOCOL);
     ck_assert_int_eq(arena__error_from_wire(-1), ARENA_EPROTOCOL);
     ck_assert_int_eq(arena__error_from_wire(1 << 30), ARENA_EPROTOCOL);
 }

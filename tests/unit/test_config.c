@@ -44,7 +44,11 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.decay_ms, 2000);
     ck_assert_uint_eq(c.max_frame, 64u * 1024u);
     ck_assert_uint_eq(c.frame_timeout_ms, 30000);
-    ck_assert_uint_eq(c.max_clients, 1024);
+    ck_assert_uint_eq(c.max_clients, 4096);
+    ck_assert_uint_eq(c.max_connections_per_uid, 256);
+    ck_assert_uint_eq(c.hello_timeout_ms, 10000);
+    ck_assert_uint_eq(c.max_requests_in_flight, 64);
+    ck_assert_uint_eq(c.max_reply_queue, 8u << 20);
     ck_assert_uint_eq(c.max_leases_per_client, 65536);
     ck_assert_int_eq(c.log_level, AD_LOG_INFO);
     ck_assert_uint_eq(c.socket_mode, 0666);
@@ -66,6 +70,10 @@ START_TEST(test_every_key)
                                   "max_frame = 128K\n"
                                   "frame_timeout_ms = 0\n"
                                   "max_clients = 7\n"
+                                  "max_connections_per_uid = 0\n"
+                                  "hello_timeout_ms = 250\n"
+                                  "max_requests_in_flight = 5\n"
+                                  "max_reply_queue = 1M\n"
                                   "max_leases_per_client = 9\n"
                                   "log_level = debug\n"
                                   "socket_mode = 0600\n"
@@ -84,6 +92,10 @@ START_TEST(test_every_key)
     ck_assert_uint_eq(c.max_frame, 128u * 1024u);
     ck_assert_uint_eq(c.frame_timeout_ms, 0);
     ck_assert_uint_eq(c.max_clients, 7);
+    ck_assert_uint_eq(c.max_connections_per_uid, 0);
+    ck_assert_uint_eq(c.hello_timeout_ms, 250);
+    ck_assert_uint_eq(c.max_requests_in_flight, 5);
+    ck_assert_uint_eq(c.max_reply_queue, 1u << 20);
     ck_assert_uint_eq(c.max_leases_per_client, 9);
     ck_assert_int_eq(c.log_level, AD_LOG_DEBUG);
     ck_assert_uint_eq(c.socket_mode, 0600);
@@ -115,6 +127,13 @@ START_TEST(test_values)
     ck_assert(!c.has_admin_group);
     ck_assert_int_eq(ad_config_set(&c, "small_lease_limit", "0", err, sizeof(err)), 0);
     ck_assert_uint_eq(c.small_lease_limit, 0);
+    /* max_connections is max_clients by another name. */
+    ck_assert_int_eq(ad_config_set(&c, "max_connections", "123", err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.max_clients, 123);
+    ck_assert_int_eq(ad_config_set(&c, "hello_timeout_ms", "0", err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.hello_timeout_ms, 0);
+    ck_assert_int_eq(ad_config_set(&c, "max_requests_in_flight", "0", err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.max_requests_in_flight, 0);
 }
 END_TEST
 
@@ -139,6 +158,16 @@ START_TEST(test_bad_values)
         {"frame_timeout_ms", "soon", -EINVAL},
         {"max_clients", "0", -ERANGE},
         {"max_clients", "many", -EINVAL},
+        {"max_connections", "0", -ERANGE},
+        {"max_connections_per_uid", "-1", -EINVAL},
+        {"max_connections_per_uid", "1000001", -ERANGE},
+        {"hello_timeout_ms", "10s", -EINVAL},
+        {"hello_timeout_ms", "99999999999", -ERANGE},
+        {"max_requests_in_flight", "lots", -EINVAL},
+        {"max_requests_in_flight", "1000001", -ERANGE},
+        {"max_reply_queue", "4K", -ERANGE},
+        {"max_reply_queue", "2G", -ERANGE},
+        {"max_reply_queue", "big", -EINVAL},
         {"max_leases_per_client", "4294967296", -ERANGE},
         {"log_level", "loud", -EINVAL},
         {"socket_mode", "0999", -EINVAL},

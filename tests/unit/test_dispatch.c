@@ -43,10 +43,10 @@ typedef struct peer {
     bool closed; /* the daemon side is gone */
 } peer_t;
 
-static void cb_frame(ad_conn_t *conn, const uint8_t *payload, size_t len, void *ctx)
+static void cb_frame(ad_conn_t *conn, const uint8_t *payload, size_t len, int fd, void *ctx)
 {
     (void)ctx;
-    ad_session_frame(ad_conn_get_data(conn), payload, len, uv_now(&loop));
+    ad_session_frame(ad_conn_get_data(conn), payload, len, fd, uv_now(&loop));
     (void)ad_dispatch_serve_waiters(disp, uv_now(&loop));
 }
 

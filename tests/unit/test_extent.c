@@ -522,6 +522,237 @@ START_TEST(test_purge_limit_and_order)
 }
 END_TEST
 
+/* ---- clean placement and urgent (reclaimed) releases ----------------------------------- */
+
+static ad_extents_t *make_clean(uint64_t units, uint64_t small_limit_units, uint64_t decay_ms,
+                                ad_placement_t placement)
+{
+    memset(&plog, 0, sizeof(plog));
+    ad_extents_config_t c = {
+        .size = units,
+        .granule = 1,
+        .small_limit = small_limit_units,
+        .decay_ms = decay_ms,
+        .placement = placement,
+        .prefer_clean = true,
+        .punch = record_punch,
+        .punch_ctx = &plog,
+    };
+    ad_extents_t *ex = NULL;
+    ck_assert_int_eq(ad_extents_new(&c, &ex), 0);
+    return ex;
+}
+
+START_TEST(test_prefer_clean_skips_foreign_dirty_pages)
+{
+    /* Small leases go to the top: owner 1's released lease is at [90,100). */
+    ad_extents_t *ex = make_clean(100, 20, 1000, AD_PLACE_SEGREGATED);
+    uint64_t a = alloc_ok(ex, 10, 1);
+    ck_assert_uint_eq(a, 90);
+    release_ok(ex, a, 10);
+    /* Owner 2 gets the highest clean place instead, nothing punched. */
+    ad_extent_t e;
+    ck_assert_int_eq(ad_extents_alloc(ex, 10, 2, 0, &e), 0);
+    ck_assert_uint_eq(e.offset, 80);
+    ck_assert(e.zeroed);
+    ck_assert_uint_eq(plog.calls, 0);
+    ck_assert_uint_eq(stats(ex).dirty_bytes, 10);
+    /* Owner 1 takes its own dirty pages back as they are. */
+    ck_assert_int_eq(ad_extents_alloc(ex, 10, 1, 0, &e), 0);
+    ck_assert_uint_eq(e.offset, 90);
+    ck_assert(!e.zeroed);
+    ck_assert_uint_eq(plog.calls, 0);
+    ck_assert(ad_extents_is_valid(ex));
+    ad_extents_free(ex);
+
+    /* Large leases: the lowest clean place, a gap between dirty ranges. */
+    ex = make_clean(100, 0, 1000, AD_PLACE_SEGREGATED);
+    ck_assert_uint_eq(alloc_ok(ex, 10, 1), 0);
+    ck_assert_uint_eq(alloc_ok(ex, 10, 2), 10);
+    ck_assert_uint_eq(alloc_ok(ex, 10, 1), 20);
+    release_ok(ex, 0, 10);
+    release_ok(ex, 20, 10);
+    release_ok(ex, 10, 10); /* owner 2: its own dirty range in the middle */
+    ck_assert_int_eq(ad_extents_alloc(ex, 10, 2, 0, &e), 0);
+    ck_assert_uint_eq(e.offset, 10);
+    ck_assert(!e.zeroed);
+    ck_assert_int_eq(ad_extents_alloc(ex, 15, 3, 0, &e), 0);
+    ck_assert_uint_eq(e.offset, 30);
+    ck_assert_uint_eq(plog.calls, 0);
+    ck_assert(ad_extents_is_valid(ex));
+    ad_extents_free(ex);
+
+    /* Best fit: the smallest clean extent that fits. */
+    ex = make_clean(100, 0, 1000, AD_PLACE_BEST_FIT);
+    ck_assert_uint_eq(alloc_ok(ex, 10, 1), 0);
+    ck_assert_uint_eq(alloc_ok(ex, 5, 2), 10);
+    ck_assert_uint_eq(alloc_ok(ex, 12, 2), 15);
+    ck_assert_uint_eq(alloc_ok(ex, 5, 2), 27);
+    release_ok(ex, 0, 10);  /* free [0,10), dirty owner 1 */
+    release_ok(ex, 15, 12); /* free [15,27), owner 2 */
+    /* The best fit [0,10) and the next [15,27) hold others' pages: the
+     * smallest clean extent is [32,100). */
+    ck_assert_int_eq(ad_extents_alloc(ex, 10, 3, 0, &e), 0);
+    ck_assert_uint_eq(e.offset, 32);
+    ck_assert_uint_eq(plog.calls, 0);
+    ck_assert(ad_extents_is_valid(ex));
+    ad_extents_free(ex);
+}
+END_TEST
+
+START_TEST(test_prefer_clean_punches_when_nothing_is_clean)
+{
+    ad_extents_t *ex = make_clean(20, 20, 1000, AD_PLACE_SEGREGATED);
+    ck_assert_uint_eq(alloc_ok(ex, 20, 1), 0);
+    release_ok(ex, 0, 20);
+    ad_extent_t e;
+    ck_assert_int_eq(ad_extents_alloc(ex, 5, 2, 0, &e), 0);
+    ck_assert_uint_eq(e.offset, 15);
+    ck_assert(e.zeroed);
+    ck_assert_uint_eq(plog.bytes, 5);
+    ck_assert_uint_eq(stats(ex).dirty_bytes, 15);
+    ck_assert(ad_extents_is_valid(ex));
+    ad_extents_free(ex);
+}
+END_TEST
+
+START_TEST(test_urgent_release_and_sliced_purge)
+{
+    ad_extents_t *ex = make(100, 0, 1000);
+    uint64_t a = alloc_ok(ex, 10, 1), b = alloc_ok(ex, 10, 1);
+    ck_assert_int_eq(ad_extents_release_urgent(ex, a, 10, 50), 0);
+    ck_assert_int_eq(ad_extents_release(ex, b, 10, 40, false), 0);
+    ck_assert_uint_eq(plog.calls, 0);
+    ck_assert_uint_eq(stats(ex).urgent_bytes, 10);
+    ck_assert_uint_eq(stats(ex).dirty_bytes, 20);
+    ck_assert(ad_extents_is_valid(ex));
+    /* Urgent is due at once; the decay purge leaves it alone. */
+    ck_assert_uint_eq(ad_extents_next_purge_ms(ex), 50);
+    ck_assert_uint_eq(ad_extents_purge(ex, 50, false, 0), 0);
+    /* Slices cut the range from its start; the rest is due 1 ms later. */
+    ck_assert_uint_eq(ad_extents_purge_urgent(ex, 50, 4), 4);
+    ck_assert_uint_eq(plog.last_offset, a);
+    ck_assert_uint_eq(plog.last_length, 4);
+    ck_assert_uint_eq(stats(ex).urgent_bytes, 6);
+    ck_assert_uint_eq(ad_extents_next_purge_ms(ex), 51);
+    ck_assert(ad_extents_is_valid(ex));
+    ck_assert_uint_eq(ad_extents_purge_urgent(ex, 51, 0), 6);
+    ck_assert_uint_eq(plog.last_offset, a + 4);
+    ck_assert_uint_eq(stats(ex).urgent_bytes, 0);
+    ck_assert_uint_eq(ad_extents_next_purge_ms(ex), 1040);
+    ck_assert_uint_eq(ad_extents_purge_urgent(ex, 52, 0), 0);
+    /* A forced purge takes urgent ranges too; errors as for release. */
+    uint64_t c = alloc_ok(ex, 10, 2);
+    ck_assert_int_eq(ad_extents_release_urgent(ex, c, 10, 60), 0);
+    ck_assert_uint_eq(ad_extents_purge(ex, 60, true, 0), 20);
+    ck_assert_uint_eq(stats(ex).dirty_bytes, 0);
+    ck_assert_int_eq(ad_extents_release_urgent(ex, c, 10, 60), -EALREADY);
+    ck_assert_int_eq(ad_extents_release_urgent(ex, 1, 10, 60), -EALREADY);
+    ck_assert_int_eq(ad_extents_release_urgent(ex, 0, 0, 60), -EINVAL);
+    ck_assert_int_eq(ad_extents_release_urgent(NULL, 0, 1, 60), -EINVAL);
+    ck_assert_uint_eq(ad_extents_purge_urgent(NULL, 0, 0), 0);
+    ck_assert(ad_extents_is_valid(ex));
+    ad_extents_free(ex);
+}
+END_TEST
+
+START_TEST(test_urgent_range_split_and_failing_punch)
+{
+    /* Another owner's lease inside an urgent range: its part is punched now,
+     * the two sides stay urgent. */
+    ad_extents_t *ex = make(10, 0, 1000);
+    ck_assert_uint_eq(alloc_ok(ex, 10, 1), 0);
+    ck_assert_int_eq(ad_extents_release_urgent(ex, 0, 10, 0), 0);
+    ck_assert_int_eq(ad_extents_claim(ex, 3, 4, 2), 0);
+    ck_assert_uint_eq(stats(ex).urgent_bytes, 6);
+    ck_assert_uint_eq(stats(ex).dirty_ranges, 2);
+    ck_assert(ad_extents_is_valid(ex));
+    /* A failing punch keeps the range urgent and due again now. */
+    plog.fail_with = -EIO;
+    ck_assert_uint_eq(ad_extents_purge_urgent(ex, 7, 0), 0);
+    ck_assert_uint_eq(stats(ex).urgent_bytes, 6);
+    ck_assert(ad_extents_is_valid(ex));
+    plog.fail_with = 0;
+    ck_assert_uint_eq(ad_extents_purge_urgent(ex, 8, 2), 2);
+    ck_assert_uint_eq(ad_extents_next_purge_ms(ex), 9);
+    ck_assert_uint_eq(ad_extents_purge_urgent(ex, 9, 0), 4);
+    ck_assert_uint_eq(stats(ex).dirty_bytes, 0);
+    ck_assert(ad_extents_is_valid(ex));
+    ad_extents_free(ex);
+}
+END_TEST
+
+/* What each unit holds: the owner whose data is there, 0 once punched. */
+static uint64_t content[256];
+
+static int content_punch(void *ctx, uint64_t offset, uint64_t length)
+{
+    (void)ctx;
+    for (uint64_t i = offset; i < offset + length; i++)
+        content[i] = 0;
+    return 0;
+}
+
+/* DESIGN.md section 7 with clean placement, urgent releases and sliced
+ * purges mixed at random: a lease only ever holds zeros or its own owner's
+ * data, and every structure stays valid. */
+START_TEST(test_random_never_leaks_between_owners)
+{
+    memset(content, 0, sizeof(content));
+    ad_extents_config_t c = {
+        .size = 256,
+        .granule = 1,
+        .small_limit = 8,
+        .decay_ms = 5,
+        .placement = (ad_placement_t)(_i % 2),
+        .prefer_clean = true,
+        .punch = content_punch,
+    };
+    ad_extents_t *ex = NULL;
+    ck_assert_int_eq(ad_extents_new(&c, &ex), 0);
+    struct {
+        uint64_t off, len, owner;
+    } live[64];
+    size_t n = 0;
+    unsigned seed = 12345u + (unsigned)_i;
+    for (uint64_t now = 0; now < 20000; now++) {
+        int op = rand_r(&seed) % 10;
+        if (op < 5 && n < 64) {
+            uint64_t len = 1 + (uint64_t)(rand_r(&seed) % 24), owner = 1 + rand_r(&seed) % 4;
+            ad_extent_t e;
+            int r = ad_extents_alloc(ex, len, owner, now, &e);
+            if (r == -ENOMEM)
+                continue;
+            ck_assert_int_eq(r, 0);
+            for (uint64_t i = e.offset; i < e.offset + len; i++) {
+                ck_assert(content[i] == 0 || content[i] == owner);
+                if (e.zeroed)
+                    ck_assert_uint_eq(content[i], 0);
+                content[i] = owner; /* the client writes it all */
+            }
+            live[n].off = e.offset;
+            live[n].len = len;
+            live[n].owner = owner;
+            n++;
+        } else if (op < 8 && n > 0) {
+            size_t k = (size_t)rand_r(&seed) % n;
+            int r = op == 5 ? ad_extents_release_urgent(ex, live[k].off, live[k].len, now)
+                            : ad_extents_release(ex, live[k].off, live[k].len, now, false);
+            ck_assert_int_eq(r, 0);
+            live[k] = live[--n];
+        } else if (op == 8) {
+            (void)ad_extents_purge_urgent(ex, now, 1 + (uint64_t)(rand_r(&seed) % 16));
+        } else {
+            (void)ad_extents_purge(ex, now, false, 0);
+        }
+        if (now % 64 == 0)
+            ck_assert(ad_extents_is_valid(ex));
+    }
+    ck_assert(ad_extents_is_valid(ex));
+    ad_extents_free(ex);
+}
+END_TEST
+
 START_TEST(test_claim)
 {
     ad_extents_t *ex = make(100, 0, 0);
@@ -777,6 +1008,11 @@ static Suite *extent_suite(void)
     tcase_add_test(tc, test_alloc_inside_dirty_range_splits_it);
     tcase_add_test(tc, test_failing_punch_changes_nothing);
     tcase_add_test(tc, test_purge_limit_and_order);
+    tcase_add_test(tc, test_prefer_clean_skips_foreign_dirty_pages);
+    tcase_add_test(tc, test_prefer_clean_punches_when_nothing_is_clean);
+    tcase_add_test(tc, test_urgent_release_and_sliced_purge);
+    tcase_add_test(tc, test_urgent_range_split_and_failing_punch);
+    tcase_add_loop_test(tc, test_random_never_leaks_between_owners, 0, 2);
     tcase_add_test(tc, test_claim);
     tcase_add_test(tc, test_fragmentation_figure);
     suite_add_tcase(s, tc);

@@ -147,6 +147,82 @@ START_TEST(test_owner_change_gets_zeroed_pages)
 }
 END_TEST
 
+/* A reclaimed extent: released urgent, the pages stay until purge_urgent
+ * punches them in slices; meanwhile another owner gets clean space, and the
+ * owner's dirty pages are never handed to it. */
+START_TEST(test_urgent_release_punches_in_slices_after_clean_grant)
+{
+    ad_heap_t *heap = make_heap(64 * MIB, 60000);
+    int fd = ad_heap_fd(heap);
+    ad_extent_t e, e2;
+    ck_assert_int_eq(ad_heap_alloc(heap, 4 * MIB, 1, 0, &e), 0);
+    unsigned char *p =
+        mmap(NULL, e.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)e.offset);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    memset(p, 0x42, e.length);
+    ck_assert_int_eq(ad_heap_release_urgent(heap, e.offset, e.length, 10), 0);
+    ck_assert_uint_ge(blocks_bytes(fd), 4 * MIB); /* not punched in the release */
+    ck_assert_uint_eq(ad_heap_next_purge_ms(heap), 10);
+    ad_heap_stats_t s;
+    ad_heap_stats(heap, &s);
+    ck_assert_uint_eq(s.extents.urgent_bytes, 4 * MIB);
+
+    /* Another owner asks: the policy's place (the top) holds owner 1's dirty
+     * pages, so it gets clean space below instead, with nothing punched. */
+    ck_assert_int_eq(ad_heap_alloc(heap, 4 * MIB, 2, 10, &e2), 0);
+    ck_assert(e2.zeroed);
+    ck_assert(e2.offset + e2.length <= e.offset || e2.offset >= e.offset + e.length);
+    ck_assert_uint_ge(blocks_bytes(fd), 4 * MIB);
+    ck_assert_uint_eq(p[0], 0x42);
+
+    /* A decay purge leaves urgent pages to purge_urgent; slices of 1 MiB. */
+    ck_assert_uint_eq(ad_heap_purge(heap, 10, false, 0), 0);
+    ck_assert_uint_eq(ad_heap_purge_urgent(heap, 10, 1 * MIB), 1 * MIB);
+    ck_assert_uint_eq(ad_heap_next_purge_ms(heap), 11);
+    ck_assert_uint_eq(ad_heap_purge_urgent(heap, 11, 1 * MIB), 1 * MIB);
+    ck_assert_uint_eq(ad_heap_purge_urgent(heap, 12, 0), 2 * MIB);
+    ck_assert_uint_eq(ad_heap_next_purge_ms(heap), UINT64_MAX);
+    ck_assert_uint_lt(blocks_bytes(fd), 1 * MIB);
+    for (uint64_t i = 0; i < e.length; i += 4096)
+        ck_assert_uint_eq(p[i], 0);
+    ad_heap_stats(heap, &s);
+    ck_assert_uint_eq(s.extents.urgent_bytes, 0);
+    ck_assert_uint_eq(s.extents.dirty_bytes, 0);
+    (void)munmap(p, e.length);
+    ad_heap_free(heap);
+}
+END_TEST
+
+/* With no clean space left, the allocation punches the urgent pages itself
+ * before another owner sees them. */
+START_TEST(test_urgent_pages_punched_when_no_clean_space)
+{
+    ad_heap_t *heap = make_heap(8 * MIB, 60000);
+    int fd = ad_heap_fd(heap);
+    ad_extent_t e, e2;
+    ck_assert_int_eq(ad_heap_alloc(heap, 8 * MIB, 1, 0, &e), 0);
+    unsigned char *p =
+        mmap(NULL, e.length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)e.offset);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    memset(p, 0x99, e.length);
+    ck_assert_int_eq(ad_heap_release_urgent(heap, e.offset, e.length, 0), 0);
+    ck_assert_int_eq(ad_heap_alloc(heap, 4 * MIB, 2, 0, &e2), 0);
+    ck_assert(e2.zeroed);
+    ck_assert_uint_eq(p[e2.offset - e.offset], 0);
+    ck_assert_uint_eq(p[e2.offset - e.offset + e2.length - 1], 0);
+    ad_heap_stats_t s;
+    ad_heap_stats(heap, &s);
+    ck_assert_uint_eq(s.extents.urgent_bytes, 4 * MIB); /* the other half waits */
+    ck_assert_uint_eq(ad_heap_purge(heap, 0, true, 0), 4 * MIB);
+    ck_assert_uint_lt(blocks_bytes(fd), 1 * MIB);
+    ck_assert_int_eq(ad_heap_release_urgent(NULL, 0, 4096, 0), -EINVAL);
+    ck_assert_uint_eq(ad_heap_purge_urgent(NULL, 0, 0), 0);
+    ck_assert_int_eq(ad_heap_release_urgent(heap, e2.offset + 4096, 4096, 0), -ENOENT);
+    (void)munmap(p, e.length);
+    ad_heap_free(heap);
+}
+END_TEST
+
 START_TEST(test_hugetlb_when_available)
 {
     ad_heap_config_t c = {.size = 64 * MIB, .small_limit = 4 * MIB, .hugetlb = true};
@@ -182,6 +258,8 @@ int main(void)
     tcase_add_test(tc, test_punch_returns_memory_and_reads_zero);
     tcase_add_test(tc, test_decay_keeps_pages_until_purge);
     tcase_add_test(tc, test_owner_change_gets_zeroed_pages);
+    tcase_add_test(tc, test_urgent_release_punches_in_slices_after_clean_grant);
+    tcase_add_test(tc, test_urgent_pages_punched_when_no_clean_space);
     tcase_add_test(tc, test_hugetlb_when_available);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "admin.h"
+#include "ctlword.h"
 #include "lease.h"
 
 #define MiB (1ull << 20)
@@ -602,6 +604,59 @@ static void check_exposition(const char *text)
     }
 }
 
+/* The live figure a client writes in its control region header reaches the
+ * view and the admin listing, cut to what the client leases: a client that
+ * scribbles a larger number only misleads its own line. */
+START_TEST(test_live_bytes_clamped_to_leased)
+{
+    uint64_t a = client(10, 1000, "alice");
+    int fd;
+    uint32_t slots;
+    ck_assert_int_eq(ad_leases_control_info(mgr, a, &fd, &slots), 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    void *region = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(region, MAP_FAILED);
+    ad_client_view_t v;
+    ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
+    ck_assert_uint_eq(v.live_bytes, 0); /* never said */
+    arena_ctl_publish_live(region, 3 * MiB);
+    ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
+    ck_assert_uint_eq(v.live_bytes, 0); /* leases nothing: shows nothing */
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 0, &g), 0);
+    ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
+    ck_assert_uint_eq(v.live_bytes, 3 * MiB);
+    arena_ctl_publish_live(region, UINT64_MAX);
+    ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
+    ck_assert_uint_eq(v.live_bytes, 4 * MiB);
+
+    ad_admin_t *adm;
+    ck_assert_int_eq(ad_admin_new(mgr, "/tmp/s.sock", 0, &adm), 0);
+    ad_admin_caller_t root = {.uid = 0, .privileged = true};
+    ad_wire_client_info_t *ci;
+    size_t n;
+    arena_ctl_publish_live(region, MiB + 1);
+    ck_assert_int_eq(ad_admin_list_clients(adm, &root, 0, &ci, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(ci[0].live_bytes, MiB + 1);
+    ck_assert_uint_eq(ci[0].leased_bytes, 4 * MiB);
+    free(ci);
+    char *text = NULL;
+    ck_assert_int_eq(ad_admin_metrics(adm, &root, 0, &text), 0);
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE arenad_client_live_bytes gauge\n"));
+    char want[160];
+    (void)snprintf(want, sizeof(want),
+                   "arenad_client_live_bytes{client_id=\"%llu\",pid=\"10\",uid=\"1000\","
+                   "name=\"alice\"} %llu\n",
+                   (unsigned long long)a, (unsigned long long)(MiB + 1));
+    ck_assert_msg(strstr(text, want) != NULL, "want %s in\n%s", want, text);
+    free(text);
+    ad_admin_free(adm);
+    ck_assert_int_eq(munmap(region, (size_t)st.st_size), 0);
+}
+END_TEST
+
 START_TEST(test_admin_metrics)
 {
     uint64_t a = client(10, 1000, "we\"ird\\na\nme");
@@ -672,6 +727,7 @@ static Suite *lease_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_admin_visibility);
+    tcase_add_test(tc, test_live_bytes_clamped_to_leased);
     tcase_add_test(tc, test_admin_metrics);
     suite_add_tcase(s, tc);
     return s;

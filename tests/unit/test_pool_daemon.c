@@ -7,7 +7,8 @@
  * silently runs on fallback memory unless a test asks for it.
  *
  * Checks that segments are leases (the daemon's leased bytes follow
- * arena_stats), that arena_trim() gives them back, that a fork child gets
+ * arena_stats), that arena_trim() gives them back (parked: the daemon's
+ * books keep them until it takes them or we release the parking cache), that a fork child gets
  * private copies of shared memory, that no daemon means ENOMEM, and the
  * seeded stress on shared memory.
  */
@@ -29,6 +30,7 @@
 #include "harness.h"
 #include "pool.h"
 #include "region.h"
+#include "segment.h"
 
 typedef struct pool_stress_params {
     unsigned threads;
@@ -83,6 +85,12 @@ START_TEST(test_segments_are_leases)
     ck_assert_int_gt(arena_trim(), 0);
     ck_assert_int_eq(arena_stats(&st), 0);
     ck_assert_uint_eq(st.lease_count, 0);
+    /* The emptied segment is parked, not released: still ours in the
+     * daemon's books until it takes it (test_pool_park has the details). */
+    ck_assert_uint_eq(st.parked_bytes, ARENA__SEGMENT_SIZE);
+    ck_assert_uint_eq(daemon_leased(), ARENA__SEGMENT_SIZE);
+    /* Released outright (what pressure does): the daemon has it back. */
+    ck_assert_int_eq(arena__region_park_release(), (long long)ARENA__SEGMENT_SIZE);
     ck_assert_uint_eq(daemon_leased(), 0);
 }
 END_TEST
@@ -208,6 +216,11 @@ START_TEST(test_trim_after_threads)
     ck_assert_int_eq(arena_stats(&st), 0);
     ck_assert_uint_eq(st.live_bytes, 0);
     ck_assert_uint_eq(st.lease_count, 0);
+    /* Every segment given back: parked up to the cache's bound, the rest
+     * released. */
+    ck_assert_uint_eq(daemon_leased(), arena__region_parked_bytes());
+    ck_assert_uint_le(arena__region_parked_bytes(), (size_t)64 << 20);
+    (void)arena__region_park_release();
     ck_assert_uint_eq(daemon_leased(), 0);
 }
 END_TEST

@@ -320,6 +320,124 @@ START_TEST(test_parked_leases_reclaimed_for_a_starving_client)
 }
 END_TEST
 
+/* The pool heap of a client, mapped whole (a test plays both clients). */
+static unsigned char *map_pool(const cl_t *c, size_t *ret_len)
+{
+    ad_pool_info_t pi;
+    ck_assert_int_eq(ad_leases_pool_info(mgr, c->id, &pi), 0);
+    unsigned char *p =
+        mmap(NULL, (size_t)pi.heap_size, PROT_READ | PROT_WRITE, MAP_SHARED, pi.fd, 0);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    *ret_len = (size_t)pi.heap_size;
+    return p;
+}
+
+static uint64_t resident(const cl_t *c)
+{
+    ad_pool_info_t pi;
+    struct stat st;
+    ck_assert_int_eq(ad_leases_pool_info(mgr, c->id, &pi), 0);
+    ck_assert_int_eq(fstat(pi.fd, &st), 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+/* A starving request moves the budget, not the pages: it is granted clean
+ * space at once, and the reclaimed, touched extent is punched afterwards by
+ * the purge, a slice at a time (bench-reclaim measures the difference). */
+START_TEST(test_reclaim_grants_clean_space_and_punches_after)
+{
+    cl_t gen = client(10), sim = client(11);
+    size_t plen;
+    unsigned char *pool = map_pool(&gen, &plen);
+    ad_lease_grant_t g[16];
+    for (int i = 0; i < 16; i++) {
+        g[i] = grant(&gen, 4 * MiB);
+        memset(pool + g[i].offset, 0x5a, g[i].size);
+        park(&gen, &g[i]);
+    }
+    ck_assert_uint_ge(resident(&gen), 64 * MiB);
+    ad_lease_grant_t s;
+    ck_assert_int_eq(ad_leases_grant(mgr, sim.id, 4 * MiB, 2, &s), 0);
+    ck_assert_int_eq(notes.reclaimed, 1);
+    ck_assert(s.zeroed);
+    /* Clean space: no reclaimed extent overlaps the grant, and nothing was
+     * punched on the way (the generator's pages are all still there). */
+    for (int i = 0; i < 16; i++)
+        ck_assert(s.offset + s.size <= g[i].offset || s.offset >= g[i].offset + g[i].size);
+    ck_assert_uint_ge(resident(&gen), 64 * MiB);
+    ad_leases_stats_t st;
+    ad_leases_stats(mgr, &st);
+    ck_assert_uint_eq(st.dirty_bytes, 4 * MiB);
+    ck_assert_uint_eq(st.leased_bytes, 64 * MiB);
+    /* The purge is due now and punches 512 KiB per call, 1 ms apart. */
+    ck_assert_uint_le(ad_leases_next_purge_ms(mgr), 2);
+    uint64_t now = 2, punched = 0;
+    int calls = 0;
+    while (ad_leases_next_purge_ms(mgr) <= now + 1 && calls < 100) {
+        now = ad_leases_next_purge_ms(mgr) > now ? ad_leases_next_purge_ms(mgr) : now;
+        uint64_t p = ad_leases_purge(mgr, now);
+        ck_assert_uint_le(p, 512 * 1024);
+        punched += p;
+        calls++;
+    }
+    ck_assert_uint_eq(punched, 4 * MiB);
+    ck_assert_int_eq(calls, 8);
+    ck_assert_uint_lt(resident(&gen), 61 * MiB);
+    ad_leases_stats(mgr, &st);
+    ck_assert_uint_eq(st.dirty_bytes, 0);
+    /* Whichever lease went, its pages read zero now. */
+    int zero = 0;
+    for (int i = 0; i < 16; i++)
+        zero += pool[g[i].offset] == 0 && pool[g[i].offset + g[i].size - 1] == 0;
+    ck_assert_int_eq(zero, 1);
+    ck_assert(ad_leases_is_valid(mgr));
+    (void)munmap(pool, plen);
+    client_done(&gen);
+    client_done(&sim);
+}
+END_TEST
+
+/* With no clean space in the heap, the grant lands on the reclaimed pages and
+ * they are punched before the new owner gets them: never another's data. */
+START_TEST(test_reclaim_without_clean_space_punches_first)
+{
+    ad_leases_free(mgr);
+    ad_leases_config_t c = {.budget = 16 * MiB,
+                            .heap_size = 16 * MiB,
+                            .small_limit = 4 * MiB,
+                            .decay_ms = 1000,
+                            .max_leases_per_client = 100};
+    ck_assert_int_eq(ad_leases_new(&c, &mgr), 0);
+    ad_leases_set_notify(mgr, on_note, NULL);
+    cl_t gen = client(10), sim = client(11);
+    size_t plen;
+    unsigned char *pool = map_pool(&gen, &plen);
+    ad_lease_grant_t g[4];
+    for (int i = 0; i < 4; i++) {
+        g[i] = grant(&gen, 4 * MiB);
+        memset(pool + g[i].offset, 0xa5, g[i].size);
+        park(&gen, &g[i]);
+    }
+    ad_lease_grant_t s;
+    ck_assert_int_eq(ad_leases_grant(mgr, sim.id, 4 * MiB, 2, &s), 0);
+    ck_assert(s.zeroed);
+    /* Blocks first: reading a hole through a shared mapping allocates it. */
+    ck_assert_uint_le(resident(&gen), 12 * MiB);
+    for (uint64_t off = 0; off < s.size; off += 4096)
+        ck_assert_uint_eq(pool[s.offset + off], 0);
+    ck_assert(ad_leases_is_valid(mgr));
+    /* The admin's reclaim punches at once: nothing stays dirty. */
+    ck_assert_int_eq(ad_leases_reclaim_parked(mgr, gen.id, 0, 3), 12 * MiB);
+    ad_leases_stats_t st;
+    ad_leases_stats(mgr, &st);
+    ck_assert_uint_eq(st.dirty_bytes, 0);
+    ck_assert_uint_le(resident(&gen), 4 * MiB);
+    (void)munmap(pool, plen);
+    client_done(&gen);
+    client_done(&sim);
+}
+END_TEST
+
 START_TEST(test_reclaim_order_furthest_above_share_first)
 {
     cl_t a = client(10), b = client(11), c = client(12);
@@ -501,6 +619,8 @@ static Suite *starve_suite(void)
     tcase_set_timeout(lm, 30);
     tcase_add_checked_fixture(lm, setup, teardown);
     tcase_add_test(lm, test_parked_leases_reclaimed_for_a_starving_client);
+    tcase_add_test(lm, test_reclaim_grants_clean_space_and_punches_after);
+    tcase_add_test(lm, test_reclaim_without_clean_space_punches_first);
     tcase_add_test(lm, test_reclaim_order_furthest_above_share_first);
     tcase_add_test(lm, test_busy_client_gets_pressure_then_waiter_served);
     tcase_add_test(lm, test_refusal_at_deadline_records_no_reclaimable);

@@ -5,7 +5,8 @@
  * connects to the socket in argv[1], leases 8 MiB, writes and reads it back,
  * releases it. Prints one line and exits 0 on success, 1 otherwise. With a
  * second argument N it holds the lease for N seconds before releasing it
- * (so a test can look at a client that holds memory).
+ * (so a test can look at a client that holds memory, or restart the daemon
+ * under it: every byte is checked again after the hold).
  */
 #include <arena.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
         printf("holding\n");
         fflush(stdout);
         sleep((unsigned)atoi(argv[2]));
+        for (size_t i = 0; i < lease.size; i++)
+            ok = ok && p[i] == 0x5c;
     }
     r = arena_release(conn, &lease);
     arena_disconnect(conn);

@@ -1,0 +1,1100 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_restart.c -- the daemon dies and comes back; the clients' data does
+ * not notice (DESIGN.md section 7, issue 6).
+ *
+ * Real processes throughout: a real arenad started by the harness, killed
+ * with SIGKILL and started again on the same socket; clients are forked
+ * children linking libarena-client, each holding leases full of a pattern
+ * only it writes. After the restart every child checks its pattern, makes a
+ * call (which reconnects, hands the pool back and claims its leases), checks
+ * again and takes a new lease; the test then reads the new daemon's books:
+ * every live lease is listed once, none overlaps another, the leased bytes
+ * add up, and the space of a client that died while the daemon was down is
+ * free after the grace period. The hostile half speaks raw frames: forged,
+ * overlapping, misaligned and late claims, fds that are no pool, and (as
+ * root) another uid handing back this uid's pool. The last part plays the
+ * service manager: it hands arenad a listening socket, collects the fds it
+ * stores with FDSTORE=1, and hands them back with LISTEN_FDS/LISTEN_FDNAMES
+ * to the daemon it starts after killing the first.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "arena.h"
+#include "conn.h"
+#include "fdpass.h"
+#include "harness.h"
+#include "park.h"
+#include "wire.h"
+
+#define GRACE_MS   2500
+#define CHILDREN   3
+#define KIB        ((size_t)1024)
+#define MIB        ((size_t)1024 * 1024)
+#define WAIT_MS    20000
+#define SLEEP_STEP 20
+
+static const size_t lease_sizes[] = {64 * KIB, 1 * MIB, 4 * MIB + 8 * KIB};
+#define NLEASES (sizeof(lease_sizes) / sizeof(lease_sizes[0]))
+
+static harness_daemon_t daemon_;
+static char config_path[64];
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The daemon goes when the test goes, whatever happens to the test. */
+static int prctl_pdeathsig(void)
+{
+    return prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void nap_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* The daemon's arguments: a small budget and the grace period under test. */
+static const char *const *daemon_args(void)
+{
+    static const char *args[8];
+    args[0] = "--budget";
+    args[1] = "96M";
+    args[2] = "--config";
+    args[3] = config_path;
+    args[4] = NULL;
+    return args;
+}
+
+/* The config file every daemon here reads: the grace period under test, and
+ * pages punched at once so resident bytes tell what is held. */
+static void write_config(void)
+{
+    (void)snprintf(config_path, sizeof(config_path), "/tmp/arenad-restart-XXXXXX");
+    int fd = mkstemp(config_path);
+    ck_assert_int_ge(fd, 0);
+    char text[128];
+    int n = snprintf(text, sizeof(text), "restart_grace_ms = %d\ndecay_ms = 0\n", GRACE_MS);
+    ck_assert_int_eq(write(fd, text, (size_t)n), n);
+    (void)close(fd);
+}
+
+static void setup(void)
+{
+    write_config();
+    ck_assert_int_eq(harness_daemon_start(&daemon_, daemon_args()), 0);
+    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
+}
+
+static void teardown(void)
+{
+    (void)harness_daemon_stop(&daemon_);
+    (void)unlink(config_path);
+}
+
+/* The pattern word of child `who`, lease k, at word i. */
+static uint64_t pattern(int who, size_t k, size_t i)
+{
+    return ((uint64_t)(who + 1) << 56) ^ ((uint64_t)(k + 1) << 48) ^ (i * 0x9E3779B97F4A7C15ull);
+}
+
+static void fill(void *addr, size_t size, int who, size_t k)
+{
+    uint64_t *w = addr;
+    for (size_t i = 0; i < size / 8; i++)
+        w[i] = pattern(who, k, i);
+}
+
+static bool intact(const void *addr, size_t size, int who, size_t k)
+{
+    const uint64_t *w = addr;
+    for (size_t i = 0; i < size / 8; i++)
+        if (w[i] != pattern(who, k, i))
+            return false;
+    return true;
+}
+
+static char read_byte(int fd)
+{
+    char c = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, WAIT_MS) != 1 || read(fd, &c, 1) != 1)
+        return 0;
+    return c;
+}
+
+static void write_byte(int fd, char c)
+{
+    ck_assert_int_eq(write(fd, &c, 1), 1);
+}
+
+/* A status and lease listing from a fresh admin connection. */
+static void books(arena__admin_status_t *st, arena__admin_leases_t **leases)
+{
+    arena_conn_t *c = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &c), 0);
+    ck_assert_int_eq(arena__admin_status(c, st), 0);
+    if (leases)
+        ck_assert_int_eq(arena__admin_leases(c, 0, leases), 0);
+    arena_disconnect(c);
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const arena__admin_lease_t *x = a, *y = b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* No two listed leases overlap (one pool per uid here); returns their sum. */
+static uint64_t check_no_overlap(arena__admin_leases_t *l)
+{
+    qsort(l->items, l->count, sizeof(l->items[0]), by_offset);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        if (i > 0)
+            ck_assert_uint_le(l->items[i - 1].offset + l->items[i - 1].size, l->items[i].offset);
+        sum += l->items[i].size;
+    }
+    return sum;
+}
+
+/* ---- the clients ---------------------------------------------------------------- */
+
+typedef struct child {
+    pid_t pid;
+    int to_child;   /* the test writes commands here */
+    int from_child; /* the child answers here */
+} child_t;
+
+/* A client: leases, fills, says 'R'; on 'G' checks its data, makes a call
+ * (the reconnect), checks again, takes one more lease and says 'D' (or 'F'
+ * with what failed on stderr); on 'X' releases everything and exits 0. With
+ * background, it never calls the daemon after the restart until told: the
+ * notification thread must re-register it alone. */
+static int client_main(int who, int in, int out, bool background)
+{
+    arena_lease_t l[NLEASES + 1];
+    for (size_t k = 0; k < NLEASES; k++) {
+        if (arena_lease(NULL, lease_sizes[k], 0, &l[k]) != 0)
+            return 10;
+        fill(l[k].addr, l[k].size, who, k);
+    }
+    (void)background;
+    write_byte(out, 'R');
+    if (read_byte(in) != 'G')
+        return 11;
+    for (size_t k = 0; k < NLEASES; k++)
+        if (!intact(l[k].addr, l[k].size, who, k)) {
+            (void)fprintf(stderr, "child %d: lease %zu changed while the daemon was away\n", who,
+                          k);
+            write_byte(out, 'F');
+            return 12;
+        }
+    /* The first call after the restart: reconnect, claim, then (the pool
+     * grants nothing during its grace period) wait for the new lease. */
+    int r = arena_lease(NULL, MIB, 15000, &l[NLEASES]);
+    if (r != 0) {
+        (void)fprintf(stderr, "child %d: lease after restart: %s\n", who, arena_strerror(r));
+        write_byte(out, 'F');
+        return 13;
+    }
+    fill(l[NLEASES].addr, l[NLEASES].size, who, NLEASES);
+    for (size_t k = 0; k <= NLEASES; k++)
+        if (!intact(l[k].addr, l[k].size, who, k)) {
+            (void)fprintf(stderr, "child %d: lease %zu changed after the reconnect\n", who, k);
+            write_byte(out, 'F');
+            return 14;
+        }
+    arena_conn_t *conn = NULL;
+    arena__conn_notes_t notes;
+    if (arena__conn_default(&conn) != 0 || arena__conn_notes(conn, &notes) != 0 ||
+        notes.reconnects_total != 1 || notes.detached_total != 0) {
+        (void)fprintf(stderr, "child %d: reconnects %llu detached %llu\n", who,
+                      (unsigned long long)notes.reconnects_total,
+                      (unsigned long long)notes.detached_total);
+        write_byte(out, 'F');
+        return 15;
+    }
+    write_byte(out, 'D');
+    if (read_byte(in) != 'X')
+        return 16;
+    for (size_t k = 0; k <= NLEASES; k++) {
+        if (!intact(l[k].addr, l[k].size, who, k))
+            return 17;
+        r = arena_release(NULL, &l[k]);
+        if (r != 0) {
+            (void)fprintf(stderr, "child %d: release %zu: %s\n", who, k, arena_strerror(r));
+            return 18;
+        }
+    }
+    return 0;
+}
+
+static void child_start(child_t *c, int who, bool background)
+{
+    int down[2], up[2];
+    ck_assert_int_eq(pipe2(down, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(up, O_CLOEXEC), 0);
+    (void)fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (background)
+            (void)setenv("ARENA_BACKGROUND", "1", 1);
+        (void)close(down[1]);
+        (void)close(up[0]);
+        _exit(client_main(who, down[0], up[1], background));
+    }
+    (void)close(down[0]);
+    (void)close(up[1]);
+    *c = (child_t){.pid = pid, .to_child = down[1], .from_child = up[0]};
+}
+
+static int child_finish(child_t *c)
+{
+    int status = 0;
+    (void)close(c->to_child);
+    (void)close(c->from_child);
+    if (waitpid(c->pid, &status, 0) != c->pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+static void children_kill(child_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].pid > 0)
+            (void)kill(c[i].pid, SIGKILL);
+}
+
+/* ---- the story ------------------------------------------------------------------ */
+
+START_TEST(test_sigkill_restart_keeps_every_byte)
+{
+    child_t kids[CHILDREN + 1];
+    memset(kids, 0, sizeof(kids));
+    for (int i = 0; i < CHILDREN; i++)
+        child_start(&kids[i], i, i == CHILDREN - 1 /* the last one only listens */);
+    /* A client that will die while the daemon is down: nobody claims its
+     * leases, so the new daemon frees them when the grace period ends. */
+    child_start(&kids[CHILDREN], CHILDREN, false);
+    for (int i = 0; i <= CHILDREN; i++)
+        ck_assert_int_eq(read_byte(kids[i].from_child), 'R');
+    arena__admin_status_t before;
+    books(&before, NULL);
+    uint64_t per_child = 0;
+    for (size_t k = 0; k < NLEASES; k++)
+        per_child += lease_sizes[k];
+    ck_assert_uint_eq(before.leased_bytes, (CHILDREN + 1) * per_child);
+
+    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    (void)kill(kids[CHILDREN].pid, SIGKILL);
+    ck_assert_int_eq(child_finish(&kids[CHILDREN]), 100 + SIGKILL);
+    kids[CHILDREN].pid = 0;
+
+    /* The listening child re-registers on its own (ARENA_BACKGROUND=1):
+     * its leases appear in the new daemon's books without a call of its. */
+    uint64_t deadline = now_ms() + GRACE_MS;
+    size_t seen = 0;
+    while (now_ms() < deadline && seen < NLEASES) {
+        arena__admin_status_t st;
+        arena__admin_leases_t *l = NULL;
+        books(&st, &l);
+        seen = l->count;
+        arena__admin_leases_free(l);
+        if (seen < NLEASES)
+            nap_ms(SLEEP_STEP);
+    }
+    ck_assert_uint_eq(seen, NLEASES);
+
+    for (int i = 0; i < CHILDREN; i++)
+        write_byte(kids[i].to_child, 'G');
+    for (int i = 0; i < CHILDREN; i++) {
+        char c = read_byte(kids[i].from_child);
+        if (c != 'D')
+            children_kill(kids, CHILDREN);
+        ck_assert_int_eq(c, 'D');
+    }
+
+    /* The new books: each child's three old leases and one new one, no
+     * overlap, the sums agree, and the dead client's space is not held. */
+    arena__admin_status_t st;
+    arena__admin_leases_t *l = NULL;
+    books(&st, &l);
+    ck_assert_uint_eq(l->count, CHILDREN * (NLEASES + 1));
+    uint64_t sum = check_no_overlap(l);
+    ck_assert_uint_eq(sum, CHILDREN * (per_child + MIB));
+    ck_assert_uint_eq(st.leased_bytes, sum);
+    arena__admin_leases_free(l);
+
+    /* A newcomer after the grace period gets fresh, zeroed memory that
+     * overlaps nobody: what the dead client held is free again. */
+    nap_ms(GRACE_MS / 2);
+    arena_conn_t *c = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &c), 0);
+    arena_lease_t big;
+    ck_assert_int_eq(arena_lease(c, 8 * MIB, 5000, &big), 0);
+    const unsigned char *b = big.addr;
+    for (size_t i = 0; i < big.size; i += 4096)
+        ck_assert_uint_eq(b[i], 0);
+    books(&st, NULL);
+    ck_assert_uint_eq(st.leased_bytes, sum + big.size);
+    ck_assert_int_eq(arena_release(c, &big), 0);
+    arena_disconnect(c);
+
+    for (int i = 0; i < CHILDREN; i++)
+        write_byte(kids[i].to_child, 'X');
+    for (int i = 0; i < CHILDREN; i++)
+        ck_assert_int_eq(child_finish(&kids[i]), 0);
+    books(&st, NULL);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+}
+END_TEST
+
+/* ---- raw frames ------------------------------------------------------------------ */
+
+static int raw_send(int fd, const arena__msg_t *m, int pass_fd)
+{
+    uint8_t buf[65536];
+    long n = arena__wire_encode(m, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    return arena__send_with_fd(fd, buf, (size_t)n, pass_fd, NULL, 0, 0) == n ? 0 : -EIO;
+}
+
+static arena__scratch_t scratch;
+
+/* Reads one frame (skipping notifications); its first passed fd, if any,
+ * goes to *ret_fd. Returns 0 or -EIO. */
+static int raw_read(int fd, arena__msg_t *m, int *ret_fd)
+{
+    for (;;) {
+        uint8_t hdr[4];
+        union {
+            struct cmsghdr align;
+            char b[CMSG_SPACE(4 * sizeof(int))];
+        } cbuf;
+        struct iovec iov = {.iov_base = hdr, .iov_len = 4};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf.b,
+                            .msg_controllen = sizeof(cbuf.b)};
+        if (recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC) != 4)
+            return -EIO;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int got;
+                memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (ret_fd && *ret_fd < 0)
+                    *ret_fd = got;
+                else
+                    (void)close(got);
+            }
+        }
+        uint32_t len =
+            hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+        static uint8_t body[1 << 20];
+        if (len > sizeof(body) || recv(fd, body, len, MSG_WAITALL) != (ssize_t)len)
+            return -EIO;
+        arena__scratch_reset(&scratch);
+        if (arena__wire_decode(body, len, &scratch, m) != 0)
+            return -EIO;
+        if (m->request_id != 0)
+            return 0;
+    }
+}
+
+/* Hello (reattach with pool_fd when >= 0); the reply's pool fd goes to
+ * *ret_pool when not NULL. Returns the reply kind, or the error code
+ * negated. */
+static int raw_hello(int sock, bool reattach, int pool_fd, int *ret_pool)
+{
+    arena__msg_t m = {.request_id = 1, .kind = ARENA__MSG_HELLO};
+    m.u.hello.protocol_version = ARENA__PROTOCOL_VERSION;
+    m.u.hello.client_name = "forger";
+    m.u.hello.reattach = reattach;
+    ck_assert_int_eq(raw_send(sock, &m, pool_fd), 0);
+    int fd = -1;
+    arena__msg_t r;
+    ck_assert_int_eq(raw_read(sock, &r, &fd), 0);
+    if (ret_pool)
+        *ret_pool = fd;
+    else if (fd >= 0)
+        (void)close(fd);
+    if (r.kind == ARENA__MSG_ERROR)
+        return -r.u.error.code;
+    return (int)r.kind;
+}
+
+/* One claim; returns its result's error code (0: granted). */
+static int raw_claim(int sock, uint64_t offset, uint64_t size)
+{
+    arena__wire_claim_t c = {.lease_id = 77, .offset = offset, .size = size};
+    arena__msg_t m = {.request_id = 2, .kind = ARENA__MSG_CLAIM};
+    m.u.claim.count = 1;
+    m.u.claim.claims = &c;
+    ck_assert_int_eq(raw_send(sock, &m, -1), 0);
+    arena__msg_t r;
+    ck_assert_int_eq(raw_read(sock, &r, NULL), 0);
+    if (r.kind == ARENA__MSG_ERROR)
+        return 1000 + r.u.error.code;
+    ck_assert_int_eq(r.kind, ARENA__MSG_CLAIM_REPLY);
+    ck_assert_uint_eq(r.u.claim_reply.count, 1);
+    ck_assert_uint_eq(r.u.claim_reply.results[0].claimed_id, 77);
+    return r.u.claim_reply.results[0].error;
+}
+
+START_TEST(test_forged_claims_and_pools)
+{
+    /* This uid's pool, as any process of the uid could get it. */
+    int s = harness_connect(&daemon_);
+    ck_assert_int_ge(s, 0);
+    int pool = -1;
+    ck_assert_int_eq(raw_hello(s, false, -1, &pool), ARENA__MSG_HELLO_REPLY);
+    ck_assert_int_ge(pool, 0);
+    /* A plain client may not claim anything: its pool is in no grace. */
+    ck_assert_int_eq(raw_claim(s, 0, 4096), ARENA__WIRE_ERROR_CONFLICT);
+    (void)close(s);
+
+    /* A client with a lease full of data, then the daemon dies. */
+    arena_conn_t *owner = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &owner), 0);
+    arena_lease_t l;
+    ck_assert_int_eq(arena_lease(owner, 2 * MIB, 0, &l), 0);
+    fill(l.addr, l.size, 9, 0);
+    arena__admin_status_t st;
+    arena__admin_leases_t *list = NULL;
+    books(&st, &list);
+    ck_assert_uint_eq(list->count, 1);
+    uint64_t off = list->items[0].offset, size = list->items[0].size;
+    arena__admin_leases_free(list);
+    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+
+    /* Not a pool: a pipe, an unsealed memfd, no fd at all. */
+    int pp[2];
+    ck_assert_int_eq(pipe2(pp, O_CLOEXEC), 0);
+    s = harness_connect(&daemon_);
+    ck_assert_int_eq(raw_hello(s, true, pp[0], NULL), -ARENA__WIRE_ERROR_INVALID_ARGUMENT);
+    (void)close(s);
+    (void)close(pp[0]);
+    (void)close(pp[1]);
+    int loose = memfd_create("not-a-pool", MFD_CLOEXEC);
+    ck_assert_int_ge(loose, 0);
+    ck_assert_int_eq(ftruncate(loose, 64 * MIB), 0);
+    s = harness_connect(&daemon_);
+    ck_assert_int_eq(raw_hello(s, true, loose, NULL), -ARENA__WIRE_ERROR_INVALID_ARGUMENT);
+    (void)close(s);
+    (void)close(loose);
+    s = harness_connect(&daemon_);
+    ck_assert_int_eq(raw_hello(s, true, -1, NULL), -ARENA__WIRE_ERROR_PROTOCOL);
+    (void)close(s);
+
+    /* Another uid handing back this uid's pool is refused (root only). */
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chmod(daemon_.dir, 0711), 0); /* let nobody reach the socket */
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            if (setgid(65534) != 0 || setuid(65534) != 0)
+                _exit(2);
+            int x = harness_connect(&daemon_);
+            if (x < 0)
+                _exit(3);
+            _exit(raw_hello(x, true, pool, NULL) == -ARENA__WIRE_ERROR_PERMISSION ? 0 : 4);
+        }
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+    }
+
+    /* The forger hands the pool back first and claims bad extents. */
+    s = harness_connect(&daemon_);
+    ck_assert_int_eq(raw_hello(s, true, pool, NULL), ARENA__MSG_HELLO_REPLY);
+    ck_assert_int_eq(raw_claim(s, 4096 + 1, 4096), ARENA__WIRE_ERROR_INVALID_ARGUMENT);
+    ck_assert_int_eq(raw_claim(s, 0, 0), ARENA__WIRE_ERROR_INVALID_ARGUMENT);
+    ck_assert_int_eq(raw_claim(s, UINT64_MAX - 4095, 4096), ARENA__WIRE_ERROR_INVALID_ARGUMENT);
+    /* A claim of half the owner's lease is granted (the daemon cannot tell
+     * one process of a uid from another)... */
+    ck_assert_int_eq(raw_claim(s, off, size / 2), 0);
+    /* ...but never twice. */
+    ck_assert_int_eq(raw_claim(s, off, 4096), ARENA__WIRE_ERROR_CONFLICT);
+
+    /* The owner comes back: its claim conflicts, so its lease becomes a
+     * private copy -- the data stays, the forger no longer sees it. */
+    arena_lease_t extra;
+    ck_assert_int_eq(arena_lease(owner, MIB, 10000, &extra), 0);
+    ck_assert(intact(l.addr, l.size, 9, 0));
+    arena__conn_notes_t notes;
+    ck_assert_int_eq(arena__conn_notes(owner, &notes), 0);
+    ck_assert_uint_eq(notes.reconnects_total, 1);
+    ck_assert_uint_eq(notes.detached_total, 1);
+    void *forged = mmap(NULL, size / 2, PROT_READ | PROT_WRITE, MAP_SHARED, pool, (off_t)off);
+    ck_assert_ptr_ne(forged, MAP_FAILED);
+    memset(forged, 0x5a, size / 2);
+    ck_assert(intact(l.addr, l.size, 9, 0));
+    (void)munmap(forged, size / 2);
+    ck_assert_int_eq(arena_release(owner, &l), 0); /* private: only unmapped */
+    ck_assert_int_eq(arena_release(owner, &extra), 0);
+
+    /* After the grace period nothing more is claimed. */
+    nap_ms(GRACE_MS + 300);
+    ck_assert_int_eq(raw_claim(s, off + size / 2, 4096), ARENA__WIRE_ERROR_CONFLICT);
+    (void)close(s); /* the forger's half lease goes with its connection */
+    arena_disconnect(owner);
+    (void)close(pool);
+    books(&st, NULL);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+}
+END_TEST
+
+START_TEST(test_release_across_restart_is_not_sent_stale)
+{
+    /* A lease released after the daemon died, before any other call: the
+     * release must not reach the new daemon under the old id (which may
+     * name someone else's lease there); the lease was not claimed, so it
+     * simply is not in the new books. */
+    arena_conn_t *a = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &a), 0);
+    arena_lease_t la, lb;
+    ck_assert_int_eq(arena_lease(a, MIB, 0, &la), 0);
+    ck_assert_int_eq(arena_lease(a, MIB, 0, &lb), 0);
+    fill(lb.addr, lb.size, 3, 1);
+    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    /* A newcomer takes lease id 1 of the new daemon before `a` comes back. */
+    arena_conn_t *b = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &b), 0);
+    arena_lease_t nb;
+    ck_assert_int_eq(arena_lease(b, MIB, 0, &nb), 0);
+    ck_assert_int_eq(arena_release(a, &la), 0); /* reconnects, claims lb only */
+    arena__admin_status_t st;
+    arena__admin_leases_t *list = NULL;
+    books(&st, &list);
+    ck_assert_uint_eq(list->count, 2); /* nb and the claimed lb (in two pools) */
+    arena__admin_leases_free(list);
+    ck_assert(intact(lb.addr, lb.size, 3, 1));
+    /* Ids the caller knows still work: lb is released under its new id. */
+    ck_assert_int_eq(arena_release(a, &lb), 0);
+    ck_assert_int_eq(arena_release(b, &nb), 0);
+    books(&st, NULL);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+    arena_disconnect(a);
+    arena_disconnect(b);
+}
+END_TEST
+
+/* ---- an emulated service manager ----------------------------------------------- */
+
+#define MANAGER_MAX_FDS 16
+
+typedef struct manager {
+    char dir[32];
+    char sock_path[64];
+    char notify_path[64];
+    int listen_fd;
+    int notify_fd;
+    pid_t pid;
+    size_t n;
+    int fds[MANAGER_MAX_FDS];
+    char names[MANAGER_MAX_FDS][64];
+    bool ready;
+    /* Like systemd, the manager reads every notification as it comes: a
+     * daemon must never find the notify socket full. */
+    pthread_t reader;
+    pthread_mutex_t lock; /* guards n, fds, names, ready */
+    atomic_bool stop;
+} manager_t;
+
+static manager_t mgr;
+
+/* Reads every pending notification; FDSTORE=1 fds are kept by name. */
+static void manager_drain(manager_t *m, int timeout_ms)
+{
+    for (;;) {
+        if (atomic_load(&m->stop))
+            return;
+        struct pollfd p = {.fd = m->notify_fd, .events = POLLIN};
+        if (poll(&p, 1, timeout_ms) != 1)
+            return;
+        timeout_ms = 0;
+        char buf[512];
+        union {
+            struct cmsghdr align;
+            char b[CMSG_SPACE(8 * sizeof(int))];
+        } cbuf;
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf.b,
+                            .msg_controllen = sizeof(cbuf.b)};
+        ssize_t n = recvmsg(m->notify_fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0)
+            return;
+        buf[n] = '\0';
+        int fd = -1;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int got;
+                memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (fd < 0)
+                    fd = got;
+                else
+                    (void)close(got);
+            }
+        }
+        (void)pthread_mutex_lock(&m->lock);
+        if (strstr(buf, "READY=1"))
+            m->ready = true;
+        const char *name = strstr(buf, "FDNAME=");
+        if (strstr(buf, "FDSTORE=1") && name && fd >= 0 && m->n < MANAGER_MAX_FDS) {
+            name += 7;
+            size_t len = strcspn(name, "\n");
+            ck_assert_uint_lt(len, sizeof(m->names[0]));
+            memcpy(m->names[m->n], name, len);
+            m->names[m->n][len] = '\0';
+            m->fds[m->n++] = fd;
+        } else if (fd >= 0) {
+            (void)close(fd);
+        }
+        (void)pthread_mutex_unlock(&m->lock);
+    }
+}
+
+static void *manager_reader(void *arg)
+{
+    manager_t *m = arg;
+    while (!atomic_load(&m->stop))
+        manager_drain(m, 50);
+    return NULL;
+}
+
+static bool manager_ready(manager_t *m)
+{
+    (void)pthread_mutex_lock(&m->lock);
+    bool ready = m->ready;
+    (void)pthread_mutex_unlock(&m->lock);
+    return ready;
+}
+
+static size_t manager_count(manager_t *m)
+{
+    (void)pthread_mutex_lock(&m->lock);
+    size_t n = m->n;
+    (void)pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+/* Starts arenad as systemd would: the listening socket as fd 3, the stored
+ * fds after it, names in LISTEN_FDNAMES; waits for READY=1. */
+static void manager_spawn(manager_t *m)
+{
+    (void)pthread_mutex_lock(&m->lock); /* held over fork: the child copies a stable list */
+    m->ready = false;
+    (void)fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int all[MANAGER_MAX_FDS + 1];
+        all[0] = m->listen_fd;
+        for (size_t i = 0; i < m->n; i++)
+            all[i + 1] = m->fds[i];
+        /* Move everything out of the way, then into 3.. in order. */
+        for (size_t i = 0; i <= m->n; i++)
+            all[i] = fcntl(all[i], F_DUPFD, 100);
+        char names[MANAGER_MAX_FDS * 66] = "arenad.socket";
+        for (size_t i = 0; i <= m->n; i++) {
+            if (dup2(all[i], 3 + (int)i) < 0)
+                _exit(120);
+            if (i > 0) {
+                (void)strcat(names, ":");
+                (void)strcat(names, m->names[i - 1]);
+            }
+        }
+        char count[16], pidbuf[16];
+        (void)snprintf(count, sizeof(count), "%zu", m->n + 1);
+        (void)snprintf(pidbuf, sizeof(pidbuf), "%ld", (long)getpid());
+        (void)setenv("LISTEN_FDS", count, 1);
+        (void)setenv("LISTEN_PID", pidbuf, 1);
+        (void)setenv("LISTEN_FDNAMES", names, 1);
+        (void)setenv("NOTIFY_SOCKET", m->notify_path, 1);
+        (void)setenv("ARENAD_FDSTORE", "1", 1);
+        (void)unsetenv("FDSTORE");
+        (void)prctl_pdeathsig();
+        execl(ARENAD_PATH, ARENAD_PATH, "--foreground", "--budget", "96M", "--config", config_path,
+              "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    m->pid = pid;
+    (void)pthread_mutex_unlock(&m->lock);
+    uint64_t deadline = now_ms() + WAIT_MS;
+    while (!manager_ready(m) && now_ms() < deadline)
+        nap_ms(SLEEP_STEP);
+    ck_assert_msg(manager_ready(m), "arenad never said READY=1");
+}
+
+static bool manager_has(manager_t *m, const char *prefix)
+{
+    bool found = false;
+    (void)pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n && !found; i++)
+        found = strncmp(m->names[i], prefix, strlen(prefix)) == 0;
+    (void)pthread_mutex_unlock(&m->lock);
+    return found;
+}
+
+static void manager_setup(void)
+{
+    manager_t *m = &mgr;
+    memset(m, 0, sizeof(*m));
+    (void)snprintf(m->dir, sizeof(m->dir), "/tmp/arenad-mgr-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(m->dir));
+    (void)snprintf(m->sock_path, sizeof(m->sock_path), "%.31s/arenad.sock", m->dir);
+    (void)snprintf(m->notify_path, sizeof(m->notify_path), "%.31s/notify", m->dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    m->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(m->listen_fd, 0);
+    memcpy(sa.sun_path, m->sock_path, strlen(m->sock_path) + 1);
+    ck_assert_int_eq(bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(m->listen_fd, 64), 0);
+    m->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(m->notify_fd, 0);
+    memcpy(sa.sun_path, m->notify_path, strlen(m->notify_path) + 1);
+    ck_assert_int_eq(bind(m->notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    write_config();
+    ck_assert_int_eq(setenv("ARENAD_SOCKET", m->sock_path, 1), 0);
+    ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
+    /* books() and the children find the daemon through this. */
+    (void)snprintf(daemon_.socket, sizeof(daemon_.socket), "%s", m->sock_path);
+    ck_assert_int_eq(pthread_mutex_init(&m->lock, NULL), 0);
+    ck_assert_int_eq(pthread_create(&m->reader, NULL, manager_reader, m), 0);
+    manager_spawn(m);
+}
+
+static void manager_teardown(void)
+{
+    manager_t *m = &mgr;
+    if (m->pid > 0) {
+        (void)kill(m->pid, SIGKILL);
+        (void)waitpid(m->pid, NULL, 0);
+    }
+    atomic_store(&m->stop, true);
+    (void)pthread_join(m->reader, NULL);
+    for (size_t i = 0; i < m->n; i++)
+        (void)close(m->fds[i]);
+    (void)close(m->listen_fd);
+    (void)close(m->notify_fd);
+    (void)unlink(m->sock_path);
+    (void)unlink(m->notify_path);
+    (void)rmdir(m->dir);
+    (void)unlink(config_path);
+    memset(&daemon_, 0, sizeof(daemon_));
+}
+
+START_TEST(test_fd_store_resumes_the_books)
+{
+    manager_t *m = &mgr;
+    child_t kids[3];
+    memset(kids, 0, sizeof(kids));
+    child_start(&kids[0], 0, false);
+    child_start(&kids[1], 1, false);
+    child_start(&kids[2], 2, false); /* dies while the daemon is down */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(read_byte(kids[i].from_child), 'R');
+    nap_ms(200);
+    ck_assert(manager_has(m, "ledger"));
+    ck_assert(manager_has(m, "pool-uid"));
+
+    /* The crash: the manager keeps the socket and the stored fds. */
+    (void)kill(m->pid, SIGKILL);
+    (void)waitpid(m->pid, NULL, 0);
+    m->pid = 0;
+    (void)kill(kids[2].pid, SIGKILL);
+    ck_assert_int_eq(child_finish(&kids[2]), 100 + SIGKILL);
+    size_t stored = manager_count(m);
+    manager_spawn(m);
+    nap_ms(100);
+    ck_assert_uint_eq(manager_count(m), stored); /* resumed pools are not stored twice */
+
+    /* During the grace period the dead client's leases still count: a
+     * newcomer cannot have the budget they hold... */
+    uint64_t per_child = 0;
+    for (size_t k = 0; k < NLEASES; k++)
+        per_child += lease_sizes[k];
+    size_t room = 96 * MIB - 2 * per_child; /* free once the third is freed */
+    arena_conn_t *c = NULL;
+    ck_assert_int_eq(arena_connect(m->sock_path, &c), 0);
+    arena_lease_t big;
+    ck_assert_int_eq(arena_lease(c, room, 0, &big), -ENOMEM);
+    /* ...but memory the ledger says nobody held is granted at once. */
+    arena_lease_t small;
+    ck_assert_int_eq(arena_lease(c, MIB, 0, &small), 0);
+
+    for (int i = 0; i < 2; i++)
+        write_byte(kids[i].to_child, 'G');
+    for (int i = 0; i < 2; i++) {
+        char ch = read_byte(kids[i].from_child);
+        if (ch != 'D')
+            children_kill(kids, 2);
+        ck_assert_int_eq(ch, 'D');
+    }
+    arena__admin_status_t st;
+    arena__admin_leases_t *l = NULL;
+    books(&st, &l);
+    ck_assert_uint_eq(l->count, 2 * (NLEASES + 1) + 1);
+    uint64_t sum = check_no_overlap(l); /* one pool: the resumed one */
+    arena__admin_leases_free(l);
+    ck_assert_uint_eq(sum, 2 * (per_child + MIB) + MIB);
+    ck_assert_uint_eq(st.leased_bytes, sum);
+
+    /* After the grace period the dead client's memory is free again. */
+    ck_assert_int_eq(arena_release(c, &small), 0);
+    nap_ms(GRACE_MS + 300);
+    ck_assert_int_eq(arena_lease(c, room - 4 * MIB, 0, &big), 0);
+    ck_assert_int_eq(arena_release(c, &big), 0);
+    arena_disconnect(c);
+
+    for (int i = 0; i < 2; i++)
+        write_byte(kids[i].to_child, 'X');
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(child_finish(&kids[i]), 0);
+    books(&st, NULL);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+}
+END_TEST
+
+/* ---- threads sharing a connection through a restart ------------------------------ */
+
+typedef struct churner {
+    arena_conn_t *conn;
+    int tag;
+    atomic_bool *stop;
+    int bad;     /* results that are neither success nor "daemon away" */
+    int damaged; /* held leases whose bytes changed */
+    long ops;
+} churner_t;
+
+static void *churn_thread(void *arg)
+{
+    churner_t *c = arg;
+    arena_lease_t held;
+    bool holding = arena_lease(c->conn, MIB, 0, &held) == 0;
+    if (holding)
+        fill(held.addr, held.size, c->tag, 0);
+    while (!atomic_load(c->stop)) {
+        arena_lease_t l;
+        int r = arena_lease(c->conn, 64 * KIB, 5000, &l);
+        if (r == 0) {
+            fill(l.addr, l.size, c->tag, 1);
+            if (!intact(l.addr, l.size, c->tag, 1))
+                c->damaged++;
+            r = arena_release(c->conn, &l);
+        }
+        if (r != 0 && r != ARENA_EDISCONNECTED && r != -ETIMEDOUT)
+            c->bad++;
+        if (holding && !intact(held.addr, held.size, c->tag, 0))
+            c->damaged++;
+        c->ops++;
+    }
+    if (holding && arena_release(c->conn, &held) != 0)
+        c->bad++;
+    return NULL;
+}
+
+START_TEST(test_threads_share_a_connection_through_a_restart)
+{
+    arena_conn_t *conn = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &conn), 0);
+    enum { THREADS = 4 };
+    atomic_bool stop = false;
+    churner_t ch[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        ch[i] = (churner_t){.conn = conn, .tag = 20 + i, .stop = &stop};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, churn_thread, &ch[i]), 0);
+    }
+    nap_ms(300);
+    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    nap_ms(GRACE_MS + 700); /* claims, then grants again after the grace period */
+    atomic_store(&stop, true);
+    long ops = 0;
+    for (int i = 0; i < THREADS; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_int_eq(ch[i].bad, 0);
+        ck_assert_int_eq(ch[i].damaged, 0);
+        ops += ch[i].ops;
+    }
+    ck_assert_int_gt(ops, THREADS);
+    arena__conn_notes_t notes;
+    ck_assert_int_eq(arena__conn_notes(conn, &notes), 0);
+    ck_assert_uint_eq(notes.reconnects_total, 1);
+    ck_assert_uint_eq(notes.detached_total, 0);
+    ck_assert_uint_eq(arena__conn_tracked(conn), 0);
+    arena_disconnect(conn);
+    /* Whatever was released across the restart without being claimed is
+     * free once the grace period is over: nothing is left. */
+    arena__admin_status_t st;
+    books(&st, NULL);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+}
+END_TEST
+
+/* ---- clients killed at any point -------------------------------------------------- */
+
+/* A client that never stops: leases, writes, parks, unparks, releases, and
+ * now and then leaves half a frame on a second connection -- until the test
+ * kills it wherever it is. */
+static int churn_main(unsigned seed)
+{
+    arena_conn_t *c = NULL;
+    if (arena_connect(daemon_.socket, &c) != 0)
+        return 2;
+    arena_lease_t l[8];
+    bool parked[8] = {false};
+    size_t n = 0;
+    for (;;) {
+        unsigned op = (unsigned)rand_r(&seed) % 7;
+        size_t i = n ? (size_t)rand_r(&seed) % n : 0;
+        if (op <= 1 && n < 8) {
+            size_t size = 4096u << (rand_r(&seed) % 10);
+            if (arena_lease(c, size, 0, &l[n]) == 0) {
+                memset(l[n].addr, 0x5a, 4096);
+                parked[n++] = false;
+            }
+        } else if (op == 2 && n > 0) {
+            if (parked[i])
+                (void)arena_lease_unpark(c, &l[i]);
+            (void)arena_release(c, &l[i]);
+            l[i] = l[n - 1];
+            parked[i] = parked[n - 1];
+            n--;
+        } else if (op == 3 && n > 0 && !parked[i]) {
+            parked[i] = arena_lease_park(c, &l[i]) == 0;
+        } else if (op == 4 && n > 0 && parked[i]) {
+            parked[i] = arena_lease_unpark(c, &l[i]) != 0;
+        } else if (op == 5) {
+            /* Half a frame on a raw connection, left hanging. */
+            int s = harness_connect(&daemon_);
+            static const uint8_t half[] = {40, 0, 0, 0, 0x08, 0x01};
+            if (s >= 0 && write(s, half, sizeof(half)) < 0)
+                return 3;
+        }
+    }
+}
+
+/* The daemon's resident pool pages, from its metrics. */
+static uint64_t resident_bytes(void)
+{
+    arena_conn_t *c = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &c), 0);
+    arena__admin_text_t *t = NULL;
+    ck_assert_int_eq(arena__admin_metrics(c, &t), 0);
+    const char *line = strstr(t->text, "\narenad_resident_bytes ");
+    ck_assert_ptr_nonnull(line);
+    uint64_t v = strtoull(line + strlen("\narenad_resident_bytes "), NULL, 10);
+    arena__admin_text_free(t);
+    arena_disconnect(c);
+    return v;
+}
+
+START_TEST(test_clients_killed_anywhere_leave_nothing)
+{
+    arena__admin_status_t st;
+    books(&st, NULL); /* the uid's pool memfd exists from the first hello on */
+    /* The daemon closes books()'s connection when it sees the EOF: the
+     * baseline is the count once that has happened. */
+    int fds_before = harness_count_fds(daemon_.pid);
+    for (int i = 0; i < 20; i++) {
+        nap_ms(SLEEP_STEP);
+        int n = harness_count_fds(daemon_.pid);
+        fds_before = n < fds_before ? n : fds_before;
+    }
+    ck_assert_int_gt(fds_before, 0);
+    unsigned seed = 12345;
+    for (int round = 0; round < 30; round++) {
+        (void)fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0)
+            _exit(churn_main(seed + (unsigned)round));
+        nap_ms((unsigned)rand_r(&seed) % 40);
+        (void)kill(pid, SIGKILL);
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status)); /* it was still churning */
+    }
+    /* The daemon notices every death at once (socket EOF): no client, no
+     * lease, no fd of theirs, no page of theirs stays. */
+    uint64_t deadline = now_ms() + WAIT_MS;
+    do {
+        nap_ms(SLEEP_STEP);
+        books(&st, NULL);
+    } while ((st.clients > 1 || st.leased_bytes > 0) && now_ms() < deadline);
+    ck_assert_uint_eq(st.clients, 1); /* books() itself */
+    ck_assert_uint_eq(st.leased_bytes, 0);
+    ck_assert_uint_eq(st.leases, 0);
+    ck_assert_uint_eq(resident_bytes(), 0);
+    deadline = now_ms() + WAIT_MS;
+    while (harness_count_fds(daemon_.pid) != fds_before && now_ms() < deadline)
+        nap_ms(SLEEP_STEP);
+    ck_assert_int_eq(harness_count_fds(daemon_.pid), fds_before);
+}
+END_TEST
+
+static Suite *restart_suite(void)
+{
+    Suite *s = suite_create("restart");
+    TCase *tc = tcase_create("restart");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_sigkill_restart_keeps_every_byte);
+    tcase_add_test(tc, test_forged_claims_and_pools);
+    tcase_add_test(tc, test_release_across_restart_is_not_sent_stale);
+    tcase_add_test(tc, test_clients_killed_anywhere_leave_nothing);
+    tcase_add_test(tc, test_threads_share_a_connection_through_a_restart);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("fdstore");
+    tcase_add_checked_fixture(tc, manager_setup, manager_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_fd_store_resumes_the_books);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(restart_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
