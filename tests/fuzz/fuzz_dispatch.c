@@ -78,6 +78,7 @@ typedef struct fuzz_state {
     unsigned cur;
     int open_conns;
     uint64_t skew_ms; /* FUZZ_OP_PUMP moves the clock ahead; it never goes back */
+    int pool_fd;      /* a pool memfd the daemon handed out (kept to hand back), or -1 */
 } fuzz_state_t;
 
 static fuzz_state_t S;
@@ -160,7 +161,10 @@ static void drain(peer_t *p)
             for (size_t i = 0; i < nfd; i++) {
                 int fd;
                 memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                (void)close(fd);
+                if (i == 0 && S.pool_fd < 0)
+                    S.pool_fd = fd; /* a HelloReply's first fd: the pool */
+                else
+                    (void)close(fd);
             }
         }
     }
@@ -309,6 +313,9 @@ static void send_request(peer_t *p, const uint8_t *b, size_t len)
     Arena__V1__ReclaimRequest reclaim = ARENA__V1__RECLAIM_REQUEST__INIT;
     Arena__V1__MetricsRequest metrics = ARENA__V1__METRICS_REQUEST__INIT;
     Arena__V1__EventsRequest events = ARENA__V1__EVENTS_REQUEST__INIT;
+    Arena__V1__ClaimRequest claim = ARENA__V1__CLAIM_REQUEST__INIT;
+    Arena__V1__LeaseClaim claims[4];
+    Arena__V1__LeaseClaim *claim_ptrs[4];
     char name[17];
     uint8_t kind = len > 0 ? b[0] : 0;
     uint64_t arg = get_u64(b, len, 1);
@@ -318,6 +325,7 @@ static void send_request(peer_t *p, const uint8_t *b, size_t len)
     case FUZZ_REQ_HELLO:
         hello.protocol_version = (uint32_t)(arg % 4);
         hello.notifications = (arg2 & 1) != 0;
+        hello.reattach = (arg2 & 2) != 0;
         memset(name, 0, sizeof(name));
         for (size_t i = 0; i < 16 && 25 + i < len; i++)
             name[i] = (char)b[25 + i];
@@ -366,6 +374,22 @@ static void send_request(peer_t *p, const uint8_t *b, size_t len)
         env.body_case = ARENA__V1__ENVELOPE__BODY_EVENTS;
         env.events = &events;
         break;
+    case FUZZ_REQ_CLAIM:
+        /* 1-4 claims: granule-aligned offsets in the pool and sizes of 4 KiB
+         * to 512 KiB, or (arg2 & 1) anything. */
+        claim.n_claims = 1 + (arg2 >> 8) % 4;
+        for (size_t i = 0; i < claim.n_claims; i++) {
+            arena__v1__lease_claim__init(&claims[i]);
+            uint64_t off = arg + i * (arg2 >> 16);
+            claims[i].lease_id = i + 1;
+            claims[i].offset = (arg2 & 1) ? off : (off % (128 * MiB)) & ~(uint64_t)4095;
+            claims[i].size = (arg2 & 1) ? arg2 : (uint64_t)4096 << ((arg2 >> 4) % 8);
+            claim_ptrs[i] = &claims[i];
+        }
+        claim.claims = claim_ptrs;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_CLAIM;
+        env.claim = &claim;
+        break;
     default:
         /* A reply or notification sent to the daemon: a protocol error. */
         env.body_case = ARENA__V1__ENVELOPE__BODY_STATUS_REPLY;
@@ -380,13 +404,33 @@ static void send_request(peer_t *p, const uint8_t *b, size_t len)
 }
 
 /* Opens 1..3 descriptors of the kinds sel picks, for SCM_RIGHTS. */
+/* A memfd that passes for a pool of this uid (named and sealed as arenad
+ * makes them), so a re-registering hello adopts it. */
+static int fake_pool(void)
+{
+    char name[48];
+    (void)snprintf(name, sizeof(name), "arenad-pool-uid%lu", (unsigned long)getuid());
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CHECK(fd >= 0);
+    CHECK(ftruncate(fd, (off_t)(64 * MiB)) == 0);
+    CHECK(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0);
+    return fd;
+}
+
 static size_t make_fds(uint8_t sel, int *fds)
 {
     size_t n = 1 + sel % 3;
     for (size_t i = 0; i < n; i++) {
-        switch ((sel >> (2 + i * 2)) % 3) {
+        switch (((unsigned)(sel >> 2) + (unsigned)i * 3u) % 5u) {
         case 0:
             fds[i] = memfd_create("fuzz", MFD_CLOEXEC);
+            break;
+        case 3:
+            fds[i] = fake_pool();
+            break;
+        case 4:
+            /* The pool the daemon handed out, if any: handing it back. */
+            fds[i] = S.pool_fd >= 0 ? fcntl(S.pool_fd, F_DUPFD_CLOEXEC, 0) : fake_pool();
             break;
         case 1: {
             int pfd[2];
@@ -432,12 +476,14 @@ static void check_manager(void)
 static void state_init(void)
 {
     memset(&S, 0, sizeof(S));
+    S.pool_fd = -1;
     CHECK(uv_loop_init(&S.loop) == 0);
     ad_leases_config_t lc = {.budget = 64 * MiB,
                              .heap_size = 128 * MiB,
                              .small_limit = 4 * MiB,
                              .decay_ms = 10,
-                             .max_leases_per_client = 16};
+                             .max_leases_per_client = 16,
+                             .restart_grace_ms = 500};
     CHECK(ad_leases_new(&lc, &S.mgr) == 0);
     CHECK(ad_admin_new(S.mgr, "/fuzz", 0, &S.adm) == 0);
     ad_dispatch_config_t dc = {.max_frame = MAX_FRAME};
@@ -448,6 +494,8 @@ static void state_init(void)
 
 static void state_fini(void)
 {
+    if (S.pool_fd >= 0)
+        (void)close(S.pool_fd);
     for (unsigned i = 0; i < NPEERS; i++)
         if (S.peers[i].fd >= 0 || S.peers[i].open)
             peer_close(&S.peers[i]);
@@ -535,7 +583,7 @@ static void run_input(const uint8_t *data, size_t size)
  * keeps it: one empty run first, so the fd count starts from there. */
 static void warm_up(void)
 {
-    ad_log_set_level(AD_LOG_ERROR);
+    ad_log_set_level(getenv("FUZZ_LOG") ? AD_LOG_DEBUG : AD_LOG_ERROR);
     state_init();
     state_fini();
 }

@@ -31,7 +31,7 @@ enum {
  * arguments: u64 at bytes[1..8], u64 at bytes[9..16], request id at
  * bytes[17..24]; the hello's client name at bytes[25..40]. */
 enum {
-    FUZZ_REQ_HELLO = 0,   /* version arg % 4, notifications arg2 & 1 */
+    FUZZ_REQ_HELLO = 0,   /* version arg % 4, notifications arg2 & 1, reattach arg2 & 2 */
     FUZZ_REQ_LEASE = 1,   /* size arg % 80 MiB (any when arg2 & 0x100), wait (arg2 & 0xff) - 8 */
     FUZZ_REQ_RELEASE = 2, /* lease id arg % 64 (any when arg2 & 1) */
     FUZZ_REQ_STATUS = 3,
@@ -41,7 +41,8 @@ enum {
     FUZZ_REQ_METRICS = 7,
     FUZZ_REQ_EVENTS = 8, /* since arg, max arg2 */
     FUZZ_REQ_REPLY = 9,  /* a StatusReply sent to the daemon */
-    FUZZ_REQ_COUNT = 10
+    FUZZ_REQ_CLAIM = 10, /* 1-4 claims from offset arg, shaped by arg2 */
+    FUZZ_REQ_COUNT = 11
 };
 
 #define FUZZ_MAX_OPS   256

@@ -84,6 +84,26 @@ static void env_release(uint64_t lease_id, uint64_t id)
     env_frame(&env);
 }
 
+/* A re-registering hello with one fd: sel 12 a memfd that passes for a pool
+ * (fuzz_dispatch.c make_fds), sel 36 the pool the daemon handed out. */
+static void env_hello_reattach(uint8_t sel)
+{
+    uint8_t b[256];
+    Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
+    Arena__V1__Hello hello = ARENA__V1__HELLO__INIT;
+    hello.protocol_version = 1;
+    hello.client_name = "back";
+    hello.notifications = 1;
+    hello.reattach = 1;
+    env.request_id = 1;
+    env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    b[0] = sel;
+    size_t n = arena__v1__envelope__get_packed_size(&env);
+    (void)arena__v1__envelope__pack(&env, b + 1);
+    chunk(FUZZ_OP_FRAME_FDS, b, 1 + n);
+}
+
 static void pump(uint8_t ahead)
 {
     chunk(FUZZ_OP_PUMP, &ahead, 1);
@@ -269,6 +289,36 @@ int main(int argc, char **argv)
     sw(0);
     req(FUZZ_REQ_CLIENTS, 0, 0, 3);
     rc |= save(dir, "many_peers");
+
+    /* After a restart: a pool handed back (adopted, nothing known), claims
+     * that fit, overlap, are misaligned or huge, a lease that waits for the
+     * grace period, a claim after it. arg2 bits: 1 raw, 4..6 size shift,
+     * 8..9 count, 16.. stride. */
+    env_hello_reattach(12);
+    req(FUZZ_REQ_CLAIM, 0, (uint64_t)4 << 4 | (uint64_t)2 << 8 | (uint64_t)(1 << 20) << 16, 2);
+    req(FUZZ_REQ_CLAIM, 8192, 1 << 4, 3);            /* overlaps the first */
+    req(FUZZ_REQ_CLAIM, 4097, 1 | (uint64_t)4096, 4); /* raw: misaligned */
+    req(FUZZ_REQ_LEASE, MiB, 200, 5);
+    pump(60); /* the grace period (500 ms in the fuzzer) ends */
+    req(FUZZ_REQ_CLAIM, 32 * MiB, 0, 6);
+    req(FUZZ_REQ_LEASES, 1, 0, 7);
+    rc |= save(dir, "reattach_claims");
+
+    /* The daemon's own pool handed back on a second connection. */
+    req(FUZZ_REQ_HELLO, 1, 1, 1);
+    req(FUZZ_REQ_LEASE, MiB, 8, 2);
+    pump(0);
+    sw(1);
+    env_hello_reattach(36);
+    req(FUZZ_REQ_CLAIM, 0, 0, 2);
+    sw(0);
+    chunk(FUZZ_OP_CLOSE, NULL, 0);
+    rc |= save(dir, "reattach_own_pool");
+
+    /* Claims from a client that did not re-register. */
+    req(FUZZ_REQ_HELLO, 1, 0, 1);
+    req(FUZZ_REQ_CLAIM, 0, 0, 2);
+    rc |= save(dir, "claim_without_reattach");
 
     return rc == 0 ? 0 : 1;
 }
