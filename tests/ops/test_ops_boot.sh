@@ -96,7 +96,7 @@ arenactl status | grep -q 'budget' || exit 1
 # (Restart=on-failure) and hands back the pool and the lease ledger from
 # its fd store; the client's notification thread re-registers its lease
 # and its data is intact when it checks after the hold.
-ARENA_BACKGROUND=1 /root/outside /run/arenad/arenad.sock 8 &
+ARENA_BACKGROUND=1 ARENAD_SOCKET=/run/arenad/arenad.sock /root/outside - 8 &
 HOLDER=$!
 sleep 1
 OLDPID=$(systemctl show -p MainPID --value arenad)
@@ -107,10 +107,14 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
     [ "$NEWPID" != "$OLDPID" ] && [ "$NEWPID" != 0 ] && break
 done
 [ "$NEWPID" != "$OLDPID" ] && [ "$NEWPID" != 0 ] || exit 1
-sleep 1
-journalctl -u arenad --no-pager | grep 'resumed 1 pool' || exit 1
+journalctl -u arenad --no-pager | grep 'with the ledger: 1 lease(s) (8.0 MiB)' || exit 1
+for i in 1 2 3 4 5 6; do
+    arenactl --json clients | grep -q '"leased_bytes":8388608' && break
+    sleep 0.5
+done
 arenactl leases
 arenactl --json clients | grep -q '"leased_bytes":8388608' || exit 1
+journalctl -u arenad --no-pager | grep 'claimed 1 lease(s) back' || exit 1
 wait $HOLDER || exit 1
 systemctl stop arenad || exit 1
 systemctl is-active arenad && exit 1

@@ -2,7 +2,8 @@
  *
  * outside.c -- a program outside the arenad tree, built against an installed
  * libarena-client (pkg-config or find_package), run against a daemon:
- * connects to the socket in argv[1], leases 8 MiB, writes and reads it back,
+ * connects to the socket in argv[1] ("-": the library's default connection,
+ * found through $ARENAD_SOCKET), leases 8 MiB, writes and reads it back,
  * releases it. Prints one line and exits 0 on success, 1 otherwise. With a
  * second argument N it holds the lease for N seconds before releasing it
  * (so a test can look at a client that holds memory, or restart the daemon
@@ -17,11 +18,11 @@
 int main(int argc, char **argv)
 {
     if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: %s SOCKET [HOLD_SECONDS]\n", argv[0]);
+        fprintf(stderr, "usage: %s SOCKET|- [HOLD_SECONDS]\n", argv[0]);
         return 2;
     }
-    arena_conn_t *conn;
-    int r = arena_connect(argv[1], &conn);
+    arena_conn_t *conn = NULL;
+    int r = strcmp(argv[1], "-") == 0 ? 0 : arena_connect(argv[1], &conn);
     if (r < 0) {
         fprintf(stderr, "outside: connect %s: %s\n", argv[1], arena_strerror(r));
         return 1;
