@@ -43,6 +43,7 @@
  *   max_leases_per_client  65536                leases one connection may hold
  *   log_level              info                 error | warn | info | debug
  *   socket_mode            0666                 octal permissions of the socket file
+ *   socket_group           (the daemon's)       group name or gid owning the socket file
  *   hugetlb                false                back pools with huge pages (MFD_HUGETLB;
  *                                               restart to change)
  *   admin_group            (none)               group name or gid whose members may see
@@ -349,28 +350,40 @@ static int set_hugetlb(ad_config_t *cfg, const char *value, char *err, size_t er
     return -EINVAL;
 }
 
-static int set_admin_group(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+/* A group name or gid into *gid and *has ("" clears it). */
+static int set_group(const char *key, const char *value, gid_t *gid, bool *has, char *err,
+                     size_t err_len)
 {
-    uint64_t gid;
+    uint64_t n;
     if (value[0] == '\0') {
-        cfg->has_admin_group = false;
+        *has = false;
         return 0;
     }
-    if (parse_uint(value, 0, (gid_t)-1 - 1, &gid) == 0) {
-        cfg->admin_gid = (gid_t)gid;
-        cfg->has_admin_group = true;
+    if (parse_uint(value, 0, (gid_t)-1 - 1, &n) == 0) {
+        *gid = (gid_t)n;
+        *has = true;
         return 0;
     }
     struct group grp, *found = NULL;
     char buf[4096];
     int r = getgrnam_r(value, &grp, buf, sizeof(buf), &found);
     if (r != 0 || !found) {
-        config_err(err, err_len, "admin_group: no group named '%s'", value);
+        config_err(err, err_len, "%s: no group named '%s'", key, value);
         return -EINVAL;
     }
-    cfg->admin_gid = found->gr_gid;
-    cfg->has_admin_group = true;
+    *gid = found->gr_gid;
+    *has = true;
     return 0;
+}
+
+static int set_admin_group(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    return set_group("admin_group", value, &cfg->admin_gid, &cfg->has_admin_group, err, err_len);
+}
+
+static int set_socket_group(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    return set_group("socket_group", value, &cfg->socket_gid, &cfg->has_socket_group, err, err_len);
 }
 
 static const struct {
@@ -395,6 +408,7 @@ static const struct {
     {"socket_mode", set_socket_mode},
     {"hugetlb", set_hugetlb},
     {"admin_group", set_admin_group},
+    {"socket_group", set_socket_group},
 };
 
 /* weight.UID, cap.UID, guarantee.UID. Returns 1 when key is not one. */

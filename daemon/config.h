@@ -46,6 +46,8 @@ typedef struct ad_config {
     bool hugetlb;
     bool has_admin_group;
     gid_t admin_gid;
+    bool has_socket_group; /* chown the socket file to socket_gid */
+    gid_t socket_gid;
     unsigned set;                            /* AD_CONFIG_SET_* */
     ad_fair_rule_t fair[AD_CONFIG_MAX_FAIR]; /* weight.UID, cap.UID, guarantee.UID */
     size_t fair_count;

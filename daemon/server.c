@@ -623,9 +623,11 @@ static int server_listen(ad_server_t *s, char *err, size_t err_len)
             server_err(err, err_len, "another arenad is listening on %s", path);
         goto fail_fd;
     }
-    if (chmod(path, (mode_t)s->config.socket_mode) < 0 || lstat(path, &st) < 0) {
+    if (chmod(path, (mode_t)s->config.socket_mode) < 0 ||
+        (s->config.has_socket_group && chown(path, (uid_t)-1, s->config.socket_gid) < 0) ||
+        lstat(path, &st) < 0) {
         r = -errno;
-        server_err(err, err_len, "cannot set the mode of %s: %s", path, ad_errstr(r));
+        server_err(err, err_len, "cannot set the mode or group of %s: %s", path, ad_errstr(r));
         goto fail_unlink;
     }
     if (listen(fd, SOMAXCONN) < 0) {
@@ -735,6 +737,16 @@ static void server_reload(ad_server_t *s)
     if (next.socket_mode != cur->socket_mode && s->listen_fd >= 0 && !s->inherited &&
         chmod(cur->socket, (mode_t)next.socket_mode) == 0)
         cur->socket_mode = next.socket_mode;
+    if ((next.has_socket_group != cur->has_socket_group || next.socket_gid != cur->socket_gid) &&
+        next.has_socket_group && s->listen_fd >= 0 && !s->inherited) {
+        if (chown(cur->socket, (uid_t)-1, next.socket_gid) == 0) {
+            cur->has_socket_group = true;
+            cur->socket_gid = next.socket_gid;
+        } else {
+            ad_log(AD_LOG_WARN, "reload: cannot give %s to group %lu: %s", cur->socket,
+                   (unsigned long)next.socket_gid, ad_errstr(-errno));
+        }
+    }
 
     cur->budget = next.budget;
     cur->decay_ms = next.decay_ms;

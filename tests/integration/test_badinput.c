@@ -506,6 +506,24 @@ static void restart_with_config(const char *text)
     (void)unlink(path);
 }
 
+START_TEST(test_socket_mode_and_group)
+{
+    /* The socket file gets the configured mode and group (any gid as root;
+     * otherwise one of ours), so access can be given to a group only. */
+    gid_t gid = geteuid() == 0 ? 4242 : getegid();
+    char text[128];
+    (void)snprintf(text, sizeof(text),
+                   "budget = 64M\nheap_size = 128M\nsocket_mode = 0660\nsocket_group = %lu\n",
+                   (unsigned long)gid);
+    restart_with_config(text);
+    struct stat st;
+    ck_assert_int_eq(stat(daemon_.socket, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0660);
+    ck_assert_uint_eq(st.st_gid, gid);
+    check_healthy(0);
+}
+END_TEST
+
 START_TEST(test_half_frame_times_out)
 {
     restart_with_config("budget = 64M\nheap_size = 128M\nframe_timeout_ms = 200\n");
@@ -1594,6 +1612,7 @@ static Suite *badinput_suite(void)
     tcase_add_test(tc, test_second_daemon_refused);
     tcase_add_test(tc, test_bad_flags_and_config);
     tcase_add_test(tc, test_stale_socket_replaced);
+    tcase_add_test(tc, test_socket_mode_and_group);
     tcase_add_test(tc, test_sigterm_releases_and_unlinks);
     tcase_add_test(tc, test_sighup_reload);
     tcase_add_test(tc, test_daemonise_waits_for_socket);

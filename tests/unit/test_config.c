@@ -125,6 +125,14 @@ START_TEST(test_values)
     ck_assert_uint_eq(c.admin_gid, 0);
     ck_assert_int_eq(ad_config_set(&c, "admin_group", "", err, sizeof(err)), 0);
     ck_assert(!c.has_admin_group);
+    ck_assert(!c.has_socket_group);
+    ck_assert_int_eq(ad_config_set(&c, "socket_group", "4242", err, sizeof(err)), 0);
+    ck_assert(c.has_socket_group);
+    ck_assert_uint_eq(c.socket_gid, 4242);
+    ck_assert_int_eq(ad_config_set(&c, "socket_group", "root", err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.socket_gid, 0);
+    ck_assert_int_eq(ad_config_set(&c, "socket_group", "", err, sizeof(err)), 0);
+    ck_assert(!c.has_socket_group);
     ck_assert_int_eq(ad_config_set(&c, "small_lease_limit", "0", err, sizeof(err)), 0);
     ck_assert_uint_eq(c.small_lease_limit, 0);
     /* max_connections is max_clients by another name. */
@@ -177,6 +185,7 @@ START_TEST(test_bad_values)
         {"socket", "relative/path", -EINVAL},
         {"socket", "", -EINVAL},
         {"admin_group", "no-such-group-arenad-test", -EINVAL},
+        {"socket_group", "no-such-group-arenad-test", -EINVAL},
         {"no_such_key", "1", -ENOENT},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
