@@ -480,9 +480,7 @@ int arena__conn_call(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kin
     return r;
 }
 
-/* Tells the daemon of `epoch` that lease daemon_id is released (not at all
- * when that daemon is gone: the lease was not claimed from the next one). */
-static int conn_release_remote(arena_conn_t *conn, uint64_t daemon_id, uint32_t epoch)
+int arena__conn_release_remote(arena_conn_t *conn, uint64_t daemon_id, uint32_t epoch)
 {
     arena__msg_t req = {.kind = ARENA__MSG_RELEASE};
     req.u.release.lease_id = daemon_id;
@@ -510,13 +508,61 @@ int arena__conn_info(arena_conn_t *conn, arena__conn_info_t *ret_info)
 {
     if (!conn || !ret_info)
         return -EINVAL;
-    *ret_info = conn->info; /* written once, before the connection is handed out */
+    /* Written before the connection is handed out, and by a reconnect
+     * under table_lock. */
+    (void)pthread_mutex_lock(&conn->table_lock);
+    *ret_info = conn->info;
+    (void)pthread_mutex_unlock(&conn->table_lock);
     return 0;
 }
 
 int arena__conn_pool_fd(arena_conn_t *conn)
 {
-    return conn && !conn_foreign(conn) ? conn->pool_fd : -1;
+    if (!conn || conn_foreign(conn))
+        return -1;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    int fd = conn->pool_fd;
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    return fd;
+}
+
+/* arena__conn_call_lease()'s reply hook: the daemon's numbers, plus the
+ * state of the connection at that moment (conn->lock held). */
+typedef struct lease_call {
+    arena__reply_fn fn;
+    void *ctx;
+    arena_conn_t *conn;
+    arena__lease_call_t *out;
+} lease_call_t;
+
+static int conn_lease_reply(void *ctx, const arena__msg_t *reply)
+{
+    lease_call_t *lc = ctx;
+    arena_conn_t *conn = lc->conn;
+    int fd = fcntl(conn->pool_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    lc->out->epoch = conn->epoch;
+    lc->out->info = conn->info;
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    lc->out->pool_fd = fd;
+    int r = lc->fn(lc->ctx, reply);
+    if (r < 0) {
+        (void)close(fd);
+        lc->out->pool_fd = -1;
+    }
+    return r;
+}
+
+int arena__conn_call_lease(arena_conn_t *conn, const arena__msg_t *req, arena__reply_fn fn,
+                           void *ctx, arena__lease_call_t *ret_call)
+{
+    if (!fn || !ret_call)
+        return -EINVAL;
+    ret_call->pool_fd = -1;
+    lease_call_t lc = {.fn = fn, .ctx = ctx, .conn = conn, .out = ret_call};
+    return arena__conn_call(conn, req, ARENA__MSG_LEASE_REPLY, conn_lease_reply, &lc);
 }
 
 int arena__conn_socket_fd(arena_conn_t *conn)
@@ -555,7 +601,7 @@ static int table_grow(arena_conn_t *conn, size_t cap)
 static lease_slot_t *table_find(arena_conn_t *conn, uint64_t id);
 
 int arena__conn_track_lease(arena_conn_t *conn, uint64_t daemon_id, uint64_t offset, void *addr,
-                            size_t size, uint64_t *ret_id)
+                            size_t size, uint32_t epoch, uint64_t *ret_id)
 {
     if (!conn || !addr || !ret_id)
         return -EINVAL;
@@ -563,6 +609,10 @@ int arena__conn_track_lease(arena_conn_t *conn, uint64_t daemon_id, uint64_t off
         return ARENA_EDISCONNECTED;
     int r = 0;
     (void)pthread_mutex_lock(&conn->table_lock);
+    if (epoch != conn->epoch) {
+        r = -ESTALE; /* granted by a daemon that is gone: nobody claimed it */
+        goto out;
+    }
     if ((conn->slot_count + 1) * 2 > conn->slot_cap) {
         r = table_grow(conn, conn->slot_cap ? conn->slot_cap * 2 : TABLE_INITIAL);
         if (r < 0)
@@ -601,7 +651,10 @@ out:
 int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size)
 {
     uint64_t got;
-    int r = arena__conn_track_lease(conn, id, 0, addr, size, &got);
+    (void)pthread_mutex_lock(&conn->table_lock);
+    uint32_t epoch = conn->epoch;
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    int r = arena__conn_track_lease(conn, id, 0, addr, size, epoch, &got);
     if (r == 0 && got != id) {
         (void)arena__conn_untrack(conn, got, addr, size);
         r = -EEXIST;
@@ -659,7 +712,7 @@ int arena__conn_release(arena_conn_t *conn, uint64_t id, void *addr, size_t size
     (void)munmap(addr, size);
     if (what.detached)
         return 0; /* a private copy: no daemon knows it */
-    return conn_release_remote(conn, what.daemon_id, what.epoch);
+    return arena__conn_release_remote(conn, what.daemon_id, what.epoch);
 }
 
 static int conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_t size,
@@ -747,12 +800,12 @@ int arena__conn_set_control(arena_conn_t *conn, uint64_t id, uint32_t slot, uint
 {
     if (!conn)
         return -EINVAL;
-    if (!conn->ctl_map || slot >= conn->ctl_slots || generation == 0)
-        return -ENOTSUP;
     int r = -ENOENT;
     (void)pthread_mutex_lock(&conn->table_lock);
     lease_slot_t *e = table_find(conn, id);
-    if (e) {
+    if (!conn->ctl_map || slot >= conn->ctl_slots || generation == 0) {
+        r = -ENOTSUP;
+    } else if (e) {
         /* Only what the daemon published for this lease may be used. */
         if (arena_ctl_load_acquire(arena_ctl_slot(conn->ctl_map, slot)) ==
             arena_ctl_make(generation, ARENA_CTL_ACTIVE)) {
@@ -1007,7 +1060,7 @@ long long arena__conn_release_parked(arena_conn_t *conn)
         (void)pthread_mutex_unlock(&conn->table_lock);
         /* NOT_FOUND: the daemon reclaimed it first; either way it is gone. */
         for (size_t i = 0; i < n; i++)
-            (void)conn_release_remote(conn, ids[i], epochs[i]);
+            (void)arena__conn_release_remote(conn, ids[i], epochs[i]);
         if (n < 64)
             break;
     }
@@ -1102,6 +1155,7 @@ static int conn_hello_reply(void *ctx, const arena__msg_t *reply)
     uint64_t granule = reply->u.hello_reply.granule ? reply->u.hello_reply.granule : page;
     if ((granule & (granule - 1)) != 0 || granule % page != 0)
         return ARENA_EPROTOCOL;
+    (void)pthread_mutex_lock(&conn->table_lock);
     conn->info.client_id = reply->u.hello_reply.client_id;
     conn->info.heap_size = reply->u.hello_reply.heap_size;
     conn->info.granule = granule;
@@ -1110,6 +1164,7 @@ static int conn_hello_reply(void *ctx, const arena__msg_t *reply)
     conn_strlcpy(conn->info.daemon_version, reply->u.hello_reply.daemon_version,
                  sizeof(conn->info.daemon_version));
     conn->ctl_slots = reply->u.hello_reply.control_slots;
+    (void)pthread_mutex_unlock(&conn->table_lock);
     return 0;
 }
 

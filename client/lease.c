@@ -52,13 +52,6 @@ static int lease_on_reply(void *ctx, const arena__msg_t *reply)
     return 0;
 }
 
-static int lease_send_release(arena_conn_t *conn, uint64_t id)
-{
-    arena__msg_t req = {.kind = ARENA__MSG_RELEASE};
-    req.u.release.lease_id = id;
-    return arena__conn_call(conn, &req, ARENA__MSG_RELEASE_REPLY, NULL, NULL);
-}
-
 static size_t lease_pow2_ceil(size_t n)
 {
     size_t p = 1;
@@ -116,16 +109,15 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
         if (r < 0)
             return r;
     }
-    arena__conn_info_t info;
-    (void)arena__conn_info(conn, &info);
-
     arena__msg_t req = {.kind = ARENA__MSG_LEASE};
     req.u.lease.size = size;
     req.u.lease.wait_ms = wait_ms < 0 ? -1 : wait_ms;
     lease_reply_ctx_t got = {0};
-    r = arena__conn_call(conn, &req, ARENA__MSG_LEASE_REPLY, lease_on_reply, &got);
+    arena__lease_call_t call;
+    r = arena__conn_call_lease(conn, &req, lease_on_reply, &got, &call);
     if (r < 0)
         return r;
+    const arena__conn_info_t info = call.info;
 
     /* The daemon's numbers decide what we map: check them first. */
     if (got.size < size || got.offset % page != 0 || got.size % page != 0 ||
@@ -140,11 +132,19 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
         align = (size_t)info.granule;
 
     void *addr = NULL;
-    r = lease_map(arena__conn_pool_fd(conn), got.offset, (size_t)got.size, align, page, &addr);
+    r = lease_map(call.pool_fd, got.offset, (size_t)got.size, align, page, &addr);
+    (void)close(call.pool_fd);
+    call.pool_fd = -1;
     if (r < 0)
         goto fail_release;
     uint64_t id;
-    r = arena__conn_track_lease(conn, got.id, got.offset, addr, (size_t)got.size, &id);
+    r = arena__conn_track_lease(conn, got.id, got.offset, addr, (size_t)got.size, call.epoch, &id);
+    if (r == -ESTALE) {
+        /* The daemon that granted it went away before we could record it:
+         * it was not claimed, so it is not ours any more. */
+        (void)munmap(addr, (size_t)got.size);
+        return ARENA_EDISCONNECTED;
+    }
     if (r == -EEXIST) {
         /* The daemon handed out an id we already hold: releasing it would
          * give back the other lease, so only drop the new mapping. */
@@ -169,7 +169,9 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
 fail_unmap:
     (void)munmap(addr, (size_t)got.size);
 fail_release:
-    (void)lease_send_release(conn, got.id);
+    if (call.pool_fd >= 0)
+        (void)close(call.pool_fd);
+    (void)arena__conn_release_remote(conn, got.id, call.epoch);
     return r;
 }
 

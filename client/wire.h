@@ -353,18 +353,38 @@ int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size);
  * parent's). */
 int arena__conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_t size);
 
-/* Records a lease granted as daemon_id at offset of the pool. The caller
+/* What the connection was when a lease reply arrived (a reconnect may
+ * change it the moment the exchange is over). */
+typedef struct arena__lease_call {
+    uint32_t epoch;          /* the daemon that granted it */
+    int pool_fd;             /* a dup of that daemon's pool memfd; the caller closes it */
+    arena__conn_info_t info; /* that daemon's HelloReply */
+} arena__lease_call_t;
+
+/* arena__conn_call() of a LeaseRequest (expecting LeaseReply), which also
+ * fills *ret_call as of the reply (pool_fd -1 on failure). */
+int arena__conn_call_lease(arena_conn_t *conn, const arena__msg_t *req, arena__reply_fn fn,
+                           void *ctx, arena__lease_call_t *ret_call);
+
+/* Records a lease granted as daemon_id at offset of the pool, by the daemon
+ * of `epoch` (-ESTALE when the connection has reconnected since: the lease
+ * was never claimed, do not use it). The caller
  * knows it by *ret_id: daemon_id, unless an earlier daemon's lease the
  * caller still holds has that id (then a private id with the top bit set).
  * Returns as arena__conn_track(). */
 int arena__conn_track_lease(arena_conn_t *conn, uint64_t daemon_id, uint64_t offset, void *addr,
-                            size_t size, uint64_t *ret_id);
+                            size_t size, uint32_t epoch, uint64_t *ret_id);
 
 /* arena_release(): forgets the lease (as arena__conn_untrack()), unmaps it
  * and tells the daemon that granted it, if that daemon still runs (after a
  * restart, an unclaimed lease is freed by the new daemon's grace period).
  * Returns 0, or the untrack errors, or the daemon's answer. */
 int arena__conn_release(arena_conn_t *conn, uint64_t id, void *addr, size_t size);
+
+/* Tells the daemon of `epoch` that lease daemon_id is released; nothing is
+ * sent when that daemon is gone (the lease was not claimed from the next
+ * one, which frees it when its grace period ends). Returns 0 or a code. */
+int arena__conn_release_remote(arena_conn_t *conn, uint64_t daemon_id, uint32_t epoch);
 
 /* Number of leases tracked on the connection. */
 size_t arena__conn_tracked(arena_conn_t *conn);
