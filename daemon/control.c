@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "ctlword.h"
+#include "memfd.h"
 
 struct ad_control {
     int fd;
@@ -55,23 +56,12 @@ int ad_control_new(uint32_t slots, const char *name, ad_control_t **ret_control)
     ad_control_t *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    int r;
-    c->fd = memfd_create(name ? name : "arenad-control", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (c->fd < 0) {
-        r = -errno;
-        goto fail_free;
-    }
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     c->map_len = (size_t)((arena_ctl_region_size(slots) + page - 1) & ~(uint64_t)(page - 1));
-    if (ftruncate(c->fd, (off_t)c->map_len) < 0 ||
-        fcntl(c->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-        r = -errno;
-        goto fail_close;
-    }
-    c->map = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
-    if (c->map == MAP_FAILED) {
-        r = -errno;
-        goto fail_close;
+    int r = ad_memfd_sealed(name ? name : "arenad-control", c->map_len, &c->fd, &c->map);
+    if (r < 0) {
+        free(c);
+        return r;
     }
     arena_ctl_header_t *h = c->map;
     h->magic = ARENA_CTL_MAGIC;
@@ -80,12 +70,6 @@ int ad_control_new(uint32_t slots, const char *name, ad_control_t **ret_control)
     c->slots = slots;
     *ret_control = c;
     return 0;
-
-fail_close:
-    (void)close(c->fd);
-fail_free:
-    free(c);
-    return r;
 }
 
 void ad_control_free(ad_control_t *c)

@@ -9,6 +9,7 @@
  */
 #include "ledger.h"
 
+#include "memfd.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -49,42 +50,17 @@ static size_t ledger_bytes(uint32_t records)
     return LEDGER_HEADER + (size_t)records * sizeof(ad_ledger_record_t);
 }
 
-static int ledger_map(int fd, size_t len, ad_ledger_t **ret_ledger)
-{
-    ad_ledger_t *l = calloc(1, sizeof(*l));
-    if (!l)
-        return -ENOMEM;
-    l->map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (l->map == MAP_FAILED) {
-        int r = -errno;
-        free(l);
-        return r;
-    }
-    l->fd = fd;
-    l->map_len = len;
-    *ret_ledger = l;
-    return 0;
-}
-
 int ad_ledger_new(uint32_t records, ad_ledger_t **ret_ledger)
 {
     if (records == 0 || !ret_ledger)
         return -EINVAL;
-    int fd = memfd_create("arenad-ledger", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return -errno;
-    size_t len = ledger_bytes(records);
-    int r;
-    if (ftruncate(fd, (off_t)len) < 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-        r = -errno;
-        (void)close(fd);
-        return r;
-    }
-    ad_ledger_t *l;
-    r = ledger_map(fd, len, &l);
+    ad_ledger_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->map_len = ledger_bytes(records);
+    int r = ad_memfd_sealed("arenad-ledger", l->map_len, &l->fd, &l->map);
     if (r < 0) {
-        (void)close(fd);
+        free(l);
         return r;
     }
     ledger_header_t *h = l->map;
@@ -106,10 +82,16 @@ int ad_ledger_adopt(int fd, ad_ledger_t **ret_ledger)
     if (h.magic != LEDGER_MAGIC || h.version != LEDGER_VERSION || h.records == 0 ||
         (uint64_t)st.st_size != ledger_bytes(h.records))
         return -EINVAL;
-    ad_ledger_t *l;
-    int r = ledger_map(fd, (size_t)st.st_size, &l);
-    if (r < 0)
-        return r;
+    ad_ledger_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->map_len = (size_t)st.st_size;
+    l->map = mmap(NULL, l->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (l->map == MAP_FAILED) {
+        free(l);
+        return -ENOMEM;
+    }
+    l->fd = fd;
     l->records = h.records;
     /* The records in use are the previous daemon's; the caller reads them
      * and then clears the ledger, so the free stack starts empty. */
