@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@
 typedef struct orphan {
     uint64_t offset;
     uint64_t size;
+    pid_t pid; /* the process that held it (0: unknown); only it may claim */
     bool taken;
     uint32_t ledger_slot;
 } orphan_t;
@@ -86,9 +88,11 @@ typedef struct pool {
      * from the fd store comes with the ledger's extents as orphans: the rest
      * was punched at adoption and is granted at once, and a claim must name
      * an orphan exactly. When the grace ends, unclaimed space is punched and
-     * free. */
+     * free, except orphans whose process still lives: they stay reserved for
+     * it, looked at again at recheck_ms, until it claims them or is gone. */
     bool unknown;
-    uint64_t grace_until_ms; /* 0: no grace period */
+    uint64_t grace_until_ms; /* 0: no grace period (over, or never) */
+    uint64_t recheck_ms;     /* after the grace: next look at held orphans; 0: none */
     orphan_t *orphans;
     size_t orphan_count;
     uint64_t orphan_bytes; /* of orphans not taken: in the heap, in nobody's lease */
@@ -179,7 +183,7 @@ static void lease_ledger_add(ad_leases_t *m, lease_t *l)
     l->ledger_slot = AD_LEDGER_NONE;
     const pool_t *p = l->client->pool;
     if (m->ledger)
-        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, p->uid, l->offset, l->size,
+        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, p->uid, l->client->pid, l->offset, l->size,
                             &l->ledger_slot);
 }
 
@@ -1373,10 +1377,22 @@ static pool_t *pool_find_file(ad_leases_t *m, int fd)
     return NULL;
 }
 
+/* Wakes the purge timer at until_ms (or earlier) for leases_grace_end(). */
 static void grace_note(ad_leases_t *m, uint64_t until_ms)
 {
-    if (m->grace_until_ms < until_ms)
+    if (m->grace_until_ms == 0 || until_ms < m->grace_until_ms)
         m->grace_until_ms = until_ms;
+}
+
+/* Whether process pid still exists (a zombie counts until it is reaped).
+ * kill(pid, 0) needs neither /proc (the unit hides it: ProtectProc=) nor
+ * the right to signal (EPERM says it exists). The pid may since have gone
+ * to another process; then its orphan is held until that one is gone too:
+ * memory kept too long, never data lost, and claims still need the pool's
+ * uid, the pid and the exact extent. */
+static bool process_alive(pid_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
 /* Whose pool the memfd is: an arenad of our own user made it (its owner is
@@ -1452,10 +1468,17 @@ int ad_leases_adopt_pool(ad_leases_t *m, uid_t uid, int pool_fd, const ad_leases
         uint64_t granule = ad_heap_granule(p->heap);
         for (size_t i = 0; i < orphan_count; i++) {
             const ad_leases_orphan_t *o = &orphans[i];
-            if (o->size == 0 || o->offset % granule || o->size % granule ||
-                ad_heap_claim(p->heap, o->offset, o->size, 0) < 0)
+            if (o->size == 0 || o->offset % granule || o->size % granule)
                 continue;
-            p->orphans[p->orphan_count++] = (orphan_t){o->offset, o->size, false, AD_LEDGER_NONE};
+            if (o->pid > 0 && !process_alive(o->pid)) {
+                /* Its process is gone: nobody can claim it. Punched below. */
+                m->adopt.unclaimed_bytes_total += o->size;
+                continue;
+            }
+            if (ad_heap_claim(p->heap, o->offset, o->size, 0) < 0)
+                continue;
+            p->orphans[p->orphan_count++] =
+                (orphan_t){o->offset, o->size, o->pid > 0 ? o->pid : 0, false, AD_LEDGER_NONE};
             p->orphan_bytes += o->size;
         }
         /* Punch the gaps between the orphans (sorted by offset first). */
@@ -1480,8 +1503,8 @@ int ad_leases_adopt_pool(ad_leases_t *m, uid_t uid, int pool_fd, const ad_leases
     m->orphan_bytes += p->orphan_bytes;
     pool_insert(m, p, uid);
     for (size_t i = 0; m->ledger && i < p->orphan_count; i++)
-        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, uid, p->orphans[i].offset,
-                            p->orphans[i].size, &p->orphans[i].ledger_slot);
+        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, uid, p->orphans[i].pid,
+                            p->orphans[i].offset, p->orphans[i].size, &p->orphans[i].ledger_slot);
     if (p->grace_until_ms)
         grace_note(m, p->grace_until_ms);
     m->adopt.pools_adopted++;
@@ -1532,7 +1555,10 @@ int ad_leases_claim(ad_leases_t *m, uint64_t client_id, uint64_t offset, uint64_
         return -ENOENT;
     pool_t *p = c->pool;
     int r;
-    if (p->grace_until_ms <= now_ms) {
+    /* After the grace period only orphans held for their living process
+     * are left to claim (leases_grace_end() frees the rest). */
+    bool in_grace = p->grace_until_ms > now_ms;
+    if (!in_grace && (p->unknown || p->orphan_bytes == 0)) {
         r = -ESTALE;
         goto refused;
     }
@@ -1553,12 +1579,14 @@ int ad_leases_claim(ad_leases_t *m, uint64_t client_id, uint64_t offset, uint64_
             goto refused;
         }
     } else {
-        for (size_t i = 0; i < p->orphan_count && !orphan; i++)
-            if (!p->orphans[i].taken && p->orphans[i].offset == offset &&
-                p->orphans[i].size == size)
+        for (size_t i = 0; i < p->orphan_count && !orphan; i++) {
+            const orphan_t *o = &p->orphans[i];
+            if (!o->taken && o->offset == offset && o->size == size &&
+                (o->pid > 0 ? o->pid == c->pid : in_grace))
                 orphan = &p->orphans[i];
+        }
         if (!orphan) {
-            r = -EBUSY;
+            r = in_grace ? -EBUSY : -ESTALE;
             goto refused;
         }
     }
@@ -1609,77 +1637,111 @@ refused:
     return r;
 }
 
+/* Punches the space of an unknown pool that nobody claimed during its grace
+ * period (between the claimed extents). Returns the bytes, or -ENOMEM (then
+ * nothing was punched and the pool stays unknown: never grant unpunched
+ * space). */
+static int64_t pool_punch_unclaimed(ad_leases_t *m, pool_t *p)
+{
+    size_t k = 0, cap = (size_t)m->leases.count;
+    uint64_t(*ext)[2] = cap ? calloc(cap, sizeof(*ext)) : NULL;
+    if (cap && !ext)
+        return -ENOMEM;
+    for (arena__avl_node_t *x = arena__avl_first(&m->leases); x;
+         x = arena__avl_next(&m->leases, x)) {
+        const lease_t *l = ARENA_AVL_ENTRY(x, lease_t, by_id);
+        if (l->client->pool != p)
+            continue;
+        size_t j = k++;
+        for (; j > 0 && ext[j - 1][0] > l->offset; j--) {
+            ext[j][0] = ext[j - 1][0];
+            ext[j][1] = ext[j - 1][1];
+        }
+        ext[j][0] = l->offset;
+        ext[j][1] = l->size;
+    }
+    uint64_t at = 0, hs = ad_heap_size(p->heap), freed = 0;
+    for (size_t i = 0; i <= k; i++) {
+        uint64_t end = i < k ? ext[i][0] : hs;
+        if (end > at && ad_heap_punch_range(p->heap, at, end - at) == 0)
+            freed += end - at;
+        if (i < k)
+            at = ext[i][0] + ext[i][1];
+    }
+    free(ext);
+    return (int64_t)freed;
+}
+
+/* Frees the pool's unclaimed orphans that nobody can claim any more: all of
+ * them whose process is unknown or gone; those of a living process stay
+ * reserved for it. Returns the bytes freed. */
+static uint64_t pool_free_orphans(ad_leases_t *m, pool_t *p, uint64_t now_ms)
+{
+    uint64_t freed = 0;
+    pid_t alive = 0; /* the last pid found alive: orphans come in runs of one owner */
+    for (size_t i = 0; i < p->orphan_count; i++) {
+        orphan_t *o = &p->orphans[i];
+        if (o->taken)
+            continue;
+        if (o->pid > 0 && (o->pid == alive || process_alive(o->pid))) {
+            alive = o->pid;
+            continue;
+        }
+        if (ad_heap_release(p->heap, o->offset, o->size, now_ms, true) < 0)
+            continue; /* -ENOMEM: stays reserved; counted until it goes */
+        o->taken = true;
+        ad_ledger_remove(m->ledger, o->ledger_slot);
+        o->ledger_slot = AD_LEDGER_NONE;
+        p->orphan_bytes -= o->size;
+        m->orphan_bytes -= o->size;
+        m->adopt.unclaimed_bytes_total += o->size;
+        freed += o->size;
+    }
+    return freed;
+}
+
 /* Ends the grace period of every pool whose time is up: space nobody claimed
- * is punched and becomes free. Returns the bytes punched (or released to be
+ * is punched and becomes free, orphans of living processes stay reserved
+ * and are looked at again every second (recheck_ms) until they are claimed
+ * or their process is gone. Returns the bytes punched (or released to be
  * punched). */
 static uint64_t leases_grace_end(ad_leases_t *m, uint64_t now_ms)
 {
     uint64_t freed = 0, next = 0;
     for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
         pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
-        if (p->grace_until_ms == 0)
+        uint64_t due = p->grace_until_ms ? p->grace_until_ms : p->recheck_ms;
+        if (due == 0)
             continue;
-        if (p->grace_until_ms > now_ms) {
-            if (next == 0 || p->grace_until_ms < next)
-                next = p->grace_until_ms;
+        if (due > now_ms) {
+            if (next == 0 || due < next)
+                next = due;
             continue;
         }
         if (p->unknown) {
-            /* The claimed extents of the pool, by offset; punch between. */
-            size_t k = 0, cap = (size_t)m->leases.count;
-            uint64_t(*ext)[2] = cap ? calloc(cap, sizeof(*ext)) : NULL;
-            if (cap && !ext) {
-                next = now_ms + 1000; /* retry: never grant unpunched space */
+            int64_t punched = pool_punch_unclaimed(m, p);
+            if (punched < 0) {
+                p->grace_until_ms = now_ms + 1000; /* retry; claims meanwhile are fine */
+                next = next == 0 || p->grace_until_ms < next ? p->grace_until_ms : next;
                 continue;
             }
-            for (arena__avl_node_t *x = arena__avl_first(&m->leases); x;
-                 x = arena__avl_next(&m->leases, x)) {
-                const lease_t *l = ARENA_AVL_ENTRY(x, lease_t, by_id);
-                if (l->client->pool != p)
-                    continue;
-                size_t j = k++;
-                for (; j > 0 && ext[j - 1][0] > l->offset; j--) {
-                    ext[j][0] = ext[j - 1][0];
-                    ext[j][1] = ext[j - 1][1];
-                }
-                ext[j][0] = l->offset;
-                ext[j][1] = l->size;
-            }
-            uint64_t at = 0, hs = ad_heap_size(p->heap);
-            for (size_t i = 0; i <= k; i++) {
-                uint64_t end = i < k ? ext[i][0] : hs;
-                if (end > at && ad_heap_punch_range(p->heap, at, end - at) == 0)
-                    freed += end - at;
-                if (i < k)
-                    at = ext[i][0] + ext[i][1];
-            }
-            free(ext);
+            freed += (uint64_t)punched;
             p->unknown = false;
         }
-        for (size_t i = 0; i < p->orphan_count; i++) {
-            orphan_t *o = &p->orphans[i];
-            if (o->taken)
-                continue;
-            if (ad_heap_release(p->heap, o->offset, o->size, now_ms, true) < 0)
-                continue; /* -ENOMEM: stays reserved; counted until it goes */
-            o->taken = true;
-            ad_ledger_remove(m->ledger, o->ledger_slot);
-            o->ledger_slot = AD_LEDGER_NONE;
-            p->orphan_bytes -= o->size;
-            m->orphan_bytes -= o->size;
-            m->adopt.unclaimed_bytes_total += o->size;
-            freed += o->size;
+        if (p->grace_until_ms) {
+            p->grace_until_ms = 0;
+            m->adopt.graces_ended++;
         }
+        freed += pool_free_orphans(m, p, now_ms);
         if (p->orphan_bytes == 0) {
             free(p->orphans);
             p->orphans = NULL;
             p->orphan_count = 0;
-            p->grace_until_ms = 0;
-            m->adopt.graces_ended++;
+            p->recheck_ms = 0;
         } else {
-            p->grace_until_ms = now_ms + 1000;
-            if (next == 0 || p->grace_until_ms < next)
-                next = p->grace_until_ms;
+            p->recheck_ms = now_ms + 1000;
+            if (next == 0 || p->recheck_ms < next)
+                next = p->recheck_ms;
         }
     }
     m->grace_until_ms = next;
@@ -1690,6 +1752,12 @@ void ad_leases_adopt_stats(const ad_leases_t *m, ad_leases_adopt_stats_t *ret_st
 {
     *ret_stats = m->adopt;
     ret_stats->orphan_bytes = m->orphan_bytes;
+    ret_stats->held_orphan_bytes = 0;
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        if (p->grace_until_ms == 0)
+            ret_stats->held_orphan_bytes += p->orphan_bytes;
+    }
     ret_stats->grace_until_ms = m->grace_until_ms;
 }
 

@@ -282,14 +282,22 @@ int ad_leases_foreach_lease(const ad_leases_t *leases, uint64_t client_id,
  * it may hold a lease of a client that has not come back yet. Either way
  * the pool accepts claims for restart_grace_ms; during that time it grants
  * only space known to be nobody's (none, for a pool a client handed back),
- * and afterwards everything unclaimed is punched and free. Claims never
- * overlap: a claim must match an orphan exactly, or (for a handed-back pool)
- * lie in space nobody claimed yet. Pools are never shared across uids. */
+ * and afterwards everything unclaimed is punched and free -- except an
+ * orphan whose process the ledger names and which is still alive: a client
+ * that sleeps through the grace period has not let go of its memory, so
+ * the orphan stays reserved for that process, which may claim it whenever
+ * it calls next, and is freed when the process is gone (looked at once a
+ * second). An orphan whose process is already gone at adoption is freed at
+ * once. Claims never overlap: a claim must match an orphan exactly (and
+ * come from its process, when the ledger names one), or (for a handed-back
+ * pool) lie in space nobody claimed yet. Pools are never shared across
+ * uids. */
 
 /* An extent the previous daemon had leased (from its ledger). */
 typedef struct ad_leases_orphan {
     uint64_t offset;
     uint64_t size;
+    pid_t pid; /* the process that held it; 0: unknown */
 } ad_leases_orphan_t;
 
 typedef struct ad_leases_adopt_stats {
@@ -297,10 +305,11 @@ typedef struct ad_leases_adopt_stats {
     uint64_t claims_total;          /* leases claimed back */
     uint64_t claimed_bytes_total;   /* their bytes */
     uint64_t claims_refused_total;  /* conflicting, forged or late claims */
-    uint64_t unclaimed_bytes_total; /* orphans freed at the end of a grace period */
+    uint64_t unclaimed_bytes_total; /* orphans freed unclaimed: grace over, or process gone */
     uint64_t graces_ended;
-    uint64_t orphan_bytes;   /* reserved now, waiting for claims */
-    uint64_t grace_until_ms; /* the next grace end; 0: none */
+    uint64_t orphan_bytes;      /* reserved now, waiting for claims */
+    uint64_t held_orphan_bytes; /* of those, past the grace period: their process lives */
+    uint64_t grace_until_ms;    /* the next grace end or look at held orphans; 0: none */
 } ad_leases_adopt_stats_t;
 
 /* Takes over a pool memfd of uid (pool_fd is the manager's on success only).
@@ -329,8 +338,10 @@ uint64_t ad_leases_grace_left(const ad_leases_t *leases, uint64_t client_id, uin
  * again, under a new id, ACTIVE in its control region, not zeroed. Claims
  * count against the budget but are never refused for it (the data exists).
  * Returns 0 and *ret_grant, or -ESTALE (the pool takes no claims: grace over
- * or never adopted), -EINVAL (unaligned, empty, outside the pool), -EBUSY
- * (overlaps another claim, or names no orphan), -EDQUOT (lease limit),
+ * and no orphan held, or never adopted), -EINVAL (unaligned, empty, outside
+ * the pool), -EBUSY (overlaps another claim, or names no orphan of this
+ * process; after the grace period only orphans held for their living
+ * process are left), -EDQUOT (lease limit),
  * -ENOMEM, -ENOENT (no such client). */
 int ad_leases_claim(ad_leases_t *leases, uint64_t client_id, uint64_t offset, uint64_t size,
                     uint64_t now_ms, ad_lease_grant_t *ret_grant);

@@ -141,10 +141,10 @@ void ad_ledger_clear(ad_ledger_t *l)
     l->count = 0;
 }
 
-int ad_ledger_add(ad_ledger_t *l, uint64_t ino, uid_t uid, uint64_t offset, uint64_t size,
-                  uint32_t *ret_slot)
+int ad_ledger_add(ad_ledger_t *l, uint64_t ino, uid_t uid, pid_t pid, uint64_t offset,
+                  uint64_t size, uint32_t *ret_slot)
 {
-    if (!l || ino == 0 || !ret_slot)
+    if (!l || ino == 0 || pid < 0 || !ret_slot)
         return -EINVAL;
     uint32_t slot;
     if (l->free_n > 0) {
@@ -156,7 +156,7 @@ int ad_ledger_add(ad_ledger_t *l, uint64_t ino, uid_t uid, uint64_t offset, uint
     }
     ad_ledger_record_t *rec = ledger_slot(l, slot);
     rec->uid = (uint32_t)uid;
-    rec->reserved = 0;
+    rec->pid = (uint32_t)pid;
     rec->offset = offset;
     rec->size = size;
     /* The inode last: only a whole record is ever in use. */

@@ -107,6 +107,8 @@ int ad_restart_resume(ad_leases_t *leases, ad_stored_fd_t *stored, size_t count,
     if (rs->ledger)
         ad_leases_set_ledger(leases, rs->ledger);
 
+    ad_leases_adopt_stats_t before, after;
+    ad_leases_adopt_stats(leases, &before);
     ad_leases_orphan_t *orphans = recs.count ? calloc(recs.count, sizeof(*orphans)) : NULL;
     for (size_t i = 0; i < count; i++) {
         int fd = stored[i].fd;
@@ -125,7 +127,7 @@ int ad_restart_resume(ad_leases_t *leases, ad_stored_fd_t *stored, size_t count,
         for (size_t k = 0; orphans && k < recs.count; k++) {
             const ad_ledger_record_t *rec = &recs.items[k];
             if (rec->ino == (uint64_t)st.st_ino && rec->uid == (uint32_t)uid) {
-                orphans[n++] = (ad_leases_orphan_t){rec->offset, rec->size};
+                orphans[n++] = (ad_leases_orphan_t){rec->offset, rec->size, (pid_t)rec->pid};
                 bytes += rec->size;
             }
         }
@@ -146,6 +148,8 @@ int ad_restart_resume(ad_leases_t *leases, ad_stored_fd_t *stored, size_t count,
     }
     free(orphans);
     free(recs.items);
+    ad_leases_adopt_stats(leases, &after);
+    rs->stats.gone_bytes = after.unclaimed_bytes_total - before.unclaimed_bytes_total;
     if (store)
         ad_leases_set_pool_hook(leases, store_pool, rs);
     *ret_restart = rs;

@@ -9,7 +9,9 @@
  * -- crashed, killed or upgraded -- the manager passes them back
  * (LISTEN_FDS/LISTEN_FDNAMES) and the new daemon resumes: each pool is
  * adopted with the ledger's extents as orphans, which their clients claim
- * back when they reconnect, and which are freed when the grace period ends.
+ * back when they reconnect, and which are freed when the grace period ends
+ * (at once when the ledger's process is gone; not before it is gone when it
+ * still lives, see lease.h).
  * Space the ledger does not name is punched and granted at once. Without a
  * fd store, pools come back from the clients alone (lease.h). This module
  * only glues: the manager (lease.c) does the adopting, notify.c the
@@ -37,8 +39,9 @@ typedef int (*ad_fdstore_fn)(void *ctx, int fd, const char *name);
 
 typedef struct ad_restart_stats {
     uint32_t pools_resumed; /* pools adopted from the store */
-    uint64_t orphans;       /* ledger extents waiting for their clients */
+    uint64_t orphans;       /* ledger extents of the resumed pools */
     uint64_t orphan_bytes;
+    uint64_t gone_bytes;  /* of those, freed at once: their process is gone */
     uint32_t fds_dropped; /* stored fds that were no pool or ledger (closed) */
     bool ledger_resumed;  /* the previous ledger was read */
 } ad_restart_stats_t;

@@ -870,14 +870,16 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
         ad_restart_stats_t rst;
         ad_restart_stats(s->restart, &rst);
         if (rst.pools_resumed > 0 || rst.fds_dropped > 0) {
-            char size[32];
+            char size[32], gone[32];
             ad_log(AD_LOG_INFO,
                    "resumed %" PRIu32 " pool(s) from the fd store%s: %" PRIu64
-                   " lease(s) (%s) wait for their clients for %" PRIu64 " ms; %" PRIu32
-                   " stored fd(s) dropped",
+                   " lease(s) (%s) wait for their clients for %" PRIu64
+                   " ms, or as long as their process lives (%s of processes already gone freed);"
+                   " %" PRIu32 " stored fd(s) dropped",
                    rst.pools_resumed, rst.ledger_resumed ? " with the ledger" : " without a ledger",
                    rst.orphans, arena__size_format(rst.orphan_bytes, size, sizeof(size)),
-                   config->restart_grace_ms, rst.fds_dropped);
+                   config->restart_grace_ms, arena__size_format(rst.gone_bytes, gone, sizeof(gone)),
+                   rst.fds_dropped);
         }
     }
     r = ad_admin_new(s->leases, config->socket, uv_now(&s->loop), &s->admin);

@@ -6,6 +6,9 @@
  * (nothing known) or with the ledger (orphans), takes claims, refuses bad
  * ones, and frees what nobody claimed when the grace period ends -- with
  * the pages of claimed extents intact and those of unclaimed ones punched.
+ * The ledger names each lease's process: real child processes, alive or
+ * reaped, show that an orphan of a process that is gone is freed at once
+ * and one of a living process is held past the grace period for it alone.
  */
 #include <check.h>
 #include <errno.h>
@@ -15,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -51,11 +57,12 @@ static void teardown(void)
     ad_leases_free(new_m);
 }
 
-/* The old daemon's pool fd (dup'ed) and two written leases of a client. */
-static int old_pool(ad_lease_grant_t *a, ad_lease_grant_t *b)
+/* The old daemon's pool fd (dup'ed) and two written leases of a client in
+ * process pid. */
+static int old_pool(pid_t pid, ad_lease_grant_t *a, ad_lease_grant_t *b)
 {
     uint64_t id;
-    ck_assert_int_eq(ad_leases_client_new(old_m, 1, getuid(), getgid(), "old", 0, &id), 0);
+    ck_assert_int_eq(ad_leases_client_new(old_m, pid, getuid(), getgid(), "old", 0, &id), 0);
     ck_assert_int_eq(ad_leases_grant(old_m, id, MiB, 0, a), 0);
     ck_assert_int_eq(ad_leases_grant(old_m, id, 2 * MiB, 0, b), 0);
     ad_pool_info_t info;
@@ -83,7 +90,7 @@ static unsigned char byte_at(int fd, uint64_t off)
 START_TEST(test_pool_from_a_client)
 {
     ad_lease_grant_t a, b;
-    int fd = old_pool(&a, &b);
+    int fd = old_pool(1, &a, &b);
     int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     uint64_t c1;
     ck_assert_int_eq(ad_leases_client_reattach(new_m, 2, getuid(), getgid(), "c", fd, 100, &c1), 0);
@@ -171,7 +178,7 @@ START_TEST(test_resume_from_the_ledger)
     ck_assert_int_eq(ad_ledger_new(1024, &ledger), 0);
     ad_leases_set_ledger(old_m, ledger);
     ad_lease_grant_t a, b;
-    int pool = old_pool(&a, &b);
+    int pool = old_pool(getpid(), &a, &b);
     ck_assert_uint_eq(ad_ledger_count(ledger), 2);
     struct stat st;
     ck_assert_int_eq(fstat(pool, &st), 0);
@@ -199,29 +206,47 @@ START_TEST(test_resume_from_the_ledger)
 
     /* A client of the uid gets the resumed pool; it grants at once from
      * space the ledger did not name, and orphans count against the budget. */
-    uint64_t c;
-    ck_assert_int_eq(ad_leases_client_new(new_m, 5, getuid(), getgid(), "c", 100, &c), 0);
+    uint64_t c, other_pid;
+    ck_assert_int_eq(ad_leases_client_new(new_m, getpid(), getuid(), getgid(), "c", 100, &c), 0);
+    ck_assert_int_eq(ad_leases_client_new(new_m, 5, getuid(), getgid(), "x", 100, &other_pid), 0);
     ad_lease_grant_t g;
     ck_assert_int_eq(ad_leases_grant(new_m, c, MiB, 100, &g), 0);
     ck_assert(g.offset + g.size <= a.offset || g.offset >= a.offset + a.size);
     ck_assert(g.offset + g.size <= b.offset || g.offset >= b.offset + b.size);
     ck_assert_int_eq(ad_leases_grant(new_m, c, 62 * MiB, 100, &g), -ENOMEM);
-    /* A claim must name an orphan exactly. */
+    /* A claim must name an orphan exactly, and come from its process. */
     ck_assert_int_eq(ad_leases_claim(new_m, c, a.offset, 4096, 100, &g), -EBUSY);
+    ck_assert_int_eq(ad_leases_claim(new_m, other_pid, a.offset, a.size, 100, &g), -EBUSY);
     ck_assert_int_eq(ad_leases_claim(new_m, c, a.offset, a.size, 100, &g), 0);
     ck_assert_int_eq(ad_leases_claim(new_m, c, a.offset, a.size, 100, &g), -EBUSY);
     ck_assert(ad_leases_is_valid(new_m));
 
-    /* Grace over: b goes (punched, out of the budget), a stays. */
+    /* Grace over: b's process (this one) lives, so b is held for it -- not
+     * punched, still counted -- and looked at again a second later. */
     (void)ad_leases_purge(new_m, 100 + GRACE);
     ck_assert_uint_eq(byte_at(keep, a.offset), 0x11);
-    ck_assert_uint_eq(byte_at(keep, b.offset), 0);
+    ck_assert_uint_eq(byte_at(keep, b.offset), 0x22);
     ad_leases_adopt_stats_t as;
     ad_leases_adopt_stats(new_m, &as);
+    ck_assert_uint_eq(as.orphan_bytes, b.size);
+    ck_assert_uint_eq(as.held_orphan_bytes, b.size);
+    ck_assert_uint_eq(as.unclaimed_bytes_total, 0);
+    ck_assert_uint_eq(as.grace_until_ms, 100 + GRACE + 1000);
+    ck_assert_uint_eq(ad_leases_grace_left(new_m, c, 100 + GRACE), 0);
+    ck_assert_int_eq(ad_leases_grant(new_m, c, 61 * MiB, 100 + GRACE, &g), -ENOMEM);
+    (void)ad_leases_purge(new_m, 100 + GRACE + 1000);
+    ck_assert_uint_eq(byte_at(keep, b.offset), 0x22);
+    /* Its process claims it late; nobody else can. */
+    ck_assert_int_eq(ad_leases_claim(new_m, other_pid, b.offset, b.size, 100 + GRACE, &g), -ESTALE);
+    ck_assert_int_eq(ad_leases_claim(new_m, c, b.offset, b.size, 100 + GRACE + 1500, &g), 0);
+    ck_assert_uint_eq(byte_at(keep, b.offset), 0x22);
+    ad_leases_adopt_stats(new_m, &as);
     ck_assert_uint_eq(as.orphan_bytes, 0);
-    ck_assert_uint_eq(as.unclaimed_bytes_total, b.size);
+    ck_assert_uint_eq(as.claims_total, 2);
+    (void)ad_leases_purge(new_m, 100 + GRACE + 2000);
+    ad_leases_adopt_stats(new_m, &as);
     ck_assert_uint_eq(as.grace_until_ms, 0);
-    ck_assert_int_eq(ad_leases_grant(new_m, c, 61 * MiB, 100 + GRACE, &g), 0);
+    ck_assert_int_eq(ad_leases_grant(new_m, c, 60 * MiB, 100 + GRACE + 2000, &g), 0);
     ck_assert(ad_leases_is_valid(new_m));
     /* A new pool is stored. */
     uint64_t other;
@@ -236,19 +261,153 @@ START_TEST(test_resume_from_the_ledger)
 }
 END_TEST
 
+/* A child process that waits until killed (alive), or one that has exited
+ * and been reaped (its pid names no process: gone). */
+static pid_t child_alive(void)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* Gone with the test, whatever happens to it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(1);
+        for (;;)
+            (void)pause();
+    }
+    return pid;
+}
+
+static pid_t child_gone(void)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+/* Leases one extent of size for client id and fills it with byte. */
+static ad_lease_grant_t old_lease(uint64_t id, int pool, uint64_t size, int byte)
+{
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(old_m, id, size, 0, &g), 0);
+    char *p = mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_SHARED, pool, (off_t)g.offset);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    memset(p, byte, g.size);
+    (void)munmap(p, g.size);
+    return g;
+}
+
+START_TEST(test_orphans_follow_their_process)
+{
+    ad_ledger_t *ledger;
+    ck_assert_int_eq(ad_ledger_new(1024, &ledger), 0);
+    ad_leases_set_ledger(old_m, ledger);
+    pid_t living = child_alive(), gone = child_gone();
+    uint64_t cl, cg, cu;
+    ck_assert_int_eq(ad_leases_client_new(old_m, living, getuid(), getgid(), "l", 0, &cl), 0);
+    ck_assert_int_eq(ad_leases_client_new(old_m, gone, getuid(), getgid(), "g", 0, &cg), 0);
+    /* pid 0: a record as an older arenad wrote it, process unknown. */
+    ck_assert_int_eq(ad_leases_client_new(old_m, 0, getuid(), getgid(), "u", 0, &cu), 0);
+    ad_pool_info_t info;
+    ck_assert_int_eq(ad_leases_pool_info(old_m, cl, &info), 0);
+    int pool = fcntl(info.fd, F_DUPFD_CLOEXEC, 0);
+    ck_assert_int_ge(pool, 0);
+    ad_lease_grant_t l1 = old_lease(cl, pool, MiB, 0x31), l2 = old_lease(cl, pool, 2 * MiB, 0x32),
+                     l3 = old_lease(cl, pool, MiB, 0x33), d = old_lease(cg, pool, 4 * MiB, 0x44),
+                     u = old_lease(cu, pool, MiB, 0x55);
+    struct stat st;
+    ck_assert_int_eq(fstat(pool, &st), 0);
+    ad_stored_fd_t stored[2];
+    stored[0].fd = fcntl(ad_ledger_fd(ledger), F_DUPFD_CLOEXEC, 0);
+    (void)snprintf(stored[0].name, sizeof(stored[0].name), "ledger");
+    stored[1].fd = fcntl(pool, F_DUPFD_CLOEXEC, 0);
+    (void)snprintf(stored[1].name, sizeof(stored[1].name), "pool-uid%lu-%llu",
+                   (unsigned long)getuid(), (unsigned long long)st.st_ino);
+    ad_restart_t *rs = NULL;
+    ck_assert_int_eq(ad_restart_resume(new_m, stored, 2, NULL, NULL, 100, &rs), 0);
+
+    /* The gone process's extent is freed at once: punched, out of the budget. */
+    ad_restart_stats_t rst;
+    ad_restart_stats(rs, &rst);
+    ck_assert_uint_eq(rst.orphans, 5);
+    ck_assert_uint_eq(rst.gone_bytes, d.size);
+    ck_assert_uint_eq(byte_at(pool, d.offset), 0);
+    ad_leases_adopt_stats_t as;
+    ad_leases_adopt_stats(new_m, &as);
+    ck_assert_uint_eq(as.orphan_bytes, l1.size + l2.size + l3.size + u.size);
+    ck_assert_uint_eq(as.unclaimed_bytes_total, d.size);
+
+    /* During the grace period: an unknown process's orphan goes to any
+     * client of the uid, a known one's only to its process. */
+    uint64_t x, o;
+    ck_assert_int_eq(ad_leases_client_new(new_m, 5, getuid(), getgid(), "x", 100, &x), 0);
+    ck_assert_int_eq(ad_leases_client_new(new_m, living, getuid(), getgid(), "o", 100, &o), 0);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_claim(new_m, x, l1.offset, l1.size, 100, &g), -EBUSY);
+    ck_assert_int_eq(ad_leases_claim(new_m, x, u.offset, u.size, 100, &g), 0);
+    ck_assert_int_eq(ad_leases_claim(new_m, o, l1.offset, l1.size, 100, &g), 0);
+
+    /* Grace over: the living process keeps l2 and l3, claimable by it alone. */
+    (void)ad_leases_purge(new_m, 100 + GRACE);
+    ad_leases_adopt_stats(new_m, &as);
+    ck_assert_uint_eq(as.held_orphan_bytes, l2.size + l3.size);
+    ck_assert_uint_eq(byte_at(pool, l2.offset), 0x32);
+    ck_assert_int_eq(ad_leases_claim(new_m, x, l3.offset, l3.size, 100 + GRACE, &g), -ESTALE);
+    ck_assert_int_eq(ad_leases_claim(new_m, o, l3.offset, l3.size, 100 + GRACE, &g), 0);
+    ck_assert_uint_eq(byte_at(pool, l3.offset), 0x33);
+
+    /* The process dies: at the next look its last orphan is punched and free. */
+    ck_assert_int_eq(kill(living, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(living, NULL, 0), living);
+    (void)ad_leases_purge(new_m, 100 + GRACE + 999);
+    ck_assert_uint_eq(byte_at(pool, l2.offset), 0x32);
+    (void)ad_leases_purge(new_m, 100 + GRACE + 1000);
+    ck_assert_uint_eq(byte_at(pool, l2.offset), 0);
+    ad_leases_adopt_stats(new_m, &as);
+    ck_assert_uint_eq(as.orphan_bytes, 0);
+    ck_assert_uint_eq(as.unclaimed_bytes_total, d.size + l2.size);
+    ck_assert_uint_eq(as.claims_total, 3);
+    ck_assert_uint_eq(as.grace_until_ms, 0);
+    ck_assert_int_eq(ad_leases_claim(new_m, o, l2.offset, l2.size, 100 + GRACE + 1000, &g),
+                     -ESTALE);
+    ck_assert_uint_eq(byte_at(pool, l1.offset), 0x31);
+    ck_assert_uint_eq(byte_at(pool, u.offset), 0x55);
+    ck_assert(ad_leases_is_valid(new_m));
+
+    ad_leases_free(new_m);
+    new_m = NULL;
+    ad_restart_free(rs);
+    ad_leases_set_ledger(old_m, NULL);
+    ad_ledger_free(ledger);
+    (void)close(pool);
+}
+END_TEST
+
+static void count_pid_42(void *ctx, const ad_ledger_record_t *rec)
+{
+    if (rec->pid == 42)
+        ++*(int *)ctx;
+}
+
 START_TEST(test_ledger_records)
 {
     ad_ledger_t *l;
     ck_assert_int_eq(ad_ledger_new(2, &l), 0);
     uint32_t s1, s2, s3;
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 0, 4096, &s1), 0);
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 4096, 4096, &s2), 0);
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 8192, 4096, &s3), -ENOSPC);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 0, 4096, &s1), 0);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 4096, 4096, &s2), 0);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 8192, 4096, &s3), -ENOSPC);
     ad_ledger_remove(l, s1);
     ad_ledger_remove(l, s1); /* twice: harmless */
     ck_assert_uint_eq(ad_ledger_count(l), 1);
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 8192, 4096, &s3), 0);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 8192, 4096, &s3), 0);
     ck_assert_uint_eq(s3, s1);
+    int with_pid = 0;
+    ad_ledger_foreach(l, count_pid_42, &with_pid);
+    ck_assert_int_eq(with_pid, 2);
     /* Another process's view: adopt a dup of the memfd. */
     ad_ledger_t *again;
     ck_assert_int_eq(ad_ledger_adopt(fcntl(ad_ledger_fd(l), F_DUPFD_CLOEXEC, 0), &again), 0);
@@ -272,6 +431,7 @@ static Suite *adopt_suite(void)
     tcase_add_test(tc, test_pool_from_a_client);
     tcase_add_test(tc, test_not_a_pool);
     tcase_add_test(tc, test_resume_from_the_ledger);
+    tcase_add_test(tc, test_orphans_follow_their_process);
     tcase_add_test(tc, test_ledger_records);
     suite_add_tcase(s, tc);
     return s;
