@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "bench_stats.h"
 #include "harness.h"
 
 #define LEASES 16
@@ -59,25 +60,6 @@ static void die(const char *what, int r)
     fprintf(stderr, "bench-reclaim: %s: %s\n", what, arena_strerror(r));
     cleanup();
     exit(1);
-}
-
-static double now_us(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double pct(const double *sorted, size_t n, double p)
-{
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return sorted[i < n ? i : n - 1];
 }
 
 /* The generator: per round, lease everything, write it, park it, say 'r',
@@ -139,9 +121,9 @@ int main(int argc, char **argv)
         die("calloc", -ENOMEM);
     for (size_t i = 0; i < nplain; i++) {
         arena_lease_t l;
-        double t0 = now_us();
+        double t0 = bench_now_us();
         r = arena_lease(conn, SIZE, 0, &l);
-        plain[i] = now_us() - t0;
+        plain[i] = bench_now_us() - t0;
         if (r < 0)
             die("plain lease", r);
         (void)arena_release(conn, &l);
@@ -172,9 +154,9 @@ int main(int argc, char **argv)
             die("generator did not stop", -ECHILD);
         arena_lease_t mine[LEASES];
         for (int i = 0; i < LEASES; i++) {
-            double t0 = now_us();
+            double t0 = bench_now_us();
             r = arena_lease(conn, SIZE, 1000, &mine[i]);
-            starve[n++] = now_us() - t0;
+            starve[n++] = bench_now_us() - t0;
             if (r < 0)
                 die("starving lease", r);
             if (getenv("BENCH_RECLAIM_TRACE"))
@@ -193,16 +175,16 @@ int main(int argc, char **argv)
     generator = 0;
     arena_disconnect(conn);
 
-    qsort(plain, nplain, sizeof(double), cmp_double);
-    qsort(starve, n, sizeof(double), cmp_double);
+    bench_sort(plain, nplain);
+    bench_sort(starve, n);
     printf("%-44s %8s %10s %10s %10s\n", "case (4 MiB leases)", "samples", "p50 us", "p99 us",
            "max us");
     printf("%-44s %8zu %10.1f %10.1f %10.1f\n", "lease, memory free", nplain,
-           pct(plain, nplain, 0.5), pct(plain, nplain, 0.99), plain[nplain - 1]);
+           bench_pct(plain, nplain, 0.5), bench_pct(plain, nplain, 0.99), plain[nplain - 1]);
     printf("%-44s %8zu %10.1f %10.1f %10.1f\n", "lease, memory parked in a stopped process", n,
-           pct(starve, n, 0.5), pct(starve, n, 0.99), starve[n - 1]);
+           bench_pct(starve, n, 0.5), bench_pct(starve, n, 0.99), starve[n - 1]);
     printf("RESULT reclaim_grant_p50_us=%.1f reclaim_grant_p99_us=%.1f lease_p50_us=%.1f\n",
-           pct(starve, n, 0.5), pct(starve, n, 0.99), pct(plain, nplain, 0.5));
+           bench_pct(starve, n, 0.5), bench_pct(starve, n, 0.99), bench_pct(plain, nplain, 0.5));
     free(plain);
     free(starve);
     return 0;

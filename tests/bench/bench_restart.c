@@ -24,21 +24,9 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "bench_stats.h"
 #include "harness.h"
 #include "park.h"
-
-static double now_us(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -87,18 +75,18 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench-restart: restart failed\n");
             return 1;
         }
-        double t0 = now_us();
+        double t0 = bench_now_us();
         r = arena__admin_status(conn, &st);
-        took[k] = (now_us() - t0) / 1e3;
+        took[k] = (bench_now_us() - t0) / 1e3;
         if (r != 0 || st.leases != (uint64_t)leases) {
             fprintf(stderr, "bench-restart: after the restart: %s, %llu leases in the books\n",
                     arena_strerror(r), (unsigned long long)st.leases);
             return 1;
         }
-        t0 = now_us();
+        t0 = bench_now_us();
         for (int i = 0; i < 100; i++)
             (void)arena__admin_status(conn, &st);
-        rtt += (now_us() - t0) / 100;
+        rtt += (bench_now_us() - t0) / 100;
         printf("%6d %12.2f %14d\n", k, took[k], leases);
         usleep(300 * 1000); /* the grace period ends before the next kill */
     }
@@ -111,8 +99,8 @@ int main(int argc, char **argv)
     }
     arena__conn_notes_t notes;
     (void)arena__conn_notes(conn, &notes);
-    qsort(took, (size_t)rounds, sizeof(double), cmp_double);
-    double p50 = took[rounds / 2], max = took[rounds - 1];
+    bench_sort(took, (size_t)rounds);
+    double p50 = bench_pct(took, (size_t)rounds, 0.5), max = took[rounds - 1];
     printf("reconnects %llu, detached %llu\n", (unsigned long long)notes.reconnects_total,
            (unsigned long long)notes.detached_total);
     printf("RESULT leases=%d reattach_p50_ms=%.2f reattach_max_ms=%.2f claims_per_s=%.0f "
