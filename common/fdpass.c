@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * fdpass.c -- one place for the cmsg arithmetic of passing an fd.
+ * fdpass.c -- one place for the cmsg arithmetic of passing fds.
  */
 #include "fdpass.h"
 
@@ -8,14 +8,15 @@
 #include <stdint.h>
 #include <string.h>
 
-ssize_t arena__send_with_fd(int sock, const void *buf, size_t len, int fd, const void *to,
-                            socklen_t to_len, int flags)
+ssize_t arena__send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds,
+                             const void *to, socklen_t to_len, int flags)
 {
+    if (nfds > ARENA_FDPASS_MAX || (nfds > 0 && !fds))
+        return -EINVAL;
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(ARENA_FDPASS_MAX * sizeof(int))];
     } cbuf;
-    memset(&cbuf, 0, sizeof(cbuf));
     struct iovec iov = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
     struct msghdr mh = {
         .msg_name = (void *)(uintptr_t)to,
@@ -23,18 +24,25 @@ ssize_t arena__send_with_fd(int sock, const void *buf, size_t len, int fd, const
         .msg_iov = &iov,
         .msg_iovlen = 1,
     };
-    if (fd >= 0) {
+    if (nfds > 0) {
+        memset(&cbuf, 0, sizeof(cbuf));
         mh.msg_control = cbuf.buf;
-        mh.msg_controllen = sizeof(cbuf.buf);
+        mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
     }
     ssize_t n;
     do {
         n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
     } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : n;
+}
+
+ssize_t arena__send_with_fd(int sock, const void *buf, size_t len, int fd, const void *to,
+                            socklen_t to_len, int flags)
+{
+    return arena__send_with_fds(sock, buf, len, &fd, fd >= 0 ? 1 : 0, to, to_len, flags);
 }

@@ -43,8 +43,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
 #include "wire.h"
+
+_Static_assert(AD_CONN_MAX_SEND_FDS <= ARENA_FDPASS_MAX, "a frame's fds go in one message");
 
 #define CONN_READS_PER_EVENT 32 /* fairness between busy peers (two per frame) */
 #define CONN_MIN_BUFFER      4096u
@@ -287,32 +290,13 @@ static void conn_flush(ad_conn_t *c)
 {
     while (c->out_head && !c->closing) {
         out_frame_t *f = c->out_head;
-        struct iovec iov = {.iov_base = f->data + f->off, .iov_len = f->len - f->off};
-        union {
-            char buf[CMSG_SPACE(sizeof(int) * AD_CONN_MAX_SEND_FDS)];
-            struct cmsghdr align;
-        } control;
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        if (f->off == 0 && f->nfds > 0) {
-            memset(&control, 0, sizeof(control));
-            msg.msg_control = control.buf;
-            msg.msg_controllen = CMSG_SPACE(sizeof(int) * f->nfds);
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int) * f->nfds);
-            memcpy(CMSG_DATA(cm), f->fds, sizeof(int) * f->nfds);
-        }
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* The fds go with the frame's first byte only. */
+        ssize_t n = arena__send_with_fds(c->fd, f->data + f->off, f->len - f->off, f->fds,
+                                         f->off == 0 ? f->nfds : 0, NULL, 0, MSG_DONTWAIT);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (n == -EAGAIN || n == -EWOULDBLOCK)
                 break;
-            ad_conn_close(c, -errno);
+            ad_conn_close(c, (int)n);
             return;
         }
         f->off += (size_t)n;

@@ -45,6 +45,7 @@
 #include "arena.pb-c.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "fdpass.h"
 #include "fuzz_ops.h"
 #include "lease.h"
 #include "log.h"
@@ -223,29 +224,10 @@ static void peer_send(peer_t *p, const void *buf, size_t len, const int *fds, si
     const uint8_t *b = buf;
     size_t left = len;
     for (int tries = 0; tries < 64 && (left > 0 || nfds > 0); tries++) {
-        union {
-            char b[CMSG_SPACE(sizeof(int) * 4)];
-            struct cmsghdr align;
-        } control;
         uint8_t zero = 0;
-        struct iovec iov = {.iov_base = left > 0 ? (void *)b : &zero,
-                            .iov_len = left > 0 ? left : 1};
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        if (nfds > 0) {
-            memset(&control, 0, sizeof(control));
-            msg.msg_control = control.b;
-            msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-            memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-        }
-        ssize_t n = sendmsg(p->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ssize_t n = arena__send_with_fds(p->fd, left > 0 ? (const void *)b : &zero,
+                                         left > 0 ? left : 1, fds, nfds, NULL, 0, MSG_DONTWAIT);
+        if (n == -EAGAIN || n == -EWOULDBLOCK) {
             pump();
             drain(p);
             if (p->closed)

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "arena.pb-c.h"
+#include "fdpass.h"
 #include "harness.h"
 
 #define IO_TIMEOUT_MS 5000
@@ -117,27 +118,8 @@ static bool send_bytes(int fd, const void *buf, size_t len, const int *fds, size
 {
     const uint8_t *p = buf;
     while (len > 0) {
-        union {
-            char b[CMSG_SPACE(8 * sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        if (nfds > 0) {
-            memset(&control, 0, sizeof(control));
-            msg.msg_control = control.b;
-            msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-            memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-        }
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ssize_t n = arena__send_with_fds(fd, p, len, fds, nfds, NULL, 0, MSG_DONTWAIT);
+        if (n == -EAGAIN || n == -EWOULDBLOCK) {
             struct pollfd pfd = {.fd = fd, .events = POLLOUT};
             if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1)
                 return false;

@@ -7,7 +7,7 @@ target_compile_definitions(arena_test_harness PUBLIC
   ARENACTL_PATH="${CMAKE_BINARY_DIR}/bin/arenactl")
 
 arena_add_check_test(test_badinput SOURCES test_badinput.c
-  LIBS arena_test_harness arena_proto LABELS "daemon;integration" TIMEOUT 300)
+  LIBS arena_test_harness arena_proto arena_common LABELS "daemon;integration" TIMEOUT 300)
 add_dependencies(test_badinput arenad)
 # Not a unit test: it starts a real daemon.
 set_tests_properties(test_badinput PROPERTIES LABELS "daemon;integration")

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "arena.pb-c.h"
+#include "fdpass.h"
 #include "harness.h"
 
 #define IO_TIMEOUT_MS 5000
@@ -69,33 +70,17 @@ static void nap_ms(long ms)
 
 /* ---- raw frames ----------------------------------------------------------- */
 
+/* Writes all of buf; pass_fd (>= 0) goes twice with the first byte: two
+ * stray fds on a request that takes none. */
 static void send_all(int fd, const void *buf, size_t len, int pass_fd)
 {
     const uint8_t *p = buf;
     bool first = true;
+    const int fds[2] = {pass_fd, pass_fd};
     while (len > 0) {
-        struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-        union {
-            char buf[CMSG_SPACE(2 * sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        if (first && pass_fd >= 0) {
-            memset(&control, 0, sizeof(control));
-            int fds[2] = {pass_fd, pass_fd};
-            msg.msg_control = control.buf;
-            msg.msg_controllen = sizeof(control.buf);
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(fds));
-            memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-        }
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        ck_assert_msg(n > 0, "sendmsg: %s", strerror(errno));
+        size_t nfds = first && pass_fd >= 0 ? 2 : 0;
+        ssize_t n = arena__send_with_fds(fd, p, len, fds, nfds, NULL, 0, 0);
+        ck_assert_msg(n > 0, "sendmsg: %s", strerror((int)-n));
         p += n;
         len -= (size_t)n;
         first = false;

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "conn.h"
+#include "fdpass.h"
 #include "log.h"
 
 #define MAX_FRAME 4096u
@@ -139,26 +140,7 @@ static void teardown(void)
 /* One sendmsg of bytes, with nfds descriptors on its first byte. */
 static void send_msg(const void *buf, size_t len, const int *fds, size_t nfds)
 {
-    union {
-        char b[CMSG_SPACE(4 * sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    struct msghdr msg;
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (nfds > 0) {
-        memset(&control, 0, sizeof(control));
-        msg.msg_control = control.b;
-        msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-    }
-    ck_assert_int_eq(sendmsg(peer, &msg, MSG_NOSIGNAL), (ssize_t)len);
+    ck_assert_int_eq(arena__send_with_fds(peer, buf, len, fds, nfds, NULL, 0, 0), (ssize_t)len);
 }
 
 /* A frame of len payload bytes, each tag, in buf (at least 4 + len). */
