@@ -258,32 +258,6 @@ static int conn_send(arena_conn_t *conn, const uint8_t *buf, size_t len)
 
 #define CONN_FDS 2 /* HelloReply: pool, control */
 
-/* Puts the fds of an SCM_RIGHTS message, in order, into the free (-1)
- * entries of fd_slots[0..CONN_FDS) (when fd_slots is not NULL) and closes
- * the rest. */
-static void conn_take_fds(struct msghdr *mh, int *fd_slots)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char *data = CMSG_DATA(c);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, data + i * sizeof(int), sizeof(int));
-            int *slot = NULL;
-            for (size_t k = 0; fd_slots && k < CONN_FDS && !slot; k++) {
-                if (fd_slots[k] < 0)
-                    slot = &fd_slots[k];
-            }
-            if (slot)
-                *slot = fd;
-            else
-                (void)close(fd);
-        }
-    }
-}
-
 static void conn_close_fds(int *fds)
 {
     for (size_t k = 0; k < CONN_FDS; k++) {
@@ -293,27 +267,13 @@ static void conn_close_fds(int *fds)
     }
 }
 
-/* Reads exactly len bytes, collecting passed fds into fd_slot[0..CONN_FDS). */
+/* Reads exactly len bytes, collecting passed fds, in order, into the free
+ * (-1) entries of fd_slot[0..CONN_FDS) (NULL: they are closed). */
 static int conn_recv(arena_conn_t *conn, void *buf, size_t len, int *fd_slot)
 {
     uint8_t *p = buf;
     while (len > 0) {
-        union {
-            struct cmsghdr align;
-            char buf[CMSG_SPACE(4 * sizeof(int))];
-        } cbuf;
-        struct iovec iov = {.iov_base = p, .iov_len = len};
-        struct msghdr mh = {
-            .msg_iov = &iov,
-            .msg_iovlen = 1,
-            .msg_control = cbuf.buf,
-            .msg_controllen = sizeof(cbuf.buf),
-        };
-        ssize_t n = recvmsg(conn->fd, &mh, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n > 0 || mh.msg_controllen > 0)
-            conn_take_fds(&mh, fd_slot);
+        ssize_t n = arena__recv_with_fds(conn->fd, p, len, fd_slot, fd_slot ? CONN_FDS : 0, 0);
         if (n <= 0) {
             conn->dead = true;
             return ARENA_EDISCONNECTED;

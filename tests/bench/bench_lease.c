@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "fdpass.h"
 #include "harness.h"
 #include "size.h"
 
@@ -65,47 +66,14 @@ static double pct_us(const uint32_t *v, size_t n, double p)
 static int send_fd(int sock, int fd)
 {
     char byte = 'x';
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cbuf;
-    memset(&cbuf, 0, sizeof(cbuf));
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr mh = {.msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = cbuf.buf,
-                        .msg_controllen = sizeof(cbuf.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    return sendmsg(sock, &mh, MSG_NOSIGNAL) == 1 ? 0 : -1;
+    return arena__send_with_fd(sock, &byte, 1, fd, NULL, 0, 0) == 1 ? 0 : -1;
 }
 
 /* Receives one byte and one fd, which it closes. */
 static int recv_fd(int sock)
 {
     char byte;
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cbuf;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr mh = {.msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = cbuf.buf,
-                        .msg_controllen = sizeof(cbuf.buf)};
-    ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-    if (n != 1)
-        return -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    if (c && c->cmsg_type == SCM_RIGHTS) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(c), sizeof(int));
-        (void)close(fd);
-    }
-    return 0;
+    return arena__recv_with_fds(sock, &byte, 1, NULL, 0, 0) == 1 ? 0 : -1;
 }
 
 /* Ping-pong with an fd each way between two processes; fills sorted

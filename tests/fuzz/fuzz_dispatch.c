@@ -141,33 +141,10 @@ static void drain(peer_t *p)
         return;
     for (;;) {
         char buf[16384];
-        union {
-            char b[CMSG_SPACE(sizeof(int) * 8)];
-            struct cmsghdr align;
-        } control;
-        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.b;
-        msg.msg_controllen = sizeof(control.b);
-        ssize_t n = recvmsg(p->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        /* A HelloReply's first fd is the pool: kept once, to hand back. */
+        ssize_t n = arena__recv_with_fds(p->fd, buf, sizeof(buf), &S.pool_fd, 1, MSG_DONTWAIT);
         if (n <= 0)
             return;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < nfd; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                if (i == 0 && S.pool_fd < 0)
-                    S.pool_fd = fd; /* a HelloReply's first fd: the pool */
-                else
-                    (void)close(fd);
-            }
-        }
     }
 }
 

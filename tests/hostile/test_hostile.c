@@ -181,35 +181,11 @@ static int recv_exact(int fd, void *buf, size_t len, int *ret_fd)
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1)
             return -1;
-        union {
-            char b[CMSG_SPACE(8 * sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        struct iovec iov = {.iov_base = p + got, .iov_len = len - got};
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.b;
-        msg.msg_controllen = sizeof(control.b);
-        ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == ECONNRESET)
+        ssize_t n = arena__recv_with_fds(fd, p + got, len - got, ret_fd, ret_fd ? 1 : 0, 0);
+        if (n == -ECONNRESET)
             n = 0;
         if (n < 0)
             return -1;
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < nfds; i++) {
-                int rfd;
-                memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                if (ret_fd && *ret_fd < 0)
-                    *ret_fd = rfd;
-                else
-                    (void)close(rfd);
-            }
-        }
         if (n == 0)
             return got == 0 ? 0 : -1;
         got += (size_t)n;
@@ -248,34 +224,10 @@ static bool drain(int fd)
 {
     for (;;) {
         char buf[16384];
-        union {
-            char b[CMSG_SPACE(8 * sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.b;
-        msg.msg_controllen = sizeof(control.b);
-        ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm;
-             cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < nfds; i++) {
-                int rfd;
-                memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                (void)close(rfd);
-            }
-        }
+        ssize_t n = arena__recv_with_fds(fd, buf, sizeof(buf), NULL, 0, MSG_DONTWAIT);
         if (n > 0)
             continue;
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-            return false;
-        return true;
+        return n == -EAGAIN || n == -EWOULDBLOCK; /* 0 or an error: closed */
     }
 }
 

@@ -130,34 +130,10 @@ static bool recv_exact(int fd, void *buf, size_t len, int *ret_fd)
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int pr = poll(&pfd, 1, IO_TIMEOUT_MS);
         ck_assert_msg(pr == 1, "no answer from the daemon within %d ms", IO_TIMEOUT_MS);
-        struct iovec iov = {.iov_base = p + got, .iov_len = len - got};
-        union {
-            char buf[CMSG_SPACE(4 * sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof(control.buf);
-        ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == ECONNRESET)
+        ssize_t n = arena__recv_with_fds(fd, p + got, len - got, ret_fd, ret_fd ? 1 : 0, 0);
+        if (n == -ECONNRESET)
             n = 0;
-        ck_assert_msg(n >= 0, "recvmsg: %s", strerror(errno));
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < nfds; i++) {
-                int rfd;
-                memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                if (ret_fd && *ret_fd < 0)
-                    *ret_fd = rfd;
-                else
-                    (void)close(rfd);
-            }
-        }
+        ck_assert_msg(n >= 0, "recvmsg: %s", strerror((int)-n));
         if (n == 0) {
             ck_assert_msg(got == 0, "connection closed in the middle of a reply");
             return false;

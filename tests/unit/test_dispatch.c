@@ -27,6 +27,7 @@
 #include "arena.pb-c.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "fdpass.h"
 #include "lease.h"
 #include "log.h"
 
@@ -166,30 +167,11 @@ static Arena__V1__Envelope *peer_recv(peer_t *p, int *ret_fd)
     size_t got = 0;
     for (int i = 0; i < 1000; i++) {
         pump();
-        struct iovec iov = {.iov_base = buf + got, .iov_len = sizeof(buf) - got};
-        union {
-            char b[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } control;
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.b;
-        msg.msg_controllen = sizeof(control.b);
-        ssize_t n = recvmsg(p->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EAGAIN)
+        ssize_t n = arena__recv_with_fds(p->fd, buf + got, sizeof(buf) - got, ret_fd,
+                                         ret_fd ? 1 : 0, MSG_DONTWAIT);
+        if (n == -EAGAIN)
             continue;
         ck_assert_int_gt(n, 0);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        if (cm && cm->cmsg_type == SCM_RIGHTS) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-            if (ret_fd)
-                *ret_fd = fd;
-            else
-                (void)close(fd);
-        }
         got += (size_t)n;
         if (got >= 4) {
             uint32_t len = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
