@@ -73,6 +73,7 @@ static int admin_on_status(void *ctx, const arena__msg_t *reply)
     out->protocol_errors_total = s->protocol_errors_total;
     out->connections_total = s->connections_total;
     admin_strcpy(out->socket_path, s->socket_path, sizeof(out->socket_path));
+    out->restart_held_bytes = s->restart_held_bytes;
     return 0;
 }
 

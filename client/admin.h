@@ -43,6 +43,9 @@ typedef struct arena__admin_status {
     uint64_t protocol_errors_total;
     uint64_t connections_total;
     char socket_path[108];
+    /* Bytes of a previous daemon's leases kept after a restart for their
+     * clients to claim back; they count against the budget. */
+    uint64_t restart_held_bytes;
 } arena__admin_status_t;
 
 typedef struct arena__admin_client {

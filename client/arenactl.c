@@ -384,6 +384,7 @@ static int ctl_status(arena_conn_t *conn, bool json, FILE *out)
         json_u64(out, &f, "budget", st.budget);
         json_u64(out, &f, "heap_size", st.heap_size);
         json_u64(out, &f, "leased_bytes", st.leased_bytes);
+        json_u64(out, &f, "restart_held_bytes", st.restart_held_bytes);
         json_u64(out, &f, "free_bytes", st.free_bytes);
         json_u64(out, &f, "dirty_bytes", st.dirty_bytes);
         json_u64(out, &f, "largest_free", st.largest_free);
@@ -410,6 +411,11 @@ static int ctl_status(arena_conn_t *conn, bool json, FILE *out)
                   ctl_size(st.heap_size, a, sizeof(a)), st.pools, st.pools == 1 ? "" : "s");
     (void)fprintf(out, "  leased        %s in %" PRIu64 " lease%s\n",
                   ctl_size(st.leased_bytes, a, sizeof(a)), st.leases, st.leases == 1 ? "" : "s");
+    /* After a restart: in nobody's lease, yet not free (it counts against the budget). */
+    if (st.restart_held_bytes > 0)
+        (void)fprintf(out,
+                      "  held          %s after restart (reserved for clients to claim back)\n",
+                      ctl_size(st.restart_held_bytes, a, sizeof(a)));
     (void)fprintf(out, "  free          %s in %" PRIu64 " extent%s, largest %s\n",
                   ctl_size(st.free_bytes, a, sizeof(a)), st.free_extents,
                   st.free_extents == 1 ? "" : "s", ctl_size(st.largest_free, b, sizeof(b)));

@@ -240,6 +240,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         status_reply.protocol_errors_total = s->protocol_errors_total;
         status_reply.connections_total = s->connections_total;
         status_reply.socket_path = wire_str(s->socket_path);
+        status_reply.restart_held_bytes = s->restart_held_bytes;
         env.body_case = ARENA__V1__ENVELOPE__BODY_STATUS_REPLY;
         env.status_reply = &status_reply;
         break;
@@ -481,6 +482,7 @@ static void wire_decode_status(const Arena__V1__StatusReply *r, arena__wire_stat
         .protocol_errors_total = r->protocol_errors_total,
         .connections_total = r->connections_total,
         .socket_path = wire_in(r->socket_path),
+        .restart_held_bytes = r->restart_held_bytes,
     };
 }
 

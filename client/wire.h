@@ -109,6 +109,7 @@ typedef struct arena__wire_status {
     uint64_t protocol_errors_total;
     uint64_t connections_total;
     const char *socket_path;
+    uint64_t restart_held_bytes; /* a previous daemon's leases not claimed back yet */
 } arena__wire_status_t;
 
 typedef struct arena__wire_client {

@@ -121,6 +121,9 @@ void ad_admin_status(const ad_admin_t *a, uint64_t now_ms, ad_wire_status_t *ret
     st.requests_refused_total = s.refused_total;
     st.protocol_errors_total = a->counters.protocol_errors_total;
     st.connections_total = a->counters.connections_total;
+    ad_leases_adopt_stats_t as;
+    ad_leases_adopt_stats(a->leases, &as);
+    st.restart_held_bytes = as.orphan_bytes;
     *ret_status = st;
 }
 
@@ -474,6 +477,12 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
                s.waiters);
     metric_u64(&t, "arenad_parked_bytes", "gauge",
                "Leased bytes in parked leases (the daemon may take them back).", s.parked_bytes);
+    ad_leases_adopt_stats_t as;
+    ad_leases_adopt_stats(a->leases, &as);
+    metric_u64(&t, "arenad_restart_held_bytes", "gauge",
+               "Bytes of a previous daemon's leases kept for their clients to claim back "
+               "(they count against the budget).",
+               as.orphan_bytes);
     metric_u64(&t, "arenad_reclaimed_leases_total", "counter",
                "Parked leases taken back without the client's help.", s.reclaimed_total);
     metric_u64(&t, "arenad_reclaimed_bytes_total", "counter", "Bytes of those leases.",

@@ -61,7 +61,7 @@
  * fallocate on touched pages, at 0.25 ms per MiB), so a request that arrives
  * meanwhile waits at most that long. A reclaim hands the budget over at once
  * and the pages follow within milliseconds (bench-reclaim). */
-#define LEASES_URGENT_SLICE (512u * 1024u)
+#define LEASES_URGENT_SLICE ((uint64_t)512 * 1024)
 
 /* An extent the previous daemon had leased, known from its ledger, waiting
  * for its client to claim it back (restart.c's fd-store path). */
@@ -1132,6 +1132,11 @@ char *ad_leases_describe_holders(const ad_leases_t *m, char *buf, size_t len)
     int off = snprintf(buf, len, "%s of %s budget leased",
                        arena__size_format(m->leased_total, total, sizeof(total)),
                        arena__size_format(m->config.budget, one, sizeof(one)));
+    /* Orphans are in nobody's lease yet still count against the budget: say
+     * so, or a refusal reads as if budget were left. */
+    if (m->orphan_bytes > 0 && off >= 0 && (size_t)off < len)
+        off += snprintf(buf + off, len - (size_t)off, "; %s held for clients of a previous arenad",
+                        arena__size_format(m->orphan_bytes, one, sizeof(one)));
     for (int i = 0; i < 3 && top[i] && off >= 0 && (size_t)off < len; i++) {
         off += snprintf(buf + off, len - (size_t)off, "%s pid %ld (%s) %s", i == 0 ? "; top:" : ",",
                         (long)top[i]->pid, top[i]->name[0] ? top[i]->name : "?",
@@ -1643,9 +1648,9 @@ refused:
  * space). */
 static int64_t pool_punch_unclaimed(ad_leases_t *m, pool_t *p)
 {
-    size_t k = 0, cap = (size_t)m->leases.count;
-    uint64_t(*ext)[2] = cap ? calloc(cap, sizeof(*ext)) : NULL;
-    if (cap && !ext)
+    size_t k = 0, cap = (size_t)m->leases.count + 1;
+    uint64_t(*ext)[2] = calloc(cap, sizeof(*ext));
+    if (!ext)
         return -ENOMEM;
     for (arena__avl_node_t *x = arena__avl_first(&m->leases); x;
          x = arena__avl_next(&m->leases, x)) {

@@ -243,8 +243,10 @@ size_t ad_leases_serve_waiters(ad_leases_t *leases, uint64_t now_ms, ad_leases_w
  * repeats pressure); UINT64_MAX when nothing waits. */
 uint64_t ad_leases_next_deadline(const ad_leases_t *leases);
 
-/* Writes "N bytes held by: pid P (NAME) SIZE, ..." naming the three clients
- * holding the most, into buf (NUL-terminated, truncated to len). Returns buf. */
+/* Writes "L of B budget leased[; H held for clients of a previous arenad]
+ * [; top: pid P (NAME) SIZE, ...]" -- the bytes held after a restart when
+ * there are any, and the three clients holding the most -- into buf
+ * (NUL-terminated, truncated to len). Returns buf. */
 char *ad_leases_describe_holders(const ad_leases_t *leases, char *buf, size_t len);
 
 /* Punches due dirty pages of every pool. Returns bytes punched. */

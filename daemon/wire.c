@@ -237,6 +237,7 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
         status.requests_refused_total = s->requests_refused_total;
         status.protocol_errors_total = s->protocol_errors_total;
         status.connections_total = s->connections_total;
+        status.restart_held_bytes = s->restart_held_bytes;
         env.body_case = ARENA__V1__ENVELOPE__BODY_STATUS_REPLY;
         env.status_reply = &status;
         break;

@@ -119,6 +119,7 @@ typedef struct ad_wire_status {
     uint64_t requests_refused_total;
     uint64_t protocol_errors_total;
     uint64_t connections_total;
+    uint64_t restart_held_bytes; /* a previous daemon's leases not claimed back yet */
 } ad_wire_status_t;
 
 typedef struct ad_wire_client_info {

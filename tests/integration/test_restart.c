@@ -847,12 +847,18 @@ START_TEST(test_fd_store_resumes_the_books)
     manager_spawn(m);
     nap_ms(100);
     ck_assert_uint_eq(manager_count(m), stored); /* resumed pools are not stored twice */
-
-    /* The ledger names each lease's process: the dead client's leases are
-     * free at once, a newcomer can have their budget... */
     uint64_t per_child = 0;
     for (size_t k = 0; k < NLEASES; k++)
         per_child += lease_sizes[k];
+    /* The living clients have not claimed yet: status shows their leases
+     * as held for them (in nobody's lease, yet counted against the budget). */
+    arena__admin_status_t st;
+    books(&st, NULL);
+    ck_assert_uint_eq(st.restart_held_bytes, 2 * per_child);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+
+    /* The ledger names each lease's process: the dead client's leases are
+     * free at once, a newcomer can have their budget... */
     size_t room = 96 * MIB - 2 * per_child; /* what the two living clients leave */
     arena_conn_t *c = NULL;
     ck_assert_int_eq(arena_connect(m->sock_path, &c), 0);
@@ -865,6 +871,11 @@ START_TEST(test_fd_store_resumes_the_books)
      * period, though neither calls the daemon meanwhile. */
     nap_ms(GRACE_MS + 300);
     ck_assert_int_eq(arena_lease(c, room + 4 * MIB, 0, &big), -ENOMEM);
+    char why[384];
+    (void)arena__conn_last_error(c, why, sizeof(why));
+    ck_assert_msg(strstr(why, " held for clients of a previous arenad") != NULL, "%s", why);
+    books(&st, NULL);
+    ck_assert_uint_eq(st.restart_held_bytes, 2 * per_child); /* held past the grace period */
     for (int i = 0; i < 2; i++)
         write_byte(kids[i].to_child, 'G'); /* late claims; no lease detached */
     for (int i = 0; i < 2; i++) {
@@ -873,9 +884,9 @@ START_TEST(test_fd_store_resumes_the_books)
             children_kill(kids, 2);
         ck_assert_int_eq(ch, 'D');
     }
-    arena__admin_status_t st;
     arena__admin_leases_t *l = NULL;
     books(&st, &l);
+    ck_assert_uint_eq(st.restart_held_bytes, 0); /* all claimed back */
     ck_assert_uint_eq(l->count, 2 * (NLEASES + 1) + 1);
     uint64_t sum = check_no_overlap(l); /* one pool: the resumed one */
     arena__admin_leases_free(l);

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "ledger.h"
 #include "lease.h"
 #include "restart.h"
@@ -234,6 +235,24 @@ START_TEST(test_resume_from_the_ledger)
     ck_assert_uint_eq(as.grace_until_ms, 100 + GRACE + 1000);
     ck_assert_uint_eq(ad_leases_grace_left(new_m, c, 100 + GRACE), 0);
     ck_assert_int_eq(ad_leases_grant(new_m, c, 61 * MiB, 100 + GRACE, &g), -ENOMEM);
+    /* The refusal, status and metrics say what is held for whom. */
+    char why[256];
+    (void)ad_leases_describe_holders(new_m, why, sizeof(why));
+    ck_assert_msg(strstr(why, "; 2.0 MiB held for clients of a previous arenad") != NULL, "%s",
+                  why);
+    ad_admin_t *adm;
+    ck_assert_int_eq(ad_admin_new(new_m, "/tmp/s.sock", 0, &adm), 0);
+    ad_wire_status_t ws;
+    ad_admin_status(adm, 100 + GRACE, &ws);
+    ck_assert_uint_eq(ws.restart_held_bytes, b.size);
+    ad_admin_caller_t root = {.uid = 0, .privileged = true};
+    char *text = NULL;
+    ck_assert_int_eq(ad_admin_metrics(adm, &root, 100 + GRACE, &text), 0);
+    char want[64];
+    (void)snprintf(want, sizeof(want), "\narenad_restart_held_bytes %llu\n",
+                   (unsigned long long)b.size);
+    ck_assert_msg(strstr(text, want) != NULL, "want %s in\n%s", want, text);
+    free(text);
     (void)ad_leases_purge(new_m, 100 + GRACE + 1000);
     ck_assert_uint_eq(byte_at(keep, b.offset), 0x22);
     /* Its process claims it late; nobody else can. */
@@ -243,6 +262,11 @@ START_TEST(test_resume_from_the_ledger)
     ad_leases_adopt_stats(new_m, &as);
     ck_assert_uint_eq(as.orphan_bytes, 0);
     ck_assert_uint_eq(as.claims_total, 2);
+    ad_admin_status(adm, 100 + GRACE + 1500, &ws);
+    ck_assert_uint_eq(ws.restart_held_bytes, 0);
+    (void)ad_leases_describe_holders(new_m, why, sizeof(why));
+    ck_assert_msg(strstr(why, "previous arenad") == NULL, "%s", why);
+    ad_admin_free(adm);
     (void)ad_leases_purge(new_m, 100 + GRACE + 2000);
     ad_leases_adopt_stats(new_m, &as);
     ck_assert_uint_eq(as.grace_until_ms, 0);

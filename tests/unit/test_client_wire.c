@@ -116,6 +116,7 @@ START_TEST(test_roundtrip_replies)
     m.u.status_reply.fragmentation = 0.25;
     m.u.status_reply.clients = 3;
     m.u.status_reply.connections_total = 77;
+    m.u.status_reply.restart_held_bytes = 1ull << 33;
     m.u.status_reply.socket_path = "/tmp/x.sock";
     roundtrip(&m, &o);
     ck_assert_str_eq(o.u.status_reply.daemon_version, "9.9");
@@ -124,6 +125,7 @@ START_TEST(test_roundtrip_replies)
     ck_assert_double_eq(o.u.status_reply.fragmentation, 0.25);
     ck_assert_uint_eq(o.u.status_reply.clients, 3);
     ck_assert_uint_eq(o.u.status_reply.connections_total, 77);
+    ck_assert_uint_eq(o.u.status_reply.restart_held_bytes, 1ull << 33);
     ck_assert_str_eq(o.u.status_reply.socket_path, "/tmp/x.sock");
 
     m = (arena__msg_t){.request_id = 4, .kind = ARENA__MSG_METRICS_REPLY};

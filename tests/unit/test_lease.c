@@ -675,6 +675,9 @@ START_TEST(test_admin_metrics)
     ck_assert_ptr_nonnull(strstr(text, "# TYPE arenad_leases_granted_total counter\n"));
     ck_assert_ptr_nonnull(strstr(text, "arenad_leases_granted_total 1\n"));
     ck_assert_ptr_nonnull(strstr(text, "arenad_clients 2\n"));
+    /* Nothing adopted: nothing held for a previous daemon's clients. */
+    ck_assert_ptr_nonnull(
+        strstr(text, "# TYPE arenad_restart_held_bytes gauge\narenad_restart_held_bytes 0\n"));
     ck_assert_ptr_nonnull(strstr(text, "arenad_fragmentation_ratio "));
     ck_assert_ptr_nonnull(strstr(text, "arenad_largest_free_bytes "));
     ck_assert_ptr_nonnull(strstr(text, "arenad_dirty_bytes "));

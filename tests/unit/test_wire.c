@@ -300,6 +300,7 @@ START_TEST(test_encode_replies)
     r.u.status.requests_refused_total = 15;
     r.u.status.protocol_errors_total = 16;
     r.u.status.connections_total = 17;
+    r.u.status.restart_held_bytes = 18;
     env = round_trip(&r);
     ck_assert_int_eq(env->body_case, ARENA__V1__ENVELOPE__BODY_STATUS_REPLY);
     Arena__V1__StatusReply *s = env->status_reply;
@@ -323,6 +324,7 @@ START_TEST(test_encode_replies)
     ck_assert_uint_eq(s->requests_refused_total, 15);
     ck_assert_uint_eq(s->protocol_errors_total, 16);
     ck_assert_uint_eq(s->connections_total, 17);
+    ck_assert_uint_eq(s->restart_held_bytes, 18);
     arena__v1__envelope__free_unpacked(env, NULL);
 
     ad_wire_client_info_t clients[2] = {
