@@ -173,6 +173,17 @@ static int count_store(void *ctx, int fd, const char *name)
     return 0;
 }
 
+/* Frees the new manager, then the restart state whose ledger it used, then
+ * the old manager's ledger. */
+static void resumed_free(ad_restart_t *rs, ad_ledger_t *ledger)
+{
+    ad_leases_free(new_m);
+    new_m = NULL;
+    ad_restart_free(rs);
+    ad_leases_set_ledger(old_m, NULL);
+    ad_ledger_free(ledger);
+}
+
 START_TEST(test_resume_from_the_ledger)
 {
     ad_ledger_t *ledger;
@@ -276,11 +287,7 @@ START_TEST(test_resume_from_the_ledger)
     uint64_t other;
     ck_assert_int_eq(ad_leases_client_new(new_m, 6, getuid() + 1, getgid(), "o", 0, &other), 0);
     ck_assert_int_eq(stored_calls, 1);
-    ad_leases_free(new_m);
-    new_m = NULL;
-    ad_restart_free(rs);
-    ad_leases_set_ledger(old_m, NULL);
-    ad_ledger_free(ledger);
+    resumed_free(rs, ledger);
     (void)close(keep);
 }
 END_TEST
@@ -401,11 +408,7 @@ START_TEST(test_orphans_follow_their_process)
     ck_assert_uint_eq(byte_at(pool, u.offset), 0x55);
     ck_assert(ad_leases_is_valid(new_m));
 
-    ad_leases_free(new_m);
-    new_m = NULL;
-    ad_restart_free(rs);
-    ad_leases_set_ledger(old_m, NULL);
-    ad_ledger_free(ledger);
+    resumed_free(rs, ledger);
     (void)close(pool);
 }
 END_TEST
