@@ -1382,11 +1382,16 @@ static pool_t *pool_find_file(ad_leases_t *m, int fd)
     return NULL;
 }
 
+/* The earlier of two times, 0 meaning "none". */
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return a == 0 || (b != 0 && b < a) ? b : a;
+}
+
 /* Wakes the purge timer at until_ms (or earlier) for leases_grace_end(). */
 static void grace_note(ad_leases_t *m, uint64_t until_ms)
 {
-    if (m->grace_until_ms == 0 || until_ms < m->grace_until_ms)
-        m->grace_until_ms = until_ms;
+    m->grace_until_ms = earliest(m->grace_until_ms, until_ms);
 }
 
 /* Whether process pid still exists (a zombie counts until it is reaped).
@@ -1719,15 +1724,14 @@ static uint64_t leases_grace_end(ad_leases_t *m, uint64_t now_ms)
         if (due == 0)
             continue;
         if (due > now_ms) {
-            if (next == 0 || due < next)
-                next = due;
+            next = earliest(next, due);
             continue;
         }
         if (p->unknown) {
             int64_t punched = pool_punch_unclaimed(m, p);
             if (punched < 0) {
                 p->grace_until_ms = now_ms + 1000; /* retry; claims meanwhile are fine */
-                next = next == 0 || p->grace_until_ms < next ? p->grace_until_ms : next;
+                next = earliest(next, p->grace_until_ms);
                 continue;
             }
             freed += (uint64_t)punched;
@@ -1745,8 +1749,7 @@ static uint64_t leases_grace_end(ad_leases_t *m, uint64_t now_ms)
             p->recheck_ms = 0;
         } else {
             p->recheck_ms = now_ms + 1000;
-            if (next == 0 || p->recheck_ms < next)
-                next = p->recheck_ms;
+            next = earliest(next, p->recheck_ms);
         }
     }
     m->grace_until_ms = next;
