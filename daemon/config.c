@@ -41,6 +41,8 @@
  *   max_reply_queue        8M                   SIZE: unread reply bytes queued for one
  *                                               connection before it is dropped (64K .. 1G)
  *   max_leases_per_client  65536                leases one connection may hold
+ *   max_bytes_per_uid      (none)               SIZE: bytes all clients of one uid may
+ *                                               lease together (more is ERROR_LIMIT)
  *   log_level              info                 error | warn | info | debug
  *   socket_mode            0666                 octal permissions of the socket file
  *   socket_group           (the daemon's)       group name or gid owning the socket file
@@ -292,6 +294,14 @@ static int set_max_reply_queue(ad_config_t *cfg, const char *value, char *err, s
     return r;
 }
 
+static int set_max_bytes_per_uid(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    int r = parse_size(value, 0, UINT64_MAX / 4, &cfg->max_bytes_per_uid);
+    if (r < 0)
+        config_err(err, err_len, "max_bytes_per_uid: expected a size like 4G or 25%% (0: no cap)");
+    return r;
+}
+
 static int set_max_leases(ad_config_t *cfg, const char *value, char *err, size_t err_len)
 {
     uint64_t v;
@@ -404,6 +414,7 @@ static const struct {
     {"max_requests_in_flight", set_max_in_flight},
     {"max_reply_queue", set_max_reply_queue},
     {"max_leases_per_client", set_max_leases},
+    {"max_bytes_per_uid", set_max_bytes_per_uid},
     {"log_level", set_log_level},
     {"socket_mode", set_socket_mode},
     {"hugetlb", set_hugetlb},

@@ -41,6 +41,7 @@ typedef struct ad_config {
     uint32_t max_requests_in_flight;   /* per connection, before reading stops; 0: no cap */
     uint64_t max_reply_queue;          /* unread reply bytes before a client is dropped */
     uint32_t max_leases_per_client;
+    uint64_t max_bytes_per_uid; /* bytes all clients of one uid may lease; 0: no cap */
     ad_log_level_t log_level;
     uint32_t socket_mode; /* permission bits of the socket file */
     bool hugetlb;

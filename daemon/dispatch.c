@@ -395,7 +395,7 @@ static void send_grant(ad_session_t *s, uint64_t request_id, const ad_lease_gran
 /* Answers a failed grant (r < 0 from ad_leases_grant or a waiter). */
 static void send_refusal(ad_session_t *s, uint64_t request_id, uint64_t size, int r)
 {
-    char a[32], b[32];
+    char a[32], b[32], why[256];
     ad_leases_stats_t st;
     ad_leases_stats(s->d->leases, &st);
     switch (r) {
@@ -403,18 +403,22 @@ static void send_refusal(ad_session_t *s, uint64_t request_id, uint64_t size, in
         session_error(s, request_id, AD_WIRE_ERROR_INVALID_ARGUMENT, "a lease of 0 bytes");
         return;
     case -E2BIG:
+        if (ad_leases_limit_reason(s->d->leases, s->client_id, size, why, sizeof(why)) == 0) {
+            session_error(s, request_id, AD_WIRE_ERROR_TOO_LARGE, "%s", why);
+            return;
+        }
         session_error(s, request_id, AD_WIRE_ERROR_TOO_LARGE,
                       "%" PRIu64 " bytes is more than the budget (%s) or the heap (%s) can hold",
                       size, arena__size_format(st.budget, a, sizeof(a)),
                       arena__size_format(st.heap_size, b, sizeof(b)));
         return;
-    case -EDQUOT: {
-        ad_client_view_t v;
-        uint64_t n = ad_leases_client_view(s->d->leases, s->client_id, &v) == 0 ? v.leases : 0;
-        session_error(s, request_id, AD_WIRE_ERROR_LIMIT,
-                      "client holds %" PRIu64 " leases, the most one client may hold", n);
+    case -EDQUOT:
+        if (ad_leases_limit_reason(s->d->leases, s->client_id, size, why, sizeof(why)) != 0)
+            (void)snprintf(why, sizeof(why), "a limit of this client or its uid");
+        ad_log(AD_LOG_INFO, "client %" PRIu64 " pid %ld (%s): refused %s: %s", s->client_id,
+               (long)s->pid, s->name, arena__size_format(size, a, sizeof(a)), why);
+        session_error(s, request_id, AD_WIRE_ERROR_LIMIT, "%s", why);
         return;
-    }
     case -ENOMEM:
     case -ETIMEDOUT: {
         char holders[384];

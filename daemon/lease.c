@@ -313,6 +313,7 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
     if (config->budget > 0)
         m->config.budget = config->budget;
     m->config.max_leases_per_client = config->max_leases_per_client;
+    m->config.max_bytes_per_uid = config->max_bytes_per_uid;
     /* New rules for clients that connect from now on (none: no rules). */
     if (config->fair_rules && config->fair_rule_count > 0) {
         ad_fair_rule_t *rules = calloc(config->fair_rule_count, sizeof(*rules));
@@ -532,6 +533,83 @@ int ad_leases_pool_info(const ad_leases_t *m, uint64_t client_id, ad_pool_info_t
     return 0;
 }
 
+/* The per-client and per-uid limits, in the order grants check them. */
+typedef enum limit_hit {
+    LIMIT_NONE,
+    LIMIT_LEASE_COUNT, /* max_leases_per_client */
+    LIMIT_CAP_SIZE,    /* one lease larger than cap.UID */
+    LIMIT_CAP,         /* the client's leases would pass cap.UID */
+    LIMIT_UID_BYTES,   /* the uid's leases would pass max_bytes_per_uid */
+} limit_hit_t;
+
+/* Bytes leased by every client of uid, over all of its pools. */
+static uint64_t uid_leased_bytes(const ad_leases_t *m, uid_t uid)
+{
+    uint64_t sum = 0;
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        if (p->uid == uid)
+            sum += p->leased_bytes;
+    }
+    return sum;
+}
+
+/* Which limit a grant of `length` more bytes to c would break. */
+static limit_hit_t limit_check(const ad_leases_t *m, const client_t *c, uint64_t length)
+{
+    if (m->config.max_leases_per_client > 0 && c->leases.count >= m->config.max_leases_per_client)
+        return LIMIT_LEASE_COUNT;
+    if (c->cap > 0 && length > c->cap)
+        return LIMIT_CAP_SIZE;
+    if (c->cap > 0 && c->leased_bytes + length > c->cap)
+        return LIMIT_CAP;
+    if (m->config.max_bytes_per_uid > 0 &&
+        uid_leased_bytes(m, c->uid) + length > m->config.max_bytes_per_uid)
+        return LIMIT_UID_BYTES;
+    return LIMIT_NONE;
+}
+
+int ad_leases_limit_reason(const ad_leases_t *m, uint64_t client_id, uint64_t size, char *buf,
+                           size_t len)
+{
+    if (!m || !buf || len == 0)
+        return -EINVAL;
+    const client_t *c = client_find(m, client_id);
+    if (!c)
+        return -ENOENT;
+    uint64_t length = size ? ad_heap_round(c->pool->heap, size) : 0;
+    char a[32], b[32], d[32];
+    int n;
+    switch (limit_check(m, c, length)) {
+    case LIMIT_LEASE_COUNT:
+        n = snprintf(buf, len, "client holds %zu leases, the most one client may hold",
+                     c->leases.count);
+        break;
+    case LIMIT_CAP_SIZE:
+        n = snprintf(buf, len,
+                     "%s is more than cap.%u (%s), the most one client of uid %u may lease",
+                     arena__size_format(length, a, sizeof(a)), (unsigned)c->uid,
+                     arena__size_format(c->cap, b, sizeof(b)), (unsigned)c->uid);
+        break;
+    case LIMIT_CAP:
+        n = snprintf(buf, len, "client leases %s; %s more would pass cap.%u (%s)",
+                     arena__size_format(c->leased_bytes, a, sizeof(a)),
+                     arena__size_format(length, b, sizeof(b)), (unsigned)c->uid,
+                     arena__size_format(c->cap, d, sizeof(d)));
+        break;
+    case LIMIT_UID_BYTES:
+        n = snprintf(buf, len, "uid %u leases %s; %s more would pass max_bytes_per_uid (%s)",
+                     (unsigned)c->uid,
+                     arena__size_format(uid_leased_bytes(m, c->uid), a, sizeof(a)),
+                     arena__size_format(length, b, sizeof(b)),
+                     arena__size_format(m->config.max_bytes_per_uid, d, sizeof(d)));
+        break;
+    default:
+        return -ENOENT;
+    }
+    return n < 0 ? -EINVAL : 0;
+}
+
 static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t now_ms,
                          ad_lease_grant_t *ret_grant)
 {
@@ -541,12 +619,14 @@ static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t no
     uint64_t length = ad_heap_round(heap, size);
     if (length == 0 || length > m->config.budget || length > ad_heap_size(heap))
         return -E2BIG;
-    if (m->config.max_leases_per_client > 0 && c->leases.count >= m->config.max_leases_per_client)
-        return -EDQUOT;
-    if (c->cap > 0 && length > c->cap)
+    switch (limit_check(m, c, length)) {
+    case LIMIT_NONE:
+        break;
+    case LIMIT_CAP_SIZE:
         return -E2BIG;
-    if (c->cap > 0 && c->leased_bytes + length > c->cap)
+    default:
         return -EDQUOT;
+    }
     if (m->leased_total + m->orphan_bytes + length > m->config.budget)
         return -ENOMEM;
     if (c->pool->unknown)

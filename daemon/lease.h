@@ -29,6 +29,7 @@ typedef struct ad_leases_config {
     uint64_t decay_ms;              /* released pages stay dirty this long */
     bool hugetlb;                   /* MFD_HUGETLB pools */
     uint32_t max_leases_per_client; /* 0: no limit */
+    uint64_t max_bytes_per_uid;     /* all clients of one uid together; 0: no limit */
     uint64_t restart_grace_ms;      /* how long an adopted pool waits for claims */
     /* Fair-share rules by uid (copied; NULL/0: every client weight 1, no
      * cap, no guarantee). Applied to clients that connect afterwards. */
@@ -212,10 +213,11 @@ size_t ad_leases_fair_shares(const ad_leases_t *leases, uint64_t *out, size_t n)
 int ad_leases_pool_info(const ad_leases_t *leases, uint64_t client_id, ad_pool_info_t *ret_info);
 
 /* Leases size bytes (rounded up to the granule) to a client.
- * Returns 0 and *ret_grant, or -EINVAL (size 0), -E2BIG (more than the budget
- * or the heap could ever hold), -ENOMEM (the budget or the heap is short now),
- * -EDQUOT (the client holds max_leases_per_client leases), -ENOENT (no such
- * client). Lease ids increase from 1 daemon-wide. */
+ * Returns 0 and *ret_grant, or -EINVAL (size 0), -E2BIG (more than the budget,
+ * the heap or the client's cap.UID could ever hold), -ENOMEM (the budget or
+ * the heap is short now), -EDQUOT (max_leases_per_client, cap.UID or
+ * max_bytes_per_uid would be passed; ad_leases_limit_reason() says which),
+ * -ENOENT (no such client). Lease ids increase from 1 daemon-wide. */
 int ad_leases_grant(ad_leases_t *leases, uint64_t client_id, uint64_t size, uint64_t now_ms,
                     ad_lease_grant_t *ret_grant);
 
@@ -248,6 +250,13 @@ uint64_t ad_leases_next_deadline(const ad_leases_t *leases);
  * there are any, and the three clients holding the most -- into buf
  * (NUL-terminated, truncated to len). Returns buf. */
 char *ad_leases_describe_holders(const ad_leases_t *leases, char *buf, size_t len);
+
+/* Writes which per-client or per-uid limit (max_leases_per_client, cap.UID,
+ * max_bytes_per_uid) a lease of size more bytes would break for the client
+ * into buf, as one line for a refusal (NUL-terminated, truncated to len).
+ * Returns 0, -ENOENT (no such client, or no limit in the way) or -EINVAL. */
+int ad_leases_limit_reason(const ad_leases_t *leases, uint64_t client_id, uint64_t size, char *buf,
+                           size_t len);
 
 /* Punches due dirty pages of every pool. Returns bytes punched. */
 uint64_t ad_leases_purge(ad_leases_t *leases, uint64_t now_ms);

@@ -766,6 +766,7 @@ static void server_reload(ad_server_t *s)
         sweep_arm(s);
     }
     cur->max_leases_per_client = next.max_leases_per_client;
+    cur->max_bytes_per_uid = next.max_bytes_per_uid;
     cur->log_level = next.log_level;
     cur->has_admin_group = next.has_admin_group;
     cur->admin_gid = next.admin_gid;
@@ -781,6 +782,7 @@ static void server_reload(ad_server_t *s)
         .decay_ms = cur->decay_ms,
         .hugetlb = cur->hugetlb,
         .max_leases_per_client = cur->max_leases_per_client,
+        .max_bytes_per_uid = cur->max_bytes_per_uid,
         .fair_rules = cur->fair, /* issue 5: fair-share rules */
         .fair_rule_count = cur->fair_count,
     };
@@ -851,6 +853,7 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
         .decay_ms = config->decay_ms,
         .hugetlb = config->hugetlb,
         .max_leases_per_client = config->max_leases_per_client,
+        .max_bytes_per_uid = config->max_bytes_per_uid,
         .restart_grace_ms = config->restart_grace_ms,
         .fair_rules = config->fair, /* issue 5: fair-share rules */
         .fair_rule_count = config->fair_count,

@@ -520,6 +520,49 @@ START_TEST(test_lease_errors)
 }
 END_TEST
 
+/* cap.UID bounds each client of a uid, max_bytes_per_uid all of them
+ * together; a refusal says which limit it was, and frees make room again. */
+START_TEST(test_byte_limits_say_which)
+{
+    char path[] = "/tmp/arenad-limits-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    char text[96];
+    int n =
+        snprintf(text, sizeof(text), "max_bytes_per_uid = 8M\ncap.%u = 6M\n", (unsigned)geteuid());
+    ck_assert_int_eq(write(fd, text, (size_t)n), n);
+    (void)close(fd);
+    const char *const args[] = {"--budget", "64M", "--config", path, NULL};
+    daemon_start(args);
+    (void)unlink(path);
+    arena_conn_t *a, *b;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &a), 0);
+    ck_assert_int_eq(arena_connect(daemon_.socket, &b), 0);
+    arena_lease_t la, lb, x;
+    char msg[256];
+    ck_assert_int_eq(arena_lease(a, 7 * MiB, 0, &x), -E2BIG);
+    ck_assert_msg(strstr(arena__conn_last_error(a, msg, sizeof(msg)), "more than cap.") != NULL,
+                  "%s", msg);
+    ck_assert_int_eq(arena_lease(a, 5 * MiB, 0, &la), 0);
+    ck_assert_int_eq(arena_lease(a, 2 * MiB, 0, &x), ARENA_ELIMIT);
+    ck_assert_msg(strstr(arena__conn_last_error(a, msg, sizeof(msg)), "would pass cap.") != NULL,
+                  "%s", msg);
+    /* b is under its cap, but the uid would pass 8 MiB. */
+    ck_assert_int_eq(arena_lease(b, 4 * MiB, 0, &x), ARENA_ELIMIT);
+    ck_assert_msg(strstr(arena__conn_last_error(b, msg, sizeof(msg)),
+                         "would pass max_bytes_per_uid (8.0 MiB)") != NULL,
+                  "%s", msg);
+    ck_assert_int_eq(arena_lease(b, 3 * MiB, 0, &lb), 0);
+    ck_assert_int_eq(arena_release(a, &la), 0);
+    ck_assert_int_eq(arena_lease(b, 2 * MiB, 0, &x), 0);
+    ck_assert_int_eq(arena_release(b, &x), 0);
+    ck_assert_int_eq(arena_release(b, &lb), 0);
+    arena_disconnect(a);
+    arena_disconnect(b);
+    daemon_stop();
+}
+END_TEST
+
 /* ---- test: waiting for memory ---------------------------------------------------- */
 
 typedef struct waiter {
@@ -741,6 +784,7 @@ static Suite *lease_suite(void)
     tcase_add_test(tc, test_killed_client_leases_return);
     tcase_add_test(tc, test_fixed_heap_stories);
     tcase_add_test(tc, test_lease_errors);
+    tcase_add_test(tc, test_byte_limits_say_which);
     tcase_add_test(tc, test_daemon_gone);
     tcase_add_test(tc, test_lease_waits_for_memory);
     tcase_add_test(tc, test_fork_child_default_connection);

@@ -75,6 +75,7 @@ START_TEST(test_every_key)
                                   "max_requests_in_flight = 5\n"
                                   "max_reply_queue = 1M\n"
                                   "max_leases_per_client = 9\n"
+                                  "max_bytes_per_uid = 3G\n"
                                   "log_level = debug\n"
                                   "socket_mode = 0600\n"
                                   "hugetlb = yes\n"
@@ -97,6 +98,7 @@ START_TEST(test_every_key)
     ck_assert_uint_eq(c.max_requests_in_flight, 5);
     ck_assert_uint_eq(c.max_reply_queue, 1u << 20);
     ck_assert_uint_eq(c.max_leases_per_client, 9);
+    ck_assert_uint_eq(c.max_bytes_per_uid, 3ull << 30);
     ck_assert_int_eq(c.log_level, AD_LOG_DEBUG);
     ck_assert_uint_eq(c.socket_mode, 0600);
     ck_assert(c.hugetlb);
@@ -142,6 +144,11 @@ START_TEST(test_values)
     ck_assert_uint_eq(c.hello_timeout_ms, 0);
     ck_assert_int_eq(ad_config_set(&c, "max_requests_in_flight", "0", err, sizeof(err)), 0);
     ck_assert_uint_eq(c.max_requests_in_flight, 0);
+    ck_assert_uint_eq(c.max_bytes_per_uid, 0); /* the default: no cap */
+    ck_assert_int_eq(ad_config_set(&c, "max_bytes_per_uid", "10%", err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.max_bytes_per_uid, arena__physical_memory() / 10);
+    ck_assert_int_eq(ad_config_set(&c, "max_bytes_per_uid", "0", err, sizeof(err)), 0);
+    ck_assert_uint_eq(c.max_bytes_per_uid, 0);
 }
 END_TEST
 
@@ -172,6 +179,8 @@ START_TEST(test_bad_values)
         {"hello_timeout_ms", "10s", -EINVAL},
         {"hello_timeout_ms", "99999999999", -ERANGE},
         {"max_requests_in_flight", "lots", -EINVAL},
+        {"max_bytes_per_uid", "much", -EINVAL},
+        {"max_bytes_per_uid", "-1G", -EINVAL},
         {"max_requests_in_flight", "1000001", -ERANGE},
         {"max_reply_queue", "4K", -ERANGE},
         {"max_reply_queue", "2G", -ERANGE},

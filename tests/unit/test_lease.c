@@ -244,6 +244,58 @@ START_TEST(test_limit_per_client)
 }
 END_TEST
 
+/* max_bytes_per_uid bounds all clients of a uid together, in every pool of
+ * theirs; cap.UID bounds each client. Refusals say which limit it was. */
+START_TEST(test_bytes_per_uid_and_cap)
+{
+    teardown();
+    ad_fair_rule_t rule = {.uid = 1000, .cap = 6 * MiB};
+    ad_leases_config_t c = {.budget = 64 * MiB,
+                            .heap_size = 128 * MiB,
+                            .small_limit = 4 * MiB,
+                            .decay_ms = 1000,
+                            .max_leases_per_client = 100,
+                            .max_bytes_per_uid = 10 * MiB,
+                            .fair_rules = &rule,
+                            .fair_rule_count = 1};
+    ck_assert_int_eq(ad_leases_new(&c, &mgr), 0);
+    uint64_t a = client(10, 1000, "a");
+    uint64_t b = client(11, 1000, "b");
+    uint64_t other = client(12, 2000, "other");
+    ad_lease_grant_t ga, gb, x;
+    char why[256];
+    ck_assert_int_eq(ad_leases_limit_reason(mgr, a, MiB, why, sizeof(why)), -ENOENT);
+    /* cap.1000: one lease larger than the cap, then the client's sum. */
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 8 * MiB, 0, &x), -E2BIG);
+    ck_assert_int_eq(ad_leases_limit_reason(mgr, a, 8 * MiB, why, sizeof(why)), 0);
+    ck_assert_msg(strstr(why, "more than cap.1000 (6.0 MiB)") != NULL, "%s", why);
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 5 * MiB, 0, &ga), 0);
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 2 * MiB, 0, &x), -EDQUOT);
+    ck_assert_int_eq(ad_leases_limit_reason(mgr, a, 2 * MiB, why, sizeof(why)), 0);
+    ck_assert_msg(strstr(why, "would pass cap.1000") != NULL, "%s", why);
+    /* max_bytes_per_uid: b is under its cap, but uid 1000 would hold 11 MiB. */
+    ck_assert_int_eq(ad_leases_grant(mgr, b, 4 * MiB, 0, &gb), 0);
+    ck_assert_int_eq(ad_leases_grant(mgr, b, 2 * MiB, 0, &x), -EDQUOT);
+    ck_assert_int_eq(ad_leases_limit_reason(mgr, b, 2 * MiB, why, sizeof(why)), 0);
+    ck_assert_msg(strstr(why, "uid 1000 leases 9.0 MiB; 2.0 MiB more would pass "
+                              "max_bytes_per_uid (10.0 MiB)") != NULL,
+                  "%s", why);
+    ck_assert_int_eq(ad_leases_grant(mgr, b, MiB, 0, &x), 0); /* exactly 10 MiB */
+    /* Another uid has a cap of its own, untouched by uid 1000's leases. */
+    ck_assert_int_eq(ad_leases_grant(mgr, other, 10 * MiB, 0, &x), 0);
+    ck_assert_int_eq(ad_leases_grant(mgr, other, 4096, 0, &x), -EDQUOT);
+    /* A release makes room; a reload lifts the cap live. */
+    ck_assert_int_eq(ad_leases_release(mgr, a, ga.lease_id, 0), 0);
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 0, &x), 0);
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 2 * MiB, 0, &x), -EDQUOT); /* 11 MiB for the uid */
+    c.max_bytes_per_uid = 0;
+    ad_leases_reconfigure(mgr, &c);
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 2 * MiB, 0, &x), 0); /* a at its cap */
+    ck_assert_int_eq(ad_leases_limit_reason(mgr, 999, MiB, why, sizeof(why)), -ENOENT);
+    ck_assert(ad_leases_is_valid(mgr));
+}
+END_TEST
+
 START_TEST(test_disconnect_returns_everything)
 {
     uint64_t a = client(10, 1000, "a");
@@ -714,6 +766,7 @@ static Suite *lease_suite(void)
     tcase_add_test(tc, test_holders_top_three);
     tcase_add_test(tc, test_not_owner_not_found_double);
     tcase_add_test(tc, test_limit_per_client);
+    tcase_add_test(tc, test_bytes_per_uid_and_cap);
     tcase_add_test(tc, test_disconnect_returns_everything);
     tcase_add_test(tc, test_disconnect_punches_pages);
     tcase_add_test(tc, test_stopping_keeps_pages);
