@@ -625,6 +625,47 @@ START_TEST(test_release_across_restart_is_not_sent_stale)
 }
 END_TEST
 
+/* Without a fd store the grace period is all a client has: one that comes
+ * back after it, when another client of its uid handed the pool back first,
+ * has its claim refused and its lease detached, and the pages the new daemon
+ * punched are gone (README, "Running under systemd"). This pins that limit:
+ * the fd-store case below keeps such a client's leases. */
+START_TEST(test_late_client_without_fd_store_loses_its_pages)
+{
+    arena_conn_t *prompt = NULL, *late = NULL;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &prompt), 0);
+    ck_assert_int_eq(arena_connect(daemon_.socket, &late), 0);
+    arena_lease_t lp, ll, x;
+    ck_assert_int_eq(arena_lease(prompt, MIB, 0, &lp), 0);
+    ck_assert_int_eq(arena_lease(late, MIB, 0, &ll), 0);
+    fill(lp.addr, lp.size, 1, 0);
+    fill(ll.addr, ll.size, 2, 0);
+    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    /* prompt hands the pool back and claims; its lease is granted once the
+     * grace period is over, when the unclaimed rest has been punched. */
+    ck_assert_int_eq(arena_lease(prompt, MIB, 3 * GRACE_MS, &x), 0);
+    ck_assert(intact(lp.addr, lp.size, 1, 0));
+    ck_assert(!intact(ll.addr, ll.size, 2, 0));
+    ck_assert_uint_eq(((const uint64_t *)ll.addr)[0], 0);
+    /* late's next call finds out: its claim is refused, its lease detached. */
+    arena_lease_t y;
+    ck_assert_int_eq(arena_lease(late, MIB, 0, &y), 0);
+    arena__conn_notes_t notes;
+    ck_assert_int_eq(arena__conn_notes(late, &notes), 0);
+    ck_assert_uint_eq(notes.reconnects_total, 1);
+    ck_assert_uint_eq(notes.detached_total, 1);
+    ck_assert_int_eq(arena_release(late, &ll), 0); /* private: only unmapped */
+    ck_assert_int_eq(arena_release(late, &y), 0);
+    ck_assert_int_eq(arena_release(prompt, &x), 0);
+    ck_assert_int_eq(arena_release(prompt, &lp), 0);
+    arena__admin_status_t st;
+    books(&st, NULL);
+    ck_assert_uint_eq(st.leased_bytes, 0);
+    arena_disconnect(prompt);
+    arena_disconnect(late);
+}
+END_TEST
+
 /* ---- an emulated service manager ----------------------------------------------- */
 
 #define MANAGER_MAX_FDS 16
@@ -1081,6 +1122,7 @@ static Suite *restart_suite(void)
     tcase_add_test(tc, test_sigkill_restart_keeps_every_byte);
     tcase_add_test(tc, test_forged_claims_and_pools);
     tcase_add_test(tc, test_release_across_restart_is_not_sent_stale);
+    tcase_add_test(tc, test_late_client_without_fd_store_loses_its_pages);
     tcase_add_test(tc, test_clients_killed_anywhere_leave_nothing);
     tcase_add_test(tc, test_threads_share_a_connection_through_a_restart);
     suite_add_tcase(s, tc);
