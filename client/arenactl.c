@@ -776,7 +776,7 @@ static const char *top_pressure(const arena__admin_status_t *st, uint64_t refuse
         return "waiting";
     if (st->budget == 0)
         return "none";
-    double used = (double)st->leased_bytes / (double)st->budget;
+    double used = (double)(st->leased_bytes + st->restart_held_bytes) / (double)st->budget;
     if (used >= 0.95)
         return "full";
     if (used >= 0.80)
@@ -814,6 +814,7 @@ static void top_frame(FILE *out, const arena__admin_status_t *st, arena__admin_c
         json_u64(out, &f, "uptime_ms", st->uptime_ms);
         json_u64(out, &f, "budget", st->budget);
         json_u64(out, &f, "leased_bytes", st->leased_bytes);
+        json_u64(out, &f, "restart_held_bytes", st->restart_held_bytes);
         json_u64(out, &f, "dirty_bytes", st->dirty_bytes);
         json_u64(out, &f, "free_bytes", st->free_bytes);
         json_u64(out, &f, "leases", st->leases);
@@ -861,9 +862,13 @@ static void top_frame(FILE *out, const arena__admin_status_t *st, arena__admin_c
         bar[1 + i] = i < filled ? '#' : '.';
     bar[31] = ']';
     bar[32] = '\0';
-    (void)fprintf(out, "Budget %s  leased %s %s %.1f%%  pressure %s\n",
+    (void)fprintf(out, "Budget %s  leased %s %s %.1f%%  pressure %s",
                   ctl_size(st->budget, a, sizeof(a)), ctl_size(st->leased_bytes, b, sizeof(b)), bar,
                   pct, pressure);
+    /* After a restart: leases held for clients to claim back count against the budget. */
+    if (st->restart_held_bytes > 0)
+        (void)fprintf(out, "  held %s", ctl_size(st->restart_held_bytes, c, sizeof(c)));
+    (void)fputc('\n', out);
     (void)fprintf(out, "Memory dirty %s  free %s  largest free %s  fragmentation %.1f%%\n",
                   ctl_size(st->dirty_bytes, a, sizeof(a)), ctl_size(st->free_bytes, b, sizeof(b)),
                   ctl_size(st->largest_free, c, sizeof(c)), st->fragmentation * 100.0);

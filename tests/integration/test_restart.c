@@ -24,6 +24,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -159,6 +160,51 @@ static void write_byte(int fd, char c)
     ck_assert_int_eq(write(fd, &c, 1), 1);
 }
 
+/* Set while another thread of this process (the manager's reader) handles
+ * datagrams, each under this lock. A fork with the lock held happens while
+ * that thread waits in poll() or on the lock, never inside an intercepted
+ * call: under TSan a child forked mid-call can inherit a sanitizer lock that
+ * nobody releases, and one CI run saw a client child never report ready. */
+static pthread_mutex_t *fork_gate;
+
+static pid_t fork_gated(void)
+{
+    if (fork_gate)
+        (void)pthread_mutex_lock(fork_gate);
+    (void)fflush(NULL);
+    pid_t pid = fork();
+    if (fork_gate && pid != 0)
+        (void)pthread_mutex_unlock(fork_gate);
+    return pid;
+}
+
+/* Runs `arenactl --socket S --json top --once`; its output (truncated to
+ * len - 1) in out. Returns its exit status. */
+static int arenactl_top_json(char *out, size_t len)
+{
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork_gated();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (dup2(p[1], STDOUT_FILENO) < 0)
+            _exit(126);
+        execl(ARENACTL_PATH, ARENACTL_PATH, "--socket", daemon_.socket, "--json", "top", "--once",
+              (char *)NULL);
+        _exit(127);
+    }
+    (void)close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < len && (r = read(p[0], out + n, len - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    (void)close(p[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* A status and lease listing from a fresh admin connection. */
 static void books(arena__admin_status_t *st, arena__admin_leases_t **leases)
 {
@@ -262,24 +308,6 @@ static int client_main(int who, int in, int out, bool background)
         }
     }
     return 0;
-}
-
-/* Set while another thread of this process (the manager's reader) handles
- * datagrams, each under this lock. A fork with the lock held happens while
- * that thread waits in poll() or on the lock, never inside an intercepted
- * call: under TSan a child forked mid-call can inherit a sanitizer lock that
- * nobody releases, and one CI run saw a client child never report ready. */
-static pthread_mutex_t *fork_gate;
-
-static pid_t fork_gated(void)
-{
-    if (fork_gate)
-        (void)pthread_mutex_lock(fork_gate);
-    (void)fflush(NULL);
-    pid_t pid = fork();
-    if (fork_gate && pid != 0)
-        (void)pthread_mutex_unlock(fork_gate);
-    return pid;
 }
 
 static void child_start(child_t *c, int who, bool background)
@@ -891,6 +919,10 @@ START_TEST(test_fd_store_resumes_the_books)
     books(&st, NULL);
     ck_assert_uint_eq(st.restart_held_bytes, 2 * per_child);
     ck_assert_uint_eq(st.leased_bytes, 0);
+    char top[4096], want[64];
+    ck_assert_int_eq(arenactl_top_json(top, sizeof(top)), 0);
+    (void)snprintf(want, sizeof(want), "\"restart_held_bytes\":%" PRIu64 ",", 2 * per_child);
+    ck_assert_msg(strstr(top, want) != NULL, "%s", top);
 
     /* The ledger names each lease's process: the dead client's leases are
      * free at once, a newcomer can have their budget... */
