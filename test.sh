@@ -28,6 +28,10 @@ done
 # Build and test dependencies, all from Debian 12.
 packages=(build-essential cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
     check libsubunit-dev libsystemd-dev python3 coreutils procps groff-base systemd)
+# CI also runs the libFuzzer smoke test (test_fuzz_smoke): clang and its runtimes.
+if [ $ci = 1 ]; then
+    packages+=(clang-14 libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
