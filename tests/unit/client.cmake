@@ -10,7 +10,7 @@ arena_add_check_test(test_client_conn SOURCES test_client_conn.c
   LIBS arena-client-static LABELS client TIMEOUT 120)
 # arenactl's helpers, without its main().
 arena_add_check_test(test_client_ctl
-  SOURCES test_client_ctl.c ${CMAKE_SOURCE_DIR}/client/arenactl.c
+  SOURCES test_client_ctl.c ${CMAKE_SOURCE_DIR}/client/arenactl/arenactl.c
   LIBS arena-client-static LABELS client TIMEOUT 60)
 target_compile_definitions(test_client_ctl PRIVATE ARENACTL_NO_MAIN)
 
