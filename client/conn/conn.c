@@ -1528,7 +1528,7 @@ int arena__conn_default(arena_conn_t **ret_conn)
     conn = atomic_load_explicit(&xdefault_conn, memory_order_relaxed);
     if (conn && conn_foreign(conn)) {
         /* A fork child: the parent's connection is left as it is (its
-         * mappings may be the pools' private copies now), never freed. */
+         * mappings may be the allocator's private copies now), never freed. */
         conn_orphan(conn);
         conn = NULL;
         atomic_store_explicit(&xdefault_conn, NULL, memory_order_release);

@@ -49,7 +49,7 @@ void arena__conn_after_notes(arena_conn_t *conn)
         arena__trim_hook_fn hook = atomic_load_explicit(&xtrim_hook, memory_order_acquire);
         if (hook)
             (void)hook();
-        /* Parked raw leases go too: the pools' hook handles its own leases,
+        /* Parked raw leases go too: the allocator's hook handles its own leases,
          * and a raw lease parked by the application is just as idle. */
         (void)arena__conn_release_parked(conn);
     }

@@ -19,8 +19,7 @@
 
 #include "arena.h"
 #include "harness.h"
-#include "bump.h"
-#include "region.h"
+#include "alloc/internal.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

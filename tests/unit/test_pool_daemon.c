@@ -28,9 +28,7 @@
 #include "conn.h"
 #include "park.h"
 #include "harness.h"
-#include "pool.h"
-#include "region.h"
-#include "segment.h"
+#include "alloc/internal.h"
 
 typedef struct pool_stress_params {
     unsigned threads;

@@ -23,8 +23,7 @@
 
 #include "arena.h"
 #include "harness.h"
-#include "region.h"
-#include "slab.h"
+#include "alloc/internal.h"
 
 static void setup_fallback(void)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * large.c -- page-granular spans inside segments.
+ * span.c -- page-granular spans inside segments.
  *
  * Every used thing in a segment is a span of 4 KiB slices: a small-object page
  * (16 or 128 slices) or one large object (129 KiB .. 2 MiB). Free spans sit in
@@ -27,13 +27,13 @@
  * or purged), so calloc can skip the memset of large objects.
  *
  * Owner thread of the heap only; the other threads' part (remote frees) is in
- * page.c and pool.c.
+ * page.c and heap.c.
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "large.h"
+#include "alloc/internal.h"
 
 static unsigned bin_of(uint32_t n)
 {
@@ -195,14 +195,23 @@ static arena__page_t *span_take(arena__heap_t *heap, arena__page_t *p, uint32_t 
     return p;
 }
 
+/* The heap layer's refill hook (see alloc/internal.h). Written once at
+ * initialisation, before any heap exists; read only when no span fits. */
+static _Atomic(arena__span_refill_fn) refill_hook;
+
+void arena__span_set_refill_hook(arena__span_refill_fn hook)
+{
+    atomic_store_explicit(&refill_hook, hook, memory_order_release);
+}
+
 arena__page_t *arena__span_alloc(arena__heap_t *heap, uint32_t n, uint8_t kind, bool *ret_zero)
 {
     arena__page_t *p = span_find(heap, n);
-    if (p == NULL && arena__heap_collect_remote(heap) > 0) {
-        p = span_find(heap, n);
-    }
-    if (p == NULL && arena__heap_adopt(heap) > 0) {
-        p = span_find(heap, n);
+    arena__span_refill_fn refill = atomic_load_explicit(&refill_hook, memory_order_acquire);
+    for (unsigned attempt = 0; p == NULL && refill != NULL && attempt < 2; attempt++) {
+        if (refill(heap, attempt) > 0) {
+            p = span_find(heap, n);
+        }
     }
     if (p == NULL) {
         arena__segment_t *seg = arena__segment_new(heap);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * pool.c -- thread heaps: the malloc and free paths, thread exit and segment
+ * heap.c -- thread heaps: the malloc and free paths, thread exit and segment
  * adoption, trim, stats and fork.
  *
  * Each thread gets a heap on its first allocation: an mmap'd struct (never
@@ -23,11 +23,12 @@
  * adoption), and is overwritten before its heap struct can be reused by
  * another thread, so a relaxed load decides correctly. When a thread exits,
  * a pthread key destructor abandons its heap: it collects remote frees,
- * returns empty segments, stores &arena__heap_abandoned into each remaining
+ * returns empty segments, stores &heap_abandoned into each remaining
  * segment's xowner (release) and pushes them on a global lock-free stack
  * (CAS push; the stack is only ever emptied whole with one exchange, so no
  * ABA). Frees into abandoned segments go the remote way. A heap that needs
- * fresh memory, or arena_trim(), first adopts the whole stack (exchange,
+ * fresh memory (span.c's refill hook, registered here) or arena_trim()
+ * first adopts the whole stack (exchange,
  * acquire): it stores itself into xowner, rebuilds its lists from the
  * segments' page records and then collects their remote frees, so nothing
  * freed by another thread is lost or leaked.
@@ -35,10 +36,10 @@
  * Pressure notifications from the daemon run the trim hook registered with
  * park.h: it bumps a global epoch, which every heap checks on its slow paths
  * (and then trims itself), and trims the calling thread's heap at once when
- * that is safe (not from inside the pools' own daemon calls). Trims give
+ * that is safe (not from inside the allocator's own daemon calls). Trims give
  * empty segments back PARKED (region.c); pressure also releases the parked
  * cache. The slow paths publish the live bytes for arenactl
- * (arena__pool_publish_live(): purge tick, trim, segment in or out), the
+ * (arena__heap_publish_live(): purge tick, trim, segment in or out), the
  * fast paths never.
  *
  * Slow-path locks: heaps_lock guards the list of all heaps (for stats) and the
@@ -50,18 +51,15 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "large.h"
-#include "page.h"
+#include "alloc/internal.h"
 #include "park.h"
-#include "pool.h"
-#include "segment.h"
 
-arena__page_t arena__page_empty;
-arena__heap_t arena__heap_abandoned;
+/* The owner of abandoned segments (xowner), the heap of no thread. */
+static arena__heap_t heap_abandoned;
 
 static __thread arena__heap_t *tls_heap __attribute__((tls_model("initial-exec")));
 
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pthread_once_t heaps_once = PTHREAD_ONCE_INIT;
 static pthread_key_t heap_key;
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static arena__heap_t *heaps_all;
@@ -70,22 +68,27 @@ static _Atomic(arena__segment_t *) abandoned;
 static _Atomic uint64_t pressure_epoch; /* bumped by each Pressure notification */
 
 static void heap_thread_done(void *arg);
-static void pool_atfork_prepare(void);
-static void pool_atfork_parent(void);
-static void pool_atfork_child(void);
+static void heaps_atfork_prepare(void);
+static void heaps_atfork_parent(void);
+static void heaps_atfork_child(void);
 
-static long long pool_trim_hook(void);
+static long long heaps_trim_hook(void);
 
-static void pool_init_once(void)
+static size_t heap_adopt(arena__heap_t *heap);
+static size_t heaps_refill_hook(arena__heap_t *heap, unsigned attempt);
+
+static void heaps_init_once(void)
 {
     (void)pthread_key_create(&heap_key, heap_thread_done);
-    arena__set_trim_hook(pool_trim_hook);
-    (void)pthread_atfork(pool_atfork_prepare, pool_atfork_parent, pool_atfork_child);
+    arena__set_trim_hook(heaps_trim_hook);
+    arena__span_set_refill_hook(heaps_refill_hook);
+    arena__segment_set_count_hook(arena__heap_publish_live);
+    (void)pthread_atfork(heaps_atfork_prepare, heaps_atfork_parent, heaps_atfork_child);
 }
 
-void arena__pool_init(void)
+void arena__heap_init(void)
 {
-    (void)pthread_once(&pool_once, pool_init_once);
+    (void)pthread_once(&heaps_once, heaps_init_once);
 }
 
 static void heap_reset(arena__heap_t *heap)
@@ -147,7 +150,7 @@ static arena__heap_t *heap_get(void)
     if (ARENA__LIKELY(heap != NULL)) {
         return heap;
     }
-    arena__pool_init();
+    arena__heap_init();
     heap = heap_struct_get();
     if (heap == NULL) {
         return NULL;
@@ -159,7 +162,8 @@ static arena__heap_t *heap_get(void)
 
 /* ---- adoption and abandonment ---------------------------------------------- */
 
-size_t arena__heap_adopt(arena__heap_t *heap)
+/* Adopts every abandoned segment into heap. Returns how many. */
+static size_t heap_adopt(arena__heap_t *heap)
 {
     if (ARENA__ATOMIC_LOAD_RELAXED(&abandoned) == NULL) {
         return 0;
@@ -212,6 +216,14 @@ size_t arena__heap_adopt(arena__heap_t *heap)
     return count;
 }
 
+/* span.c's refill hook: before a heap leases a new segment, it takes the
+ * frees other threads queued for it (attempt 0), then abandoned segments
+ * (attempt 1). */
+static size_t heaps_refill_hook(arena__heap_t *heap, unsigned attempt)
+{
+    return attempt == 0 ? arena__heap_collect_remote(heap) : heap_adopt(heap);
+}
+
 static void heap_abandon(arena__heap_t *heap)
 {
     (void)arena__heap_collect_remote(heap);
@@ -230,7 +242,7 @@ static void heap_abandon(arena__heap_t *heap)
     while (seg != NULL) {
         arena__segment_t *next = seg->next;
         seg->next = seg->prev = NULL;
-        ARENA__ATOMIC_STORE_RELEASE(&seg->xowner, &arena__heap_abandoned);
+        ARENA__ATOMIC_STORE_RELEASE(&seg->xowner, &heap_abandoned);
         arena__segment_t *head = ARENA__ATOMIC_LOAD_RELAXED(&abandoned);
         do {
             seg->abandoned_next = head;
@@ -278,7 +290,7 @@ static void heap_tick(arena__heap_t *heap)
         /* Segments parked with their pages (at once, by a free) lose them
          * after the decay time as well. */
         (void)arena__region_park_purge(false, now);
-        arena__pool_publish_live();
+        arena__heap_publish_live();
     }
     if (heap->empty_segments > 1) {
         (void)arena__heap_release_empty(heap, 1);
@@ -355,7 +367,7 @@ static void *malloc_slow(size_t size, size_t align, bool *ret_zero)
     return alloc_big(heap, size, align, ret_zero);
 }
 
-/* Everything arena__pool_malloc's first test does not serve: small sizes
+/* Everything arena__heap_malloc's first test does not serve: small sizes
  * above ARENA__DIRECT_MAX (class computed, then current[]), an empty current
  * page, the first call of a thread, large and huge sizes. Kept out of line so
  * the fast path stays a leaf function with no stack frame. */
@@ -386,7 +398,7 @@ static __attribute__((noinline)) void *malloc_generic(size_t size)
     return malloc_slow(size, 0, &zero);
 }
 
-void *arena__pool_malloc(size_t size)
+void *arena__heap_malloc(size_t size)
 {
     arena__heap_t *heap = tls_heap;
     if (ARENA__LIKELY(size <= ARENA__DIRECT_MAX && heap != NULL)) {
@@ -403,14 +415,14 @@ void *arena__pool_malloc(size_t size)
     return malloc_generic(size);
 }
 
-void *arena__pool_aligned(size_t align, size_t size)
+void *arena__heap_aligned(size_t align, size_t size)
 {
     if (align == 0 || (align & (align - 1)) != 0) {
         errno = EINVAL;
         return NULL;
     }
     if (align <= 8 || (align == 16 && size > 8)) {
-        return arena__pool_malloc(size);
+        return arena__heap_malloc(size);
     }
     if (align <= ARENA__SLICE_SIZE && size <= ARENA__SMALL_MAX) {
         /* Pages start on 4 KiB boundaries, so a class whose block size is a
@@ -422,7 +434,7 @@ void *arena__pool_aligned(size_t align, size_t size)
             while (arena__class_size(cls) % align != 0) {
                 cls++;
             }
-            return arena__pool_malloc(arena__class_size(cls));
+            return arena__heap_malloc(arena__class_size(cls));
         }
     }
     if (size == 0) {
@@ -433,7 +445,7 @@ void *arena__pool_aligned(size_t align, size_t size)
     return malloc_slow(size, align, &zero);
 }
 
-void *arena__pool_calloc(size_t count, size_t size)
+void *arena__heap_calloc(size_t count, size_t size)
 {
     if (size != 0 && count > SIZE_MAX / size) {
         errno = ENOMEM;
@@ -441,7 +453,7 @@ void *arena__pool_calloc(size_t count, size_t size)
     }
     size_t total = count * size;
     if (total <= ARENA__SMALL_MAX) {
-        void *p = arena__pool_malloc(total);
+        void *p = arena__heap_malloc(total);
         if (p != NULL) {
             memset(p, 0, total);
         }
@@ -562,7 +574,7 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
 /* The fast path: a small block of the segment this thread freed into last
  * (mask, compare, one xowner check: no map lookup) goes onto its page's
  * local_free. NULL never matches (free_base is never 0). */
-void arena__pool_free(void *ptr)
+void arena__heap_free(void *ptr)
 {
     arena__heap_t *heap = tls_heap;
     uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1);
@@ -583,7 +595,7 @@ void arena__pool_free(void *ptr)
     free_generic(heap, ptr);
 }
 
-size_t arena__pool_usable_size(const void *ptr)
+size_t arena__heap_usable_size(const void *ptr)
 {
     if (ptr == NULL) {
         return 0;
@@ -607,7 +619,7 @@ size_t arena__pool_usable_size(const void *ptr)
     return off < hdr->size ? hdr->size - off : 0;
 }
 
-bool arena__pool_owns(const void *ptr)
+bool arena__heap_owns(const void *ptr)
 {
     arena__seghdr_t *hdr = arena__map_lookup(ptr);
     if (hdr == NULL) {
@@ -618,13 +630,13 @@ bool arena__pool_owns(const void *ptr)
 
 /* ---- realloc ----------------------------------------------------------------- */
 
-void *arena__pool_realloc(void *ptr, size_t size)
+void *arena__heap_realloc(void *ptr, size_t size)
 {
     if (ptr == NULL) {
-        return arena__pool_malloc(size);
+        return arena__heap_malloc(size);
     }
     if (size == 0) {
-        arena__pool_free(ptr);
+        arena__heap_free(ptr);
         return NULL;
     }
     arena__seghdr_t *hdr = arena__map_lookup(ptr);
@@ -632,7 +644,7 @@ void *arena__pool_realloc(void *ptr, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    size_t old = arena__pool_usable_size(ptr);
+    size_t old = arena__heap_usable_size(ptr);
     if (hdr->kind == ARENA__SEG_SPANS) {
         arena__segment_t *seg = (arena__segment_t *)hdr;
         uintptr_t off = (uintptr_t)ptr - hdr->base;
@@ -658,12 +670,12 @@ void *arena__pool_realloc(void *ptr, size_t size)
     } else if (size <= old && size > old / 2) {
         return ptr;
     }
-    void *p = arena__pool_malloc(size);
+    void *p = arena__heap_malloc(size);
     if (p == NULL) {
         return NULL;
     }
     memcpy(p, ptr, old < size ? old : size);
-    arena__pool_free(ptr);
+    arena__heap_free(ptr);
     return p;
 }
 
@@ -676,7 +688,7 @@ static long long heap_trim(arena__heap_t *heap, bool adopt)
 {
     (void)arena__heap_collect_remote(heap);
     if (adopt) {
-        (void)arena__heap_adopt(heap);
+        (void)heap_adopt(heap);
     }
     for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
         arena__page_t *p = heap->queues[c].first;
@@ -693,7 +705,7 @@ static long long heap_trim(arena__heap_t *heap, bool adopt)
      * stay resident until the daemon takes it. */
     size_t total = arena__heap_purge(heap, true, arena__now_ms());
     total += arena__heap_release_empty(heap, 0);
-    arena__pool_publish_live();
+    arena__heap_publish_live();
     return (long long)total;
 }
 
@@ -716,7 +728,7 @@ static long long trim_abandoned(void)
     return got;
 }
 
-long long arena__pool_trim(void)
+long long arena__heap_trim(void)
 {
     arena__heap_t *heap = heap_get();
     if (heap == NULL) {
@@ -732,10 +744,10 @@ long long arena__pool_trim(void)
  * the calling thread's heap at once (adopting and returning what exited
  * threads left; a thread with no heap, such as the notification thread,
  * only trims the abandoned segments and leaves them abandoned), unless this
- * thread is inside a region call of the pools, i.e. in the middle of
+ * thread is inside a region call of the allocator, i.e. in the middle of
  * changing its own heap: trimming there would re-enter it. Then the parking
- * cache is released outright (pool.h says why). */
-static long long pool_trim_hook(void)
+ * cache is released outright (alloc/internal.h says why). */
+static long long heaps_trim_hook(void)
 {
     (void)atomic_fetch_add_explicit(&pressure_epoch, 1, memory_order_relaxed);
     if (arena__region_in_call()) {
@@ -763,13 +775,13 @@ static int64_t live_sum(void)
     return live;
 }
 
-void arena__pool_publish_live(void)
+void arena__heap_publish_live(void)
 {
     int64_t live = live_sum();
     arena__region_publish_live(live > 0 ? (uint64_t)live : 0);
 }
 
-int arena__pool_stats(arena_stats_t *ret_stats)
+int arena__heap_stats(arena_stats_t *ret_stats)
 {
     if (ret_stats == NULL) {
         return -EINVAL;
@@ -856,7 +868,7 @@ static bool segment_is_valid(const arena__heap_t *heap, const arena__segment_t *
     return true;
 }
 
-bool arena__pool_is_valid(void)
+bool arena__heap_is_valid(void)
 {
     const arena__heap_t *heap = tls_heap;
     if (heap == NULL) {
@@ -913,12 +925,12 @@ bool arena__pool_is_valid(void)
 /* ---- fork ------------------------------------------------------------------ */
 
 /* The handlers may run twice per fork (our pthread_atfork registration, and
- * a caller such as the preload library that calls the arena__pool_atfork_*
+ * a caller such as the preload library that calls the arena__heap_atfork_*
  * functions from its own handlers): a per-thread depth makes the inner calls
  * no-ops. The forking thread's TLS is copied into the child, depth included. */
 static __thread int fork_depth;
 
-static void pool_atfork_prepare(void)
+static void heaps_atfork_prepare(void)
 {
     if (fork_depth++ > 0) {
         return;
@@ -928,7 +940,7 @@ static void pool_atfork_prepare(void)
     arena__region_atfork_prepare();
 }
 
-static void pool_atfork_parent(void)
+static void heaps_atfork_parent(void)
 {
     if (fork_depth <= 0 || --fork_depth > 0) {
         return;
@@ -938,7 +950,7 @@ static void pool_atfork_parent(void)
     (void)pthread_mutex_unlock(&heaps_lock);
 }
 
-static void pool_atfork_child(void)
+static void heaps_atfork_child(void)
 {
     if (fork_depth > 0) {
         if (--fork_depth > 0) {
@@ -952,17 +964,17 @@ static void pool_atfork_child(void)
     arena__region_atfork_child();
 }
 
-void arena__pool_atfork_prepare(void)
+void arena__heap_atfork_prepare(void)
 {
-    pool_atfork_prepare();
+    heaps_atfork_prepare();
 }
 
-void arena__pool_atfork_parent(void)
+void arena__heap_atfork_parent(void)
 {
-    pool_atfork_parent();
+    heaps_atfork_parent();
 }
 
-void arena__pool_atfork_child(void)
+void arena__heap_atfork_child(void)
 {
-    pool_atfork_child();
+    heaps_atfork_child();
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * segment.h -- the data structures of the allocator pools: segments, pages
- * (spans) and thread heaps, the address -> metadata map, and the atomic
- * helpers with their memory orders spelled out.
+ * alloc/types.h -- the allocator's data structures: regions, segments, pages
+ * (spans), thread heaps, the size classes, the address map's shape, and the
+ * atomic helpers with their memory orders spelled out. Functions are in
+ * alloc/internal.h, grouped by the file that defines them.
  *
  * A segment is a 4 MiB region (a lease, or anonymous memory in fallback mode)
  * mapped at a 4 MiB-aligned address and cut into 1024 slices of 4 KiB. Its
@@ -22,22 +23,27 @@
  * push blocks onto a page's xthread_free (CAS, release) and set the page's bit
  * in xremote (fetch_or, release); the owner takes them with exchange
  * (acquire). A heap whose thread exits sets xowner of its segments to
- * &arena__heap_abandoned (release) and pushes them on the global abandoned
+ * the abandoned heap (release) and pushes them on the global abandoned
  * stack; a heap that adopts them stores itself into xowner and only then
  * collects. A free by thread T is a local free exactly when xowner == T's heap;
  * since only T ever stores that value, a relaxed load is enough to decide.
  */
-#ifndef ARENA_CLIENT_SEGMENT_H
-#define ARENA_CLIENT_SEGMENT_H
+#ifndef ARENA_ALLOC_TYPES_H
+#define ARENA_ALLOC_TYPES_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pool.h"
-#include "region.h"
-#include "sizeclass.h"
+#include "arena.h"
+
+/* Largest size served from small-object pages; sizes above are large spans. */
+#define ARENA__SMALL_MAX ((size_t)128 * 1024)
+/* Largest size served from spans inside a segment; above: a region of its own. */
+#define ARENA__LARGE_MAX ((size_t)2 * 1024 * 1024)
+/* Segment size and alignment (a pointer finds its segment by masking). */
+#define ARENA__SEGMENT_SIZE ((size_t)4 * 1024 * 1024)
 
 #define ARENA__SLICE_SHIFT   12
 #define ARENA__SLICE_SIZE    ((size_t)1 << ARENA__SLICE_SHIFT)
@@ -55,6 +61,68 @@
 #define ARENA__LIKELY(x)   (x)
 #define ARENA__UNLIKELY(x) (x)
 #endif
+
+/* One region: a lease mapped here, or anonymous fallback memory (region.c). */
+typedef struct arena__region {
+    void *addr;
+    size_t size;
+    uint64_t lease_id; /* 0 for anonymous fallback memory */
+    bool zeroed;       /* pages known to read as zero */
+    bool anonymous;    /* fallback memory, not a lease */
+} arena__region_t;
+
+/* The parking cache's figures (region.c). */
+typedef struct arena__region_park_info {
+    uint64_t bytes; /* parked regions in the cache (some may be taken already) */
+    uint32_t count;
+    uint32_t dirty; /* entries that may still hold pages */
+    uint64_t hits;  /* acquires served by an unpark */
+    uint64_t lost;  /* cache entries found taken by the daemon (or released) */
+} arena__region_park_info_t;
+
+/* ---- size classes -------------------------------------------------------- */
+
+/*
+ * Class 0 holds 8-byte objects; classes 1..8 step by 16 bytes up to 128 (16 is
+ * the alignment malloc owes larger objects, so nothing finer helps); above 128
+ * every power of two is cut into 8 classes, so a request of n bytes gets at
+ * most n/8 extra: internal waste stays at or below 12.5% of the request (4
+ * classes per doubling, as in jemalloc, would allow 25%). Every power of two is
+ * a class, which the aligned allocator relies on: a block of class 2^k inside a
+ * 64 KiB-aligned page is 2^k-aligned.
+ *
+ * The last class is ARENA__SMALL_MAX = 128 KiB. Why stop there: blocks up to
+ * 8 KiB live in 64 KiB pages (at least 8 blocks per page), bigger ones in
+ * 512 KiB pages (at least 4 blocks); above 128 KiB a page would hold fewer than
+ * 4 objects and a page-granular span (4 KiB steps, <= 3% waste) is as tight and
+ * gives the memory back as soon as the object dies.
+ */
+#define ARENA__NCLASSES 89 /* 1 + 8 + 10 doublings (128 .. 128 KiB) * 8 */
+
+/* Class index of a size in 0 .. ARENA__SMALL_MAX. */
+static inline unsigned arena__size_class(size_t size)
+{
+    if (size <= 128) {
+        return size <= 8 ? 0u : (unsigned)((size + 15) >> 4);
+    }
+    size_t s = size - 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)s); /* 2^k <= s */
+    unsigned w = (unsigned)(s >> (k - 3));                               /* 8 .. 15 */
+    return 9u + (k - 7u) * 8u + (w - 8u);
+}
+
+/* Block size of a class. */
+static inline size_t arena__class_size(unsigned cls)
+{
+    if (cls <= 8) {
+        return cls == 0 ? 8u : (size_t)cls << 4;
+    }
+    unsigned k = 7u + (cls - 9u) / 8u;
+    unsigned w = 8u + (cls - 9u) % 8u;
+    return (size_t)(w + 1u) << (k - 3u);
+}
+
+/* ---- segments, pages, heaps ---------------------------------------------- */
 
 typedef struct arena__block {
     struct arena__block *next;
@@ -162,25 +230,6 @@ typedef struct arena__heap {
     struct arena__heap *reuse_next; /* free heap structs */
 } arena__heap_t;
 
-extern arena__page_t arena__page_empty;
-extern arena__heap_t arena__heap_abandoned; /* xowner of abandoned segments */
-
-/* Makes page the current page of class cls (owner only; slow paths): the
- * only way current[] and direct[] are written, so the two always agree. */
-static inline void arena__heap_set_current(arena__heap_t *heap, unsigned cls, arena__page_t *page)
-{
-    heap->current[cls] = page;
-    if (cls <= ARENA__DIRECT_MAX_CLASS) {
-        /* The slots of sizes in (class_size(cls - 1), class_size(cls)];
-         * slot 0 (size 0) belongs to class 0 with slot 1. */
-        size_t lo = cls == 0 ? 0 : (arena__class_size(cls - 1) >> 3) + 1;
-        size_t hi = arena__class_size(cls) >> 3;
-        for (size_t i = lo; i <= hi; i++) {
-            heap->direct[i] = page;
-        }
-    }
-}
-
 /* ---- atomic helpers: the order is in the name ------------------------------ */
 
 #define ARENA__ATOMIC_LOAD_RELAXED(p)     atomic_load_explicit((p), memory_order_relaxed)
@@ -207,7 +256,7 @@ static inline void arena__counter_add(_Atomic int64_t *c, int64_t v)
     ARENA__ATOMIC_STORE_RELAXED(c, ARENA__ATOMIC_LOAD_RELAXED(c) + v);
 }
 
-/* ---- the address map (segment.c) ------------------------------------------ */
+/* ---- the address map's shape (segment.c keeps it) ------------------------- */
 
 #define ARENA__MAP_BITS    13
 #define ARENA__MAP_ENTRIES ((size_t)1 << ARENA__MAP_BITS)
@@ -215,76 +264,35 @@ static inline void arena__counter_add(_Atomic int64_t *c, int64_t v)
 
 typedef _Atomic(arena__seghdr_t *) arena__map_leaf_t[ARENA__MAP_ENTRIES];
 
-/* Top level of the map: leaves published with a release CAS (segment.c). */
-extern _Atomic(arena__map_leaf_t *) arena__map_top[ARENA__MAP_ENTRIES];
+/* ---- slabs and bump arenas (slab.c, bump.c) ------------------------------ */
 
-/* Metadata of the 4 MiB chunk holding p, or NULL. Two dependent loads, both
- * acquire (a plain mov on x86): whoever finds a header sees it initialised. */
-static inline arena__seghdr_t *arena__map_lookup(const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    if (ARENA__UNLIKELY(a >= ARENA__ADDR_LIMIT)) {
-        return NULL;
-    }
-    arena__map_leaf_t *leaf =
-        ARENA__ATOMIC_LOAD_ACQUIRE(&arena__map_top[a >> (ARENA__SEG_SHIFT + ARENA__MAP_BITS)]);
-    if (leaf == NULL) {
-        return NULL;
-    }
-    return ARENA__ATOMIC_LOAD_ACQUIRE(&(*leaf)[(a >> ARENA__SEG_SHIFT) & (ARENA__MAP_ENTRIES - 1)]);
-}
+/* Threads with a private cache in every slab; further threads share one
+ * overflow cache under a mutex. A multiple of 64. */
+#define ARENA__SLAB_MAX_THREADS 512
+/* Largest object arena_slab_create() accepts (larger ones: -EINVAL). */
+#define ARENA__SLAB_MAX_OBJECT ((size_t)16 * 1024 * 1024)
 
-/* Points every 4 MiB chunk of [base, base+size) at hdr (NULL to clear).
- * Returns 0 or -ENOMEM (a leaf could not be mapped; nothing changed). */
-int arena__map_set(uintptr_t base, size_t size, arena__seghdr_t *hdr);
+typedef struct arena__slab_info {
+    size_t stride;      /* bytes between slots */
+    size_t align;       /* alignment of every slot */
+    size_t chunk_count; /* regions held */
+    size_t chunk_bytes; /* bytes of those regions */
+} arena__slab_info_t;
 
-/* ---- segments and huge regions (segment.c) -------------------------------- */
+/* Largest chunk_size arena_bump_create() accepts (larger: -EINVAL). */
+#define ARENA__BUMP_MAX_CHUNK ((size_t)1 << 40)
+/* Largest alignment arena_bump_alloc() accepts (larger: NULL, EINVAL). */
+#define ARENA__BUMP_MAX_ALIGN ((size_t)1 << 30)
+/* Largest object arena_bump_alloc() tries (larger: NULL, ENOMEM). */
+#define ARENA__BUMP_MAX_OBJECT ((size_t)1 << 46)
 
-/* A new empty segment owned by heap, all slices one free span (not yet in any
- * bin). Returns NULL with errno set (ENOMEM, or ENOMEM for "no daemon"). */
-arena__segment_t *arena__segment_new(arena__heap_t *heap);
-
-/* Gives the segment's region back (parked for reuse, or released when the
- * parking cache is full: arena__region_give_back()) and recycles its
- * metadata. Call only on an empty segment no heap lists any more. */
-void arena__segment_release(arena__segment_t *seg);
-
-/* A huge region of at least size bytes whose object is aligned to align.
- * Returns NULL with errno set. */
-arena__huge_t *arena__huge_new(size_t size, size_t align);
-void arena__huge_release(arena__huge_t *huge);
-
-/* Gives back (parks, see region.h) every empty segment of heap, the spare
- * included, that has been empty for ARENA__DECAY_MS at now_ms: the purge
- * tick's part (large.c; arena__heap_release_empty() in large.h gives back
- * the ones beyond a count). Owner only. Returns the bytes given back. */
-size_t arena__heap_release_idle(arena__heap_t *heap, uint64_t now_ms);
-
-/* Coarse monotonic clock in ms (vDSO, cheap). */
-uint64_t arena__now_ms(void);
-
-/* Pool-global counters (relaxed atomics), summed by arena_stats. */
-extern _Atomic int64_t arena__stat_leased;
-extern _Atomic int64_t arena__stat_leases;
-extern _Atomic int64_t arena__stat_parked;
-extern _Atomic int64_t arena__stat_purged;
-extern _Atomic int64_t arena__stat_live_orphan; /* frees by threads with no heap */
-
-/* Lock/unlock the metadata recycling lists (fork prepare/parent/child). */
-void arena__segment_lock(void);
-void arena__segment_unlock(void);
-
-/* ---- region registry, fork support (region.c) ------------------------------ */
-
-/* Replaces every shared region with a private copy at the same address; the
- * child's regions become anonymous. Called in the fork child only. */
-void arena__region_atfork_child(void);
-void arena__region_atfork_prepare(void);
-void arena__region_atfork_parent(void);
-
-/* True while the calling thread is inside arena__region_acquire() or
- * arena__region_release() (talking to the daemon): the trim hook must not
- * re-enter the pools then. */
-bool arena__region_in_call(void);
+typedef struct arena__bump_info {
+    size_t chunk_size;      /* bytes per chunk (rounded up to pages) */
+    size_t chunk_count;     /* chunks held, used or kept for reuse */
+    size_t large_count;     /* regions held by single large objects */
+    size_t current;         /* index of the chunk being bumped */
+    size_t held_bytes;      /* bytes of all regions held */
+    size_t used_in_current; /* bytes from the current chunk's start to the cursor */
+} arena__bump_info_t;
 
 #endif
