@@ -52,7 +52,7 @@
 #include <sys/mman.h>
 
 #include "alloc/internal.h"
-#include "park.h"
+#include "conn.h"
 
 /* The owner of abandoned segments (xowner), the heap of no thread. */
 static arena__heap_t heap_abandoned;

@@ -73,7 +73,7 @@
 
 #include "arena.h"
 #include "conn.h"
-#include "park.h"
+#include "conn.h"
 #include "alloc/internal.h"
 
 #define NODAEMON_RETRY_MS 3000u

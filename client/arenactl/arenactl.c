@@ -40,6 +40,7 @@
 #include "arena.h"
 #include "paths.h"
 #include "size.h"
+#include "conn.h"
 #include "wire.h"
 
 #define CTL_EXIT_OK     0

@@ -25,7 +25,7 @@
 #include "arena.h"
 #include "conn.h"
 #include "harness.h"
-#include "park.h"
+#include "conn.h"
 #include "wire.h"
 
 #ifndef ARENACTL_PATH

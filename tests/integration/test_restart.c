@@ -47,7 +47,7 @@
 #include "conn.h"
 #include "fdpass.h"
 #include "harness.h"
-#include "park.h"
+#include "conn.h"
 #include "wire.h"
 
 #define GRACE_MS   2500

@@ -41,7 +41,7 @@
 #include "arena.h"
 #include "conn.h"
 #include "harness.h"
-#include "park.h"
+#include "conn.h"
 #include "wire.h"
 
 #define MiB ((size_t)1024 * 1024)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "conn.h"
 #include "wire.h"
 
 START_TEST(test_wire_codes_map)

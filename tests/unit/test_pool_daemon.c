@@ -26,7 +26,7 @@
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "park.h"
+#include "conn.h"
 #include "harness.h"
 #include "alloc/internal.h"
 

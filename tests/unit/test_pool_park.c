@@ -48,7 +48,7 @@
 #include "conn.h"
 #include "ctlword.h"
 #include "harness.h"
-#include "park.h"
+#include "conn.h"
 #include "alloc/internal.h"
 
 #define MiB     ((size_t)1 << 20)
