@@ -179,6 +179,9 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
         m->config.budget = config->budget;
     m->config.max_leases_per_client = config->max_leases_per_client;
     m->config.max_bytes_per_uid = config->max_bytes_per_uid;
+    /* Read at each adoption: pools adopted from now on get the new grace;
+     * one already running keeps the end it was given. */
+    m->config.restart_grace_ms = config->restart_grace_ms;
     /* New rules for clients that connect from now on (none: no rules). */
     if (config->fair_rules && config->fair_rule_count > 0) {
         ad_fair_rule_t *rules = calloc(config->fair_rule_count, sizeof(*rules));

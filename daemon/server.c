@@ -702,6 +702,75 @@ static void on_stop_signal(uv_signal_t *handle, int signum)
     server_stop(s);
 }
 
+/* Names every setting of the reload that the running daemon cannot apply,
+ * one line each, instead of dropping it silently: they take effect when the
+ * daemon next starts. */
+static void reload_report_restart_only(const ad_server_t *s, const ad_config_t *next,
+                                       unsigned restart)
+{
+    for (unsigned bit = 1; restart != 0; bit <<= 1) {
+        if (!(restart & bit))
+            continue;
+        restart &= ~bit;
+        const char *key = ad_config_restart_key(bit);
+        if (bit == AD_CONFIG_RESTART_SOCKET && s->inherited)
+            ad_log(AD_LOG_WARN,
+                   "reload: socket changed to %s; the inherited socket stays (its socket unit "
+                   "owns the path)",
+                   next->socket);
+        else if (bit == AD_CONFIG_RESTART_SOCKET)
+            ad_log(AD_LOG_WARN, "reload: socket changed to %s; takes effect at the next restart",
+                   next->socket);
+        else if (bit == AD_CONFIG_RESTART_HEAP_SIZE && !(next->set & AD_CONFIG_SET_HEAP_SIZE))
+            ad_log(AD_LOG_WARN,
+                   "reload: heap_size (2 x budget) changed; takes effect at the next restart");
+        else
+            ad_log(AD_LOG_WARN, "reload: %s changed; takes effect at the next restart",
+                   key ? key : "?");
+    }
+}
+
+/* Applies socket_mode and socket_group to the socket file the daemon bound;
+ * each holds only once chmod or chown succeeded. An inherited socket is its
+ * socket unit's (SocketMode=, SocketGroup=), so it is left alone and said so. */
+static void reload_socket_file(ad_server_t *s, const ad_config_t *next)
+{
+    ad_config_t *cur = &s->config;
+    bool mode = next->socket_mode != cur->socket_mode;
+    bool group = next->has_socket_group != cur->has_socket_group ||
+                 (next->has_socket_group && next->socket_gid != cur->socket_gid);
+    if (!mode && !group)
+        return;
+    if (s->listen_fd < 0)
+        return; /* stopping: there is no socket file to change */
+    if (s->inherited) {
+        ad_log(AD_LOG_WARN,
+               "reload: socket_mode or socket_group changed; the inherited socket keeps its own "
+               "(its socket unit sets them)");
+        return;
+    }
+    if (mode) {
+        if (chmod(cur->socket, (mode_t)next->socket_mode) == 0)
+            cur->socket_mode = next->socket_mode;
+        else
+            ad_log(AD_LOG_WARN, "reload: cannot set the mode of %s to %04o: %s", cur->socket,
+                   (unsigned)next->socket_mode, ad_errstr(-errno));
+    }
+    if (group && !next->has_socket_group) {
+        ad_log(AD_LOG_WARN,
+               "reload: socket_group removed; %s keeps group %lu until the next restart",
+               cur->socket, (unsigned long)cur->socket_gid);
+    } else if (group) {
+        if (chown(cur->socket, (uid_t)-1, next->socket_gid) == 0) {
+            cur->has_socket_group = true;
+            cur->socket_gid = next->socket_gid;
+        } else {
+            ad_log(AD_LOG_WARN, "reload: cannot give %s to group %lu: %s", cur->socket,
+                   (unsigned long)next->socket_gid, ad_errstr(-errno));
+        }
+    }
+}
+
 static void server_reload(ad_server_t *s)
 {
     if (!s->hooks.reload) {
@@ -723,76 +792,27 @@ static void server_reload(ad_server_t *s)
         return;
     }
     ad_config_t *cur = &s->config;
-    if (!s->inherited && strcmp(next.socket, cur->socket) != 0)
-        ad_log(AD_LOG_WARN, "reload: socket changed to %s; needs restart", next.socket);
-    /* A derived heap_size (2 x budget) follows the budget only at start. */
-    if ((next.set & AD_CONFIG_SET_HEAP_SIZE) && next.heap_size != cur->heap_size)
-        ad_log(AD_LOG_WARN, "reload: heap_size changed; needs restart");
-    if (next.hugetlb != cur->hugetlb)
-        ad_log(AD_LOG_WARN, "reload: hugetlb changed; needs restart");
-    if (next.small_lease_limit != cur->small_lease_limit)
-        ad_log(AD_LOG_WARN, "reload: small_lease_limit changed; needs restart");
-    if (next.max_frame != cur->max_frame)
-        ad_log(AD_LOG_WARN, "reload: max_frame changed; needs restart");
-    if (next.socket_mode != cur->socket_mode && s->listen_fd >= 0 && !s->inherited &&
-        chmod(cur->socket, (mode_t)next.socket_mode) == 0)
-        cur->socket_mode = next.socket_mode;
-    if ((next.has_socket_group != cur->has_socket_group || next.socket_gid != cur->socket_gid) &&
-        next.has_socket_group && s->listen_fd >= 0 && !s->inherited) {
-        if (chown(cur->socket, (uid_t)-1, next.socket_gid) == 0) {
-            cur->has_socket_group = true;
-            cur->socket_gid = next.socket_gid;
-        } else {
-            ad_log(AD_LOG_WARN, "reload: cannot give %s to group %lu: %s", cur->socket,
-                   (unsigned long)next.socket_gid, ad_errstr(-errno));
-        }
-    }
-
-    cur->budget = next.budget;
-    cur->decay_ms = next.decay_ms;
-    if (next.max_clients != cur->max_clients) {
-        cur->max_clients = next.max_clients;
+    reload_socket_file(s, &next);
+    uint32_t max_clients = cur->max_clients;
+    uint64_t frame_timeout_ms = cur->frame_timeout_ms, hello_timeout_ms = cur->hello_timeout_ms;
+    reload_report_restart_only(s, &next, ad_config_reload(cur, &next));
+    if (cur->max_clients != max_clients)
         server_fit_fd_limit(s);
-    }
-    /* Connection limits: new connections get the new ones (existing
-     * connections keep max_requests_in_flight and max_reply_queue). */
-    cur->max_connections_per_uid = next.max_connections_per_uid;
-    cur->max_requests_in_flight = next.max_requests_in_flight;
-    cur->max_reply_queue = next.max_reply_queue;
-    if (next.frame_timeout_ms != cur->frame_timeout_ms ||
-        next.hello_timeout_ms != cur->hello_timeout_ms) {
-        cur->frame_timeout_ms = next.frame_timeout_ms;
-        cur->hello_timeout_ms = next.hello_timeout_ms;
+    if (cur->frame_timeout_ms != frame_timeout_ms || cur->hello_timeout_ms != hello_timeout_ms)
         sweep_arm(s);
-    }
-    cur->max_leases_per_client = next.max_leases_per_client;
-    cur->max_bytes_per_uid = next.max_bytes_per_uid;
-    cur->log_level = next.log_level;
-    cur->has_admin_group = next.has_admin_group;
-    cur->admin_gid = next.admin_gid;
-    /* Weights, caps and guarantees: for clients that connect from now on. */
-    memcpy(cur->fair, next.fair, sizeof(cur->fair));
-    cur->fair_count = next.fair_count;
     ad_log_set_level(cur->log_level);
     ad_admin_set_group(s->admin, cur->has_admin_group, cur->admin_gid);
-    ad_leases_config_t lc = {
-        .budget = cur->budget,
-        .heap_size = cur->heap_size,
-        .small_limit = cur->small_lease_limit,
-        .decay_ms = cur->decay_ms,
-        .hugetlb = cur->hugetlb,
-        .max_leases_per_client = cur->max_leases_per_client,
-        .max_bytes_per_uid = cur->max_bytes_per_uid,
-        .fair_rules = cur->fair, /* issue 5: fair-share rules */
-        .fair_rule_count = cur->fair_count,
-    };
+    ad_leases_config_t lc;
+    ad_config_leases(cur, &lc);
     ad_leases_reconfigure(s->leases, &lc);
     char size[32];
     ad_log(AD_LOG_INFO,
            "configuration reloaded: budget %s, decay %" PRIu64 " ms, max_clients %" PRIu32
-           ", max_leases_per_client %" PRIu32 ", %zu fair-share rule(s), log_level %s",
+           ", max_leases_per_client %" PRIu32 ", %zu fair-share rule(s), restart_grace %" PRIu64
+           " ms, log_level %s",
            arena__size_format(cur->budget, size, sizeof(size)), cur->decay_ms, s->max_conns,
-           cur->max_leases_per_client, cur->fair_count, ad_log_level_name(cur->log_level));
+           cur->max_leases_per_client, cur->fair_count, cur->restart_grace_ms,
+           ad_log_level_name(cur->log_level));
     /* Decay and budget changes move the timers and may admit waiters. */
     s->purge_due = 0;
     server_rearm(s);
@@ -846,18 +866,8 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
     }
     s->loop_ready = true;
 
-    ad_leases_config_t lc = {
-        .budget = config->budget,
-        .heap_size = config->heap_size,
-        .small_limit = config->small_lease_limit,
-        .decay_ms = config->decay_ms,
-        .hugetlb = config->hugetlb,
-        .max_leases_per_client = config->max_leases_per_client,
-        .max_bytes_per_uid = config->max_bytes_per_uid,
-        .restart_grace_ms = config->restart_grace_ms,
-        .fair_rules = config->fair, /* issue 5: fair-share rules */
-        .fair_rule_count = config->fair_count,
-    };
+    ad_leases_config_t lc;
+    ad_config_leases(config, &lc);
     r = ad_leases_new(&lc, &s->leases);
     if (r < 0) {
         server_err(err, err_len, "cannot create the lease manager: %s", ad_errstr(r));
