@@ -147,8 +147,13 @@ int ad_leases_new(const ad_leases_config_t *config, ad_leases_t **ret_leases);
 /* Frees every client, lease, waiter and pool (closing the memfds); NULL-safe. */
 void ad_leases_free(ad_leases_t *leases);
 
-/* Applies what can change live: budget, decay_ms, max_leases_per_client.
- * A budget below what is leased now only refuses new leases. */
+/* Applies what can change live: budget (when not 0; one below what is
+ * leased now only refuses new leases), decay_ms (every pool),
+ * max_leases_per_client, max_bytes_per_uid, restart_grace_ms (pools adopted
+ * from now on; a grace period already running keeps its end) and the
+ * fair-share rules (clients that connect from now on). heap_size,
+ * small_limit and hugetlb shaped the pools already made and are ignored
+ * (config.h's ad_config_reload() reports them as restart-only). */
 void ad_leases_reconfigure(ad_leases_t *leases, const ad_leases_config_t *config);
 
 /* Registers a client and creates its uid's pool on first use. name is copied
