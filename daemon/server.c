@@ -6,8 +6,9 @@
  * One libuv loop runs everything. ad_server_new() takes three steps, each
  * undone in reverse when a later one fails: the service object (loop, lease
  * manager resumed from the fd store, admin, dispatcher, a probe that a pool
- * heap can be made at all), then listening (listen.c), then the handles --
- * signals and timers. Signals arrive through uv_signal: SIGTERM/SIGINT stop,
+ * heap can be made at all), then the handles -- signals and timers, so a
+ * SIGTERM that follows the first accepted connection finds its handler --
+ * then listening (listen.c). Signals arrive through uv_signal: SIGTERM/SIGINT stop,
  * SIGHUP reloads (reload.c). Stopping closes the socket and every
  * connection without punching, since clients keep their mappings across a
  * daemon restart, and closes every handle so uv_run() returns.
@@ -167,7 +168,7 @@ fail:
     return r;
 }
 
-/* ---- step 3: the handles ------------------------------------------------------ */
+/* ---- step 2: the handles ------------------------------------------------------ */
 
 static void on_stop_signal(uv_signal_t *handle, int signum);
 static void on_hup(uv_signal_t *handle, int signum);
@@ -190,7 +191,7 @@ static void server_handles_close(ad_server_t *s)
     s->handles_ready = false;
 }
 
-/* Step 3: the signal handlers (SIGTERM, SIGINT, SIGHUP) and every timer,
+/* Step 2: the signal handlers (SIGTERM, SIGINT, SIGHUP) and every timer,
  * with the sweep, status and watchdog timers started (the purge and wait
  * timers start at the first re-arm). Returns 0, or a libuv error with a
  * reason in err; on failure the handles made are closed again. */
@@ -271,16 +272,20 @@ int ad_server_new(const ad_config_t *config, const ad_server_hooks_t *hooks, cha
     /* Owned by the server from here: ad_server__listen_stop() closes it. */
     s->listen_fd = inherited_fd;
     s->inherited = inherited_fd >= 0;
-    r = ad_server__listen_start(s, err, err_len);
-    if (r < 0)
-        goto fail_listen;
+    /* The handles before the socket: a peer that finds the socket accepting
+     * may send SIGTERM at once, and it must find the handler in place. */
     r = server_handles_new(s, err, err_len);
     if (r < 0)
-        goto fail_listen;
+        goto fail_service;
+    r = ad_server__listen_start(s, err, err_len);
+    if (r < 0)
+        goto fail_handles;
     *ret_server = s;
     return 0;
 
-fail_listen:
+fail_handles:
+    server_handles_close(s);
+fail_service:
     ad_server__listen_stop(s);
     server_service_free(s);
     return r;
