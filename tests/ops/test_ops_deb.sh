@@ -224,6 +224,8 @@ dpkg -r $PKGS >"$DIR/dpkg-r.log" 2>&1 || { cat "$DIR/dpkg-r.log"; fail "dpkg -r"
 # After remove only the conffile may stay.
 left=""
 while read -r f; do
+    # Directories stay (shared ones like /lib are symlinks on a merged /usr).
+    [ -d "$f" ] && continue
     [ -f "$f" ] || [ -L "$f" ] || continue
     [ "$f" = /etc/arenad/arenad.conf ] && continue
     left="$left $f"
