@@ -79,7 +79,7 @@ foreach(page arenad.8 arenactl.8 arenad.conf.5 arena.3)
   install(FILES ${CMAKE_SOURCE_DIR}/man/${page}
           DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
-install(FILES ${CMAKE_SOURCE_DIR}/contrib/bash-completion/arenactl
+install(FILES ${CMAKE_BINARY_DIR}/share/bash-completion/completions/arenactl
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 
 # .deb: cpack -G DEB in the build directory, after building. `make install`
@@ -100,7 +100,7 @@ set(CPACK_SET_DESTDIR ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.36), libuv1 (>= 1.44), libprotobuf-c1 (>= 1.4), libsystemd0")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.36), libuv1 (>= 1.44), libprotobuf-c1 (>= 1.4), libjson-c5 (>= 0.16), libsystemd0")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/cmake/deb/conffiles
     ${CMAKE_SOURCE_DIR}/cmake/deb/postinst
