@@ -38,6 +38,8 @@
 /* Defines arena__rec_NAME_to_pb() and arena__rec_NAME_from_pb() for one
  * record: the first fills an initialised message that borrows the record's
  * strings, the second fills the whole record. */
+/* pbtype is a type name, which parentheses would break. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define ARENA_REC_PB_FUNCS(rname, list, pbtype)                                                    \
     static inline void arena__rec_##rname##_to_pb(const arena__rec_##rname##_t *rec, pbtype *pb)   \
     {                                                                                              \
@@ -48,6 +50,7 @@
         memset(rec, 0, sizeof(*rec));                                                              \
         list(ARENA_REC_FROM_PB)                                                                    \
     }
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 ARENA_REC_PB_FUNCS(status, ARENA_REC_STATUS, Arena__V1__StatusReply)
 ARENA_REC_PB_FUNCS(client, ARENA_REC_CLIENT, Arena__V1__ClientInfo)

@@ -37,6 +37,10 @@ static int args_u64(const char *s, uint64_t *ret)
 /* Stores the value of option o in *a; -EINVAL when it is malformed. */
 static int args_value(const arena__ctl_option_t *o, const char *v, arena__ctl_args_t *a)
 {
+    const unsigned valued = ARENA__CTL_OPT_SOCKET | ARENA__CTL_OPT_CLIENT | ARENA__CTL_OPT_BYTES |
+                            ARENA__CTL_OPT_SINCE | ARENA__CTL_OPT_INTERVAL | ARENA__CTL_OPT_COUNT;
+    if ((o->bit & valued) && !v)
+        return -EINVAL; /* getopt gives each option that takes a value one */
     switch (o->bit) {
     case ARENA__CTL_OPT_SOCKET:
         if (!*v)
@@ -117,6 +121,8 @@ int arena__ctl_parse(int argc, char **argv, FILE *err, arena__ctl_args_t *ret_ar
     optind = 0; /* glibc: start afresh, also after an earlier parse */
     opterr = 0;
     int c;
+    /* getopt keeps its state in globals: arenactl parses once, on one thread. */
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe) */
     while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
         if (c == 1) { /* a word: the command, then its argument */
             if (nwords == 3) {

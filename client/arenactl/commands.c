@@ -13,27 +13,27 @@
 
 #include "ctl.h"
 
+/* {name, value, help line, what a bad value gets told, bit, short letter} */
 const arena__ctl_option_t arena__ctl_options[] = {
-    {"socket", 0, "PATH", ARENA__CTL_OPT_SOCKET,
+    {"socket", "PATH",
      "the daemon's socket (default: $ARENAD_SOCKET, else\n"
      "                   /run/arenad/arenad.sock as root, else $XDG_RUNTIME_DIR/arenad.sock)",
-     "--socket needs a path"},
-    {"json", 0, NULL, ARENA__CTL_OPT_JSON, "print one JSON document instead of a table", NULL},
-    {"help", 'h', NULL, ARENA__CTL_OPT_HELP, "this text; `arenactl COMMAND --help` for one command",
-     NULL},
-    {"version", 0, NULL, ARENA__CTL_OPT_VERSION, "the version of arenactl", NULL},
-    {"bytes", 0, "SIZE", ARENA__CTL_OPT_BYTES, "at most this much, e.g. 512M (default: all)",
-     "--bytes needs a size such as 512M or 2G"},
-    {"client", 0, "ID", ARENA__CTL_OPT_CLIENT, "only this client (default: all you may see)",
-     "--client needs a client id (a number)"},
-    {"since", 0, "SEQ", ARENA__CTL_OPT_SINCE, "only events after this sequence number",
-     "--since needs an event sequence number"},
-    {"interval", 0, "S", ARENA__CTL_OPT_INTERVAL,
-     "seconds between frames (default 1; fractions allowed, >= 0.1)",
-     "--interval needs seconds from 0.1 to 3600"},
-    {"once", 0, NULL, ARENA__CTL_OPT_ONCE, "print one frame and exit (same as --count 1)", NULL},
-    {"count", 0, "N", ARENA__CTL_OPT_COUNT, "print N frames and exit",
-     "--count needs a number of frames (1 or more)"},
+     "--socket needs a path", ARENA__CTL_OPT_SOCKET, 0},
+    {"json", NULL, "print one JSON document instead of a table", NULL, ARENA__CTL_OPT_JSON, 0},
+    {"help", NULL, "this text; `arenactl COMMAND --help` for one command", NULL,
+     ARENA__CTL_OPT_HELP, 'h'},
+    {"version", NULL, "the version of arenactl", NULL, ARENA__CTL_OPT_VERSION, 0},
+    {"bytes", "SIZE", "at most this much, e.g. 512M (default: all)",
+     "--bytes needs a size such as 512M or 2G", ARENA__CTL_OPT_BYTES, 0},
+    {"client", "ID", "only this client (default: all you may see)",
+     "--client needs a client id (a number)", ARENA__CTL_OPT_CLIENT, 0},
+    {"since", "SEQ", "only events after this sequence number",
+     "--since needs an event sequence number", ARENA__CTL_OPT_SINCE, 0},
+    {"interval", "S", "seconds between frames (default 1; fractions allowed, >= 0.1)",
+     "--interval needs seconds from 0.1 to 3600", ARENA__CTL_OPT_INTERVAL, 0},
+    {"once", NULL, "print one frame and exit (same as --count 1)", NULL, ARENA__CTL_OPT_ONCE, 0},
+    {"count", "N", "print N frames and exit", "--count needs a number of frames (1 or more)",
+     ARENA__CTL_OPT_COUNT, 0},
 };
 const size_t arena__ctl_noptions = sizeof(arena__ctl_options) / sizeof(arena__ctl_options[0]);
 

@@ -89,11 +89,11 @@ typedef struct arena__ctl_command {
 
 typedef struct arena__ctl_option {
     const char *name; /* long name without the dashes */
-    char letter;      /* short form, or 0 */
     const char *arg;  /* the value's name ("PATH"), NULL for a flag */
-    unsigned bit;     /* ARENA__CTL_OPT_* */
     const char *help; /* one line */
     const char *bad;  /* what a missing or malformed value gets told */
+    unsigned bit;     /* ARENA__CTL_OPT_* */
+    char letter;      /* short form, or 0 */
 } arena__ctl_option_t;
 
 extern const arena__ctl_command_t arena__ctl_commands[];

@@ -35,7 +35,7 @@ static const arena__ctl_field_t fields_event[] = {ARENA_REC_EVENT(FIELD)};
 
 #define RECORD(a)                                                                                  \
     {                                                                                              \
-        a, sizeof(a) / sizeof(a[0])                                                                \
+        (a), sizeof(a) / sizeof((a)[0])                                                            \
     }
 const arena__ctl_record_t arena__ctl_rec_status = RECORD(fields_status);
 const arena__ctl_record_t arena__ctl_rec_client = RECORD(fields_client);

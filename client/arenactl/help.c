@@ -208,9 +208,12 @@ static void help_bash(FILE *out)
 int arena__ctl_run_completion(arena_conn_t *conn, const arena__ctl_args_t *a, FILE *out, FILE *err)
 {
     (void)conn;
-    if (!a->word || strcmp(a->word, "bash") != 0) {
-        (void)fprintf(err, "arenactl: completion: no script for shell '%s' (only bash)\n",
-                      a->word ? a->word : "");
+    if (!a->word) {
+        (void)fprintf(err, "arenactl: completion needs a shell: arenactl completion bash\n");
+        return -EINVAL;
+    }
+    if (strcmp(a->word, "bash") != 0) {
+        (void)fprintf(err, "arenactl: completion: no script for shell '%s' (only bash)\n", a->word);
         return -EINVAL;
     }
     help_bash(out);
