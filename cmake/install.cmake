@@ -95,7 +95,7 @@ foreach(page arenad.8 arenactl.8 arenad.conf.5 arena.3)
   install(FILES ${CMAKE_SOURCE_DIR}/man/${page}
           DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
-install(FILES ${CMAKE_SOURCE_DIR}/contrib/bash-completion/arenactl
+install(FILES ${CMAKE_BINARY_DIR}/share/bash-completion/completions/arenactl
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 
 # `cmake --install` (and debhelper's install step) installs what is built

@@ -3,7 +3,7 @@
 # ARENA_STARVE_SECONDS lengthens the randomized run (default 3 s),
 # ARENA_STARVE_RACE_ITERS the park/unpark race (default 300000 rounds).
 add_executable(test_starve test_starve.c)
-target_link_libraries(test_starve PRIVATE arena_test_harness arena-client-static
+target_link_libraries(test_starve PRIVATE arena_test_harness arena-client-static arenactl_core
                       PkgConfig::CHECK Threads::Threads)
 set_target_properties(test_starve PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 if(TARGET arenad)

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "ctl.h"
 #include "arena.h"
 #include "conn.h"
 #include "harness.h"

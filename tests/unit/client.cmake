@@ -8,11 +8,9 @@ target_include_directories(test_client_wire PRIVATE ${CMAKE_BINARY_DIR}/proto)
 add_dependencies(test_client_wire arena_proto)
 arena_add_check_test(test_client_conn SOURCES test_client_conn.c
   LIBS arena-client-static LABELS client TIMEOUT 120)
-# arenactl's helpers, without its main().
-arena_add_check_test(test_client_ctl
-  SOURCES test_client_ctl.c ${CMAKE_SOURCE_DIR}/client/arenactl/arenactl.c
-  LIBS arena-client-static LABELS client TIMEOUT 60)
-target_compile_definitions(test_client_ctl PRIVATE ARENACTL_NO_MAIN)
+# arenactl in-process: everything but its main().
+arena_add_check_test(test_client_ctl SOURCES test_client_ctl.c
+  LIBS arenactl_core LABELS client TIMEOUT 60)
 
 # Only the public arena_* API may be exported from libarena-client.so.
 add_test(NAME test_client_exports

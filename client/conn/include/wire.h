@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "records.h"
 
 #define ARENA__PROTOCOL_VERSION 1u
 
@@ -84,57 +85,8 @@ enum {
     ARENA__WIRE_ERROR_CONFLICT = 13,
 };
 
-typedef struct arena__wire_status {
-    const char *daemon_version;
-    uint64_t uptime_ms;
-    uint64_t budget;
-    uint64_t heap_size;
-    uint64_t leased_bytes;
-    uint64_t free_bytes;
-    uint64_t dirty_bytes;
-    uint64_t largest_free;
-    uint64_t free_extents;
-    double fragmentation;
-    uint32_t clients;
-    uint32_t pools;
-    uint64_t leases;
-    uint64_t leases_granted_total;
-    uint64_t leases_released_total;
-    uint64_t bytes_punched_total;
-    uint64_t requests_refused_total;
-    uint64_t protocol_errors_total;
-    uint64_t connections_total;
-    const char *socket_path;
-    uint64_t restart_held_bytes; /* a previous daemon's leases not claimed back yet */
-} arena__wire_status_t;
-
-typedef struct arena__wire_client {
-    uint64_t client_id;
-    uint32_t pid;
-    uint32_t uid;
-    uint32_t gid;
-    const char *name;
-    uint64_t leased_bytes;
-    uint64_t leases;
-    uint64_t connected_ms;
-    uint64_t parked_bytes;
-    uint64_t fair_share;
-    uint32_t waiting;
-    uint64_t waiting_bytes;
-    uint32_t weight;
-    uint64_t live_bytes; /* what the client says it holds live (untrusted) */
-} arena__wire_client_t;
-
-typedef struct arena__wire_lease {
-    uint64_t lease_id;
-    uint64_t client_id;
-    uint32_t uid;
-    uint64_t offset;
-    uint64_t size;
-    bool zeroed;
-    uint64_t age_ms;
-    bool parked;
-} arena__wire_lease_t;
+/* The admin records (status, client, lease, event) are defined once, from
+ * their field lists in records.h, and shared with the daemon. */
 
 /* Event kinds, numbered as EventKind in proto/arena.proto. */
 enum {
@@ -144,20 +96,6 @@ enum {
     ARENA__EVENT_PRESSURE = 4,
     ARENA__EVENT_QUEUE = 5,
 };
-
-typedef struct arena__wire_event {
-    uint64_t seq;
-    uint64_t time_ms;
-    uint32_t kind;
-    uint64_t client_id;
-    uint32_t pid;
-    uint64_t bytes;
-    uint64_t leased;
-    uint64_t fair_share;
-    uint64_t reclaimable;
-    uint64_t budget_leased;
-    uint64_t lease_id;
-} arena__wire_event_t;
 
 /* One decoded or to-be-encoded message. Strings and arrays of a decoded
  * message live in the scratch it was decoded into; strings are never NULL. */
@@ -197,17 +135,17 @@ typedef struct arena__msg {
         struct {
             uint64_t lease_id;
         } release, release_reply;
-        arena__wire_status_t status_reply;
+        arena__rec_status_t status_reply;
         struct {
             size_t count;
-            arena__wire_client_t *clients;
+            arena__rec_client_t *clients;
         } list_clients_reply;
         struct {
             uint64_t client_id;
         } list_leases;
         struct {
             size_t count;
-            arena__wire_lease_t *leases;
+            arena__rec_lease_t *leases;
         } list_leases_reply;
         struct {
             uint64_t bytes;
@@ -225,7 +163,7 @@ typedef struct arena__msg {
         } events;
         struct {
             size_t count;
-            arena__wire_event_t *events;
+            arena__rec_event_t *events;
             uint64_t dropped;
             uint64_t last_seq;
         } events_reply;
