@@ -86,7 +86,9 @@
     X(weight, U32, 0, COUNT, NULL, 0)                                                              \
     /* queued lease requests, and the bytes they ask for */                                        \
     X(waiting, U32, 0, COUNT, NULL, 0)                                                             \
-    X(waiting_bytes, U64, 0, BYTES, NULL, 0)
+    X(waiting_bytes, U64, 0, BYTES, NULL, 0)                                                       \
+    /* bytes of its leases that another holder maps too */                                         \
+    X(shared_bytes, U64, 0, BYTES, "SHARED", 10)
 
 /* LeaseInfo: one lease (arenactl leases). */
 #define ARENA_REC_LEASE(X)                                                                         \
@@ -98,7 +100,16 @@
     X(zeroed, BOOL, 0, BOOL, "ZEROED", 6)                                                          \
     X(age_ms, U64, 0, MS, "AGE", 10)                                                               \
     /* the lease's state word says PARKED */                                                       \
-    X(parked, BOOL, 0, BOOL, NULL, 0)
+    X(parked, BOOL, 0, BOOL, NULL, 0)                                                              \
+    /* sharing: holders of the extent (1: not shared), live tokens made from the lease */          \
+    X(holders, U32, 0, COUNT, "HOLDERS", 7)                                                        \
+    X(shares, U32, 0, COUNT, "SHARES", 6)                                                          \
+    /* the shared extent's number (0: not shared); whether this holder pays for it */              \
+    X(extent_id, U64, 0, ID, "EXTENT", 6)                                                          \
+    X(charged, BOOL, 0, BOOL, "CHARGED", 7)                                                        \
+    X(read_only, BOOL, 0, BOOL, "RO", 3)                                                           \
+    /* a memfd of its own rather than the pool (may cross uids) */                                 \
+    X(own_memory, BOOL, 0, BOOL, NULL, 0)
 
 /* Event: one entry of the daemon's event log (arenactl events). */
 #define ARENA_REC_EVENT(X)                                                                         \

@@ -176,6 +176,7 @@ static int collect_client(void *ctx, const ad_client_view_t *v)
     ci->waiting = v->waiting;
     ci->waiting_bytes = v->waiting_bytes;
     ci->weight = v->weight;
+    ci->shared_bytes = v->shared_bytes;
     return 0;
 }
 
@@ -209,6 +210,12 @@ static int collect_lease(void *ctx, const ad_lease_view_t *v)
     li->zeroed = v->zeroed;
     li->age_ms = c->now_ms >= v->granted_at_ms ? c->now_ms - v->granted_at_ms : 0;
     li->parked = v->parked;
+    li->holders = v->holders;
+    li->shares = v->shares;
+    li->extent_id = v->extent_id;
+    li->charged = v->charged;
+    li->read_only = v->read_only;
+    li->own_memory = v->own_memory;
     return 0;
 }
 
@@ -489,6 +496,30 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
                s.reclaimed_bytes_total);
     metric_u64(&t, "arenad_pressure_notifications_total", "counter",
                "Pressure notifications sent to clients above their fair share.", s.pressure_total);
+    ad_leases_share_stats_t ss;
+    ad_leases_share_stats(a->leases, &ss);
+    metric_u64(&t, "arenad_shared_extents", "gauge",
+               "Extents that more than one holder maps now (counted once in the budget).",
+               ss.shared_extents);
+    metric_u64(&t, "arenad_shared_bytes", "gauge", "Bytes of those extents.", ss.shared_bytes);
+    metric_u64(&t, "arenad_share_tokens", "gauge", "Live share tokens.", ss.tokens);
+    metric_u64(&t, "arenad_own_memory_bytes", "gauge",
+               "Leased bytes in leases with a memfd of their own (shareable across uids).",
+               ss.own_memory_bytes);
+    metric_u64(&t, "arenad_shares_total", "counter", "Share tokens made.", ss.shares_total);
+    metric_u64(&t, "arenad_attaches_total", "counter", "Successful attaches.", ss.attaches_total);
+    metric_u64(&t, "arenad_detaches_total", "counter",
+               "Attached holders that let go (release, exit or crash).", ss.detaches_total);
+    metric_u64(&t, "arenad_attach_failures_total", "counter",
+               "Refused attaches (bad, revoked, spent or foreign tokens, rate limit).",
+               ss.attach_failures_total);
+    metric_u64(&t, "arenad_attach_rate_limited_total", "counter",
+               "Attaches refused unchecked because their client failed too often.",
+               ss.attach_limited_total);
+    metric_u64(&t, "arenad_unshares_total", "counter", "Tokens revoked by their sharer.",
+               ss.unshares_total);
+    metric_u64(&t, "arenad_shared_extents_freed_total", "counter",
+               "Shared extents freed when their last holder went.", ss.extents_freed_total);
     metric_head(&t, "arenad_uptime_seconds", "gauge", "Seconds since the daemon started.");
     text_printf(&t, "arenad_uptime_seconds %.3f\n",
                 (double)(now_ms >= a->start_ms ? now_ms - a->start_ms : 0) / 1000.0);

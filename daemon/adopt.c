@@ -327,7 +327,9 @@ static int64_t pool_punch_unclaimed(ad_leases_t *m, pool_t *p)
     for (arena__avl_node_t *x = arena__avl_first(&m->leases); x;
          x = arena__avl_next(&m->leases, x)) {
         const lease_t *l = ARENA_AVL_ENTRY(x, lease_t, by_id);
-        if (l->client->pool != p)
+        /* One entry per extent: a shared one by its charged holder only;
+         * own-memory leases are in no pool. */
+        if (l->client->pool != p || l->uncharged || (l->ext && l->ext->pool != p))
             continue;
         size_t j = k++;
         for (; j > 0 && ext[j - 1][0] > l->offset; j--) {

@@ -446,10 +446,50 @@ static void session_sync_pending(ad_session_t *s)
         ad_conn_set_pending(s->conn, v.waiting);
 }
 
+/* A lease with memory of its own: no queue, refused at once when short. */
+static void on_lease_own(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    ad_lease_grant_t g;
+    int fd = -1;
+    int r = ad_leases_grant_own(s->d->leases, s->client_id, req->u.lease.size, now_ms, &g, &fd);
+    if (r < 0 && r != -EINVAL && r != -E2BIG && r != -EDQUOT && r != -ENOMEM) {
+        ad_log(AD_LOG_ERROR, "client %" PRIu64 " pid %ld (%s): cannot make a lease memfd: %s",
+               s->client_id, (long)s->pid, s->name, ad_errstr(r));
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL,
+                      "cannot make a memfd for the lease: %s", ad_errstr(r));
+        return;
+    }
+    if (r < 0) {
+        send_refusal(s, req->request_id, req->u.lease.size, r);
+        return;
+    }
+    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_LEASE};
+    reply.u.lease.lease_id = g.lease_id;
+    reply.u.lease.size = g.size;
+    reply.u.lease.zeroed = g.zeroed;
+    reply.u.lease.slot = g.slot;
+    reply.u.lease.generation = g.generation;
+    reply.u.lease.own_memory = true;
+    session_send(s, &reply, fd);
+    (void)close(fd);
+    ad_log(AD_LOG_DEBUG,
+           "client %" PRIu64 " pid %ld (%s): lease %" PRIu64 " of %" PRIu64 " bytes, own memfd",
+           s->client_id, (long)s->pid, s->name, g.lease_id, g.size);
+}
+
 static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
 {
     ad_lease_grant_t grant;
     uint64_t size = req->u.lease.size;
+    if (req->u.lease.flags & ~AD_WIRE_LEASE_OWN_MEMORY) {
+        session_error(s, req->request_id, AD_WIRE_ERROR_INVALID_ARGUMENT,
+                      "unknown lease flags 0x%x", (unsigned)req->u.lease.flags);
+        return;
+    }
+    if (req->u.lease.flags & AD_WIRE_LEASE_OWN_MEMORY) {
+        on_lease_own(s, req, now_ms);
+        return;
+    }
     uint64_t deadline = 0;
     if (req->u.lease.wait_ms < 0)
         deadline = UINT64_MAX;
@@ -478,6 +518,149 @@ static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
         }
     }
     send_refusal(s, req->request_id, size, r);
+}
+
+static void on_share(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    uint64_t id = req->u.share.lease_id;
+    char token[AD_SHARE_TOKEN_MAX];
+    int r = ad_leases_share(s->d->leases, s->client_id, id, req->u.share.flags,
+                            req->u.share.restrict_uid, (uid_t)req->u.share.uid, now_ms, token);
+    switch (r) {
+    case 0: {
+        ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_SHARE};
+        reply.u.share.token = token;
+        reply.u.share.share_id = strtoull(token + 1, NULL, 16);
+        session_send(s, &reply, -1);
+        ad_log(AD_LOG_INFO,
+               "client %" PRIu64 " pid %ld (%s) shared lease %" PRIu64 " (flags 0x%x, uid %lu)",
+               s->client_id, (long)s->pid, s->name, id, (unsigned)req->u.share.flags,
+               (unsigned long)(req->u.share.restrict_uid ? req->u.share.uid : s->uid));
+        return;
+    }
+    case -ENOENT:
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_FOUND,
+                      "no lease %" PRIu64 " to share (never granted, or already released)", id);
+        return;
+    case -EPERM:
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_OWNER,
+                      "lease %" PRIu64 " belongs to another client", id);
+        return;
+    case -EINVAL:
+        session_error(s, req->request_id, AD_WIRE_ERROR_INVALID_ARGUMENT,
+                      "unknown share flags 0x%x", (unsigned)req->u.share.flags);
+        return;
+    case -EXDEV:
+        session_error(s, req->request_id, AD_WIRE_ERROR_PERMISSION,
+                      "lease %" PRIu64 " lies in the pool of uid %lu, which never crosses to uid "
+                      "%lu: lease with own memory (ARENA_LEASE_OWN_MEMORY) to share across uids",
+                      id, (unsigned long)s->uid, (unsigned long)req->u.share.uid);
+        return;
+    case -EACCES:
+        session_error(s, req->request_id, AD_WIRE_ERROR_PERMISSION,
+                      "lease %" PRIu64 " is attached read-only: only read-only shares of it", id);
+        return;
+    case -EDQUOT:
+        session_error(s, req->request_id, AD_WIRE_ERROR_LIMIT,
+                      "lease %" PRIu64 " has %u live tokens, the most one lease may have", id,
+                      AD_SHARE_MAX_TOKENS);
+        return;
+    default:
+        session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "share failed: %s", ad_errstr(r));
+        return;
+    }
+}
+
+static void on_attach(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    ad_lease_attach_t a;
+    int r = req->u.token.too_long
+                ? -EINVAL
+                : ad_leases_attach(s->d->leases, s->client_id, req->u.token.token, now_ms, &a);
+    if (r == 0) {
+        ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_ATTACH};
+        reply.u.attach.lease_id = a.grant.lease_id;
+        reply.u.attach.offset = a.grant.offset;
+        reply.u.attach.size = a.grant.size;
+        reply.u.attach.read_only = a.read_only;
+        reply.u.attach.own_memory = a.fd >= 0;
+        reply.u.attach.owner_lease_id = a.owner_lease_id;
+        session_send(s, &reply, a.fd);
+        if (a.fd >= 0)
+            (void)close(a.fd);
+        ad_log(AD_LOG_INFO,
+               "client %" PRIu64 " pid %ld (%s) attached lease %" PRIu64 " as lease %" PRIu64 "%s",
+               s->client_id, (long)s->pid, s->name, a.owner_lease_id, a.grant.lease_id,
+               a.read_only ? " (read-only)" : "");
+        return;
+    }
+    const char *why;
+    ad_wire_error_t code = AD_WIRE_ERROR_PERMISSION;
+    switch (r) {
+    case -EINVAL:
+        why = "not a token (malformed or truncated)";
+        code = AD_WIRE_ERROR_INVALID_ARGUMENT;
+        break;
+    case -ENOENT:
+        why = "no such share (a wrong token, or revoked, spent, or its sharer let go)";
+        code = AD_WIRE_ERROR_NOT_FOUND;
+        break;
+    case -EACCES:
+        why = "the share is for another uid";
+        break;
+    case -EXDEV:
+        why = "the share lies in another pool of this uid (made before a daemon restart)";
+        code = AD_WIRE_ERROR_CONFLICT;
+        break;
+    case -EBUSY:
+        why = "too many failed attaches; try again in a second";
+        code = AD_WIRE_ERROR_LIMIT;
+        break;
+    case -EDQUOT:
+        why = "no lease slot left for this client";
+        code = AD_WIRE_ERROR_LIMIT;
+        break;
+    default:
+        why = ad_errstr(r);
+        code = AD_WIRE_ERROR_INTERNAL;
+        break;
+    }
+    /* Failures are rate limited (share.c), so this line is too, but for
+     * the refusals of the limit itself. */
+    ad_log(r == -EBUSY ? AD_LOG_DEBUG : AD_LOG_WARN,
+           "client %" PRIu64 " pid %ld (%s) uid %lu: attach refused: %s", s->client_id,
+           (long)s->pid, s->name, (unsigned long)s->uid, why);
+    session_error(s, req->request_id, code, "attach refused: %s", why);
+}
+
+static void on_unshare(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
+{
+    uint64_t id = 0;
+    int r = req->u.token.too_long
+                ? -EINVAL
+                : ad_leases_unshare(s->d->leases, s->client_id, req->u.token.token, now_ms, &id);
+    switch (r) {
+    case 0: {
+        ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_UNSHARE};
+        reply.u.unshare.share_id = id;
+        session_send(s, &reply, -1);
+        ad_log(AD_LOG_INFO, "client %" PRIu64 " pid %ld (%s) revoked share %" PRIu64, s->client_id,
+               (long)s->pid, s->name, id);
+        return;
+    }
+    case -EINVAL:
+        session_error(s, req->request_id, AD_WIRE_ERROR_INVALID_ARGUMENT,
+                      "not a token (malformed or truncated)");
+        return;
+    case -EPERM:
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_OWNER,
+                      "that share was made by another client");
+        return;
+    default:
+        session_error(s, req->request_id, AD_WIRE_ERROR_NOT_FOUND,
+                      "no such share (revoked, spent, or its sharer let go)");
+        return;
+    }
 }
 
 static void on_release(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
@@ -659,6 +842,15 @@ void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, int f
         break;
     case AD_WIRE_REQ_RELEASE:
         on_release(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_SHARE:
+        on_share(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_ATTACH:
+        on_attach(s, &req, now_ms);
+        break;
+    case AD_WIRE_REQ_UNSHARE:
+        on_unshare(s, &req, now_ms);
         break;
     case AD_WIRE_REQ_STATUS:
         on_status(s, &req, now_ms);

@@ -93,6 +93,14 @@ const char *ad_event_kind_name(ad_event_kind_t kind)
         return "pressure";
     case AD_EVENT_QUEUE:
         return "queue";
+    case AD_EVENT_SHARE:
+        return "share";
+    case AD_EVENT_ATTACH:
+        return "attach";
+    case AD_EVENT_DETACH:
+        return "detach";
+    case AD_EVENT_UNSHARE:
+        return "unshare";
     }
     return "unknown";
 }

@@ -19,6 +19,10 @@ typedef enum ad_event_kind {
     AD_EVENT_RECLAIM = 3,
     AD_EVENT_PRESSURE = 4,
     AD_EVENT_QUEUE = 5,
+    AD_EVENT_SHARE = 6,   /* a token was made from lease_id */
+    AD_EVENT_ATTACH = 7,  /* client attached a share as lease_id */
+    AD_EVENT_DETACH = 8,  /* a holder of a shared extent let go of lease_id */
+    AD_EVENT_UNSHARE = 9, /* a token of lease_id was revoked or spent */
 } ad_event_kind_t;
 
 typedef struct ad_event {

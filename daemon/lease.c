@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "avl.h"
 #include "control.h"
@@ -110,6 +111,44 @@ static lease_t *lease_find(const ad_leases_t *m, uint64_t id)
     return n ? ARENA_AVL_ENTRY(n, lease_t, by_id) : NULL;
 }
 
+lease_t *ad_leases__lease_find(const ad_leases_t *m, uint64_t id)
+{
+    return lease_find(m, id);
+}
+
+static int token_cmp(const arena__avl_node_t *a, const arena__avl_node_t *b)
+{
+    return u64_cmp(ARENA_AVL_ENTRY(a, token_t, node)->id, ARENA_AVL_ENTRY(b, token_t, node)->id);
+}
+
+void ad_leases__tokens_drop(ad_leases_t *m, lease_t *l)
+{
+    while (l->tokens) {
+        token_t *t = l->tokens;
+        l->tokens = t->next;
+        arena__avl_remove(&m->tokens, &t->node);
+        m->share.tokens--;
+        free(t);
+    }
+    l->token_count = 0;
+}
+
+void ad_leases__event(ad_leases_t *m, ad_event_kind_t kind, const client_t *c, uint64_t bytes,
+                      uint64_t lease_id, uint64_t now_ms)
+{
+    ad_event_t e = {
+        .time_ms = now_ms,
+        .kind = kind,
+        .client_id = c->id,
+        .pid = c->pid,
+        .bytes = bytes,
+        .leased = c->leased_bytes,
+        .budget_leased = m->leased_total,
+        .lease_id = lease_id,
+    };
+    (void)ad_events_add(m->events, &e);
+}
+
 int ad_leases_new(const ad_leases_config_t *config, ad_leases_t **ret_leases)
 {
     if (!config || !ret_leases || config->budget == 0 || config->heap_size == 0)
@@ -137,6 +176,8 @@ int ad_leases_new(const ad_leases_config_t *config, ad_leases_t **ret_leases)
     arena__avl_init(&m->pools, pool_cmp);
     arena__avl_init(&m->clients, client_cmp);
     arena__avl_init(&m->leases, lease_cmp);
+    arena__avl_init(&m->tokens, token_cmp);
+    m->next_ext_id = 1;
     m->next_client_id = 1;
     m->next_lease_id = 1;
     m->next_pool_serial = 1;
@@ -313,22 +354,70 @@ int ad_leases_client_new(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const 
 int ad_leases__lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_pages_t pages)
 {
     client_t *c = l->client;
-    int r = pages == DROP_URGENT
-                ? ad_heap_release_urgent(c->pool->heap, l->offset, l->size, now_ms)
-                : ad_heap_release(c->pool->heap, l->offset, l->size, now_ms, pages == DROP_PUNCH);
-    if (r == -ENOMEM)
-        return r;
-    /* The heap and the table disagreeing is our bug, never peer input. */
-    if (r < 0)
-        abort();
+    shext_t *x = l->ext;
+    /* A shared extent goes back to the heap only with its last holder. */
+    bool last = !x || x->holders == 1;
+    if (last && (!x || x->pool)) {
+        ad_heap_t *heap = x ? x->pool->heap : c->pool->heap;
+        /* Pages another process mapped are punched now: the extent's next
+         * owner must not see them, and nobody is left to reuse them dirty.
+         * A stopping daemon leaves them: their holders keep their data. */
+        if (x && x->attached && pages == DROP_DECAY && !m->ledger_frozen)
+            pages = DROP_PUNCH;
+        int r = pages == DROP_URGENT
+                    ? ad_heap_release_urgent(heap, l->offset, l->size, now_ms)
+                    : ad_heap_release(heap, l->offset, l->size, now_ms, pages == DROP_PUNCH);
+        if (r == -ENOMEM)
+            return r;
+        /* The heap and the table disagreeing is our bug, never peer input. */
+        if (r < 0)
+            abort();
+    }
     (void)ad_control_release(c->control, l->slot, l->generation);
+    ad_leases__tokens_drop(m, l);
     if (!m->ledger_frozen)
         ad_ledger_remove(m->ledger, l->ledger_slot);
     arena__avl_remove(&m->leases, &l->by_id);
     arena__avl_remove(&c->leases, &l->in_client);
-    c->leased_bytes -= l->size;
-    c->pool->leased_bytes -= l->size;
-    m->leased_total -= l->size;
+    if (!l->uncharged)
+        c->leased_bytes -= l->size;
+    if (x) {
+        lease_t **pp = &x->first;
+        while (*pp != l)
+            pp = &(*pp)->next_holder;
+        *pp = l->next_holder;
+        x->holders--;
+        if (x->attached)
+            ad_leases__event(m, AD_EVENT_DETACH, c, l->size, l->id, now_ms);
+        if (l->uncharged)
+            m->share.detaches_total++;
+        if (last) {
+            if (x->pool)
+                x->pool->leased_bytes -= l->size;
+            else
+                m->own_bytes -= l->size;
+            m->leased_total -= l->size;
+            if (x->memfd >= 0)
+                (void)close(x->memfd);
+            if (x->ro_fd >= 0)
+                (void)close(x->ro_fd);
+            if (x->attached)
+                m->share.extents_freed_total++;
+            free(x);
+        } else if (!l->uncharged) {
+            /* The charge passes to the earliest remaining holder, with the
+             * extent's one ledger record (a stopping daemon keeps the old
+             * record: exactly one per extent either way). */
+            lease_t *h = x->first;
+            h->uncharged = false;
+            h->client->leased_bytes += l->size;
+            if (x->pool && !m->ledger_frozen)
+                ad_leases__ledger_add(m, h);
+        }
+    } else {
+        c->pool->leased_bytes -= l->size;
+        m->leased_total -= l->size;
+    }
     m->released_total++;
     free(l);
     return 0;
@@ -471,14 +560,9 @@ int ad_leases_limit_reason(const ad_leases_t *m, uint64_t client_id, uint64_t si
     return n < 0 ? -EINVAL : 0;
 }
 
-int ad_leases__grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t now_ms,
-                             ad_lease_grant_t *ret_grant)
+int ad_leases__admit(const ad_leases_t *m, const client_t *c, uint64_t length)
 {
-    ad_heap_t *heap = c->pool->heap;
-    if (size == 0)
-        return -EINVAL;
-    uint64_t length = ad_heap_round(heap, size);
-    if (length == 0 || length > m->config.budget || length > ad_heap_size(heap))
+    if (length == 0 || length > m->config.budget)
         return -E2BIG;
     switch (limit_check(m, c, length)) {
     case LIMIT_NONE:
@@ -490,12 +574,45 @@ int ad_leases__grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_
     }
     if (m->leased_total + m->orphan_bytes + length > m->config.budget)
         return -ENOMEM;
+    return 0;
+}
+
+int ad_leases__lease_file(ad_leases_t *m, client_t *c, lease_t *l, uint64_t now_ms)
+{
+    int r = ad_control_acquire(c->control, &l->slot, &l->generation);
+    if (r < 0)
+        return r == -ENOSPC ? -EDQUOT : -ENOMEM;
+    l->id = m->next_lease_id++;
+    l->granted_at_ms = now_ms;
+    l->client = c;
+    arena__avl_insert(&m->leases, &l->by_id);
+    arena__avl_insert(&c->leases, &l->in_client);
+    l->ledger_slot = AD_LEDGER_NONE;
+    if (!l->uncharged && (!l->ext || l->ext->pool))
+        ad_leases__ledger_add(m, l);
+    if (!l->uncharged)
+        c->leased_bytes += l->size;
+    return 0;
+}
+
+int ad_leases__grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t now_ms,
+                             ad_lease_grant_t *ret_grant)
+{
+    ad_heap_t *heap = c->pool->heap;
+    if (size == 0)
+        return -EINVAL;
+    uint64_t length = ad_heap_round(heap, size);
+    if (length > ad_heap_size(heap))
+        return -E2BIG;
+    int r = ad_leases__admit(m, c, length);
+    if (r < 0)
+        return r;
     if (c->pool->unknown)
         return -ENOMEM; /* adopted, waiting for claims: nothing is free yet */
     lease_t *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
-    int r = ad_control_acquire(c->control, &l->slot, &l->generation);
+    r = ad_control_acquire(c->control, &l->slot, &l->generation);
     if (r < 0) {
         free(l);
         return r == -ENOSPC ? -EDQUOT : -ENOMEM;
@@ -583,6 +700,9 @@ static uint64_t client_parked(const client_t *c)
     for (arena__avl_node_t *k = arena__avl_first(&c->leases); k;
          k = arena__avl_next(&c->leases, k)) {
         const lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
+        /* A shared extent another holder maps is never taken back. */
+        if (l->ext && l->ext->holders > 1)
+            continue;
         if (ad_control_is_parked(c->control, l->slot, l->generation))
             bytes += l->size;
     }
@@ -777,6 +897,13 @@ static void client_to_view(const client_t *c, ad_client_view_t *v)
     v->waiting_bytes = c->waiting_bytes;
     v->weight = c->weight;
     v->fair_share = 0;
+    v->shared_bytes = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&c->leases); k;
+         k = arena__avl_next(&c->leases, k)) {
+        const lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
+        if (l->ext && l->ext->holders > 1)
+            v->shared_bytes += l->size;
+    }
 }
 
 int ad_leases_client_view(const ad_leases_t *m, uint64_t client_id, ad_client_view_t *ret_view)
@@ -821,6 +948,12 @@ static void lease_to_view(const lease_t *l, ad_lease_view_t *v)
     v->zeroed = l->zeroed;
     v->granted_at_ms = l->granted_at_ms;
     v->parked = ad_control_is_parked(l->client->control, l->slot, l->generation);
+    v->holders = l->ext ? l->ext->holders : 1;
+    v->shares = l->token_count;
+    v->extent_id = l->ext && (l->ext->holders > 1 || l->token_count > 0) ? l->ext->id : 0;
+    v->charged = !l->uncharged;
+    v->read_only = l->read_only;
+    v->own_memory = l->ext && !l->ext->pool;
 }
 
 int ad_leases_foreach_lease(const ad_leases_t *m, uint64_t client_id,
@@ -862,14 +995,18 @@ bool ad_leases_is_valid(const ad_leases_t *m)
             const lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
             if (l->client != c || lease_find(m, l->id) != l)
                 return false;
-            bytes += l->size;
+            /* Exactly the first holder of a shared extent is charged. */
+            if (l->ext && l->uncharged == (l->ext->first == l))
+                return false;
+            if (!l->uncharged)
+                bytes += l->size;
         }
         if (bytes != c->leased_bytes)
             return false;
         total += bytes;
         count += c->leases.count;
     }
-    if (total != m->leased_total || count != m->leases.count)
+    if (total != m->leased_total || count != m->leases.count || m->tokens.count != m->share.tokens)
         return false;
     uint64_t heap_leased = 0;
     for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
@@ -891,6 +1028,6 @@ bool ad_leases_is_valid(const ad_leases_t *m)
     }
     for (const waiter_t *w = m->wait_head; w; w = w->next)
         queued_bytes += w->size;
-    return heap_leased == total && waiters == m->waiters && waiting == waiters &&
+    return heap_leased + m->own_bytes == total && waiters == m->waiters && waiting == waiters &&
            waiting_bytes == queued_bytes;
 }

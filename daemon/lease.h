@@ -97,6 +97,7 @@ typedef struct ad_client_view {
     uint32_t waiting;       /* queued requests */
     uint64_t waiting_bytes; /* bytes they ask for */
     uint32_t weight;
+    uint64_t shared_bytes; /* in its leases that another holder maps too */
 } ad_client_view_t;
 
 typedef struct ad_lease_view {
@@ -108,6 +109,12 @@ typedef struct ad_lease_view {
     bool zeroed;
     uint64_t granted_at_ms;
     bool parked;
+    uint32_t holders;   /* of its extent (1: not shared) */
+    uint32_t shares;    /* live tokens made from it */
+    uint64_t extent_id; /* the shared extent; 0: not shared */
+    bool charged;       /* counted in its client's leased bytes */
+    bool read_only;     /* attached through a read-only share */
+    bool own_memory;    /* a memfd of its own, not the pool */
 } ad_lease_view_t;
 
 typedef struct ad_leases_stats {
@@ -375,6 +382,98 @@ void ad_leases_set_ledger(ad_leases_t *leases, struct ad_ledger *ledger);
  * manager; ino names it), e.g. to put it into the fd store. */
 typedef void (*ad_leases_pool_fn)(void *ctx, int fd, uid_t uid, uint64_t ino);
 void ad_leases_set_pool_hook(ad_leases_t *leases, ad_leases_pool_fn fn, void *ctx);
+
+/* ---- sharing (share.c; DESIGN.md section 8) ---------------------------------
+ *
+ * A holder of a lease registers a share and gets a token: "s" + 16 hex
+ * digits of the token's id + "." + 40 hex digits of a 160-bit secret from
+ * getrandom(2). Anyone presenting it may attach: the same pages become a
+ * lease of the attacher (its own id, a control slot, never zeroed). The
+ * extent lives while any holder does; the first holder is charged for it,
+ * and when it goes the charge passes to the earliest remaining holder. An
+ * extent an attacher holds is never reclaimed (the parked-lease reclaim
+ * skips it). When the last holder goes, an extent that was ever attached
+ * is punched at once. A token is void once unshared, spent (ONCE) or when
+ * its sharer's lease goes (release, exit, crash).
+ *
+ * Who may attach: the token's uid (the sharer's own uid unless the share
+ * names another). A pool extent is attached only by a client of the same
+ * pool (pool memfds never cross a uid); another uid needs an own-memory
+ * lease, whose memfd (sealed against growing and shrinking, mode 0600 so
+ * nobody but the daemon's uid can reopen it through /proc) is sent to the
+ * attacher -- a read-only open of it for a read-only share, so mprotect
+ * cannot make the mapping writable. Failed attaches are counted per client:
+ * more than AD_SHARE_MAX_FAILURES within a second are refused unchecked.
+ *
+ * Restarts: sharing does not survive a daemon restart. The ledger has one
+ * record per extent (its charged holder's), so after a restart the charged
+ * holder claims it back and the other holders' claims are refused (they
+ * keep private copies); own-memory extents are in no pool and no ledger:
+ * their holders keep their mappings, which no daemon counts any more. */
+
+#define AD_SHARE_READONLY     0x1u /* attachers map it read-only */
+#define AD_SHARE_ONCE         0x2u /* the first attach spends the token */
+#define AD_SHARE_TOKEN_MAX    64u  /* with the NUL */
+#define AD_SHARE_MAX_TOKENS   256u /* live tokens per lease */
+#define AD_SHARE_MAX_FAILURES 8u   /* failed attaches per client per second */
+
+typedef struct ad_leases_share_stats {
+    uint64_t shares_total;          /* tokens made */
+    uint64_t attaches_total;        /* successful attaches */
+    uint64_t detaches_total;        /* attached holders that let go */
+    uint64_t attach_failures_total; /* refused attaches (bad, spent, revoked, wrong uid) */
+    uint64_t attach_limited_total;  /* of those, refused for the rate limit */
+    uint64_t unshares_total;        /* tokens revoked by their sharer */
+    uint64_t extents_freed_total;   /* shared extents whose last holder went */
+    uint64_t shared_extents;        /* now */
+    uint64_t shared_bytes;          /* their bytes now */
+    uint64_t tokens;                /* live now */
+    uint64_t own_memory_bytes;      /* in own-memory leases now */
+} ad_leases_share_stats_t;
+
+/* What an attach gives the attacher. */
+typedef struct ad_lease_attach {
+    ad_lease_grant_t grant; /* its own lease id; offset in its pool (0: own memory) */
+    bool read_only;
+    int fd; /* own memory: a dup the caller sends and closes; else -1 */
+    uint64_t owner_lease_id;
+} ad_lease_attach_t;
+
+/* Leases size bytes of memory of its own to a client: a memfd sealed
+ * against growing and shrinking, counted in the budget like any lease but
+ * in no pool (so it may be shared across uids). No queue and no reclaim:
+ * refused at once when it does not fit. *ret_fd is a dup of the memfd for
+ * the client (the caller sends and closes it). Returns 0, or the
+ * ad_leases_grant() errors, -errno from memfd_create(). */
+int ad_leases_grant_own(ad_leases_t *leases, uint64_t client_id, uint64_t size, uint64_t now_ms,
+                        ad_lease_grant_t *ret_grant, int *ret_fd);
+
+/* Registers a share of the client's lease lease_id (flags AD_SHARE_*; with
+ * restrict_uid only `uid` may attach, else the client's uid) and writes its
+ * token into ret_token (AD_SHARE_TOKEN_MAX bytes). Returns 0, or -ENOENT
+ * (no such lease), -EPERM (another client's lease), -EINVAL (unknown
+ * flags), -EXDEV (another uid for a pool lease: it needs own memory),
+ * -EACCES (a read-only holder asks for a writable share), -EDQUOT (too many
+ * tokens), -ENOMEM, -errno from getrandom(2). */
+int ad_leases_share(ad_leases_t *leases, uint64_t client_id, uint64_t lease_id, uint32_t flags,
+                    bool restrict_uid, uid_t uid, uint64_t now_ms,
+                    char ret_token[AD_SHARE_TOKEN_MAX]);
+
+/* Attaches the extent a token names to the client. Returns 0 and
+ * *ret_attach, or -EINVAL (not a token: malformed or truncated), -ENOENT
+ * (no such share: forged, revoked, spent, or its sharer let go), -EACCES
+ * (the share is for another uid), -EXDEV (a pool extent of another pool),
+ * -EALREADY (the client holds that extent already), -EBUSY (rate limited:
+ * too many failed attaches), -EDQUOT (no control slot), -ENOMEM. */
+int ad_leases_attach(ad_leases_t *leases, uint64_t client_id, const char *token, uint64_t now_ms,
+                     ad_lease_attach_t *ret_attach);
+
+/* Revokes a token the client made. Returns 0 and *ret_share_id, or
+ * -EINVAL, -ENOENT, -EPERM (another client's token). */
+int ad_leases_unshare(ad_leases_t *leases, uint64_t client_id, const char *token, uint64_t now_ms,
+                      uint64_t *ret_share_id);
+
+void ad_leases_share_stats(const ad_leases_t *leases, ad_leases_share_stats_t *ret_stats);
 
 /* Expensive validator for tests: per-client sums, the global lease index and
  * the heaps' leased bytes agree. Returns true when consistent. */

@@ -3,14 +3,20 @@
  * lease_internal.h -- what the three files of the lease manager share: the
  * records behind ad_leases_t and the helpers one file calls in another.
  *
- * Only lease.c, reclaim.c and adopt.c include this header; the rest of the
- * daemon sees the manager through lease.h alone. Calls go one way, down:
+ * Only lease.c, reclaim.c, adopt.c and share.c include this header; the
+ * rest of the daemon sees the manager through lease.h alone. Calls go one
+ * way, down:
  *
  *     reclaim.c (the no-starvation policy, the purge)
  *         |            \
  *         |          adopt.c (pools adopted after a restart, claims, grace)
- *         |            /
- *     lease.c (the books: clients, pools, leases, limits, views)
+ *         |            /       share.c (tokens, attach, own-memory leases)
+ *         |           /       /
+ *     lease.c (the books: clients, pools, leases, shared extents, limits, views)
+ *
+ * The books include who holds a shared extent and the token records (plain
+ * data, so a lease that goes can drop its tokens without calling up);
+ * share.c makes tokens, checks them and attaches.
  *
  * Declarations are grouped by the file that defines them. Loop thread only,
  * like the manager itself.
@@ -28,6 +34,8 @@
 #include "heap.h"
 #include "lease.h"
 #include "ledger.h"
+
+#define AD_SHARE_SECRET_BYTES 20 /* 160 bits from getrandom(2) */
 
 /* An extent the previous daemon had leased, known from its ledger, waiting
  * for its client to claim it back (restart.c's fd-store path). */
@@ -84,9 +92,47 @@ typedef struct client {
     uint64_t guarantee;
     uint64_t pressure_at_ms; /* last pressure note; 0: never */
     bool pressured;
+    uint32_t attach_failures;  /* failed attaches in the window below */
+    uint64_t attach_window_ms; /* when that window began */
 } client_t;
 
-typedef struct lease {
+typedef struct lease lease_t;
+typedef struct token token_t;
+
+/* A shared extent (DESIGN.md section 8): pages that several leases -- of the
+ * owner and of attachers -- map at once. It lives while any holder does.
+ * Holders are kept in the order they came; the first is charged for the
+ * extent (counts it in its leased_bytes), the others ride free, so the
+ * extent is counted once in the budget and a refusal always names who
+ * keeps it. Pool extents are [offset, size) of `pool`; an own-memory extent
+ * is a memfd of its own (pool NULL), which is what may cross uids. */
+typedef struct shext {
+    uint64_t id; /* daemon-wide, from 1 */
+    pool_t *pool;
+    int memfd; /* own memory: the memfd (read/write); -1 for pool extents */
+    int ro_fd; /* own memory: a read-only open of it (made at the first read-only attach); -1 */
+    uint64_t offset;
+    uint64_t size;
+    lease_t *first; /* holders in arrival order, by next_holder; the first is charged */
+    uint32_t holders;
+    bool attached; /* some attacher held it once: the last holder's going punches it */
+} shext_t;
+
+/* A token: a capability to attach a shared extent, made by one holder (the
+ * sharer) from its lease. It is void once revoked (unshare), spent (ONCE)
+ * or when the sharer's lease goes; void records are freed at once. */
+struct token {
+    arena__avl_node_t node; /* in ad_leases.tokens, by id */
+    uint64_t id;            /* the public half of the token text */
+    uint8_t secret[AD_SHARE_SECRET_BYTES];
+    lease_t *sharer; /* the lease it was made from */
+    token_t *next;   /* the sharer's other tokens */
+    uint32_t flags;  /* AD_SHARE_* */
+    uid_t uid;       /* only this uid may attach */
+    uint64_t attaches;
+};
+
+struct lease {
     arena__avl_node_t by_id;     /* in ad_leases.leases */
     arena__avl_node_t in_client; /* in client_t.leases */
     uint64_t id;
@@ -98,7 +144,13 @@ typedef struct lease {
     uint64_t generation; /* the daemon's record; never read back from the region */
     client_t *client;
     uint32_t ledger_slot; /* AD_LEDGER_NONE: not in the ledger */
-} lease_t;
+    shext_t *ext;         /* NULL: a private extent of the client's pool */
+    lease_t *next_holder; /* ext's next holder */
+    bool uncharged;       /* a holder of ext that is not the first: not in leased_bytes */
+    bool read_only;       /* attached through a read-only share */
+    token_t *tokens;      /* tokens made from this lease */
+    uint32_t token_count;
+};
 
 typedef struct waiter {
     struct waiter *next;
@@ -141,6 +193,11 @@ struct ad_leases {
     bool ledger_frozen;            /* the daemon stops: its records must outlive it */
     ad_leases_pool_fn pool_hook;   /* told about every new pool */
     void *pool_hook_ctx;
+    /* Sharing (share.c makes and checks tokens; the records live here). */
+    arena__avl_t tokens;           /* token_t by id */
+    uint64_t next_ext_id;          /* shared extents, from 1 */
+    uint64_t own_bytes;            /* leased bytes in own-memory extents (in no pool) */
+    ad_leases_share_stats_t share; /* counters */
 };
 
 /* What ad_leases__lease_drop() does with the pages of the extent. */
@@ -151,6 +208,27 @@ typedef enum drop_pages {
 } drop_pages_t;
 
 /* ---- lease.c: the books -------------------------------------------------- */
+
+/* The lease with id, or NULL. */
+lease_t *ad_leases__lease_find(const ad_leases_t *m, uint64_t id);
+
+/* Whether client c may take `length` more bytes now: the per-client and
+ * per-uid limits, then the budget. Returns 0, -E2BIG (could never), -EDQUOT
+ * (a limit), -ENOMEM (not now). */
+int ad_leases__admit(const ad_leases_t *m, const client_t *c, uint64_t length);
+
+/* Files a new lease l (id, offset, size, zeroed, ext, uncharged set by the
+ * caller) of client c: takes a control slot, indexes it, counts it (when
+ * charged) and records it in the ledger (when charged and in a pool).
+ * Returns 0, or -EDQUOT (no control slot left), -ENOMEM; l untouched then. */
+int ad_leases__lease_file(ad_leases_t *m, client_t *c, lease_t *l, uint64_t now_ms);
+
+/* Drops every token of a lease (its sharer goes). */
+void ad_leases__tokens_drop(ad_leases_t *m, lease_t *l);
+
+/* Records an event about client c. */
+void ad_leases__event(ad_leases_t *m, ad_event_kind_t kind, const client_t *c, uint64_t bytes,
+                      uint64_t lease_id, uint64_t now_ms);
 
 /* The client with id, or NULL. */
 client_t *ad_leases__client_find(const ad_leases_t *m, uint64_t id);

@@ -159,6 +159,12 @@ static uint64_t reclaim_pass(ad_leases_t *m, const client_t *only, const client_
         while (k && (need == 0 || freed < need)) {
             arena__avl_node_t *next = arena__avl_next(&c->leases, k);
             lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
+            /* A shared extent another holder maps is never taken back
+             * under its feet (DESIGN.md section 8). */
+            if (l->ext && l->ext->holders > 1) {
+                k = next;
+                continue;
+            }
             if (ad_control_reclaim(c->control, l->slot, l->generation))
                 freed += reclaim_one(m, l, v[i].share, defer, now_ms);
             k = next;

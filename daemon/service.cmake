@@ -2,7 +2,7 @@
 # manager, admin and the event loop, as a static library the unit tests link,
 # plus the arenad executable.
 add_library(arenad_service STATIC
-  config.c log.c wire.c conn.c dispatch.c lease.c reclaim.c adopt.c admin.c server.c
+  config.c log.c wire.c conn.c dispatch.c lease.c reclaim.c adopt.c share.c admin.c server.c
   listen.c timers.c reload.c
   control.c events.c fairshare.c ledger.c restart.c memfd.c)
 target_include_directories(arenad_service PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})

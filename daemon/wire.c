@@ -67,6 +67,19 @@ static void wire_copy_name(char *dst, size_t cap, const char *src)
     dst[i] = '\0';
 }
 
+/* A token as sent, cut to fit (the cut is remembered: a cut token is no
+ * token). Bytes are copied as they are; share.c parses them strictly. */
+static void wire_copy_token(ad_wire_request_t *req, const char *src)
+{
+    size_t n = src ? strnlen(src, AD_WIRE_TOKEN_MAX) : 0;
+    req->u.token.too_long = n == AD_WIRE_TOKEN_MAX;
+    if (n == AD_WIRE_TOKEN_MAX)
+        n--;
+    if (n)
+        memcpy(req->u.token.token, src, n);
+    req->u.token.token[n] = '\0';
+}
+
 int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire_request_t *ret_req)
 {
     if ((!payload && len > 0) || !ret_req)
@@ -93,6 +106,22 @@ int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire
         req.type = AD_WIRE_REQ_LEASE;
         req.u.lease.size = env->lease->size;
         req.u.lease.wait_ms = env->lease->wait_ms;
+        req.u.lease.flags = env->lease->flags;
+        break;
+    case ARENA__V1__ENVELOPE__BODY_SHARE:
+        req.type = AD_WIRE_REQ_SHARE;
+        req.u.share.lease_id = env->share->lease_id;
+        req.u.share.flags = env->share->flags;
+        req.u.share.restrict_uid = env->share->restrict_uid;
+        req.u.share.uid = env->share->uid;
+        break;
+    case ARENA__V1__ENVELOPE__BODY_ATTACH:
+        req.type = AD_WIRE_REQ_ATTACH;
+        wire_copy_token(&req, env->attach->token);
+        break;
+    case ARENA__V1__ENVELOPE__BODY_UNSHARE:
+        req.type = AD_WIRE_REQ_UNSHARE;
+        wire_copy_token(&req, env->unshare->token);
         break;
     case ARENA__V1__ENVELOPE__BODY_RELEASE:
         req.type = AD_WIRE_REQ_RELEASE;
@@ -240,6 +269,7 @@ static int wire_enc_lease(const ad_wire_reply_t *reply, Arena__V1__Envelope *env
     m.zeroed = reply->u.lease.zeroed;
     m.slot = reply->u.lease.slot;
     m.generation = reply->u.lease.generation;
+    m.own_memory = reply->u.lease.own_memory;
     env->body_case = ARENA__V1__ENVELOPE__BODY_LEASE_REPLY;
     env->lease_reply = &m;
     return wire_pack(env, ret_frame, ret_len);
@@ -415,6 +445,42 @@ static int wire_enc_claim(const ad_wire_reply_t *reply, Arena__V1__Envelope *env
     return r;
 }
 
+static int wire_enc_share(const ad_wire_reply_t *reply, Arena__V1__Envelope *env,
+                          uint8_t **ret_frame, size_t *ret_len)
+{
+    Arena__V1__ShareReply m = ARENA__V1__SHARE_REPLY__INIT;
+    m.token = wire_str(reply->u.share.token);
+    m.share_id = reply->u.share.share_id;
+    env->body_case = ARENA__V1__ENVELOPE__BODY_SHARE_REPLY;
+    env->share_reply = &m;
+    return wire_pack(env, ret_frame, ret_len);
+}
+
+static int wire_enc_attach(const ad_wire_reply_t *reply, Arena__V1__Envelope *env,
+                           uint8_t **ret_frame, size_t *ret_len)
+{
+    Arena__V1__AttachReply m = ARENA__V1__ATTACH_REPLY__INIT;
+    m.lease_id = reply->u.attach.lease_id;
+    m.offset = reply->u.attach.offset;
+    m.size = reply->u.attach.size;
+    m.read_only = reply->u.attach.read_only;
+    m.own_memory = reply->u.attach.own_memory;
+    m.owner_lease_id = reply->u.attach.owner_lease_id;
+    env->body_case = ARENA__V1__ENVELOPE__BODY_ATTACH_REPLY;
+    env->attach_reply = &m;
+    return wire_pack(env, ret_frame, ret_len);
+}
+
+static int wire_enc_unshare(const ad_wire_reply_t *reply, Arena__V1__Envelope *env,
+                            uint8_t **ret_frame, size_t *ret_len)
+{
+    Arena__V1__UnshareReply m = ARENA__V1__UNSHARE_REPLY__INIT;
+    m.share_id = reply->u.unshare.share_id;
+    env->body_case = ARENA__V1__ENVELOPE__BODY_UNSHARE_REPLY;
+    env->unshare_reply = &m;
+    return wire_pack(env, ret_frame, ret_len);
+}
+
 /* Indexed by ad_wire_reply_type_t; a gap is a type that cannot be encoded. */
 static const wire_encoder_fn wire_encoders[] = {
     [AD_WIRE_REPLY_HELLO] = wire_enc_hello,
@@ -430,6 +496,9 @@ static const wire_encoder_fn wire_encoders[] = {
     [AD_WIRE_NOTE_LEASE_RECLAIMED] = wire_enc_reclaimed,
     [AD_WIRE_NOTE_PRESSURE] = wire_enc_pressure,
     [AD_WIRE_REPLY_CLAIM] = wire_enc_claim,
+    [AD_WIRE_REPLY_SHARE] = wire_enc_share,
+    [AD_WIRE_REPLY_ATTACH] = wire_enc_attach,
+    [AD_WIRE_REPLY_UNSHARE] = wire_enc_unshare,
 };
 
 int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *ret_len)
@@ -467,6 +536,12 @@ const char *ad_wire_req_name(ad_wire_req_type_t type)
         return "events";
     case AD_WIRE_REQ_CLAIM:
         return "claim";
+    case AD_WIRE_REQ_SHARE:
+        return "share";
+    case AD_WIRE_REQ_ATTACH:
+        return "attach";
+    case AD_WIRE_REQ_UNSHARE:
+        return "unshare";
     case AD_WIRE_REQ_UNKNOWN:
         break;
     }

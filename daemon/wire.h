@@ -45,7 +45,14 @@ typedef enum ad_wire_req_type {
     AD_WIRE_REQ_METRICS,
     AD_WIRE_REQ_EVENTS,
     AD_WIRE_REQ_CLAIM,
+    AD_WIRE_REQ_SHARE,
+    AD_WIRE_REQ_ATTACH,
+    AD_WIRE_REQ_UNSHARE,
 } ad_wire_req_type_t;
+
+#define AD_WIRE_TOKEN_MAX 64u /* token text with its NUL; longer ones are cut (and then refused)   \
+                               */
+#define AD_WIRE_LEASE_OWN_MEMORY 0x1u /* LeaseRequest.flags */
 
 /* One lease a re-registering client claims (ClaimRequest). */
 typedef struct ad_wire_claim {
@@ -78,10 +85,23 @@ typedef struct ad_wire_request {
         struct {
             uint64_t size;
             int32_t wait_ms;
+            uint32_t flags; /* AD_WIRE_LEASE_* */
         } lease;
         struct {
             uint64_t lease_id;
         } release;
+        struct {
+            uint64_t lease_id;
+            uint32_t flags;
+            bool restrict_uid;
+            uint32_t uid;
+        } share;
+        struct {
+            /* attach and unshare: the token, cut to AD_WIRE_TOKEN_MAX - 1 bytes;
+             * too_long says it was longer */
+            char token[AD_WIRE_TOKEN_MAX];
+            bool too_long;
+        } token;
         struct {
             uint64_t client_id;
         } list_leases;
@@ -122,6 +142,9 @@ typedef enum ad_wire_reply_type {
     AD_WIRE_NOTE_LEASE_RECLAIMED, /* notifications: request_id 0 */
     AD_WIRE_NOTE_PRESSURE,
     AD_WIRE_REPLY_CLAIM,
+    AD_WIRE_REPLY_SHARE,
+    AD_WIRE_REPLY_ATTACH,
+    AD_WIRE_REPLY_UNSHARE,
 } ad_wire_reply_type_t;
 
 /* One reply to encode; borrows every pointer for the duration of the call. */
@@ -146,10 +169,26 @@ typedef struct ad_wire_reply {
             bool zeroed;
             uint32_t slot;
             uint64_t generation;
+            bool own_memory; /* the frame carries the lease's memfd */
         } lease;
         struct {
             uint64_t lease_id;
         } release;
+        struct {
+            const char *token;
+            uint64_t share_id;
+        } share;
+        struct {
+            uint64_t lease_id;
+            uint64_t offset;
+            uint64_t size;
+            bool read_only;
+            bool own_memory;
+            uint64_t owner_lease_id;
+        } attach;
+        struct {
+            uint64_t share_id;
+        } unshare;
         ad_wire_status_t status;
         struct {
             const ad_wire_event_t *items;

@@ -205,6 +205,14 @@ const char *arena__admin_event_kind(uint32_t kind)
         return "pressure";
     case ARENA__EVENT_QUEUE:
         return "queue";
+    case ARENA__EVENT_SHARE:
+        return "share";
+    case ARENA__EVENT_ATTACH:
+        return "attach";
+    case ARENA__EVENT_DETACH:
+        return "detach";
+    case ARENA__EVENT_UNSHARE:
+        return "unshare";
     default:
         return "unknown";
     }

@@ -287,7 +287,8 @@ int arena__conn_exchange(arena_conn_t *conn, const arena__msg_t *req, arena__msg
  * it is sent once more on a new one. With epoch_guard, the request names a
  * lease of that epoch: once the epoch has moved on it is not sent (0). */
 static int conn_call_locked(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kind_t expect,
-                            arena__reply_fn fn, void *ctx, const uint32_t *epoch_guard)
+                            arena__reply_fn fn, void *ctx, const uint32_t *epoch_guard,
+                            int *ret_fds)
 {
     for (int attempt = 0;; attempt++) {
         if (conn->dead) {
@@ -297,7 +298,7 @@ static int conn_call_locked(arena_conn_t *conn, const arena__msg_t *req, arena__
         }
         if (epoch_guard && *epoch_guard != conn->epoch)
             return 0;
-        int r = arena__conn_exchange(conn, req, expect, fn, ctx, NULL);
+        int r = arena__conn_exchange(conn, req, expect, fn, ctx, ret_fds);
         if (r == ARENA_EDISCONNECTED && conn->dead && attempt == 0)
             continue;
         return r;
@@ -314,7 +315,7 @@ int arena__conn_call(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kin
         return ARENA_EDISCONNECTED;
     }
     (void)pthread_mutex_lock(&conn->lock);
-    int r = conn_call_locked(conn, req, expect, fn, ctx, NULL);
+    int r = conn_call_locked(conn, req, expect, fn, ctx, NULL, NULL);
     (void)pthread_mutex_unlock(&conn->lock);
     arena__conn_after_notes(conn);
     return r;
@@ -325,7 +326,7 @@ int arena__conn_release_remote(arena_conn_t *conn, uint64_t daemon_id, uint32_t 
     arena__msg_t req = {.kind = ARENA__MSG_RELEASE};
     req.u.release.lease_id = daemon_id;
     (void)pthread_mutex_lock(&conn->lock);
-    int r = conn_call_locked(conn, &req, ARENA__MSG_RELEASE_REPLY, NULL, NULL, &epoch);
+    int r = conn_call_locked(conn, &req, ARENA__MSG_RELEASE_REPLY, NULL, NULL, &epoch, NULL);
     (void)pthread_mutex_unlock(&conn->lock);
     arena__conn_after_notes(conn);
     return r;
@@ -395,14 +396,31 @@ static int conn_lease_reply(void *ctx, const arena__msg_t *reply)
     return r;
 }
 
-int arena__conn_call_lease(arena_conn_t *conn, const arena__msg_t *req, arena__reply_fn fn,
-                           void *ctx, arena__lease_call_t *ret_call)
+int arena__conn_call_lease(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kind_t expect,
+                           arena__reply_fn fn, void *ctx, arena__lease_call_t *ret_call)
 {
-    if (!fn || !ret_call)
+    if (!conn || !req || !fn || !ret_call)
         return -EINVAL;
     ret_call->pool_fd = -1;
+    ret_call->own_fd = -1;
+    if (arena__conn_foreign(conn)) {
+        arena__conn_orphan(conn);
+        return ARENA_EDISCONNECTED;
+    }
     lease_call_t lc = {.fn = fn, .ctx = ctx, .conn = conn, .out = ret_call};
-    return arena__conn_call(conn, req, ARENA__MSG_LEASE_REPLY, conn_lease_reply, &lc);
+    int fds[CONN_FDS] = {-1, -1};
+    (void)pthread_mutex_lock(&conn->lock);
+    int r = conn_call_locked(conn, req, expect, conn_lease_reply, &lc, NULL, fds);
+    (void)pthread_mutex_unlock(&conn->lock);
+    /* A lease with memory of its own comes with its memfd; nothing else
+     * should, and whatever else came is closed. */
+    if (r == 0) {
+        ret_call->own_fd = fds[0];
+        fds[0] = -1;
+    }
+    arena__conn_close_fds(fds);
+    arena__conn_after_notes(conn);
+    return r;
 }
 
 int arena__conn_socket_fd(arena_conn_t *conn)

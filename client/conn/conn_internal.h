@@ -43,6 +43,7 @@ typedef struct lease_slot {
     bool has_ctl;         /* slot and generation below are valid */
     bool parked;          /* we stored PARKED and have not unparked */
     bool gone;            /* the daemon took it (or a trim released it): unmapped */
+    bool own_memory;      /* a memfd of its own, not the pool: never claimed after a restart */
     uint32_t ctl_slot;    /* its word in the control region */
     uint64_t generation;  /* the generation the daemon gave it */
     uint32_t claim_epoch; /* the epoch a claim for it was sent in */

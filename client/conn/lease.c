@@ -26,7 +26,6 @@
 
 #include "arena.h"
 #include "conn.h"
-#include "conn.h"
 #include "wire.h"
 
 #define LEASE_ALIGNED_MAX ((size_t)4 * 1024 * 1024)
@@ -38,6 +37,7 @@ typedef struct lease_reply_ctx {
     bool zeroed;
     uint32_t slot;
     uint64_t generation;
+    bool own_memory;
 } lease_reply_ctx_t;
 
 static int lease_on_reply(void *ctx, const arena__msg_t *reply)
@@ -49,6 +49,7 @@ static int lease_on_reply(void *ctx, const arena__msg_t *reply)
     out->zeroed = reply->u.lease_reply.zeroed;
     out->slot = reply->u.lease_reply.slot;
     out->generation = reply->u.lease_reply.generation;
+    out->own_memory = reply->u.lease_reply.own_memory;
     return 0;
 }
 
@@ -62,11 +63,11 @@ static size_t lease_pow2_ceil(size_t n)
 
 /* Maps [offset, offset + size) of fd at an address aligned to align.
  * Returns 0 and *ret_addr, or -errno. */
-static int lease_map(int fd, uint64_t offset, size_t size, size_t align, size_t page,
+static int lease_map(int fd, uint64_t offset, size_t size, size_t align, size_t page, int prot,
                      void **ret_addr)
 {
     if (align <= page) {
-        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
+        void *p = mmap(NULL, size, prot, MAP_SHARED, fd, (off_t)offset);
         if (p == MAP_FAILED)
             return -errno;
         *ret_addr = p;
@@ -79,7 +80,7 @@ static int lease_map(int fd, uint64_t offset, size_t size, size_t align, size_t 
     if (res == MAP_FAILED)
         return -errno;
     char *base = (char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
-    void *p = mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
+    void *p = mmap(base, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
     if (p == MAP_FAILED) {
         int e = errno;
         (void)munmap(res, span);
@@ -94,12 +95,32 @@ static int lease_map(int fd, uint64_t offset, size_t size, size_t align, size_t 
     return 0;
 }
 
+/* The alignment arena_lease() gives a lease of size bytes. */
+static size_t lease_auto_align(size_t size, size_t page, const arena__conn_info_t *info)
+{
+    size_t align = size <= LEASE_ALIGNED_MAX ? lease_pow2_ceil(size) : page;
+    if (info->hugetlb && align < info->granule)
+        align = (size_t)info->granule;
+    return align;
+}
+
+int arena__conn_map_lease(int fd, uint64_t offset, size_t size, size_t align, int prot,
+                          const arena__conn_info_t *info, void **ret_addr)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (fd < 0 || size == 0 || !info || !ret_addr)
+        return -EINVAL;
+    if (!align)
+        align = lease_auto_align(size, page, info);
+    return lease_map(fd, offset, size, align, page, prot, ret_addr);
+}
+
 /* align 0: automatic (see arena_lease()). */
-static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait_ms,
+static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait_ms, unsigned flags,
                          arena_lease_t *ret_lease)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    if (size == 0 || !ret_lease)
+    if (size == 0 || !ret_lease || (flags & ~ARENA_LEASE_OWN_MEMORY))
         return -EINVAL;
     if (align && ((align & (align - 1)) != 0 || align < page))
         return -EINVAL;
@@ -112,29 +133,34 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
     arena__msg_t req = {.kind = ARENA__MSG_LEASE};
     req.u.lease.size = size;
     req.u.lease.wait_ms = wait_ms < 0 ? -1 : wait_ms;
+    req.u.lease.flags = flags & ARENA_LEASE_OWN_MEMORY ? ARENA__WIRE_LEASE_OWN_MEMORY : 0;
     lease_reply_ctx_t got = {0};
     arena__lease_call_t call;
-    r = arena__conn_call_lease(conn, &req, lease_on_reply, &got, &call);
+    r = arena__conn_call_lease(conn, &req, ARENA__MSG_LEASE_REPLY, lease_on_reply, &got, &call);
     if (r < 0)
         return r;
     const arena__conn_info_t info = call.info;
+    bool own = (flags & ARENA_LEASE_OWN_MEMORY) != 0;
 
     /* The daemon's numbers decide what we map: check them first. */
     if (got.size < size || got.offset % page != 0 || got.size % page != 0 ||
-        (info.heap_size &&
+        got.own_memory != own || own != (call.own_fd >= 0) || (own && got.offset != 0) ||
+        (!own && info.heap_size &&
          (got.offset > info.heap_size || got.size > info.heap_size - got.offset))) {
         r = ARENA_EPROTOCOL;
         goto fail_release;
     }
     if (!align)
-        align = got.size <= LEASE_ALIGNED_MAX ? lease_pow2_ceil((size_t)got.size) : page;
-    if (info.hugetlb && align < info.granule)
-        align = (size_t)info.granule;
+        align = lease_auto_align((size_t)got.size, page, &info);
 
     void *addr = NULL;
-    r = lease_map(call.pool_fd, got.offset, (size_t)got.size, align, page, &addr);
+    r = lease_map(own ? call.own_fd : call.pool_fd, got.offset, (size_t)got.size, align, page,
+                  PROT_READ | PROT_WRITE, &addr);
     (void)close(call.pool_fd);
     call.pool_fd = -1;
+    if (call.own_fd >= 0)
+        (void)close(call.own_fd);
+    call.own_fd = -1;
     if (r < 0)
         goto fail_release;
     uint64_t id;
@@ -153,6 +179,8 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
     }
     if (r < 0)
         goto fail_unmap;
+    if (own)
+        (void)arena__conn_set_own_memory(conn, id);
     /* Parking needs the lease's state word; without one (an older daemon,
      * or a word that does not say what the reply says) the lease works and
      * arena_lease_park() reports -ENOTSUP. */
@@ -171,13 +199,21 @@ fail_unmap:
 fail_release:
     if (call.pool_fd >= 0)
         (void)close(call.pool_fd);
+    if (call.own_fd >= 0)
+        (void)close(call.own_fd);
     (void)arena__conn_release_remote(conn, got.id, call.epoch);
     return r;
 }
 
 int arena_lease(arena_conn_t *conn, size_t size, int wait_ms, arena_lease_t *ret_lease)
 {
-    return lease_acquire(conn, size, 0, wait_ms, ret_lease);
+    return lease_acquire(conn, size, 0, wait_ms, 0, ret_lease);
+}
+
+int arena_lease_flags(arena_conn_t *conn, size_t size, int wait_ms, unsigned flags,
+                      arena_lease_t *ret_lease)
+{
+    return lease_acquire(conn, size, 0, wait_ms, flags, ret_lease);
 }
 
 int arena__conn_lease_aligned(arena_conn_t *conn, size_t size, size_t align, int wait_ms,
@@ -185,7 +221,7 @@ int arena__conn_lease_aligned(arena_conn_t *conn, size_t size, size_t align, int
 {
     if (align == 0)
         return -EINVAL;
-    return lease_acquire(conn, size, align, wait_ms, ret_lease);
+    return lease_acquire(conn, size, align, wait_ms, 0, ret_lease);
 }
 
 int arena_release(arena_conn_t *conn, const arena_lease_t *lease)

@@ -230,6 +230,14 @@ static int conn_rehello(arena_conn_t *conn, int s)
         lease_slot_t *e = &conn->slots[i];
         if (!e->used || e->gone || e->detached)
             continue;
+        if (e->own_memory) {
+            /* Its memfd is in no pool and no ledger: the mapping stays
+             * what it is (shared with its other holders), and no daemon
+             * knows it any more. */
+            e->detached = true;
+            e->has_ctl = false;
+            continue;
+        }
         if (e->parked) {
             /* Nothing live in it: not worth a claim. Its owner's unpark
              * says ARENA_ERECLAIMED. */

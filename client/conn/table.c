@@ -104,6 +104,18 @@ out:
     return r;
 }
 
+int arena__conn_set_own_memory(arena_conn_t *conn, uint64_t id)
+{
+    if (!conn)
+        return -EINVAL;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    lease_slot_t *e = arena__conn_table_find(conn, id);
+    if (e)
+        e->own_memory = true;
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    return e ? 0 : -ENOENT;
+}
+
 int arena__conn_track(arena_conn_t *conn, uint64_t id, void *addr, size_t size)
 {
     uint64_t got;

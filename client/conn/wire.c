@@ -165,6 +165,12 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
     Arena__V1__LeaseReclaimed lease_reclaimed = ARENA__V1__LEASE_RECLAIMED__INIT;
     Arena__V1__Pressure pressure = ARENA__V1__PRESSURE__INIT;
     Arena__V1__ClaimRequest claim = ARENA__V1__CLAIM_REQUEST__INIT;
+    Arena__V1__ShareRequest share = ARENA__V1__SHARE_REQUEST__INIT;
+    Arena__V1__ShareReply share_reply = ARENA__V1__SHARE_REPLY__INIT;
+    Arena__V1__AttachRequest attach = ARENA__V1__ATTACH_REQUEST__INIT;
+    Arena__V1__AttachReply attach_reply = ARENA__V1__ATTACH_REPLY__INIT;
+    Arena__V1__UnshareRequest unshare = ARENA__V1__UNSHARE_REQUEST__INIT;
+    Arena__V1__UnshareReply unshare_reply = ARENA__V1__UNSHARE_REPLY__INIT;
     Arena__V1__LeaseClaim claim_items[ARENA__CLAIM_BATCH];
     Arena__V1__LeaseClaim *claim_ptrs[ARENA__CLAIM_BATCH];
 
@@ -194,8 +200,48 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
     case ARENA__MSG_LEASE:
         lease.size = msg->u.lease.size;
         lease.wait_ms = msg->u.lease.wait_ms;
+        lease.flags = msg->u.lease.flags;
         env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE;
         env.lease = &lease;
+        break;
+    case ARENA__MSG_SHARE:
+        share.lease_id = msg->u.share.lease_id;
+        share.flags = msg->u.share.flags;
+        share.restrict_uid = msg->u.share.restrict_uid;
+        share.uid = msg->u.share.uid;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_SHARE;
+        env.share = &share;
+        break;
+    case ARENA__MSG_SHARE_REPLY:
+        share_reply.token = wire_str(msg->u.share_reply.token);
+        share_reply.share_id = msg->u.share_reply.share_id;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_SHARE_REPLY;
+        env.share_reply = &share_reply;
+        break;
+    case ARENA__MSG_ATTACH:
+        attach.token = wire_str(msg->u.attach.token);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_ATTACH;
+        env.attach = &attach;
+        break;
+    case ARENA__MSG_ATTACH_REPLY:
+        attach_reply.lease_id = msg->u.attach_reply.lease_id;
+        attach_reply.offset = msg->u.attach_reply.offset;
+        attach_reply.size = msg->u.attach_reply.size;
+        attach_reply.read_only = msg->u.attach_reply.read_only;
+        attach_reply.own_memory = msg->u.attach_reply.own_memory;
+        attach_reply.owner_lease_id = msg->u.attach_reply.owner_lease_id;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_ATTACH_REPLY;
+        env.attach_reply = &attach_reply;
+        break;
+    case ARENA__MSG_UNSHARE:
+        unshare.token = wire_str(msg->u.unshare.token);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_UNSHARE;
+        env.unshare = &unshare;
+        break;
+    case ARENA__MSG_UNSHARE_REPLY:
+        unshare_reply.share_id = msg->u.unshare_reply.share_id;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_UNSHARE_REPLY;
+        env.unshare_reply = &unshare_reply;
         break;
     case ARENA__MSG_LEASE_REPLY:
         lease_reply.lease_id = msg->u.lease_reply.lease_id;
@@ -204,6 +250,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         lease_reply.zeroed = msg->u.lease_reply.zeroed;
         lease_reply.slot = msg->u.lease_reply.slot;
         lease_reply.generation = msg->u.lease_reply.generation;
+        lease_reply.own_memory = msg->u.lease_reply.own_memory;
         env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE_REPLY;
         env.lease_reply = &lease_reply;
         break;
@@ -409,7 +456,7 @@ static int wire_decode_claims(const Arena__V1__ClaimReply *r, arena__scratch_t *
 static bool wire_is_known_body(Arena__V1__Envelope__BodyCase body)
 {
     return (body >= ARENA__V1__ENVELOPE__BODY_HELLO &&
-            body <= ARENA__V1__ENVELOPE__BODY_CLAIM_REPLY) ||
+            body <= ARENA__V1__ENVELOPE__BODY_UNSHARE_REPLY) ||
            (body >= ARENA__V1__ENVELOPE__BODY_ERROR && body <= ARENA__V1__ENVELOPE__BODY_PRESSURE);
 }
 
@@ -441,6 +488,40 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->kind = ARENA__MSG_LEASE;
         m->u.lease.size = env->lease->size;
         m->u.lease.wait_ms = env->lease->wait_ms;
+        m->u.lease.flags = env->lease->flags;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_SHARE:
+        m->kind = ARENA__MSG_SHARE;
+        m->u.share.lease_id = env->share->lease_id;
+        m->u.share.flags = env->share->flags;
+        m->u.share.restrict_uid = env->share->restrict_uid;
+        m->u.share.uid = env->share->uid;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_SHARE_REPLY:
+        m->kind = ARENA__MSG_SHARE_REPLY;
+        m->u.share_reply.token = wire_in(env->share_reply->token);
+        m->u.share_reply.share_id = env->share_reply->share_id;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_ATTACH:
+        m->kind = ARENA__MSG_ATTACH;
+        m->u.attach.token = wire_in(env->attach->token);
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_ATTACH_REPLY:
+        m->kind = ARENA__MSG_ATTACH_REPLY;
+        m->u.attach_reply.lease_id = env->attach_reply->lease_id;
+        m->u.attach_reply.offset = env->attach_reply->offset;
+        m->u.attach_reply.size = env->attach_reply->size;
+        m->u.attach_reply.read_only = env->attach_reply->read_only;
+        m->u.attach_reply.own_memory = env->attach_reply->own_memory;
+        m->u.attach_reply.owner_lease_id = env->attach_reply->owner_lease_id;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_UNSHARE:
+        m->kind = ARENA__MSG_UNSHARE;
+        m->u.unshare.token = wire_in(env->unshare->token);
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_UNSHARE_REPLY:
+        m->kind = ARENA__MSG_UNSHARE_REPLY;
+        m->u.unshare_reply.share_id = env->unshare_reply->share_id;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_LEASE_REPLY:
         m->kind = ARENA__MSG_LEASE_REPLY;
@@ -450,6 +531,7 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         m->u.lease_reply.zeroed = env->lease_reply->zeroed;
         m->u.lease_reply.slot = env->lease_reply->slot;
         m->u.lease_reply.generation = env->lease_reply->generation;
+        m->u.lease_reply.own_memory = env->lease_reply->own_memory;
         return 0;
     case ARENA__V1__ENVELOPE__BODY_RELEASE:
         m->kind = ARENA__MSG_RELEASE;

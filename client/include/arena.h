@@ -100,6 +100,70 @@ ARENA_API int arena_lease_park(arena_conn_t *conn, const arena_lease_t *lease);
  * codes as for arena_lease_park(). */
 ARENA_API int arena_lease_unpark(arena_conn_t *conn, const arena_lease_t *lease);
 
+/* ---- sharing leases by token (zero copy) ------------------------------------ */
+
+#define ARENA_TOKEN_SIZE     64   /* a token is a NUL-terminated printable string */
+#define ARENA_SHARE_READONLY 0x1u /* attachers get a read-only mapping */
+#define ARENA_SHARE_ONCE     0x2u /* the token is spent by its first attach (a hand-off) */
+#define ARENA_LEASE_OWN_MEMORY                                                                     \
+    0x1u /* arena_lease_flags(): a memfd of its own, shareable across uids */
+
+/* Like arena_lease(), with flags. ARENA_LEASE_OWN_MEMORY: the lease is a
+ * memfd of its own (sealed against growing and shrinking) instead of an
+ * extent of the uid's pool -- the only kind that can be shared with
+ * processes of another uid (arena_share_uid()), since pool memfds never
+ * cross a uid. It counts against the budget like any lease, but is never
+ * queued (wait_ms is ignored: -ENOMEM at once when short) and costs a
+ * memfd and its own mapping. Returns as arena_lease(), -EINVAL for unknown
+ * flags. */
+ARENA_API int arena_lease_flags(arena_conn_t *conn, size_t size, int wait_ms, unsigned flags,
+                                arena_lease_t *ret_lease);
+
+/* Registers a share of a lease the caller holds (as its owner, or as an
+ * attacher) and writes a token into ret_token: a capability with 160 bits
+ * from the kernel's random source that can travel by any channel (argv, a
+ * pipe, a file, the environment). flags: ARENA_SHARE_READONLY,
+ * ARENA_SHARE_ONCE. Only processes of the caller's uid may attach (see
+ * arena_share_uid()). The extent lives while any holder holds it: the
+ * owner may release its lease once others attached, and when the last
+ * holder releases, exits or crashes, it is punched and freed. It is charged
+ * to the owner while the owner holds it, then to the earliest remaining
+ * holder; a lease someone attached is never reclaimed. A token is void once
+ * unshared, spent (ONCE) or when the lease it was made from is released.
+ * Returns 0, or -EINVAL (NULL, unknown flags), -ENOENT (not a lease of this
+ * connection), -EPERM (a read-only attacher asked for a writable share),
+ * ARENA_ELIMIT (too many tokens for one lease), ARENA_EDISCONNECTED, -errno. */
+ARENA_API int arena_share(arena_conn_t *conn, const arena_lease_t *lease, unsigned flags,
+                          char ret_token[ARENA_TOKEN_SIZE]);
+
+/* arena_share() for processes of uid only (which may be another uid than
+ * the caller's: then the lease must have been made with
+ * ARENA_LEASE_OWN_MEMORY, else -EPERM). A read-only share of such a lease
+ * hands the attacher a read-only descriptor: it can neither mprotect its
+ * mapping writable nor reopen the memfd for writing. */
+ARENA_API int arena_share_uid(arena_conn_t *conn, const arena_lease_t *lease, unsigned flags,
+                              unsigned int uid, char ret_token[ARENA_TOKEN_SIZE]);
+
+/* Maps the pages a token names into this process, at an address of the
+ * library's choosing (aligned as arena_lease() aligns), as a lease with its
+ * own id on this connection: zeroed is false, arena_release() detaches it,
+ * parking is not supported (-ENOTSUP). A read-only share is mapped
+ * PROT_READ: a write faults in this process only. (Within one uid the
+ * pool's descriptor is writable, so read-only protects against mistakes;
+ * across uids it is enforced by the kernel.) Returns 0 and *ret_lease, or
+ * -EINVAL (NULL, or not a token: malformed or truncated), -ENOENT (no such
+ * share: forged, revoked, spent, or its sharer let go), -EPERM (the share
+ * is for another uid), -EBUSY (made before a daemon restart, in a pool this
+ * connection does not map), ARENA_ELIMIT (too many failed attaches from
+ * this connection: wait a second; or no lease slot left),
+ * ARENA_EDISCONNECTED, -errno. */
+ARENA_API int arena_attach(arena_conn_t *conn, const char *token, arena_lease_t *ret_lease);
+
+/* Revokes a token this connection made: no new attaches; holders keep
+ * theirs. Returns 0, or -EINVAL (not a token), -ENOENT (no such share),
+ * ARENA_ENOTOWNER (made by another connection), ARENA_EDISCONNECTED. */
+ARENA_API int arena_unshare(arena_conn_t *conn, const char *token); /* no new attaches */
+
 /* ---- notifications --------------------------------------------------------- */
 
 /* The daemon tells a client things it did not ask for: that memory is short

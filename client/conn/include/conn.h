@@ -67,13 +67,15 @@ int arena__conn_socket_fd(arena_conn_t *conn);
 typedef struct arena__lease_call {
     uint32_t epoch;          /* the daemon that granted it */
     int pool_fd;             /* a dup of that daemon's pool memfd; the caller closes it */
+    int own_fd;              /* the fd that came with the reply (own memory), or -1; ditto */
     arena__conn_info_t info; /* that daemon's HelloReply */
 } arena__lease_call_t;
 
-/* arena__conn_call() of a LeaseRequest (expecting LeaseReply), which also
- * fills *ret_call as of the reply (pool_fd -1 on failure). */
-int arena__conn_call_lease(arena_conn_t *conn, const arena__msg_t *req, arena__reply_fn fn,
-                           void *ctx, arena__lease_call_t *ret_call);
+/* arena__conn_call() of a request answered by a lease (LeaseRequest:
+ * LeaseReply, AttachRequest: AttachReply; `expect`), which also fills
+ * *ret_call as of the reply (pool_fd and own_fd -1 on failure). */
+int arena__conn_call_lease(arena_conn_t *conn, const arena__msg_t *req, arena__msg_kind_t expect,
+                           arena__reply_fn fn, void *ctx, arena__lease_call_t *ret_call);
 
 /* Tells the daemon of `epoch` that lease daemon_id is released; nothing is
  * sent when that daemon is gone (the lease was not claimed from the next
@@ -108,6 +110,11 @@ int arena__conn_track_lease(arena_conn_t *conn, uint64_t daemon_id, uint64_t off
  * restart, an unclaimed lease is freed by the new daemon's grace period).
  * Returns 0, or the untrack errors, or the daemon's answer. */
 int arena__conn_release(arena_conn_t *conn, uint64_t id, void *addr, size_t size);
+
+/* Marks a tracked lease as one with memory of its own (a memfd, no pool
+ * offset): a restarted daemon is never asked to take it back; it stays
+ * mapped as it is, shared with whoever else maps it. Returns 0 or -ENOENT. */
+int arena__conn_set_own_memory(arena_conn_t *conn, uint64_t id);
 
 /* Number of leases tracked on the connection. */
 size_t arena__conn_tracked(arena_conn_t *conn);
@@ -189,6 +196,19 @@ int arena__conn_notes(arena_conn_t *conn, arena__conn_notes_t *ret_notes);
  * power of two >= the page size), whatever its size. conn NULL: default. */
 int arena__conn_lease_aligned(arena_conn_t *conn, size_t size, size_t align, int wait_ms,
                               arena_lease_t *ret_lease);
+
+/* Maps [offset, offset + size) of fd with prot, at an address aligned to
+ * align (0: as arena_lease() aligns, from size and the connection's
+ * granule). Returns 0 and *ret_addr, or -errno. */
+int arena__conn_map_lease(int fd, uint64_t offset, size_t size, size_t align, int prot,
+                          const arena__conn_info_t *info, void **ret_addr);
+
+/* ---- share.c: sharing leases by token ------------------------------------------ */
+
+/* arena_share() with the share restricted to uid (restrict_uid) or to the
+ * caller's own uid. Returns as arena_share_uid(). */
+int arena__conn_share(arena_conn_t *conn, const arena_lease_t *lease, unsigned flags,
+                      bool restrict_uid, uint32_t uid, char *ret_token);
 
 /* ---- error.c: error codes ----------------------------------------------------- */
 

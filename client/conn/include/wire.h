@@ -47,7 +47,15 @@ typedef enum arena__msg_kind {
     ARENA__MSG_PRESSURE,        /* notification (request id 0) */
     ARENA__MSG_CLAIM,           /* re-registration after a daemon restart */
     ARENA__MSG_CLAIM_REPLY,
+    ARENA__MSG_SHARE, /* sharing a lease by token */
+    ARENA__MSG_SHARE_REPLY,
+    ARENA__MSG_ATTACH,
+    ARENA__MSG_ATTACH_REPLY,
+    ARENA__MSG_UNSHARE,
+    ARENA__MSG_UNSHARE_REPLY,
 } arena__msg_kind_t;
+
+#define ARENA__WIRE_LEASE_OWN_MEMORY 0x1u /* LeaseRequest.flags */
 
 /* Claims per ClaimRequest: the encoder builds them on the stack. */
 #define ARENA__CLAIM_BATCH 128u
@@ -95,6 +103,10 @@ enum {
     ARENA__EVENT_RECLAIM = 3,
     ARENA__EVENT_PRESSURE = 4,
     ARENA__EVENT_QUEUE = 5,
+    ARENA__EVENT_SHARE = 6,
+    ARENA__EVENT_ATTACH = 7,
+    ARENA__EVENT_DETACH = 8,
+    ARENA__EVENT_UNSHARE = 9,
 };
 
 /* One decoded or to-be-encoded message. Strings and arrays of a decoded
@@ -123,6 +135,7 @@ typedef struct arena__msg {
         struct {
             uint64_t size;
             int32_t wait_ms;
+            uint32_t flags; /* ARENA__WIRE_LEASE_* */
         } lease;
         struct {
             uint64_t lease_id;
@@ -131,7 +144,32 @@ typedef struct arena__msg {
             bool zeroed;
             uint32_t slot;
             uint64_t generation;
+            bool own_memory; /* the frame carries the lease's memfd; offset 0 in it */
         } lease_reply;
+        struct {
+            uint64_t lease_id;
+            uint32_t flags; /* ARENA_SHARE_* */
+            bool restrict_uid;
+            uint32_t uid;
+        } share;
+        struct {
+            const char *token;
+            uint64_t share_id;
+        } share_reply;
+        struct {
+            const char *token;
+        } attach, unshare;
+        struct {
+            uint64_t lease_id;
+            uint64_t offset;
+            uint64_t size;
+            bool read_only;
+            bool own_memory; /* the frame carries the memfd */
+            uint64_t owner_lease_id;
+        } attach_reply;
+        struct {
+            uint64_t share_id;
+        } unshare_reply;
         struct {
             uint64_t lease_id;
         } release, release_reply;
