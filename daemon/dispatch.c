@@ -613,6 +613,7 @@ static void on_attach(ad_session_t *s, const ad_wire_request_t *req, uint64_t no
         code = AD_WIRE_ERROR_CONFLICT;
         break;
     case -EBUSY:
+    case -EAGAIN:
         why = "too many failed attaches; try again in a second";
         code = AD_WIRE_ERROR_LIMIT;
         break;
@@ -625,9 +626,9 @@ static void on_attach(ad_session_t *s, const ad_wire_request_t *req, uint64_t no
         code = AD_WIRE_ERROR_INTERNAL;
         break;
     }
-    /* Failures are rate limited (share.c), so this line is too, but for
-     * the refusals of the limit itself. */
-    ad_log(r == -EBUSY ? AD_LOG_DEBUG : AD_LOG_WARN,
+    /* Failures are rate limited (share.c), so this line is too: of the
+     * refusals of the limit itself only the first of a window is logged. */
+    ad_log(r == -EAGAIN ? AD_LOG_DEBUG : AD_LOG_WARN,
            "client %" PRIu64 " pid %ld (%s) uid %lu: attach refused: %s", s->client_id,
            (long)s->pid, s->name, (unsigned long)s->uid, why);
     session_error(s, req->request_id, code, "attach refused: %s", why);

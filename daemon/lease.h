@@ -463,8 +463,9 @@ int ad_leases_share(ad_leases_t *leases, uint64_t client_id, uint64_t lease_id, 
  * *ret_attach, or -EINVAL (not a token: malformed or truncated), -ENOENT
  * (no such share: forged, revoked, spent, or its sharer let go), -EACCES
  * (the share is for another uid), -EXDEV (a pool extent of another pool),
- * -EALREADY (the client holds that extent already), -EBUSY (rate limited:
- * too many failed attaches), -EDQUOT (no control slot), -ENOMEM. */
+ * -EBUSY (rate limited: too many failed attaches; the first refusal of a
+ * window) or -EAGAIN (the next ones), -EDQUOT (no control slot), -ENOMEM.
+ * A client may attach an extent it holds already (another mapping). */
 int ad_leases_attach(ad_leases_t *leases, uint64_t client_id, const char *token, uint64_t now_ms,
                      ad_lease_attach_t *ret_attach);
 

@@ -312,7 +312,8 @@ int ad_leases_attach(ad_leases_t *m, uint64_t client_id, const char *token, uint
     if (attach_limited(c, now_ms)) {
         m->share.attach_failures_total++;
         m->share.attach_limited_total++;
-        return -EBUSY;
+        /* The first refusal of a window says so (the caller logs it). */
+        return c->attach_failures++ == AD_SHARE_MAX_FAILURES ? -EBUSY : -EAGAIN;
     }
     int r = 0;
     token_t *t = token_lookup(m, token, &r);

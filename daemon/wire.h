@@ -50,8 +50,9 @@ typedef enum ad_wire_req_type {
     AD_WIRE_REQ_UNSHARE,
 } ad_wire_req_type_t;
 
-#define AD_WIRE_TOKEN_MAX 64u /* token text with its NUL; longer ones are cut (and then refused)   \
-                               */
+#define AD_WIRE_TOKEN_MAX                                                                          \
+    64u /* token text with its NUL; longer ones are cut (and then refused)                         \
+         */
 #define AD_WIRE_LEASE_OWN_MEMORY 0x1u /* LeaseRequest.flags */
 
 /* One lease a re-registering client claims (ClaimRequest). */
