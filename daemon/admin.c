@@ -509,7 +509,8 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
     metric_u64(&t, "arenad_shares_total", "counter", "Share tokens made.", ss.shares_total);
     metric_u64(&t, "arenad_attaches_total", "counter", "Successful attaches.", ss.attaches_total);
     metric_u64(&t, "arenad_detaches_total", "counter",
-               "Attached holders that let go (release, exit or crash).", ss.detaches_total);
+               "Holders of a shared extent that let go (release, exit or crash).",
+               ss.detaches_total);
     metric_u64(&t, "arenad_attach_failures_total", "counter",
                "Refused attaches (bad, revoked, spent or foreign tokens, rate limit).",
                ss.attach_failures_total);

@@ -387,10 +387,10 @@ int ad_leases__lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_page
             pp = &(*pp)->next_holder;
         *pp = l->next_holder;
         x->holders--;
-        if (x->attached)
+        if (x->attached) {
             ad_leases__event(m, AD_EVENT_DETACH, c, l->size, l->id, now_ms);
-        if (l->uncharged)
             m->share.detaches_total++;
+        }
         if (last) {
             if (x->pool)
                 x->pool->leased_bytes -= l->size;

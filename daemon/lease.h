@@ -420,7 +420,7 @@ void ad_leases_set_pool_hook(ad_leases_t *leases, ad_leases_pool_fn fn, void *ct
 typedef struct ad_leases_share_stats {
     uint64_t shares_total;          /* tokens made */
     uint64_t attaches_total;        /* successful attaches */
-    uint64_t detaches_total;        /* attached holders that let go */
+    uint64_t detaches_total;        /* holders of an attached extent that let go */
     uint64_t attach_failures_total; /* refused attaches (bad, spent, revoked, wrong uid) */
     uint64_t attach_limited_total;  /* of those, refused for the rate limit */
     uint64_t unshares_total;        /* tokens revoked by their sharer */

@@ -7,3 +7,6 @@ arena_add_check_test(test_daemon_dispatch SOURCES test_dispatch.c LIBS arenad_se
 # event ring, reclaim and pressure in the lease manager. Label `starve`.
 arena_add_check_test(test_starve_daemon SOURCES test_starve_daemon.c LIBS arenad_service
   LABELS "daemon;starve" TIMEOUT 60)
+# Sharing leases by token (daemon/share.c over the lease manager's books).
+arena_add_check_test(test_daemon_share SOURCES test_daemon_share.c LIBS arenad_service
+  LABELS "daemon;share")

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_daemon_share.c -- the lease manager's shared extents on real pool
+ * heaps (daemon/share.c over daemon/lease.c): tokens, the charge passing
+ * from holder to holder, reclaim never taking an attached lease, the
+ * last holder punching the extent, own-memory leases across uids, the
+ * rate limit, and the ledger keeping one record per extent.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctlword.h"
+#include "lease.h"
+#include "ledger.h"
+
+#define MiB (1ull << 20)
+
+static ad_leases_t *mgr;
+
+static void setup(void)
+{
+    ad_leases_config_t c = {.budget = 64 * MiB,
+                            .heap_size = 128 * MiB,
+                            .small_limit = 4 * MiB,
+                            .decay_ms = 1000,
+                            .max_leases_per_client = 100};
+    ck_assert_int_eq(ad_leases_new(&c, &mgr), 0);
+}
+
+static void teardown(void)
+{
+    ck_assert(ad_leases_is_valid(mgr));
+    ad_leases_free(mgr);
+    mgr = NULL;
+}
+
+static uint64_t client(pid_t pid, uid_t uid)
+{
+    uint64_t id = 0;
+    ck_assert_int_eq(ad_leases_client_new(mgr, pid, uid, uid, "t", 0, &id), 0);
+    return id;
+}
+
+static uint64_t leased(uint64_t client_id)
+{
+    ad_client_view_t v;
+    ck_assert_int_eq(ad_leases_client_view(mgr, client_id, &v), 0);
+    return v.leased_bytes;
+}
+
+static ad_leases_stats_t stats(void)
+{
+    ad_leases_stats_t s;
+    ad_leases_stats(mgr, &s);
+    return s;
+}
+
+static int find_view(void *ctx, const ad_lease_view_t *v)
+{
+    ad_lease_view_t *want = ctx;
+    if (v->lease_id != want->lease_id)
+        return 0;
+    *want = *v;
+    return 1;
+}
+
+static ad_lease_view_t lease_view(uint64_t lease_id)
+{
+    ad_lease_view_t v = {.lease_id = lease_id};
+    ck_assert_int_eq(ad_leases_foreach_lease(mgr, 0, find_view, &v), 1);
+    return v;
+}
+
+START_TEST(test_charge_passes_and_last_punches)
+{
+    uint64_t a = client(100, 1000), b = client(101, 1000), c = client(102, 1000);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 8 * MiB, 1, &g), 0);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0, false, 0, 1, tok), 0);
+    ck_assert_uint_eq(strlen(tok), 58);
+    ad_lease_attach_t ab, ac;
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &ab), 0);
+    ck_assert_int_eq(ad_leases_attach(mgr, c, tok, 3, &ac), 0);
+    ck_assert_int_eq(ab.fd, -1);
+    ck_assert_uint_eq(ab.grant.offset, g.offset);
+    ck_assert(!ab.grant.zeroed);
+    ck_assert_uint_eq(ab.owner_lease_id, g.lease_id);
+    ck_assert(ad_leases_is_valid(mgr));
+    /* Counted once, charged to the owner. */
+    ck_assert_uint_eq(stats().leased_bytes, 8 * MiB);
+    ck_assert_uint_eq(leased(a), 8 * MiB);
+    ck_assert_uint_eq(leased(b), 0);
+    ck_assert_uint_eq(lease_view(g.lease_id).holders, 3);
+    ck_assert(!lease_view(ab.grant.lease_id).charged);
+    /* Another client cannot release it; the owner goes: b pays now. */
+    ck_assert_int_eq(ad_leases_release(mgr, b, g.lease_id, 4), -EPERM);
+    ck_assert_int_eq(ad_leases_release(mgr, a, g.lease_id, 4), 0);
+    ck_assert(ad_leases_is_valid(mgr));
+    ck_assert_uint_eq(leased(a), 0);
+    ck_assert_uint_eq(leased(b), 8 * MiB);
+    ck_assert_uint_eq(stats().leased_bytes, 8 * MiB);
+    /* Its token died with its lease. */
+    ad_lease_attach_t again;
+    ck_assert_int_eq(ad_leases_attach(mgr, a, tok, 5, &again), -ENOENT);
+    /* b disconnects: c pays; c disconnects: the extent is free and punched. */
+    ck_assert_int_eq(ad_leases_client_free(mgr, b, 6, true), 1);
+    ck_assert_uint_eq(leased(c), 8 * MiB);
+    uint64_t punched = stats().punched_total;
+    ck_assert_int_eq(ad_leases_client_free(mgr, c, 7, true), 1);
+    ck_assert_uint_eq(stats().leased_bytes, 0);
+    ck_assert_uint_ge(stats().punched_total - punched, 8 * MiB);
+    ad_leases_share_stats_t ss;
+    ad_leases_share_stats(mgr, &ss);
+    ck_assert_uint_eq(ss.attaches_total, 2);
+    ck_assert_uint_eq(ss.detaches_total, 3);
+    ck_assert_uint_eq(ss.extents_freed_total, 1);
+    ck_assert_uint_eq(ss.tokens, 0);
+}
+END_TEST
+
+START_TEST(test_attached_never_reclaimed)
+{
+    uint64_t a = client(100, 1000), b = client(101, 1000);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 1, &g), 0);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, AD_SHARE_ONCE, false, 0, 1, tok), 0);
+    ad_lease_attach_t ab;
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &ab), 0);
+    /* The owner parks its lease: the daemon still does not take it. */
+    int fd;
+    uint32_t slots;
+    ck_assert_int_eq(ad_leases_control_info(mgr, a, &fd, &slots), 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
+    ck_assert_uint_eq(stats().parked_bytes, 0);
+    /* Once b let go, it is an ordinary parked lease again. */
+    ck_assert_int_eq(ad_leases_release(mgr, b, ab.grant.lease_id, 4), 0);
+    ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 5), (int64_t)(4 * MiB));
+    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
+}
+END_TEST
+
+START_TEST(test_tokens_checked)
+{
+    uint64_t a = client(100, 1000), b = client(101, 1000), x = client(102, 2000);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 1 * MiB, 1, &g), 0);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0x4, false, 0, 1, tok), -EINVAL);
+    ck_assert_int_eq(ad_leases_share(mgr, b, g.lease_id, 0, false, 0, 1, tok), -EPERM);
+    ck_assert_int_eq(ad_leases_share(mgr, a, 999, 0, false, 0, 1, tok), -ENOENT);
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0, true, 2000, 1, tok), -EXDEV);
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, AD_SHARE_ONCE, false, 0, 1, tok), 0);
+    ad_lease_attach_t r;
+    /* Another uid: refused, and the token stays unspent. */
+    ck_assert_int_eq(ad_leases_attach(mgr, x, tok, 2, &r), -EACCES);
+    char bad[AD_SHARE_TOKEN_MAX];
+    memcpy(bad, tok, sizeof(bad));
+    bad[strlen(bad) - 1] ^= 1;
+    ck_assert_int_eq(ad_leases_attach(mgr, b, bad, 2, &r), -ENOENT);
+    memcpy(bad, tok, sizeof(bad));
+    bad[10] = 'X';
+    ck_assert_int_eq(ad_leases_attach(mgr, b, bad, 2, &r), -EINVAL);
+    bad[10] = '\0';
+    ck_assert_int_eq(ad_leases_attach(mgr, b, bad, 2, &r), -EINVAL);
+    ck_assert_int_eq(ad_leases_unshare(mgr, b, tok, 2, &(uint64_t){0}), -EPERM);
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &r), 0);
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &r), -ENOENT); /* spent */
+    /* The limit: more failures than allowed within a second. */
+    int limited = 0;
+    for (int i = 0; i < 12; i++) {
+        int e = ad_leases_attach(mgr, b, bad, 10, &r);
+        limited += e == -EBUSY || e == -EAGAIN;
+    }
+    ck_assert_int_ge(limited, 12 - (int)AD_SHARE_MAX_FAILURES);
+    ck_assert_int_eq(ad_leases_attach(mgr, b, bad, 2000, &r), -EINVAL); /* a new window */
+    ad_leases_share_stats_t ss;
+    ad_leases_share_stats(mgr, &ss);
+    ck_assert_uint_ge(ss.attach_limited_total, 3);
+}
+END_TEST
+
+START_TEST(test_own_memory_across_uids)
+{
+    uint64_t a = client(100, 1000), x = client(102, 2000);
+    ad_lease_grant_t g;
+    int fd = -1;
+    ck_assert_int_eq(ad_leases_grant_own(mgr, a, 3 * MiB, 1, &g, &fd), 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_eq(g.offset, 0);
+    ck_assert(g.zeroed);
+    int seals = fcntl(fd, F_GET_SEALS);
+    ck_assert_int_eq(seals & (F_SEAL_GROW | F_SEAL_SHRINK), F_SEAL_GROW | F_SEAL_SHRINK);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    ck_assert_uint_eq(stats().leased_bytes, g.size);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, AD_SHARE_READONLY, true, 2000, 1, tok), 0);
+    ad_lease_attach_t r;
+    ck_assert_int_eq(ad_leases_attach(mgr, x, tok, 2, &r), 0);
+    ck_assert(r.read_only);
+    ck_assert_int_ge(r.fd, 0);
+    ck_assert_int_eq(fcntl(r.fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+    ck_assert_ptr_eq(mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0), MAP_FAILED);
+    (void)close(r.fd);
+    (void)close(fd);
+    /* The attacher of another uid pays once the owner goes. */
+    ck_assert_int_eq(ad_leases_client_free(mgr, a, 3, true), 1);
+    ck_assert_uint_eq(leased(x), g.size);
+    ck_assert_int_eq(ad_leases_client_free(mgr, x, 4, true), 1);
+    ck_assert_uint_eq(stats().leased_bytes, 0);
+}
+END_TEST
+
+START_TEST(test_ledger_one_record_per_extent)
+{
+    ad_ledger_t *ledger = NULL;
+    ck_assert_int_eq(ad_ledger_new(64, &ledger), 0);
+    ad_leases_set_ledger(mgr, ledger);
+    uint64_t a = client(100, 1000), b = client(101, 1000);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 2 * MiB, 1, &g), 0);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0, false, 0, 1, tok), 0);
+    ad_lease_attach_t r;
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &r), 0);
+    ck_assert_uint_eq(ad_ledger_count(ledger), 1);
+    ck_assert_int_eq(ad_leases_release(mgr, a, g.lease_id, 3), 0);
+    ck_assert_uint_eq(ad_ledger_count(ledger), 1); /* moved to b, not copied */
+    ck_assert_int_eq(ad_leases_release(mgr, b, r.grant.lease_id, 4), 0);
+    ck_assert_uint_eq(ad_ledger_count(ledger), 0);
+    ad_leases_set_ledger(mgr, NULL);
+    ad_ledger_free(ledger);
+}
+END_TEST
+
+static Suite *share_suite(void)
+{
+    Suite *s = suite_create("daemon_share");
+    TCase *tc = tcase_create("share");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_charge_passes_and_last_punches);
+    tcase_add_test(tc, test_attached_never_reclaimed);
+    tcase_add_test(tc, test_tokens_checked);
+    tcase_add_test(tc, test_own_memory_across_uids);
+    tcase_add_test(tc, test_ledger_one_record_per_extent);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(share_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
