@@ -36,6 +36,10 @@
  *
  * --generator-trims makes the generator also call arena_trim() after
  * freeing, before it blocks (returning the spare segment and purged pages).
+ *
+ * --share [--scenario-mb N] runs the hand-off story instead (share_demo.c):
+ * the generator hands its scenario to the simulator by token and exits;
+ * the simulator reads the same pages, with no copy.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +59,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "share_demo.h"
 
 #define MiB        ((size_t)1024 * 1024)
 #define MAX_SAMPLE 1200
@@ -386,13 +391,16 @@ static pid_t start_daemon(const opts_t *o, char *sock, size_t len, char *dir, si
 static void usage(FILE *f)
 {
     (void)fputs("usage: arena-demo [--socket PATH] [--budget-mb N] [--objects N] "
-                "[--object-size B] [--need-pct P] [--wait-ms MS] [--generator-trims]\n",
+                "[--object-size B] [--need-pct P] [--wait-ms MS] [--generator-trims]\n"
+                "       arena-demo --share [--socket PATH] [--scenario-mb N]\n",
                 f);
 }
 
 int main(int argc, char **argv)
 {
     const char *simulate = NULL;
+    bool share = false;
+    size_t scenario_mb = 64;
     pid_t gen_pid = 0;
     int result_fd = -1;
     opts_t o = {
@@ -405,6 +413,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--generator-trims") == 0) {
             o.generator_trims = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--share") == 0) {
+            share = true;
             continue;
         }
         if (!v) {
@@ -429,6 +441,8 @@ int main(int argc, char **argv)
             o.need_pct = (unsigned)strtoul(v, NULL, 10);
         else if (strcmp(argv[i], "--wait-ms") == 0)
             o.wait_ms = atoi(v);
+        else if (strcmp(argv[i], "--scenario-mb") == 0)
+            scenario_mb = (size_t)strtoull(v, NULL, 10);
         else {
             usage(stderr);
             return 2;
@@ -451,6 +465,18 @@ int main(int argc, char **argv)
             return 1;
         }
         o.socket = sock;
+    }
+    if (share) {
+        int rc = scenario_mb > 0 && scenario_mb < o.budget_mb
+                     ? arena_demo_share(o.socket, scenario_mb)
+                     : (fprintf(stderr, "arena-demo: --scenario-mb must be 1..budget-mb - 1\n"), 2);
+        if (daemon > 0) {
+            (void)kill(daemon, SIGTERM);
+            (void)waitpid(daemon, NULL, 0);
+            (void)unlink(sock);
+            (void)rmdir(dir);
+        }
+        return rc;
     }
     static run_t runs[2];
     printf("arena-demo: generator builds %zu objects of %zu bytes, frees them, starts a "

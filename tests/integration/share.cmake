@@ -9,3 +9,9 @@ if(TARGET arenad)
 endif()
 add_test(NAME test_share COMMAND test_share)
 set_tests_properties(test_share PROPERTIES LABELS "integration;client;share" TIMEOUT 300)
+# arena-demo --share: the hand-off story runs and the simulator reads the
+# generator's bytes after the generator exited (exit status 0).
+if(TARGET arena-demo)
+  add_test(NAME demo_share COMMAND arena-demo --share --scenario-mb 16)
+  set_tests_properties(demo_share PROPERTIES LABELS "integration;share;demo" TIMEOUT 60)
+endif()
