@@ -80,11 +80,13 @@ typedef struct fuzz_state {
     int open_conns;
     uint64_t skew_ms; /* FUZZ_OP_PUMP moves the clock ahead; it never goes back */
     int pool_fd;      /* a pool memfd the daemon handed out (kept to hand back), or -1 */
+    char token[64];   /* the last share token the daemon gave any peer ("" none) */
 } fuzz_state_t;
 
 static fuzz_state_t S;
 static uint64_t total_granted;         /* leases granted over all inputs */
 static uint64_t total_protocol_errors; /* protocol errors over all inputs */
+static uint64_t total_attaches;        /* successful attaches over all inputs */
 
 /* The daemon's clock: the loop's, plus the time the script skipped. */
 static uint64_t fuzz_now(void)
@@ -134,17 +136,38 @@ static void pump(void)
         (void)uv_run(&S.loop, UV_RUN_NOWAIT);
 }
 
+/* Remembers the token of every ShareReply among the whole frames at the
+ * start of buf (a frame cut by the read is skipped: best effort). */
+static void note_tokens(const uint8_t *buf, size_t n)
+{
+    size_t at = 0;
+    while (n - at >= 4) {
+        size_t len = (size_t)buf[at] | (size_t)buf[at + 1] << 8 | (size_t)buf[at + 2] << 16 |
+                     (size_t)buf[at + 3] << 24;
+        if (len > n - at - 4)
+            return;
+        Arena__V1__Envelope *env = arena__v1__envelope__unpack(NULL, len, buf + at + 4);
+        if (env && env->body_case == ARENA__V1__ENVELOPE__BODY_SHARE_REPLY &&
+            env->share_reply->token)
+            (void)snprintf(S.token, sizeof(S.token), "%s", env->share_reply->token);
+        if (env)
+            arena__v1__envelope__free_unpacked(env, NULL);
+        at += 4 + len;
+    }
+}
+
 /* Reads and drops whatever the daemon sent to p, closing passed fds. */
 static void drain(peer_t *p)
 {
     if (p->fd < 0)
         return;
     for (;;) {
-        char buf[16384];
+        uint8_t buf[16384];
         /* A HelloReply's first fd is the pool: kept once, to hand back. */
         ssize_t n = arena__recv_with_fds(p->fd, buf, sizeof(buf), &S.pool_fd, 1, MSG_DONTWAIT);
         if (n <= 0)
             return;
+        note_tokens(buf, (size_t)n);
     }
 }
 
@@ -275,6 +298,10 @@ static void send_request(peer_t *p, const uint8_t *b, size_t len)
     Arena__V1__ClaimRequest claim = ARENA__V1__CLAIM_REQUEST__INIT;
     Arena__V1__LeaseClaim claims[4];
     Arena__V1__LeaseClaim *claim_ptrs[4];
+    Arena__V1__ShareRequest share = ARENA__V1__SHARE_REQUEST__INIT;
+    Arena__V1__AttachRequest attach = ARENA__V1__ATTACH_REQUEST__INIT;
+    Arena__V1__UnshareRequest unshare = ARENA__V1__UNSHARE_REQUEST__INIT;
+    char token[96];
     char name[17];
     uint8_t kind = len > 0 ? b[0] : 0;
     uint64_t arg = get_u64(b, len, 1);
@@ -296,6 +323,7 @@ static void send_request(peer_t *p, const uint8_t *b, size_t len)
         /* Mostly sizes that fit the budget, sometimes anything. */
         lease.size = (arg2 & 0x100) ? arg : arg % (80 * MiB);
         lease.wait_ms = (int32_t)(arg2 & 0xff) - 8;
+        lease.flags = (arg2 & 0x200) ? 1 : 0;
         env.body_case = ARENA__V1__ENVELOPE__BODY_LEASE;
         env.lease = &lease;
         break;
@@ -349,6 +377,42 @@ static void send_request(peer_t *p, const uint8_t *b, size_t len)
         env.body_case = ARENA__V1__ENVELOPE__BODY_CLAIM;
         env.claim = &claim;
         break;
+    case FUZZ_REQ_SHARE:
+        share.lease_id = arg % 64;
+        share.flags = (uint32_t)(arg2 & 0xff);
+        share.restrict_uid = (arg2 & 0x100) != 0;
+        share.uid = (uint32_t)(arg2 >> 32);
+        env.body_case = ARENA__V1__ENVELOPE__BODY_SHARE;
+        env.share = &share;
+        break;
+    case FUZZ_REQ_ATTACH:
+    case FUZZ_REQ_UNSHARE: {
+        size_t tl = strlen(S.token);
+        memcpy(token, S.token, tl + 1);
+        if ((arg & 3) == 1 && tl > 0) {
+            /* A byte that differs (a forgery), whatever arg2 asks for. */
+            size_t at = (arg >> 8) % tl;
+            char c = (char)(arg2 & 0xff ? arg2 & 0xff : '0');
+            token[at] = token[at] != c ? c : (c == '0' ? '1' : '0');
+        } else if ((arg & 3) == 2 && tl > 0) {
+            token[arg2 % tl] = '\0';
+        } else if ((arg & 3) == 3) {
+            size_t k = 0;
+            for (; k + 1 < sizeof(token) && 25 + k < len && b[25 + k] != 0; k++)
+                token[k] = (char)b[25 + k];
+            token[k] = '\0';
+        }
+        if (kind % FUZZ_REQ_COUNT == FUZZ_REQ_ATTACH) {
+            attach.token = token;
+            env.body_case = ARENA__V1__ENVELOPE__BODY_ATTACH;
+            env.attach = &attach;
+        } else {
+            unshare.token = token;
+            env.body_case = ARENA__V1__ENVELOPE__BODY_UNSHARE;
+            env.unshare = &unshare;
+        }
+        break;
+    }
     default:
         /* A reply or notification sent to the daemon: a protocol error. */
         env.body_case = ARENA__V1__ENVELOPE__BODY_STATUS_REPLY;
@@ -415,7 +479,9 @@ typedef struct sum_ctx {
 static int sum_lease(void *ctx, const ad_lease_view_t *view)
 {
     sum_ctx_t *s = ctx;
-    s->bytes += view->size;
+    /* A shared extent counts once, in its charged holder's lease. */
+    if (view->charged)
+        s->bytes += view->size;
     s->count++;
     return 0;
 }
@@ -471,6 +537,10 @@ static void state_fini(void)
     CHECK(st.leased_bytes == 0);
     CHECK(st.waiters == 0);
     total_granted += st.granted_total;
+    ad_leases_share_stats_t ss;
+    ad_leases_share_stats(S.mgr, &ss);
+    CHECK(ss.tokens == 0);
+    total_attaches += ss.attaches_total;
     total_protocol_errors += ad_admin_counters(S.adm)->protocol_errors_total;
     ad_dispatch_free(S.disp);
     ad_admin_free(S.adm);
@@ -638,8 +708,9 @@ int main(int argc, char **argv)
     }
     free(buf);
     printf("fuzz_dispatch: replayed %u corpus files and %u random scripts: %" PRIu64
-           " leases granted, %" PRIu64 " protocol errors, all invariants held\n",
-           files, random_inputs, total_granted, total_protocol_errors);
+           " leases granted, %" PRIu64 " attaches, %" PRIu64
+           " protocol errors, all invariants held\n",
+           files, random_inputs, total_granted, total_attaches, total_protocol_errors);
     /* A run that never got a lease or never hit an error exercised nothing. */
     return total_granted > 0 && total_protocol_errors > 0 ? 0 : 1;
 }

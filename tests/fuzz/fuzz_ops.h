@@ -32,7 +32,8 @@ enum {
  * bytes[17..24]; the hello's client name at bytes[25..40]. */
 enum {
     FUZZ_REQ_HELLO = 0,   /* version arg % 4, notifications arg2 & 1, reattach arg2 & 2 */
-    FUZZ_REQ_LEASE = 1,   /* size arg % 80 MiB (any when arg2 & 0x100), wait (arg2 & 0xff) - 8 */
+    FUZZ_REQ_LEASE = 1,   /* size arg % 80 MiB (any when arg2 & 0x100), wait (arg2 & 0xff) - 8,
+                           * own memory when arg2 & 0x200 */
     FUZZ_REQ_RELEASE = 2, /* lease id arg % 64 (any when arg2 & 1) */
     FUZZ_REQ_STATUS = 3,
     FUZZ_REQ_CLIENTS = 4,
@@ -42,7 +43,15 @@ enum {
     FUZZ_REQ_EVENTS = 8, /* since arg, max arg2 */
     FUZZ_REQ_REPLY = 9,  /* a StatusReply sent to the daemon */
     FUZZ_REQ_CLAIM = 10, /* 1-4 claims from offset arg, shaped by arg2 */
-    FUZZ_REQ_COUNT = 11
+    /* Sharing. share: lease id arg % 64, flags arg2 & 0xff, restricted to
+     * uid arg2 >> 32 when arg2 & 0x100. attach, unshare: a token picked by
+     * arg & 3 -- 0 the last one the daemon gave any peer, 1 it with byte
+     * (arg >> 8) changed (to arg2 & 0xff when that differs), 2 it cut to
+     * arg2 % its length, 3 the request's bytes[25..] as they are. */
+    FUZZ_REQ_SHARE = 11,
+    FUZZ_REQ_ATTACH = 12,
+    FUZZ_REQ_UNSHARE = 13,
+    FUZZ_REQ_COUNT = 14
 };
 
 #define FUZZ_MAX_OPS   256

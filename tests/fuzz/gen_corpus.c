@@ -296,7 +296,7 @@ int main(int argc, char **argv)
      * 8..9 count, 16.. stride. */
     env_hello_reattach(12);
     req(FUZZ_REQ_CLAIM, 0, (uint64_t)4 << 4 | (uint64_t)2 << 8 | (uint64_t)(1 << 20) << 16, 2);
-    req(FUZZ_REQ_CLAIM, 8192, 1 << 4, 3);            /* overlaps the first */
+    req(FUZZ_REQ_CLAIM, 8192, 1 << 4, 3);             /* overlaps the first */
     req(FUZZ_REQ_CLAIM, 4097, 1 | (uint64_t)4096, 4); /* raw: misaligned */
     req(FUZZ_REQ_LEASE, MiB, 200, 5);
     pump(60); /* the grace period (500 ms in the fuzzer) ends */
@@ -319,6 +319,104 @@ int main(int argc, char **argv)
     req(FUZZ_REQ_HELLO, 1, 0, 1);
     req(FUZZ_REQ_CLAIM, 0, 0, 2);
     rc |= save(dir, "claim_without_reattach");
+
+    /* Sharing: a token made on one peer, attached on another (the harness
+     * remembers the last token the daemon gave out), attached again,
+     * forged, cut short, revoked by the wrong peer and the right one. */
+    req(FUZZ_REQ_HELLO, 1, 1, 1);
+    req(FUZZ_REQ_LEASE, MiB, 8, 2);
+    req(FUZZ_REQ_SHARE, 1, 0, 3);
+    pump(0);
+    sw(1);
+    req(FUZZ_REQ_HELLO, 1, 1, 1);
+    req(FUZZ_REQ_ATTACH, 0, 0, 2);
+    req(FUZZ_REQ_ATTACH, 0, 0, 3);             /* twice: allowed */
+    req(FUZZ_REQ_ATTACH, 1 | 40 << 8, 'f', 4); /* one byte of the secret changed */
+    req(FUZZ_REQ_ATTACH, 2, 20, 5);            /* cut to 20 characters */
+    req(FUZZ_REQ_UNSHARE, 0, 0, 6);            /* not its token */
+    req(FUZZ_REQ_LEASES, 0, 0, 7);
+    req(FUZZ_REQ_RELEASE, 2, 0, 8);
+    sw(0);
+    req(FUZZ_REQ_UNSHARE, 0, 0, 4);
+    req(FUZZ_REQ_UNSHARE, 0, 0, 5); /* twice */
+    req(FUZZ_REQ_RELEASE, 1, 0, 6);
+    sw(1);
+    req(FUZZ_REQ_CLIENTS, 0, 0, 9);
+    req(FUZZ_REQ_METRICS, 0, 0, 10);
+    req(FUZZ_REQ_EVENTS, 0, 64, 11);
+    rc |= save(dir, "share_attach");
+
+    /* A read-only hand-off whose owner closes first; ONCE spent; bad flags;
+     * a pool lease for another uid; own memory for another uid. */
+    req(FUZZ_REQ_HELLO, 1, 1, 1);
+    req(FUZZ_REQ_LEASE, 2 * MiB, 8, 2);
+    req(FUZZ_REQ_SHARE, 1, 3, 3);                             /* READONLY | ONCE */
+    req(FUZZ_REQ_SHARE, 1, 0xff, 4);                          /* unknown flags */
+    req(FUZZ_REQ_SHARE, 1, 0x100 | (uint64_t)65534 << 32, 5); /* pool, another uid */
+    req(FUZZ_REQ_SHARE, 9, 0, 6);                             /* no such lease */
+    req(FUZZ_REQ_LEASE, MiB, 8 | 0x200, 7);                   /* own memory */
+    req(FUZZ_REQ_SHARE, 2, 1 | 0x100 | (uint64_t)65534 << 32, 8);
+    req(FUZZ_REQ_SHARE, 2, 0x100, 9); /* uid 0 */
+    pump(0);
+    sw(1);
+    req(FUZZ_REQ_HELLO, 1, 1, 1);
+    req(FUZZ_REQ_ATTACH, 0, 0, 2);
+    sw(0);
+    chunk(FUZZ_OP_CLOSE, NULL, 0);
+    pump(1);
+    sw(1);
+    req(FUZZ_REQ_LEASES, 0, 0, 3);
+    req(FUZZ_REQ_ATTACH, 0, 0, 4); /* its sharer is gone */
+    chunk(FUZZ_OP_CLOSE, NULL, 0);
+    rc |= save(dir, "share_handoff");
+
+    /* Tokens as the peer writes them, packed: empty, garbage, too long,
+     * well formed but unknown; then enough failures for the rate limit. */
+    {
+        req(FUZZ_REQ_HELLO, 1, 0, 1);
+        static const char *const toks[] = {
+            "",
+            "hello",
+            "s0000000000000001.",
+            "s0000000000000001.00000000000000000000000000000000000000zz",
+            "s0000000000000001.0000000000000000000000000000000000000000",
+            "s0000000000000001000000000000000000000000000000000000000000000000000000000000000000000"
+            "0"};
+        for (size_t i = 0; i < sizeof(toks) / sizeof(toks[0]); i++) {
+            Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
+            Arena__V1__AttachRequest at = ARENA__V1__ATTACH_REQUEST__INIT;
+            Arena__V1__UnshareRequest un = ARENA__V1__UNSHARE_REQUEST__INIT;
+            env.request_id = 2 + i;
+            if (i % 2) {
+                at.token = (char *)toks[i];
+                env.body_case = ARENA__V1__ENVELOPE__BODY_ATTACH;
+                env.attach = &at;
+            } else {
+                un.token = (char *)toks[i];
+                env.body_case = ARENA__V1__ENVELOPE__BODY_UNSHARE;
+                env.unshare = &un;
+            }
+            env_frame(&env);
+        }
+        Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
+        Arena__V1__ShareRequest sh = ARENA__V1__SHARE_REQUEST__INIT;
+        sh.lease_id = 1;
+        sh.flags = 2;
+        env.request_id = 20;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_SHARE;
+        env.share = &sh;
+        env_frame(&env);
+        uint8_t raw[25 + 40];
+        memset(raw, 0, sizeof(raw));
+        raw[0] = FUZZ_REQ_ATTACH;
+        raw[1] = 3; /* the token from bytes[25..] */
+        memcpy(raw + 25, "s00000000000000ff.not-hex-at-all-0123456", 40);
+        for (int i = 0; i < 12; i++)
+            chunk(FUZZ_OP_REQUEST, raw, sizeof(raw));
+        pump(200); /* a new window */
+        chunk(FUZZ_OP_REQUEST, raw, sizeof(raw));
+        rc |= save(dir, "share_bad_tokens");
+    }
 
     return rc == 0 ? 0 : 1;
 }
