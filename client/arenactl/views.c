@@ -110,15 +110,21 @@ int arena__ctl_run_leases(arena_conn_t *conn, const arena__ctl_args_t *a, FILE *
         r = arena__ctl_json_print(out, views_list_json("leases", &arena__ctl_rec_lease, list->items,
                                                        list->count, sizeof(list->items[0])));
     } else {
-        uint64_t total = 0;
+        /* A shared extent counts once: in the lease of its charged holder. */
+        uint64_t total = 0, shared = 0;
         arena__ctl_table_head(&arena__ctl_rec_lease, out);
         for (size_t i = 0; i < list->count; i++) {
-            arena__ctl_table_row(&arena__ctl_rec_lease, &list->items[i], out);
-            total += list->items[i].size;
+            const arena__admin_lease_t *l = &list->items[i];
+            arena__ctl_table_row(&arena__ctl_rec_lease, l, out);
+            total += l->charged ? l->size : 0;
+            shared += l->charged && l->holders > 1 ? l->size : 0;
         }
-        char t[32];
-        (void)fprintf(out, "%zu lease%s, %s\n", list->count, list->count == 1 ? "" : "s",
+        char t[32], sh[32];
+        (void)fprintf(out, "%zu lease%s, %s", list->count, list->count == 1 ? "" : "s",
                       arena__ctl_size(total, t, sizeof(t)));
+        if (shared > 0)
+            (void)fprintf(out, " (%s of it shared)", arena__ctl_size(shared, sh, sizeof(sh)));
+        (void)fputc('\n', out);
     }
     arena__admin_leases_free(list);
     return r;
