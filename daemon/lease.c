@@ -700,8 +700,7 @@ static uint64_t client_parked(const client_t *c)
     for (arena__avl_node_t *k = arena__avl_first(&c->leases); k;
          k = arena__avl_next(&c->leases, k)) {
         const lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
-        /* A shared extent another holder maps is never taken back. */
-        if (l->ext && l->ext->holders > 1)
+        if (ad_leases__pinned(l))
             continue;
         if (ad_control_is_parked(c->control, l->slot, l->generation))
             bytes += l->size;

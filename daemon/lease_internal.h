@@ -200,6 +200,14 @@ struct ad_leases {
     ad_leases_share_stats_t share; /* counters */
 };
 
+/* A lease the daemon never takes back, parked or not: an extent another
+ * holder maps (DESIGN.md section 8), or memory of its own, whose pages
+ * only go when its holders unmap them. */
+static inline bool ad_leases__pinned(const lease_t *l)
+{
+    return l->ext && (l->ext->holders > 1 || !l->ext->pool);
+}
+
 /* What ad_leases__lease_drop() does with the pages of the extent. */
 typedef enum drop_pages {
     DROP_DECAY,  /* dirty for the decay delay: the owner may take them back */

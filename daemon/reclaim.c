@@ -160,8 +160,8 @@ static uint64_t reclaim_pass(ad_leases_t *m, const client_t *only, const client_
             arena__avl_node_t *next = arena__avl_next(&c->leases, k);
             lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
             /* A shared extent another holder maps is never taken back
-             * under its feet (DESIGN.md section 8). */
-            if (l->ext && l->ext->holders > 1) {
+             * under its feet (DESIGN.md section 8), nor memory of its own. */
+            if (ad_leases__pinned(l)) {
                 k = next;
                 continue;
             }

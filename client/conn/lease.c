@@ -179,12 +179,14 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
     }
     if (r < 0)
         goto fail_unmap;
-    if (own)
-        (void)arena__conn_set_own_memory(conn, id);
     /* Parking needs the lease's state word; without one (an older daemon,
      * or a word that does not say what the reply says) the lease works and
-     * arena_lease_park() reports -ENOTSUP. */
-    (void)arena__conn_set_control(conn, id, got.slot, got.generation);
+     * arena_lease_park() reports -ENOTSUP. Memory of its own is never
+     * parked: the daemon could not give its pages back without us. */
+    if (own)
+        (void)arena__conn_set_own_memory(conn, id);
+    else
+        (void)arena__conn_set_control(conn, id, got.slot, got.generation);
 
     *ret_lease = (arena_lease_t){
         .addr = addr,

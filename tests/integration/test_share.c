@@ -543,6 +543,7 @@ START_TEST(test_bad_tokens)
     ck_assert_int_eq(arena_share(owner, &l, ARENA_SHARE_ONCE, once), 0);
     ck_assert_int_eq(arena_attach(other, once, &a1), 0);
     ck_assert_int_eq(arena_attach(other, once, &a2), -ENOENT);
+    ck_assert_int_eq(arena_lease_park(other, &a1), -ENOTSUP); /* attached: never parked */
 
     /* Forged: one hex digit of the secret changed. */
     char tok[ARENA_TOKEN_SIZE], forged[ARENA_TOKEN_SIZE];
@@ -771,6 +772,7 @@ START_TEST(test_second_uid)
     ck_assert_int_eq(arena_lease(owner, 2 * MiB, 0, &pool), 0);
     ck_assert_int_eq(arena_lease_flags(owner, MiB, 0, 0x40, &pool), -EINVAL);
     ck_assert(own.zeroed && filled_with(own.addr, 0, own.size));
+    ck_assert_int_eq(arena_lease_park(owner, &own), -ENOTSUP); /* never parked */
     memset(own.addr, 0x77, own.size);
     memset(pool.addr, 0x77, pool.size);
     char tokens[3][ARENA_TOKEN_SIZE];

@@ -218,6 +218,16 @@ START_TEST(test_own_memory_across_uids)
     ck_assert_ptr_eq(mmap(NULL, g.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0), MAP_FAILED);
     (void)close(r.fd);
     (void)close(fd);
+    /* Never reclaimed, even when its word says PARKED. */
+    int cfd;
+    uint32_t slots;
+    ck_assert_int_eq(ad_leases_control_info(mgr, a, &cfd, &slots), 0);
+    ck_assert_int_eq(fstat(cfd, &st), 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
+    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
     /* The attacher of another uid pays once the owner goes. */
     ck_assert_int_eq(ad_leases_client_free(mgr, a, 3, true), 1);
     ck_assert_uint_eq(leased(x), g.size);
