@@ -373,6 +373,45 @@ int main(int argc, char **argv)
     bench_sort(share_us, (size_t)rounds);
     (void)arena_release(conn, &big);
 
+    /* What a lease that may cross uids costs: memory of its own (a memfd
+     * made, sized, sealed and sent per lease), and share + a read-only
+     * attach of it (a read-only descriptor sent, mapped by the attacher). */
+    double *own_us = calloc((size_t)rounds, sizeof(double));
+    double *own_share_us = calloc((size_t)rounds, sizeof(double));
+    if (!own_us || !own_share_us)
+        return 1;
+    for (long i = -rounds / 10; i < rounds; i++) {
+        arena_lease_t l;
+        double t0 = bench_now_us();
+        if (arena_lease_flags(conn, 64 * 1024, 0, ARENA_LEASE_OWN_MEMORY, &l) < 0)
+            return 1;
+        double t1 = bench_now_us();
+        (void)arena_release(conn, &l);
+        if (i >= 0)
+            own_us[i] = t1 - t0;
+    }
+    bench_sort(own_us, (size_t)rounds);
+    if (arena_lease_flags(conn, 64 * MiB, 0, ARENA_LEASE_OWN_MEMORY, &big) < 0)
+        return 1;
+    fill(big.addr, big.size);
+    for (long i = -rounds / 10; i < rounds; i++) {
+        cmd_t c = {.op = 'A', .size = big.size};
+        answer_t a;
+        double t0 = bench_now_us();
+        if (arena_share_uid(conn, &big, ARENA_SHARE_READONLY, (unsigned)getuid(), c.token) < 0)
+            return 1;
+        double t1 = bench_now_us();
+        if (consumer_ask(&cons, &c, -1, &a) < 0 || a.err) {
+            (void)fprintf(stderr, "bench-share: attach failed: %s\n", arena_strerror(a.err));
+            return 1;
+        }
+        (void)arena_unshare(conn, c.token);
+        if (i >= 0)
+            own_share_us[i] = (t1 - t0) + (double)a.attach_ns / 1e3;
+    }
+    bench_sort(own_share_us, (size_t)rounds);
+    (void)arena_release(conn, &big);
+
     handoff_t small = handoff(conn, &cons, 64 * MiB);
     handoff_t big_h = handoff(conn, &cons, large);
     cmd_t q = {.op = 'Q'};
@@ -394,6 +433,12 @@ int main(int argc, char **argv)
     (void)printf("%-44s %10.1f %10.1f\n", "lease round trip (64 KiB)", lp50, lp99);
     (void)printf("%-44s %10.1f %10.1f\n", "share + attach (64 MiB, other process)", sp50, sp99);
     (void)printf("%-44s %10.2f\n", "share+attach p50 / lease p50", sp50 / lp50);
+    double op50 = bench_pct(own_us, (size_t)rounds, 0.50);
+    double osp50 = bench_pct(own_share_us, (size_t)rounds, 0.50);
+    (void)printf("%-44s %10.1f %10.1f\n", "lease, own memory (64 KiB)", op50,
+                 bench_pct(own_us, (size_t)rounds, 0.99));
+    (void)printf("%-44s %10.1f %10.1f\n", "share + attach, own memory, read-only fd", osp50,
+                 bench_pct(own_share_us, (size_t)rounds, 0.99));
     (void)printf("\n%-44s %10s %10s %10s\n", "hand-off, first-touch read (ms)", "token", "pipe",
                  "memfd+fd");
     (void)printf("%-44s %10.1f %10.1f %10.1f\n", "64 MiB", small.token_ms, small.pipe_ms,
@@ -406,10 +451,13 @@ int main(int argc, char **argv)
                  (double)large / 1e3 / big_h.pipe_ms, (double)large / 1e3 / big_h.memfd_ms);
     (void)printf("RESULT share_attach_p50_us=%.1f share_attach_p99_us=%.1f pipe_copy_1g_ms=%.1f "
                  "attach_read_1g_ms=%.1f memfd_read_1g_ms=%.1f large_mib=%zu lease_p50_us=%.1f "
-                 "pipe_copy_64m_ms=%.1f attach_read_64m_ms=%.1f memfd_read_64m_ms=%.1f\n",
+                 "pipe_copy_64m_ms=%.1f attach_read_64m_ms=%.1f memfd_read_64m_ms=%.1f "
+                 "own_lease_p50_us=%.1f own_share_attach_p50_us=%.1f\n",
                  sp50, sp99, big_h.pipe_ms, big_h.token_ms, big_h.memfd_ms, large / MiB, lp50,
-                 small.pipe_ms, small.token_ms, small.memfd_ms);
+                 small.pipe_ms, small.token_ms, small.memfd_ms, op50, osp50);
     free(lease_us);
     free(share_us);
+    free(own_us);
+    free(own_share_us);
     return 0;
 }
