@@ -5,10 +5,12 @@
  * Each connection has a session. Its first frame must be Hello with protocol
  * version 1; anything else gets an error and the connection is closed. After
  * Hello the session is a lease-manager client: lease and release requests go
- * to lease.c, admin requests to admin.c, and every reply echoes the request
- * id. The rules on bad input (DESIGN.md section 7): a frame that does not
- * decode, or is too long, is answered with an error and the connection is
- * closed, since the byte stream can no longer be trusted; a well-formed
+ * to lease.c, share, attach and unshare requests to share.c (an attach reply,
+ * or a lease with memory of its own, carries that memfd), admin requests to
+ * admin.c, and every reply echoes the request id. A refused attach is logged
+ * with its reason; share.c rate-limits them per client, so the log is too. The rules on bad input
+ * (DESIGN.md section 7): a frame that does not decode, or is too long, is answered with an error
+ * and the connection is closed, since the byte stream can no longer be trusted; a well-formed
  * envelope with no or an unknown body is answered with ERROR_PROTOCOL and the
  * connection stays open. Either way one line is logged and the protocol error
  * counter moves; other clients never notice.

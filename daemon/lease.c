@@ -16,6 +16,10 @@
  * pages are free space that the heap punches before another owner gets them.
  * Every client has a control region (control.c); each lease owns a slot and
  * a generation there, recorded here and never read back from the region.
+ * A shared extent (share.c makes the tokens and attaches) has several
+ * leases, one per holder, in arrival order: it goes back to the heap only
+ * with the last of them, and exactly the first is charged for it, so the
+ * budget counts it once and the charge moves on when its holder goes.
  * A grant here is the plain one (ad_leases__grant_checked): limits, budget
  * and heap decide. What happens when it does not fit -- reclaim, pressure,
  * the queue, refusal -- is reclaim.c's; pools that come back after a daemon

@@ -3,7 +3,7 @@
  * conn_internal.h -- what the files of the connection library share and
  * nobody else sees: the connection struct, its lease table entries, and the
  * helpers that cross files inside conn/ (conn.c, table.c, park.c, notify.c,
- * reconnect.c, default.c). Other parts use conn/include/conn.h.
+ * reconnect.c, default.c, share.c). Other parts use conn/include/conn.h.
  *
  * Threads: `lock` serialises exchanges (one request in flight per
  * connection); `table_lock` guards the lease table, so looking a lease up
