@@ -564,7 +564,7 @@ static void on_share(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
         return;
     case -EDQUOT:
         session_error(s, req->request_id, AD_WIRE_ERROR_LIMIT,
-                      "lease %" PRIu64 " has %u live tokens, the most one lease may have", id,
+                      "client has %u live tokens, the most one client may have",
                       AD_SHARE_MAX_TOKENS);
         return;
     default:
@@ -620,7 +620,7 @@ static void on_attach(ad_session_t *s, const ad_wire_request_t *req, uint64_t no
         code = AD_WIRE_ERROR_LIMIT;
         break;
     case -EDQUOT:
-        why = "no lease slot left for this client";
+        why = "the client holds the most leases it may (max_leases_per_client)";
         code = AD_WIRE_ERROR_LIMIT;
         break;
     default:

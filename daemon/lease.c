@@ -132,6 +132,7 @@ void ad_leases__tokens_drop(ad_leases_t *m, lease_t *l)
         l->tokens = t->next;
         arena__avl_remove(&m->tokens, &t->node);
         m->share.tokens--;
+        l->client->token_count--;
         free(t);
     }
     l->token_count = 0;

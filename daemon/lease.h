@@ -411,11 +411,11 @@ void ad_leases_set_pool_hook(ad_leases_t *leases, ad_leases_pool_fn fn, void *ct
  * keep private copies); own-memory extents are in no pool and no ledger:
  * their holders keep their mappings, which no daemon counts any more. */
 
-#define AD_SHARE_READONLY     0x1u /* attachers map it read-only */
-#define AD_SHARE_ONCE         0x2u /* the first attach spends the token */
-#define AD_SHARE_TOKEN_MAX    64u  /* with the NUL */
-#define AD_SHARE_MAX_TOKENS   256u /* live tokens per lease */
-#define AD_SHARE_MAX_FAILURES 8u   /* failed attaches per client per second */
+#define AD_SHARE_READONLY     0x1u  /* attachers map it read-only */
+#define AD_SHARE_ONCE         0x2u  /* the first attach spends the token */
+#define AD_SHARE_TOKEN_MAX    64u   /* with the NUL */
+#define AD_SHARE_MAX_TOKENS   4096u /* live tokens per client */
+#define AD_SHARE_MAX_FAILURES 8u    /* failed attaches per client per second */
 
 typedef struct ad_leases_share_stats {
     uint64_t shares_total;          /* tokens made */
@@ -453,8 +453,9 @@ int ad_leases_grant_own(ad_leases_t *leases, uint64_t client_id, uint64_t size, 
  * token into ret_token (AD_SHARE_TOKEN_MAX bytes). Returns 0, or -ENOENT
  * (no such lease), -EPERM (another client's lease), -EINVAL (unknown
  * flags), -EXDEV (another uid for a pool lease: it needs own memory),
- * -EACCES (a read-only holder asks for a writable share), -EDQUOT (too many
- * tokens), -ENOMEM, -errno from getrandom(2). */
+ * -EACCES (a read-only holder asks for a writable share), -EDQUOT (the
+ * client has AD_SHARE_MAX_TOKENS live tokens), -ENOMEM, -errno from
+ * getrandom(2). */
 int ad_leases_share(ad_leases_t *leases, uint64_t client_id, uint64_t lease_id, uint32_t flags,
                     bool restrict_uid, uid_t uid, uint64_t now_ms,
                     char ret_token[AD_SHARE_TOKEN_MAX]);
@@ -464,7 +465,8 @@ int ad_leases_share(ad_leases_t *leases, uint64_t client_id, uint64_t lease_id, 
  * (no such share: forged, revoked, spent, or its sharer let go), -EACCES
  * (the share is for another uid), -EXDEV (a pool extent of another pool),
  * -EBUSY (rate limited: too many failed attaches; the first refusal of a
- * window) or -EAGAIN (the next ones), -EDQUOT (no control slot), -ENOMEM.
+ * window) or -EAGAIN (the next ones), -EDQUOT (max_leases_per_client, or
+ * no control slot), -ENOMEM.
  * A client may attach an extent it holds already (another mapping). */
 int ad_leases_attach(ad_leases_t *leases, uint64_t client_id, const char *token, uint64_t now_ms,
                      ad_lease_attach_t *ret_attach);

@@ -92,6 +92,7 @@ typedef struct client {
     uint64_t guarantee;
     uint64_t pressure_at_ms; /* last pressure note; 0: never */
     bool pressured;
+    uint32_t token_count;      /* live tokens made from its leases */
     uint32_t attach_failures;  /* failed attaches in the window below */
     uint64_t attach_window_ms; /* when that window began */
 } client_t;

@@ -121,6 +121,7 @@ static void token_drop(ad_leases_t *m, token_t *t)
         pp = &(*pp)->next;
     *pp = t->next;
     l->token_count--;
+    l->client->token_count--;
     arena__avl_remove(&m->tokens, &t->node);
     m->share.tokens--;
     free(t);
@@ -245,7 +246,7 @@ int ad_leases_share(ad_leases_t *m, uint64_t client_id, uint64_t lease_id, uint3
     /* Pool memfds never cross a uid: another uid needs own memory. */
     if (to != c->uid && (!l->ext || l->ext->pool))
         return -EXDEV;
-    if (l->token_count >= AD_SHARE_MAX_TOKENS)
+    if (c->token_count >= AD_SHARE_MAX_TOKENS)
         return -EDQUOT;
     token_t *t = calloc(1, sizeof(*t));
     if (!t)
@@ -278,6 +279,7 @@ int ad_leases_share(ad_leases_t *m, uint64_t client_id, uint64_t lease_id, uint3
     t->next = l->tokens;
     l->tokens = t;
     l->token_count++;
+    c->token_count++;
     arena__avl_insert(&m->tokens, &t->node);
     m->share.tokens++;
     ad_leases__event(m, AD_EVENT_SHARE, c, l->size, l->id, now_ms);
@@ -334,11 +336,16 @@ int ad_leases_attach(ad_leases_t *m, uint64_t client_id, const char *token, uint
         if (fd < 0)
             return src < 0 ? src : -errno;
     }
-    lease_t *l = calloc(1, sizeof(*l));
+    /* An attached lease is a lease of the client like any other. */
+    lease_t *l = NULL;
+    if (m->config.max_leases_per_client == 0 || c->leases.count < m->config.max_leases_per_client)
+        l = calloc(1, sizeof(*l));
     if (!l) {
         if (fd >= 0)
             (void)close(fd);
-        return -ENOMEM;
+        return m->config.max_leases_per_client && c->leases.count >= m->config.max_leases_per_client
+                   ? -EDQUOT
+                   : -ENOMEM;
     }
     l->ext = x;
     l->offset = x->offset;

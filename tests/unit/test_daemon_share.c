@@ -190,6 +190,17 @@ START_TEST(test_tokens_checked)
     ad_leases_share_stats_t ss;
     ad_leases_share_stats(mgr, &ss);
     ck_assert_uint_ge(ss.attach_limited_total, 3);
+    /* Tokens per client are capped; revoking makes room again. */
+    for (unsigned i = 0; i < AD_SHARE_MAX_TOKENS; i++)
+        ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0, false, 0, 3, tok), 0);
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0, false, 0, 3, bad), -EDQUOT);
+    ck_assert_int_eq(ad_leases_unshare(mgr, a, tok, 3, &(uint64_t){0}), 0);
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0, false, 0, 3, tok), 0);
+    /* Attaches count against max_leases_per_client (100 here). */
+    ad_lease_grant_t more;
+    for (int i = 1; i < 100; i++)
+        ck_assert_int_eq(ad_leases_grant(mgr, b, 4096, 4, &more), 0);
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 3000, &r), -EDQUOT);
 }
 END_TEST
 
