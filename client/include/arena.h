@@ -132,7 +132,8 @@ ARENA_API int arena_lease_flags(arena_conn_t *conn, size_t size, int wait_ms, un
  * unshared, spent (ONCE) or when the lease it was made from is released.
  * Returns 0, or -EINVAL (NULL, unknown flags), -ENOENT (not a lease of this
  * connection), -EPERM (a read-only attacher asked for a writable share),
- * ARENA_ELIMIT (4096 live tokens on this connection), ARENA_EDISCONNECTED, -errno. */
+ * ARENA_ELIMIT (4096 live tokens on this connection), ARENA_EDISCONNECTED,
+ * -errno. */
 ARENA_API int arena_share(arena_conn_t *conn, const arena_lease_t *lease, unsigned flags,
                           char ret_token[ARENA_TOKEN_SIZE]);
 
