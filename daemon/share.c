@@ -74,7 +74,7 @@ static int token_parse(const char *text, uint64_t *ret_id,
         id = id << 4 | (uint64_t)v;
     }
     const char *s = text + 2 + TOKEN_ID_HEX;
-    for (unsigned i = 0; i < AD_SHARE_SECRET_BYTES; i++) {
+    for (size_t i = 0; i < AD_SHARE_SECRET_BYTES; i++) {
         int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;

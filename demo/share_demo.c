@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -113,14 +112,14 @@ static int generator(const char *socket, size_t mb, int to_sim, int from_sim)
 }
 
 /* Attaches, says so, waits until the generator is gone, then reads. */
-static void simulator(int from_gen, int to_gen, int go, int result)
+static void simulator(const char *socket, int from_gen, int to_gen, int go, int result)
 {
     sim_result_t r = {0};
     arena_conn_t *c = NULL;
     arena_lease_t l;
     if (!io_all(from_gen, r.token, sizeof(r.token), false))
         r.err = -EIO;
-    else if ((r.err = arena_connect(NULL, &c)) == 0)
+    else if ((r.err = arena_connect(socket, &c)) == 0)
         r.err = arena_attach(c, r.token, &l);
     char ack = r.err ? 'F' : 'A';
     (void)io_all(to_gen, &ack, 1, true);
@@ -144,13 +143,11 @@ int arena_demo_share(const char *socket, size_t scenario_mb)
     int g2s[2], s2g[2], go[2], res[2];
     if (pipe(g2s) < 0 || pipe(s2g) < 0 || pipe(go) < 0 || pipe(res) < 0)
         return 1;
-    if (setenv("ARENAD_SOCKET", socket, 1) < 0)
-        return 1;
     (void)fflush(NULL);
     pid_t sim = fork();
     if (sim == 0) {
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        simulator(g2s[0], s2g[1], go[0], res[1]);
+        simulator(socket, g2s[0], s2g[1], go[0], res[1]);
         _exit(0);
     }
     pid_t gen = fork();
