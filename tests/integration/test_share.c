@@ -616,12 +616,18 @@ START_TEST(test_bad_tokens)
     /* Too many failures in a row: limited. */
     arena_conn_t *guesser = connect_ok();
     int limited = 0;
+    struct timespec t0, t1;
+    ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
     for (int i = 0; i < 20; i++) {
         int r = arena_attach(guesser, forged, &a2);
         ck_assert(r == -EINVAL || r == ARENA_ELIMIT);
         limited += r == ARENA_ELIMIT;
     }
-    ck_assert_int_ge(limited, 10);
+    ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &t1), 0);
+    /* 8 failures a second are let through; on a machine so slow that the
+     * 20 calls took most of a second, a new window may have begun. */
+    bool quick = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 900;
+    ck_assert_int_ge(limited, quick ? 12 : 1);
     ck_assert_int_eq(arena_release(other, &a1), 0);
     arena_disconnect(guesser);
     arena_disconnect(other);

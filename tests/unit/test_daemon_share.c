@@ -169,7 +169,8 @@ START_TEST(test_tokens_checked)
     ck_assert_int_eq(ad_leases_attach(mgr, x, tok, 2, &r), -EACCES);
     char bad[AD_SHARE_TOKEN_MAX];
     memcpy(bad, tok, sizeof(bad));
-    bad[strlen(bad) - 1] ^= 1;
+    size_t n = strlen(bad);
+    bad[n - 1] = bad[n - 1] == '0' ? '1' : '0'; /* still hex: a forgery, not garbage */
     ck_assert_int_eq(ad_leases_attach(mgr, b, bad, 2, &r), -ENOENT);
     memcpy(bad, tok, sizeof(bad));
     bad[10] = 'X';
