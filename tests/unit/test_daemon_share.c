@@ -4,7 +4,8 @@
  * heaps (daemon/share.c over daemon/lease.c): tokens, the charge passing
  * from holder to holder, reclaim never taking an attached lease, the
  * last holder punching the extent, own-memory leases across uids, the
- * rate limit, and the ledger keeping one record per extent.
+ * rate limit, the ledger keeping one record per extent, and a restart from
+ * it handing the extent to one holder only.
  */
 #include <check.h>
 #include <errno.h>
@@ -270,6 +271,75 @@ START_TEST(test_ledger_one_record_per_extent)
 }
 END_TEST
 
+/* The fd-store restart path: a daemon that stops with a shared extent
+ * leaves one ledger record for it; the next one adopts the pool with that
+ * orphan, and of the two holders only the one the record names gets it. */
+typedef struct orphans {
+    ad_leases_orphan_t items[8];
+    size_t count;
+} orphans_t;
+
+static void collect_orphan(void *ctx, const ad_ledger_record_t *rec)
+{
+    orphans_t *o = ctx;
+    if (o->count < 8)
+        o->items[o->count++] = (ad_leases_orphan_t){rec->offset, rec->size, (pid_t)rec->pid};
+}
+
+START_TEST(test_restart_one_owner_from_the_ledger)
+{
+    ad_ledger_t *ledger = NULL;
+    ck_assert_int_eq(ad_ledger_new(64, &ledger), 0);
+    ad_leases_set_ledger(mgr, ledger);
+    /* Two living processes: this one owns, its parent attaches. */
+    pid_t owner_pid = getpid(), other_pid = getppid();
+    uint64_t a = client(owner_pid, getuid()), b = client(other_pid, getuid());
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 2 * MiB, 1, &g), 0);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, 0, false, 0, 1, tok), 0);
+    ad_lease_attach_t r;
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &r), 0);
+    ad_pool_info_t pi;
+    ck_assert_int_eq(ad_leases_pool_info(mgr, a, &pi), 0);
+    int pool = fcntl(pi.fd, F_DUPFD_CLOEXEC, 0);
+    ck_assert_int_ge(pool, 0);
+    /* The daemon stops: nothing punched, one record for the extent. */
+    ck_assert_int_eq(ad_leases_client_free(mgr, a, 3, false), 1);
+    ck_assert_int_eq(ad_leases_client_free(mgr, b, 3, false), 1);
+    orphans_t o = {.count = 0};
+    ad_ledger_foreach(ledger, collect_orphan, &o);
+    ck_assert_uint_eq(o.count, 1);
+    ck_assert_int_eq(o.items[0].pid, owner_pid);
+    ck_assert_uint_eq(o.items[0].offset, g.offset);
+    ad_leases_set_ledger(mgr, NULL);
+    ad_ledger_free(ledger);
+
+    ad_leases_t *next = NULL;
+    ad_leases_config_t c = {.budget = 64 * MiB,
+                            .heap_size = 128 * MiB,
+                            .small_limit = 4 * MiB,
+                            .decay_ms = 1000,
+                            .restart_grace_ms = 1000};
+    ck_assert_int_eq(ad_leases_new(&c, &next), 0);
+    ck_assert_int_eq(ad_leases_adopt_pool(next, getuid(), pool, o.items, o.count, 10, NULL), 0);
+    uint64_t a2 = 0, b2 = 0;
+    ck_assert_int_eq(ad_leases_client_new(next, other_pid, getuid(), getgid(), "b", 10, &b2), 0);
+    ck_assert_int_eq(ad_leases_client_new(next, owner_pid, getuid(), getgid(), "a", 10, &a2), 0);
+    ad_lease_grant_t back;
+    /* The attacher asks first and is refused; the owner gets it. */
+    ck_assert_int_eq(ad_leases_claim(next, b2, g.offset, g.size, 11, &back), -EBUSY);
+    ck_assert_int_eq(ad_leases_claim(next, a2, g.offset, g.size, 11, &back), 0);
+    ck_assert_int_eq(ad_leases_claim(next, b2, g.offset, g.size, 11, &back), -EBUSY);
+    ad_leases_stats_t st;
+    ad_leases_stats(next, &st);
+    ck_assert_uint_eq(st.leased_bytes, g.size);
+    ck_assert_uint_eq(st.leases, 1);
+    ck_assert(ad_leases_is_valid(next));
+    ad_leases_free(next);
+}
+END_TEST
+
 static Suite *share_suite(void)
 {
     Suite *s = suite_create("daemon_share");
@@ -281,6 +351,7 @@ static Suite *share_suite(void)
     tcase_add_test(tc, test_tokens_checked);
     tcase_add_test(tc, test_own_memory_across_uids);
     tcase_add_test(tc, test_ledger_one_record_per_extent);
+    tcase_add_test(tc, test_restart_one_owner_from_the_ledger);
     suite_add_tcase(s, tc);
     return s;
 }
