@@ -441,10 +441,11 @@ typedef struct ad_lease_attach {
 
 /* Leases size bytes of memory of its own to a client: a memfd sealed
  * against growing and shrinking, counted in the budget like any lease but
- * in no pool (so it may be shared across uids). No queue and no reclaim:
- * refused at once when it does not fit. *ret_fd is a dup of the memfd for
- * the client (the caller sends and closes it). Returns 0, or the
- * ad_leases_grant() errors, -errno from memfd_create(). */
+ * in no pool (so it may be shared across uids). When it does not fit,
+ * parked leases are taken back (as ad_leases_request() does); then it is
+ * refused at once: no queue. It is never parked or reclaimed itself. *ret_fd is a dup of the memfd
+ * for the client (the caller sends and closes it). Returns 0, or the ad_leases_grant() errors,
+ * -errno from memfd_create(). */
 int ad_leases_grant_own(ad_leases_t *leases, uint64_t client_id, uint64_t size, uint64_t now_ms,
                         ad_lease_grant_t *ret_grant, int *ret_fd);
 

@@ -1,22 +1,24 @@
 /* SPDX-License-Identifier: MIT
  *
- * lease_internal.h -- what the three files of the lease manager share: the
+ * lease_internal.h -- what the files of the lease manager share: the
  * records behind ad_leases_t and the helpers one file calls in another.
  *
  * Only lease.c, reclaim.c, adopt.c and share.c include this header; the
  * rest of the daemon sees the manager through lease.h alone. Calls go one
  * way, down:
  *
+ *     share.c (tokens, attaches, leases with memory of their own)
+ *         |
  *     reclaim.c (the no-starvation policy, the purge)
  *         |            \
  *         |          adopt.c (pools adopted after a restart, claims, grace)
- *         |            /       share.c (tokens, attach, own-memory leases)
- *         |           /       /
+ *         |            /
  *     lease.c (the books: clients, pools, leases, shared extents, limits, views)
  *
- * The books include who holds a shared extent and the token records (plain
- * data, so a lease that goes can drop its tokens without calling up);
- * share.c makes tokens, checks them and attaches.
+ * share.c calls down into lease.c's books and, for memory of its own that
+ * does not fit, into reclaim.c's public ad_leases_reclaim_parked(). The
+ * books include who holds a shared extent and the token records (plain
+ * data, so a lease that goes drops its tokens without calling up).
  *
  * Declarations are grouped by the file that defines them. Loop thread only,
  * like the manager itself.

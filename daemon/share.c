@@ -173,6 +173,14 @@ int ad_leases_grant_own(ad_leases_t *m, uint64_t client_id, uint64_t size, uint6
         return -EINVAL;
     uint64_t length = ad_heap_round(c->pool->heap, size);
     int r = ad_leases__admit(m, c, length);
+    if (r == -ENOMEM) {
+        /* Short: parked leases come back first, furthest above their fair
+         * share first, as for any lease (reclaim.c); there is no queue. */
+        uint64_t used = m->leased_total + m->orphan_bytes;
+        uint64_t need = used + length > m->config.budget ? used + length - m->config.budget : 0;
+        if (need > 0 && ad_leases_reclaim_parked(m, 0, need, now_ms) > 0)
+            r = ad_leases__admit(m, c, length);
+    }
     if (r < 0) {
         m->refused_total++;
         return r;

@@ -113,7 +113,8 @@ ARENA_API int arena_lease_unpark(arena_conn_t *conn, const arena_lease_t *lease)
  * extent of the uid's pool -- the only kind that can be shared with
  * processes of another uid (arena_share_uid()), since pool memfds never
  * cross a uid. It counts against the budget like any lease, but is never
- * queued (wait_ms is ignored: -ENOMEM at once when short), cannot be
+ * queued (wait_ms is ignored: when memory is short the daemon takes parked
+ * leases back, and otherwise answers -ENOMEM at once), cannot be
  * parked (-ENOTSUP), and costs a memfd and its own mapping. Returns as
  * arena_lease(), -EINVAL for unknown flags. */
 ARENA_API int arena_lease_flags(arena_conn_t *conn, size_t size, int wait_ms, unsigned flags,

@@ -249,6 +249,31 @@ START_TEST(test_own_memory_across_uids)
 }
 END_TEST
 
+/* Memory of its own takes parked leases back when short, like any lease. */
+START_TEST(test_own_memory_reclaims_parked)
+{
+    uint64_t a = client(100, 1000), b = client(101, 1000);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 60 * MiB, 1, &g), 0);
+    int fd;
+    uint32_t slots;
+    ck_assert_int_eq(ad_leases_control_info(mgr, a, &fd, &slots), 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ad_lease_grant_t own;
+    int ofd = -1;
+    ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 2, &own, &ofd), -ENOMEM);
+    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 3, &own, &ofd), 0);
+    ck_assert_uint_eq(leased(a), 0);
+    ck_assert_uint_eq(leased(b), 8 * MiB);
+    (void)close(ofd);
+    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
+}
+END_TEST
+
 START_TEST(test_ledger_one_record_per_extent)
 {
     ad_ledger_t *ledger = NULL;
@@ -350,6 +375,7 @@ static Suite *share_suite(void)
     tcase_add_test(tc, test_attached_never_reclaimed);
     tcase_add_test(tc, test_tokens_checked);
     tcase_add_test(tc, test_own_memory_across_uids);
+    tcase_add_test(tc, test_own_memory_reclaims_parked);
     tcase_add_test(tc, test_ledger_one_record_per_extent);
     tcase_add_test(tc, test_restart_one_owner_from_the_ledger);
     suite_add_tcase(s, tc);
