@@ -105,8 +105,8 @@ ARENA_API int arena_lease_unpark(arena_conn_t *conn, const arena_lease_t *lease)
 #define ARENA_TOKEN_SIZE     64   /* a token is a NUL-terminated printable string */
 #define ARENA_SHARE_READONLY 0x1u /* attachers get a read-only mapping */
 #define ARENA_SHARE_ONCE     0x2u /* the token is spent by its first attach (a hand-off) */
-#define ARENA_LEASE_OWN_MEMORY                                                                     \
-    0x1u /* arena_lease_flags(): a memfd of its own, shareable across uids */
+/* arena_lease_flags(): a memfd of its own, shareable across uids. */
+#define ARENA_LEASE_OWN_MEMORY 0x1u
 
 /* Like arena_lease(), with flags. ARENA_LEASE_OWN_MEMORY: the lease is a
  * memfd of its own (sealed against growing and shrinking) instead of an
