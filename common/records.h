@@ -64,7 +64,10 @@
     X(bytes_punched_total, U64, 0, BYTES, NULL, 0)                                                 \
     X(requests_refused_total, U64, 0, COUNT, NULL, 0)                                              \
     X(protocol_errors_total, U64, 0, COUNT, NULL, 0)                                               \
-    X(connections_total, U64, 0, COUNT, NULL, 0)
+    X(connections_total, U64, 0, COUNT, NULL, 0)                                                   \
+    /* extents more than one holder maps (counted once), and live share tokens */                  \
+    X(shared_bytes, U64, 0, BYTES, "shared", 0)                                                    \
+    X(share_tokens, U64, 0, COUNT, "share tokens", 0)
 
 /* ClientInfo: one client as the caller may see it (arenactl clients). */
 #define ARENA_REC_CLIENT(X)                                                                        \

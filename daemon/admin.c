@@ -124,6 +124,10 @@ void ad_admin_status(const ad_admin_t *a, uint64_t now_ms, ad_wire_status_t *ret
     ad_leases_adopt_stats_t as;
     ad_leases_adopt_stats(a->leases, &as);
     st.restart_held_bytes = as.orphan_bytes;
+    ad_leases_share_stats_t ss;
+    ad_leases_share_stats(a->leases, &ss);
+    st.shared_bytes = ss.shared_bytes;
+    st.share_tokens = ss.tokens;
     *ret_status = st;
 }
 
