@@ -384,8 +384,11 @@ int ad_leases__lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_page
         ad_ledger_remove(m->ledger, l->ledger_slot);
     arena__avl_remove(&m->leases, &l->by_id);
     arena__avl_remove(&c->leases, &l->in_client);
-    if (!l->uncharged)
+    if (!l->uncharged) {
         c->leased_bytes -= l->size;
+        if (x && !x->pool)
+            c->own_bytes -= l->size;
+    }
     if (x) {
         lease_t **pp = &x->first;
         while (*pp != l)
@@ -416,6 +419,8 @@ int ad_leases__lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_page
             lease_t *h = x->first;
             h->uncharged = false;
             h->client->leased_bytes += l->size;
+            if (!x->pool)
+                h->client->own_bytes += l->size;
             if (x->pool && !m->ledger_frozen)
                 ad_leases__ledger_add(m, h);
         }
@@ -506,6 +511,13 @@ static uint64_t uid_leased_bytes(const ad_leases_t *m, uid_t uid)
         if (p->uid == uid)
             sum += p->leased_bytes;
     }
+    /* Memory of its own is in no pool: its charged holders' share. */
+    for (arena__avl_node_t *n = arena__avl_first(&m->clients); n;
+         n = arena__avl_next(&m->clients, n)) {
+        const client_t *c = ARENA_AVL_ENTRY(n, client_t, node);
+        if (c->uid == uid)
+            sum += c->own_bytes;
+    }
     return sum;
 }
 
@@ -595,8 +607,11 @@ int ad_leases__lease_file(ad_leases_t *m, client_t *c, lease_t *l, uint64_t now_
     l->ledger_slot = AD_LEDGER_NONE;
     if (!l->uncharged && (!l->ext || l->ext->pool))
         ad_leases__ledger_add(m, l);
-    if (!l->uncharged)
+    if (!l->uncharged) {
         c->leased_bytes += l->size;
+        if (l->ext && !l->ext->pool)
+            c->own_bytes += l->size;
+    }
     return 0;
 }
 
@@ -991,7 +1006,7 @@ bool ad_leases_is_valid(const ad_leases_t *m)
     for (arena__avl_node_t *n = arena__avl_first(&m->clients); n;
          n = arena__avl_next(&m->clients, n)) {
         const client_t *c = ARENA_AVL_ENTRY(n, client_t, node);
-        uint64_t bytes = 0;
+        uint64_t bytes = 0, own = 0;
         if (arena__avl_check(&c->leases) != 0)
             return false;
         for (arena__avl_node_t *k = arena__avl_first(&c->leases); k;
@@ -1004,8 +1019,10 @@ bool ad_leases_is_valid(const ad_leases_t *m)
                 return false;
             if (!l->uncharged)
                 bytes += l->size;
+            if (!l->uncharged && l->ext && !l->ext->pool)
+                own += l->size;
         }
-        if (bytes != c->leased_bytes)
+        if (bytes != c->leased_bytes || own != c->own_bytes)
             return false;
         total += bytes;
         count += c->leases.count;

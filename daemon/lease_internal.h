@@ -85,6 +85,7 @@ typedef struct client {
     pool_t *pool;
     arena__avl_t leases; /* lease_t.in_client, by id */
     uint64_t leased_bytes;
+    uint64_t own_bytes;     /* of leased_bytes, in memory of its own (in no pool) */
     uint32_t waiting;       /* requests of this client in the wait queue */
     uint64_t waiting_bytes; /* bytes they ask for */
     ad_control_t *control;  /* the client's control region */

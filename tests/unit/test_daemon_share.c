@@ -249,6 +249,40 @@ START_TEST(test_own_memory_across_uids)
 }
 END_TEST
 
+/* Memory of its own counts against max_bytes_per_uid, in whichever
+ * holder's uid pays for it. */
+START_TEST(test_own_memory_uid_limit)
+{
+    ad_leases_t *m = NULL;
+    ad_leases_config_t c = {.budget = 64 * MiB,
+                            .heap_size = 128 * MiB,
+                            .small_limit = 4 * MiB,
+                            .max_bytes_per_uid = 10 * MiB};
+    ck_assert_int_eq(ad_leases_new(&c, &m), 0);
+    uint64_t a = 0, x = 0;
+    ck_assert_int_eq(ad_leases_client_new(m, 100, 1000, 1000, "a", 0, &a), 0);
+    ck_assert_int_eq(ad_leases_client_new(m, 101, 2000, 2000, "x", 0, &x), 0);
+    ad_lease_grant_t g, h;
+    int fd = -1;
+    ck_assert_int_eq(ad_leases_grant_own(m, a, 8 * MiB, 1, &g, &fd), 0);
+    (void)close(fd);
+    ck_assert_int_eq(ad_leases_grant(m, a, 4 * MiB, 1, &h), -EDQUOT);
+    ck_assert_int_eq(ad_leases_grant_own(m, a, 4 * MiB, 1, &h, &fd), -EDQUOT);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(m, a, g.lease_id, 0, true, 2000, 1, tok), 0);
+    ad_lease_attach_t r;
+    ck_assert_int_eq(ad_leases_attach(m, x, tok, 2, &r), 0);
+    (void)close(r.fd);
+    /* The owner lets go: uid 2000 pays now, uid 1000 has room again. */
+    ck_assert_int_eq(ad_leases_release(m, a, g.lease_id, 3), 0);
+    ck_assert(ad_leases_is_valid(m));
+    ck_assert_int_eq(ad_leases_grant(m, a, 4 * MiB, 3, &h), 0);
+    ck_assert_int_eq(ad_leases_grant(m, x, 4 * MiB, 3, &h), -EDQUOT);
+    ck_assert(ad_leases_is_valid(m));
+    ad_leases_free(m);
+}
+END_TEST
+
 /* Memory of its own takes parked leases back when short, like any lease. */
 START_TEST(test_own_memory_reclaims_parked)
 {
@@ -375,6 +409,7 @@ static Suite *share_suite(void)
     tcase_add_test(tc, test_attached_never_reclaimed);
     tcase_add_test(tc, test_tokens_checked);
     tcase_add_test(tc, test_own_memory_across_uids);
+    tcase_add_test(tc, test_own_memory_uid_limit);
     tcase_add_test(tc, test_own_memory_reclaims_parked);
     tcase_add_test(tc, test_ledger_one_record_per_extent);
     tcase_add_test(tc, test_restart_one_owner_from_the_ledger);
