@@ -27,7 +27,7 @@ done
 
 # Build and test dependencies, all from Debian 12.
 packages=(build-essential cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-    check libsubunit-dev libsystemd-dev python3 coreutils procps groff-base systemd)
+    check libsubunit-dev libsystemd-dev libjson-c-dev python3 coreutils procps groff-base systemd)
 # CI also runs the libFuzzer smoke test (test_fuzz_smoke): clang and its runtimes.
 if [ $ci = 1 ]; then
     packages+=(clang-14 libclang-rt-14-dev)

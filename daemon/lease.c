@@ -1859,3 +1859,16 @@ void ad_leases_set_pool_hook(ad_leases_t *m, ad_leases_pool_fn fn, void *ctx)
     m->pool_hook = fn;
     m->pool_hook_ctx = ctx;
 }
+
+int ad_leases_foreach_pool(const ad_leases_t *m, int (*fn)(void *ctx, const ad_pool_view_t *view),
+                           void *ctx)
+{
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        ad_pool_view_t v = {.uid = p->uid, .serial = p->serial, .heap = p->heap};
+        int r = fn(ctx, &v);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}

@@ -6,7 +6,7 @@
  *
  * Commands: status, clients, leases [--client ID], reclaim [--bytes SIZE]
  * [--client ID], metrics, top [--interval S] [--once] [--count N], shares,
- * events [--since SEQ]. Tables
+ * events [--since SEQ], map [--uid UID] [--width N] (map.c). Tables
  * with human sizes by default; --json prints one JSON document instead (written by the small
  * emitter below, which escapes strings and never emits invalid UTF-8). Exit codes: 0 success, 1 the
  * daemon refused (its message is printed), 2 usage error or no daemon (the message names the socket
@@ -38,6 +38,7 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "map.h"
 #include "paths.h"
 #include "size.h"
 #include "wire.h"
@@ -179,6 +180,9 @@ static const char ctl_usage[] =
     "                             live view of budget, pressure and clients (q quits)\n"
     "  shares                     leased, live, parked, fair share, weight, waiting\n"
     "  events [--since SEQ]       the daemon's recent lease and pressure events\n"
+    "  map [--uid UID] [--width N]\n"
+    "                             a picture of each pool heap: leased by whom, parked,\n"
+    "                             dirty, free\n"
     "\n"
     "Options:\n"
     "  --socket PATH   the daemon's socket (default: $ARENAD_SOCKET, else\n"
@@ -1142,6 +1146,8 @@ int arena__ctl_main(int argc, char **argv, FILE *out, FILE *err)
     const char *word = ctl_first_word(argc, argv);
     if (word && strcmp(word, "top") == 0)
         return ctl_top(argc, argv, out, err);
+    if (word && strcmp(word, "map") == 0)
+        return ctl_map_main(argc, argv, out, err);
     if (word && (strcmp(word, "shares") == 0 || strcmp(word, "events") == 0))
         return ctl_admin_view(argc, argv, word[0] == 'e', out, err);
     arena__ctl_args_t a;

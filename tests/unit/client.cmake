@@ -11,7 +11,8 @@ arena_add_check_test(test_client_conn SOURCES test_client_conn.c
 # arenactl's helpers, without its main().
 arena_add_check_test(test_client_ctl
   SOURCES test_client_ctl.c ${CMAKE_SOURCE_DIR}/client/arenactl/arenactl.c
-  LIBS arena-client-static LABELS client TIMEOUT 60)
+          ${CMAKE_SOURCE_DIR}/client/arenactl/map.c
+  LIBS arena-client-static PkgConfig::JSONC LABELS client TIMEOUT 60)
 target_compile_definitions(test_client_ctl PRIVATE ARENACTL_NO_MAIN)
 
 # Only the public arena_* API may be exported from libarena-client.so.
