@@ -309,7 +309,9 @@ size_t ad_heapmap_coalesce(ad_wire_map_extent_t *items, size_t count, size_t cap
     size_t out = 0, i = 0;
     for (uint64_t at = start; at < end; at += cell) {
         uint64_t cend = end - at > cell ? at + cell : end;
-        cell_kind_t kinds[CELL_KINDS];
+        /* A cell always meets an extent (they tile the range); should it
+         * not, it reads as free rather than as stack garbage. */
+        cell_kind_t kinds[CELL_KINDS] = {{.state = AD_WIRE_MAP_FREE}};
         size_t nkinds = 0;
         /* items[i] is the first extent that ends after `at`. */
         for (size_t j = i; j < count && items[j].offset < cend; j++) {

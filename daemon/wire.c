@@ -502,10 +502,13 @@ int ad_wire_encode_map(uint64_t request_id, const ad_wire_map_t *map, uint8_t **
     size_t extents = 0;
     for (size_t i = 0; i < map->count; i++)
         extents += map->pools[i].count;
-    Arena__V1__PoolMap *pools = calloc(map->count ? map->count : 1, sizeof(*pools));
-    Arena__V1__PoolMap **pool_ptrs = calloc(map->count ? map->count : 1, sizeof(*pool_ptrs));
-    Arena__V1__MapExtent *items = calloc(extents ? extents : 1, sizeof(*items));
-    Arena__V1__MapExtent **item_ptrs = calloc(extents ? extents : 1, sizeof(*item_ptrs));
+    size_t np = map->count ? map->count : 1, ne = extents ? extents : 1;
+    Arena__V1__PoolMap *pools = calloc(np, sizeof(*pools));
+    Arena__V1__PoolMap **pool_ptrs =
+        calloc(np, sizeof(*pool_ptrs)); /* NOLINT(bugprone-sizeof-expression) */
+    Arena__V1__MapExtent *items = calloc(ne, sizeof(*items));
+    Arena__V1__MapExtent **item_ptrs =
+        calloc(ne, sizeof(*item_ptrs)); /* NOLINT(bugprone-sizeof-expression) */
     int r = -ENOMEM;
     if (!pools || !pool_ptrs || !items || !item_ptrs)
         goto out;

@@ -507,6 +507,7 @@ int ctl_map_main(int argc, char **argv, FILE *out, FILE *err)
     opterr = 0;
     bool seen_cmd = false;
     int c;
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe): arenactl parses on its only thread */
     while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1 || optind < argc) {
         if (c == -1) {
             /* The command word once, then options again. */
