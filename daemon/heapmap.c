@@ -5,8 +5,9 @@
  * The heap's own walk (ad_heap_walk) gives the pieces that tile it: leases,
  * free space and the dirty overlay. A lease's piece only says which client
  * owns it; whether it is parked is in the client's state word, which the
- * lease manager reads for its lease views, so the leases of the pool's uid are
- * looked up by (client, offset). An allocated piece owned by no lease is a
+ * lease manager reads for its lease views, so the leases of the uids mapped
+ * are read once, sorted by (client, offset) -- client ids are daemon-wide --
+ * and looked up per piece. An allocated piece owned by no lease is a
  * previous daemon's lease kept after a restart (held). The byte figures are
  * summed before anything is merged, so they stay exact when the picture has to
  * be coarsened to fit in a frame (ad_heapmap_coalesce). The manager is only
@@ -28,6 +29,7 @@ typedef struct map_lease {
 } map_lease_t;
 
 typedef struct map_leases {
+    bool all; /* every uid's leases, else uid's only */
     uid_t uid;
     map_lease_t *items;
     size_t count;
@@ -45,7 +47,7 @@ static int map_lease_cmp(const void *pa, const void *pb)
 static int collect_lease(void *ctx, const ad_lease_view_t *v)
 {
     map_leases_t *ml = ctx;
-    if (v->uid != ml->uid)
+    if (!ml->all && v->uid != ml->uid)
         return 0;
     if (ml->count == ml->cap) {
         size_t cap = ml->cap ? ml->cap * 2 : 64;
@@ -152,16 +154,11 @@ static int collect_pool(void *ctx, const ad_pool_view_t *v)
     return 0;
 }
 
-static int map_pool(const ad_leases_t *leases, const ad_pool_view_t *v, size_t cap,
+/* Maps one pool; ml holds the leases sorted by (client, offset) (client
+ * ids are daemon-wide, so one table serves every pool). */
+static int map_pool(const map_leases_t *ml, const ad_pool_view_t *v, size_t cap,
                     ad_wire_map_pool_t *ret_pool)
 {
-    map_leases_t ml = {.uid = v->uid};
-    int r = ad_leases_foreach_lease(leases, 0, collect_lease, &ml);
-    if (r < 0)
-        goto out;
-    if (ml.count > 1)
-        qsort(ml.items, ml.count, sizeof(*ml.items), map_lease_cmp);
-
     ad_wire_map_pool_t p = {
         .uid = v->uid,
         .serial = v->serial,
@@ -171,29 +168,25 @@ static int map_pool(const ad_leases_t *leases, const ad_pool_view_t *v, size_t c
     ad_heap_stats_t hs;
     ad_heap_stats(v->heap, &hs);
     p.largest_free = hs.extents.largest_free;
-    map_walk_t w = {.leases = &ml, .pool = &p};
-    r = ad_heap_walk(v->heap, map_on_piece, &w);
+    map_walk_t w = {.leases = ml, .pool = &p};
+    int r = ad_heap_walk(v->heap, map_on_piece, &w);
     if (r < 0) {
         free(p.extents);
-        goto out;
+        return r;
     }
     p.extents_total = p.count;
     if (p.count > cap) {
         ad_wire_map_extent_t *spare = malloc(cap * sizeof(*spare));
         if (!spare) {
             free(p.extents);
-            r = -ENOMEM;
-            goto out;
+            return -ENOMEM;
         }
         p.count = ad_heapmap_coalesce(p.extents, p.count, cap, p.granule, spare);
         p.coalesced = true;
         free(spare);
     }
     *ret_pool = p;
-    r = 0;
-out:
-    free(ml.items);
-    return r;
+    return 0;
 }
 
 int ad_heapmap_build(const ad_leases_t *leases, bool all, uid_t uid, size_t max_extents,
@@ -211,28 +204,37 @@ int ad_heapmap_build(const ad_leases_t *leases, bool all, uid_t uid, size_t max_
         free(mp.items);
         return -ENOENT;
     }
+    map_leases_t ml = {.all = all, .uid = uid};
+    r = ad_leases_foreach_lease(leases, 0, collect_lease, &ml);
+    if (r < 0)
+        goto out;
+    if (ml.count > 1)
+        qsort(ml.items, ml.count, sizeof(*ml.items), map_lease_cmp);
+
     ad_wire_map_t map = {0};
     size_t n = mp.count < max_extents ? mp.count : max_extents;
     map.pools_omitted = (uint32_t)(mp.count - n);
     if (n > 0) {
         map.pools = calloc(n, sizeof(*map.pools));
         if (!map.pools) {
-            free(mp.items);
-            return -ENOMEM;
+            r = -ENOMEM;
+            goto out;
         }
     }
     for (size_t i = 0; i < n; i++) {
-        r = map_pool(leases, &mp.items[i], max_extents / n, &map.pools[i]);
+        r = map_pool(&ml, &mp.items[i], max_extents / n, &map.pools[i]);
         if (r < 0) {
             ad_heapmap_clear(&map);
-            free(mp.items);
-            return r;
+            goto out;
         }
         map.count++;
     }
-    free(mp.items);
     *ret_map = map;
-    return 0;
+    r = 0;
+out:
+    free(ml.items);
+    free(mp.items);
+    return r;
 }
 
 void ad_heapmap_clear(ad_wire_map_t *map)
