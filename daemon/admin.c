@@ -525,3 +525,18 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
     *ret_text = t.buf;
     return 0;
 }
+
+/* ---- heap map ------------------------------------------------------------------ */
+
+int ad_admin_map(const ad_admin_t *a, const ad_admin_caller_t *caller, bool by_uid, uid_t uid,
+                 size_t max_extents, ad_wire_map_t *ret_map)
+{
+    if (!a || !caller || !ret_map)
+        return -EINVAL;
+    if (by_uid && !may_see(caller, uid))
+        return -EPERM;
+    /* Without a uid: every pool for a privileged caller, else the caller's
+     * own (which exists: the caller is a client of it). */
+    bool all = !by_uid && caller->privileged;
+    return ad_heapmap_build(a->leases, all, by_uid ? uid : caller->uid, max_extents, ret_map);
+}

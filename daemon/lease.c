@@ -894,3 +894,16 @@ bool ad_leases_is_valid(const ad_leases_t *m)
     return heap_leased == total && waiters == m->waiters && waiting == waiters &&
            waiting_bytes == queued_bytes;
 }
+
+int ad_leases_foreach_pool(const ad_leases_t *m, int (*fn)(void *ctx, const ad_pool_view_t *view),
+                           void *ctx)
+{
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        ad_pool_view_t v = {.uid = p->uid, .serial = p->serial, .heap = p->heap};
+        int r = fn(ctx, &v);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}

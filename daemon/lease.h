@@ -380,4 +380,17 @@ void ad_leases_set_pool_hook(ad_leases_t *leases, ad_leases_pool_fn fn, void *ct
  * the heaps' leased bytes agree. Returns true when consistent. */
 bool ad_leases_is_valid(const ad_leases_t *leases);
 
+/* One pool heap, for ad_leases_foreach_pool(). */
+struct ad_heap;
+typedef struct ad_pool_view {
+    uid_t uid;
+    uint64_t serial;            /* daemon-wide pool number, from 1 */
+    const struct ad_heap *heap; /* owned by the manager; read it during the call only */
+} ad_pool_view_t;
+
+/* Calls fn for every pool in (uid, serial) order until fn returns non-zero,
+ * which is then returned. The callback must not change the manager. */
+int ad_leases_foreach_pool(const ad_leases_t *leases,
+                           int (*fn)(void *ctx, const ad_pool_view_t *view), void *ctx);
+
 #endif

@@ -4,7 +4,7 @@
 add_library(arenad_service STATIC
   config.c log.c wire.c conn.c dispatch.c lease.c reclaim.c adopt.c admin.c server.c
   listen.c timers.c reload.c
-  control.c events.c fairshare.c ledger.c restart.c memfd.c)
+  control.c events.c fairshare.c ledger.c restart.c memfd.c heapmap.c)
 target_include_directories(arenad_service PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(arenad_service PRIVATE AD_VERSION="${PROJECT_VERSION}")
 target_link_libraries(arenad_service PUBLIC arenad_core arena_common arena_proto PkgConfig::LIBUV)

@@ -16,7 +16,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,4 +267,79 @@ int harness_daemon_stop(harness_daemon_t *d)
     }
     d->socket[0] = '\0';
     return result;
+}
+
+/* ---- running programs ------------------------------------------------------- */
+
+/* Appends what fd has to buf (NUL-terminated, at most cap - 1 bytes kept);
+ * returns false at EOF or on an error. */
+static bool harness_drain(int fd, char *buf, size_t cap, size_t *len)
+{
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR)
+        return true;
+    if (n <= 0)
+        return false;
+    size_t keep = (size_t)n < cap - 1 - *len ? (size_t)n : cap - 1 - *len;
+    memcpy(buf + *len, chunk, keep);
+    *len += keep;
+    buf[*len] = '\0';
+    return true;
+}
+
+int harness_run(char *const argv[], harness_run_t *r)
+{
+    int out[2], err[2];
+    r->out[0] = r->err[0] = '\0';
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return r->code = -errno;
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        r->code = -errno;
+        (void)close(out[0]);
+        (void)close(out[1]);
+        return r->code;
+    }
+    (void)fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+            _exit(126);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    (void)close(out[1]);
+    (void)close(err[1]);
+    if (pid < 0) {
+        r->code = -errno;
+        (void)close(out[0]);
+        (void)close(err[0]);
+        return r->code;
+    }
+    size_t olen = 0, elen = 0;
+    struct pollfd pf[2] = {{.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
+    while (pf[0].fd >= 0 || pf[1].fd >= 0) {
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pf[0].revents && !harness_drain(out[0], r->out, sizeof(r->out), &olen))
+            pf[0].fd = -1;
+        if (pf[1].revents && !harness_drain(err[0], r->err, sizeof(r->err), &elen))
+            pf[1].fd = -1;
+    }
+    (void)close(out[0]);
+    (void)close(err[0]);
+    int status;
+    pid_t w;
+    do {
+        w = waitpid(pid, &status, 0);
+    } while (w < 0 && errno == EINTR);
+    if (w != pid)
+        return r->code = -ECHILD;
+    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return r->code;
 }

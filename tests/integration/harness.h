@@ -52,4 +52,17 @@ int harness_connect(const harness_daemon_t *d);
 /* Counts the open fds of process pid (entries of /proc/PID/fd), or -errno. */
 int harness_count_fds(pid_t pid);
 
+/* What harness_run() collected. */
+typedef struct harness_run {
+    int code;        /* exit code, or -signal, or -errno when it could not run */
+    char out[65536]; /* stdout, NUL-terminated, cut to fit */
+    char err[8192];  /* stderr, likewise */
+} harness_run_t;
+
+/* Runs argv (argv[0] found on PATH or a path) with stdin from /dev/null,
+ * collecting stdout and stderr (both read as they come, so neither can
+ * block the child) and the exit status into *r. The child dies with the
+ * test (PR_SET_PDEATHSIG). Returns r->code. */
+int harness_run(char *const argv[], harness_run_t *r);
+
 #endif

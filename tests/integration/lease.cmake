@@ -34,3 +34,15 @@ if(TARGET arenad)
 endif()
 add_test(NAME test_lease_nomalloc COMMAND test_lease_nomalloc)
 set_tests_properties(test_lease_nomalloc PROPERTIES LABELS "integration;client" TIMEOUT 120)
+
+# `arenactl map` against a real arenad: the picture of a known layout, its
+# JSON, bad input, another user's pool, merging to fit a small frame.
+add_executable(test_map test_map.c)
+target_link_libraries(test_map PRIVATE arena_test_harness arena-client-static PkgConfig::CHECK)
+set_target_properties(test_map PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_dependencies(test_map arenactl)
+if(TARGET arenad)
+  add_dependencies(test_map arenad)
+endif()
+add_test(NAME test_map COMMAND test_map)
+set_tests_properties(test_map PROPERTIES LABELS "integration;client" TIMEOUT 120)
