@@ -48,7 +48,6 @@
 #include "conn.h"
 #include "ctlword.h"
 #include "harness.h"
-#include "conn.h"
 #include "alloc/internal.h"
 
 #define MiB     ((size_t)1 << 20)
@@ -58,9 +57,19 @@
 
 static harness_daemon_t daemon_;
 
+static char config_path[] = "/tmp/test_pool_park.conf.XXXXXX";
+
+/* These cases watch the client's own parking and decay over more than the
+ * daemon's parked decay (parked_decay_ms, 1 s by default), which would take
+ * the parked leases first: it is off here (test_parked_decay tests it). */
 static void daemon_setup(void)
 {
-    static const char *const args[] = {"--budget", "256M", NULL};
+    int fd = mkstemp(config_path);
+    ck_assert_int_ge(fd, 0);
+    static const char conf[] = "parked_decay_ms = 0\n";
+    ck_assert_int_eq(write(fd, conf, sizeof(conf) - 1), (ssize_t)(sizeof(conf) - 1));
+    ck_assert_int_eq(close(fd), 0);
+    const char *const args[] = {"--budget", "256M", "--config", config_path, NULL};
     ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
     ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
 }
@@ -68,6 +77,8 @@ static void daemon_setup(void)
 static void daemon_teardown(void)
 {
     (void)harness_daemon_stop(&daemon_);
+    (void)unlink(config_path);
+    memcpy(config_path + sizeof(config_path) - 7, "XXXXXX", 6);
 }
 
 /* What the daemon says about one client's leases. */
@@ -320,6 +331,10 @@ START_TEST(test_decay_purges_parked)
      * been parked for the decay time. */
     void *big = arena_malloc(MiB); /* its free runs the tick below */
     ck_assert_ptr_nonnull(big);
+    /* Something stays live, so the free of big is the tick's and not the
+     * idle action's (test_idle_gives_everything_back). */
+    void *keep = arena_malloc(64);
+    ck_assert_ptr_nonnull(keep);
     ck_assert(alloc_many(objs, NOBJ, 14));
     free_many(objs, NOBJ);
     arena__region_park_info_t pi;
@@ -331,6 +346,7 @@ START_TEST(test_decay_purges_parked)
     arena__region_park_info(&pi);
     ck_assert_uint_eq(pi.dirty, 0);
     ck_assert_uint_ge(pi.count, count); /* still parked (the spare joined) */
+    arena_free(keep);
 }
 END_TEST
 
