@@ -408,15 +408,16 @@ uint64_t ad_leases_next_deadline(const ad_leases_t *m)
 /* ---- parked decay ------------------------------------------------------------ */
 
 /* Parked memory must not stay resident for long (DESIGN.md section 5): a
- * lease whose word read PARKED at every scan for parked_decay_ms is taken
+ * lease whose word reads PARKED for about parked_decay_ms is taken
  * back by CAS exactly as a reclaim for a starving request would take it,
  * its pages punched by the next purges in slices and its bytes returned to
  * the budget; the owner learns it at its next unpark (ARENA_ERECLAIMED) or
  * from the LeaseReclaimed note, and leases anew. No help from the client is
  * needed, so a blocked or stopped process loses its parked pages too.
  *
- * A scan runs every quarter of the decay while any lease exists, so a lease
- * goes at most 1.5 decays after it was parked. "Parked since" is the first
+ * A scan runs every quarter of the decay while any lease exists, and a lease
+ * two scans half a decay apart found parked is taken: it goes between half a
+ * decay and the whole of it after it was parked. "Parked since" is the first
  * scan that saw the word PARKED with no scan seeing it ACTIVE since: a lease
  * unparked and parked again between two scans counts as parked all along,
  * which costs its owner at worst one more lease request. */
@@ -449,7 +450,10 @@ static uint64_t parked_decay(ad_leases_t *m, uint64_t now_ms)
                 l->parked_seen_ms = now_ms;
                 continue;
             }
-            if (now_ms - l->parked_seen_ms < decay)
+            /* Seen parked for half the decay: with a scan every quarter, it
+             * was parked at most three quarters before, so it goes (and its
+             * pages with the next purges) within the decay. */
+            if (now_ms - l->parked_seen_ms < decay / 2)
                 continue;
             if (!shares)
                 shares = ad_leases__shares(m, NULL, 0); /* for the event; NULL: 0 */

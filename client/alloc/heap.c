@@ -54,6 +54,9 @@
 #include "alloc/internal.h"
 #include "conn.h"
 
+/* Frees into abandoned segments after which a heap adopts them (free_generic). */
+#define ABANDONED_FREES_ADOPT 1024u
+
 /* The owner of abandoned segments (xowner), the heap of no thread. */
 static arena__heap_t heap_abandoned;
 
@@ -105,6 +108,7 @@ static void heap_reset(arena__heap_t *heap)
     heap->free_base = ARENA__NO_BASE;
     heap->free_seg = NULL;
     heap->empty_segments = 0;
+    heap->segment_count = 0;
     heap->idle_armed = false;
     heap->last_purge_ms = arena__now_ms();
     heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
@@ -185,6 +189,7 @@ static size_t heap_adopt(arena__heap_t *heap)
             heap->segments->prev = seg;
         }
         heap->segments = seg;
+        heap->segment_count++;
         for (uint32_t i = 0; i < ARENA__SEG_SLICES;) {
             arena__page_t *p = &seg->pages[i];
             if (p->kind == ARENA__PAGE_FREE) {
@@ -213,6 +218,11 @@ static size_t heap_adopt(arena__heap_t *heap)
         }
         count++;
         seg = next;
+    }
+    if (count > 0) {
+        /* Grown by adoption: when it holds nothing again, it gives all
+         * of it back (heap_idle()). */
+        heap->idle_armed = true;
     }
     return count;
 }
@@ -263,8 +273,7 @@ static void heap_thread_done(void *arg)
     heap_abandon(heap);
     /* Its live bytes (objects that outlive the thread, less the frees it
      * made of other heaps' objects) move to the process-wide counter, so
-     * the next thread given this heap struct starts from zero and its idle
-     * test (heap_is_idle()) means what it says. */
+     * the next thread given this heap struct starts from zero. */
     arena__atomic_add_relaxed(&arena__stat_live_orphan, ARENA__ATOMIC_LOAD_RELAXED(&heap->xlive));
     ARENA__ATOMIC_STORE_RELAXED(&heap->xlive, 0);
     if (tls_heap == heap) {
@@ -476,22 +485,57 @@ void *arena__heap_calloc(size_t count, size_t size)
 
 /* ---- free ------------------------------------------------------------------ */
 
-/* The idle action: a heap that grew past one segment and now holds nothing
- * gives everything back at once -- every page with nothing used, the current
- * ones too, then every empty segment, the spare too, parked. Parked, the
- * daemon takes them back after its parked decay without our help, so a
- * program that frees everything and then blocks or sleeps is back near its
+/* The idle action: a heap that grew past one segment and has shrunk back
+ * gives what it no longer uses back at once -- every page with nothing used,
+ * the current ones too, every empty segment, the spare too (parked), and the
+ * free page runs of the segment it still uses (purged). Parked, the daemon
+ * takes them back after its parked decay without our help, so a program that
+ * frees (nearly) everything and then blocks or sleeps is back near its
  * starting RSS within about a second, with no later call into the library
- * (DESIGN.md sections 5 and 6). Only a heap that grew past one segment arms
- * it (span.c), and the action disarms it: a heap that allocates and frees a
- * few objects over and over never parks and unparks for it. The trigger is
- * this heap's live counter at or below zero; frees made by other threads
- * count on theirs, so a heap whose objects another thread freed is left to
- * its purge tick. Owner only; from the slow paths of free. */
+ * (DESIGN.md sections 5 and 6) -- as glibc trims its heap top on free. Only
+ * a heap that grew past one segment (span.c) or adopted segments arms it,
+ * and the action disarms it: a heap that allocates and frees a few objects
+ * over and over never parks, unparks or purges for it.
+ *
+ * "Shrunk back" is read off the segments, not the live counter (frees of its
+ * objects by other threads count on theirs): at most one segment still holds
+ * a used page -- a large object, or a small page with a block out; a class's
+ * current page stays when its last block goes, and does not count. Programs
+ * keep a few objects of their own and of the C library for good, hence the
+ * one segment.
+ * Blocks other threads freed and this heap has not collected keep their
+ * pages used; the heap looks again at its next page-empty event. Owner only;
+ * from the slow paths of free. */
+/* Whether at most one segment of heap holds a used page (a large object, or
+ * a small page with a block out): the test of the idle action. Early exit at
+ * the second such segment. */
+static __attribute__((noinline)) bool heap_shrunk_back(const arena__heap_t *heap)
+{
+    unsigned in_use = 0;
+    for (const arena__segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
+        if (seg->is_empty) {
+            continue;
+        }
+        for (uint32_t i = 0; i < ARENA__SEG_SLICES;) {
+            const arena__page_t *p = &seg->pages[i];
+            if (p->kind == ARENA__PAGE_LARGE || (p->kind == ARENA__PAGE_SMALL && p->used != 0)) {
+                if (++in_use > 1) {
+                    return false;
+                }
+                break;
+            }
+            if (p->slice_count == 0) {
+                return false; /* cannot happen: spans tile the segment */
+            }
+            i += p->slice_count;
+        }
+    }
+    return true;
+}
+
 static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
 {
     heap->idle_armed = false;
-    (void)arena__heap_collect_remote(heap);
     for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
         arena__page_t *p = heap->queues[c].first;
         while (p != NULL) {
@@ -503,16 +547,20 @@ static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
         }
     }
     (void)arena__heap_release_all(heap);
+    uint64_t now = arena__now_ms();
+    /* The segment still in use keeps its objects' pages only. */
+    (void)arena__heap_purge(heap, true, now);
     /* What the purge tick would have done besides: entries of the parking
      * cache parked for the decay time lose their pages. */
-    (void)arena__region_park_purge(false, arena__now_ms());
+    (void)arena__region_park_purge(false, now);
     arena__heap_publish_live();
 }
 
-/* Whether heap should take its idle action now. */
+/* Whether heap should take its idle action now (see above). */
 static inline bool heap_is_idle(const arena__heap_t *heap)
 {
-    return ARENA__UNLIKELY(heap->idle_armed) && ARENA__ATOMIC_LOAD_RELAXED(&heap->xlive) <= 0;
+    return ARENA__UNLIKELY(heap->idle_armed) &&
+           (heap->segment_count - heap->empty_segments <= 1 || heap_shrunk_back(heap));
 }
 
 static void live_sub_remote(int64_t bytes)
@@ -622,6 +670,16 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
         live_sub_remote(page->kind == ARENA__PAGE_SMALL ? (int64_t)page->bsize
                                                         : (int64_t)span_usable(page, ptr));
         arena__page_free_remote(seg, page, ptr);
+        /* Objects of a thread that exited, freed here: nobody collects
+         * them until some heap adopts the abandoned segments, and a program
+         * that frees them and then waits would keep them resident. Every
+         * ABANDONED_FREES_ADOPT such frees, this heap adopts them all: the
+         * rest of the frees are local, and emptied segments go back. */
+        if (ARENA__UNLIKELY(heap != NULL &&
+                            ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == &heap_abandoned) &&
+            ++heap->abandoned_frees % ABANDONED_FREES_ADOPT == 0) {
+            (void)heap_adopt(heap);
+        }
         return;
     }
     arena__huge_t *h = (arena__huge_t *)hdr;

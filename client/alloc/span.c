@@ -227,6 +227,7 @@ arena__page_t *arena__span_alloc(arena__heap_t *heap, uint32_t n, uint8_t kind, 
             heap->idle_armed = true;
         }
         heap->segments = seg;
+        heap->segment_count++;
         p = &seg->pages[0];
         arena__span_bin_insert(heap, p);
     }
@@ -352,6 +353,7 @@ static size_t segment_give_back(arena__heap_t *heap, arena__segment_t *seg)
     if (seg->next != NULL) {
         seg->next->prev = seg->prev;
     }
+    heap->segment_count--;
     size_t size = seg->hdr.size;
     if (heap->free_seg == seg) {
         /* Not needed for safety (the free path checks xowner, which the

@@ -229,7 +229,9 @@ typedef struct arena__heap {
     arena__pqueue_t bins[ARENA__SPAN_BINS];     /* free spans */
     arena__segment_t *segments;                 /* owned segments */
     uint32_t empty_segments;                    /* owned segments with nothing used */
-    bool idle_armed; /* grew past one segment since its last idle action (heap.c) */
+    uint32_t segment_count;                     /* owned segments */
+    bool idle_armed;          /* grew past one segment since its last idle action (heap.c) */
+    uint32_t abandoned_frees; /* its frees into abandoned segments (heap.c) */
     uint64_t last_purge_ms;
     uint64_t pressure_seen;         /* pressure epoch last acted on */
     _Atomic int64_t xlive;          /* live bytes (owner stores, relaxed; others load, relaxed) */
