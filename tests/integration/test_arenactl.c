@@ -21,10 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
 #include "park.h"
 #include "wire.h"
 
@@ -34,24 +35,11 @@
 
 #define MiB (1024u * 1024u)
 
-static harness_daemon_t daemon_;
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
-
+static arena_test_daemon_t daemon_;
 static void daemon_start(void)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
     const char *const args[] = {"--budget", "64M", NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
 /* ---- running programs --------------------------------------------------------------- */
@@ -358,7 +346,7 @@ START_TEST(test_live_column)
 
     talker_stop(&t);
     holder_stop(&quiet);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
@@ -447,7 +435,7 @@ START_TEST(test_json_matches_what_clients_hold)
     ctl("--json status", &r);
     ck_assert_int_eq(r.code, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "\"leased_bytes\":0,"));
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
@@ -478,7 +466,7 @@ START_TEST(test_tables)
     ck_assert_int_eq(r.code, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "reclaimed "));
     holder_stop(&a);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
@@ -511,7 +499,7 @@ START_TEST(test_exit_codes)
     /* No daemon: exit 2 and the socket it tried is named. */
     char sock[sizeof(daemon_.socket)];
     (void)snprintf(sock, sizeof(sock), "%s", daemon_.socket);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     char *argv[] = {ARENACTL_PATH, "--socket", sock, "status", NULL};
     run_prog(argv, NULL, &r);
     ck_assert_int_eq(r.code, 2);
@@ -538,11 +526,4 @@ static Suite *arenactl_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(arenactl_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(arenactl_suite)

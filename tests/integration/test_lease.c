@@ -30,37 +30,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
 #include "wire.h"
 
 #define MiB  (1024u * 1024u)
 #define UNIT (256u * 1024u)
 
-static harness_daemon_t daemon_;
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
-
+static arena_test_daemon_t daemon_;
 static void daemon_start(const char *const *args)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
 static void daemon_stop(void)
 {
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0); /* a clean exit on SIGTERM */
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0); /* a clean exit on SIGTERM */
 }
 
 static void nap_ms(long ms)
@@ -799,11 +787,4 @@ static Suite *lease_suite(void)
 }
 
 /* argv[1], if given, names the one TCase to run ("lease" or "restart"). */
-int main(int argc, char **argv)
-{
-    SRunner *sr = srunner_create(lease_suite());
-    srunner_run_tagged(sr, NULL, argc > 1 ? argv[1] : NULL, NULL, NULL, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(lease_suite)

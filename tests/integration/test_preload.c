@@ -30,11 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "check_main.h"
+#include "fixture.h"
 
 #define RUN_TIMEOUT_S 120
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 static char tmpdir[256];
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -202,13 +203,12 @@ static void remove_tmpdir(void)
 static void setup_daemon(void)
 {
     make_tmpdir();
-    ck_assert_int_eq(harness_daemon_start(&daemon_, NULL), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_daemon_up(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
 }
 
 static void teardown_daemon(void)
 {
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
     remove_tmpdir();
 }
 
@@ -428,11 +428,4 @@ static Suite *preload_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(preload_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(preload_suite)

@@ -42,11 +42,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
 #include "fdpass.h"
-#include "harness.h"
+#include "fixture.h"
 #include "park.h"
 #include "wire.h"
 
@@ -60,7 +61,7 @@
 static const size_t lease_sizes[] = {64 * KIB, 1 * MIB, 4 * MIB + 8 * KIB};
 #define NLEASES (sizeof(lease_sizes) / sizeof(lease_sizes[0]))
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 static char config_path[64];
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -85,43 +86,43 @@ static void nap_ms(unsigned ms)
         ;
 }
 
-/* The daemon's arguments: a small budget and the grace period under test. */
+/* The daemon's arguments: a small budget. */
 static const char *const *daemon_args(void)
 {
-    static const char *args[8];
-    args[0] = "--budget";
-    args[1] = "96M";
-    args[2] = "--config";
-    args[3] = config_path;
-    args[4] = NULL;
+    static const char *const args[] = {"--budget", "96M", NULL};
     return args;
 }
 
-/* The config file every daemon here reads: the grace period under test, and
+/* The config every daemon here reads: the grace period under test, and
  * pages punched at once so resident bytes tell what is held. */
+static const char *restart_config(void)
+{
+    static char text[128];
+    (void)snprintf(text, sizeof(text), "restart_grace_ms = %d\ndecay_ms = 0\n", GRACE_MS);
+    return text;
+}
+
+/* The same config as a file, for the daemon the service manager below
+ * starts itself. */
 static void write_config(void)
 {
     (void)snprintf(config_path, sizeof(config_path), "/tmp/arenad-restart-XXXXXX");
     int fd = mkstemp(config_path);
     ck_assert_int_ge(fd, 0);
-    char text[128];
-    int n = snprintf(text, sizeof(text), "restart_grace_ms = %d\ndecay_ms = 0\n", GRACE_MS);
-    ck_assert_int_eq(write(fd, text, (size_t)n), n);
+    const char *text = restart_config();
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     (void)close(fd);
 }
 
 static void setup(void)
 {
-    write_config();
-    ck_assert_int_eq(harness_daemon_start(&daemon_, daemon_args()), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_daemon_up(&daemon_, restart_config(), daemon_args(), ARENA_TEST_EXPORT_SOCKET);
     ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
 }
 
 static void teardown(void)
 {
-    (void)harness_daemon_stop(&daemon_);
-    (void)unlink(config_path);
+    (void)arena_test_daemon_stop(&daemon_);
 }
 
 /* The pattern word of child `who`, lease k, at word i. */
@@ -380,7 +381,7 @@ START_TEST(test_sigkill_restart_keeps_every_byte)
         per_child += lease_sizes[k];
     ck_assert_uint_eq(before.leased_bytes, (CHILDREN + 1) * per_child);
 
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     (void)kill(kids[CHILDREN].pid, SIGKILL);
     ck_assert_int_eq(child_finish(&kids[CHILDREN]), 100 + SIGKILL);
     kids[CHILDREN].pid = 0;
@@ -517,7 +518,7 @@ static int raw_claim(int sock, uint64_t offset, uint64_t size)
 START_TEST(test_forged_claims_and_pools)
 {
     /* This uid's pool, as any process of the uid could get it. */
-    int s = harness_connect(&daemon_);
+    int s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_ge(s, 0);
     int pool = -1;
     ck_assert_int_eq(raw_hello(s, false, -1, &pool), ARENA__MSG_HELLO_REPLY);
@@ -538,12 +539,12 @@ START_TEST(test_forged_claims_and_pools)
     ck_assert_uint_eq(list->count, 1);
     uint64_t off = list->items[0].offset, size = list->items[0].size;
     arena__admin_leases_free(list);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
 
     /* Not a pool: a pipe, an unsealed memfd, no fd at all. */
     int pp[2];
     ck_assert_int_eq(pipe2(pp, O_CLOEXEC), 0);
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, pp[0], NULL), -ARENA__WIRE_ERROR_INVALID_ARGUMENT);
     (void)close(s);
     (void)close(pp[0]);
@@ -551,11 +552,11 @@ START_TEST(test_forged_claims_and_pools)
     int loose = memfd_create("not-a-pool", MFD_CLOEXEC);
     ck_assert_int_ge(loose, 0);
     ck_assert_int_eq(ftruncate(loose, 64 * MIB), 0);
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, loose, NULL), -ARENA__WIRE_ERROR_INVALID_ARGUMENT);
     (void)close(s);
     (void)close(loose);
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, -1, NULL), -ARENA__WIRE_ERROR_PROTOCOL);
     (void)close(s);
 
@@ -567,7 +568,7 @@ START_TEST(test_forged_claims_and_pools)
         if (pid == 0) {
             if (setgid(65534) != 0 || setuid(65534) != 0)
                 _exit(2);
-            int x = harness_connect(&daemon_);
+            int x = arena_test_daemon_connect(&daemon_);
             if (x < 0)
                 _exit(3);
             _exit(raw_hello(x, true, pool, NULL) == -ARENA__WIRE_ERROR_PERMISSION ? 0 : 4);
@@ -579,7 +580,7 @@ START_TEST(test_forged_claims_and_pools)
     }
 
     /* The forger hands the pool back first and claims bad extents. */
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, pool, NULL), ARENA__MSG_HELLO_REPLY);
     ck_assert_int_eq(raw_claim(s, 4096 + 1, 4096), ARENA__WIRE_ERROR_INVALID_ARGUMENT);
     ck_assert_int_eq(raw_claim(s, 0, 0), ARENA__WIRE_ERROR_INVALID_ARGUMENT);
@@ -630,7 +631,7 @@ START_TEST(test_release_across_restart_is_not_sent_stale)
     ck_assert_int_eq(arena_lease(a, MIB, 0, &la), 0);
     ck_assert_int_eq(arena_lease(a, MIB, 0, &lb), 0);
     fill(lb.addr, lb.size, 3, 1);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     /* A newcomer takes lease id 1 of the new daemon before `a` comes back. */
     arena_conn_t *b = NULL;
     ck_assert_int_eq(arena_connect(daemon_.socket, &b), 0);
@@ -668,7 +669,7 @@ START_TEST(test_late_client_without_fd_store_loses_its_pages)
     ck_assert_int_eq(arena_lease(late, MIB, 0, &ll), 0);
     fill(lp.addr, lp.size, 1, 0);
     fill(ll.addr, ll.size, 2, 0);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     /* prompt hands the pool back and claims; its lease is granted once the
      * grace period is over, when the unclaimed rest has been punched. */
     ck_assert_int_eq(arena_lease(prompt, MIB, 3 * GRACE_MS, &x), 0);
@@ -1018,7 +1019,7 @@ START_TEST(test_threads_share_a_connection_through_a_restart)
         ck_assert_int_eq(pthread_create(&th[i], NULL, churn_thread, &ch[i]), 0);
     }
     nap_ms(300);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     nap_ms(GRACE_MS + 700); /* claims, then grants again after the grace period */
     atomic_store(&stop, true);
     long ops = 0;
@@ -1078,7 +1079,7 @@ static int churn_main(unsigned seed)
             parked[i] = arena_lease_unpark(c, &l[i]) != 0;
         } else if (op == 5) {
             /* Half a frame on a raw connection, left hanging. */
-            int s = harness_connect(&daemon_);
+            int s = arena_test_daemon_connect(&daemon_);
             static const uint8_t half[] = {40, 0, 0, 0, 0x08, 0x01};
             if (s >= 0 && write(s, half, sizeof(half)) < 0)
                 return 3;
@@ -1107,10 +1108,10 @@ START_TEST(test_clients_killed_anywhere_leave_nothing)
     books(&st, NULL); /* the uid's pool memfd exists from the first hello on */
     /* The daemon closes books()'s connection when it sees the EOF: the
      * baseline is the count once that has happened. */
-    int fds_before = harness_count_fds(daemon_.pid);
+    int fds_before = arena_test_count_fds(daemon_.pid);
     for (int i = 0; i < 20; i++) {
         nap_ms(SLEEP_STEP);
-        int n = harness_count_fds(daemon_.pid);
+        int n = arena_test_count_fds(daemon_.pid);
         fds_before = n < fds_before ? n : fds_before;
     }
     ck_assert_int_gt(fds_before, 0);
@@ -1139,9 +1140,9 @@ START_TEST(test_clients_killed_anywhere_leave_nothing)
     ck_assert_uint_eq(st.leases, 0);
     ck_assert_uint_eq(resident_bytes(), 0);
     deadline = now_ms() + WAIT_MS;
-    while (harness_count_fds(daemon_.pid) != fds_before && now_ms() < deadline)
+    while (arena_test_count_fds(daemon_.pid) != fds_before && now_ms() < deadline)
         nap_ms(SLEEP_STEP);
-    ck_assert_int_eq(harness_count_fds(daemon_.pid), fds_before);
+    ck_assert_int_eq(arena_test_count_fds(daemon_.pid), fds_before);
 }
 END_TEST
 
@@ -1166,11 +1167,4 @@ static Suite *restart_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(restart_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(restart_suite)

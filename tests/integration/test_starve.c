@@ -37,38 +37,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
 #include "park.h"
 #include "wire.h"
 
 #define MiB ((size_t)1024 * 1024)
 
-static harness_daemon_t daemon_;
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
+static arena_test_daemon_t daemon_;
 
 static void daemon_start(const char *budget)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
     const char *const args[] = {"--budget", budget, NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
 static void daemon_stop(void)
 {
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 
 /* Forks a client child that dies with the test. */
@@ -891,11 +880,4 @@ static Suite *starve_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(starve_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(starve_suite)

@@ -25,24 +25,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
-#include "harness.h"
+#include "fixture.h"
 #include "region.h"
 
 #define MiB  ((size_t)1 << 20)
 #define OBJ  4000
 #define NOBJ 8000 /* 32 MB: half the budget */
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 static pid_t gen_pid;
 static void *objs[NOBJ];
 
 static void setup(void)
 {
     static const char *const args[] = {"--budget", "64M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
     gen_pid = 0;
 }
 
@@ -53,7 +53,7 @@ static void teardown(void)
         (void)waitpid(gen_pid, NULL, 0);
         gen_pid = 0;
     }
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
 }
 
 static bool alloc_fill(unsigned seed)
@@ -199,9 +199,5 @@ static Suite *starve_pool_suite(void)
 int main(void)
 {
     (void)unsetenv("ARENA_FALLBACK");
-    SRunner *sr = srunner_create(starve_pool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(starve_pool_suite(), NULL);
 }

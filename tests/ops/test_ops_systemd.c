@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "ops_util.h"
@@ -432,11 +433,4 @@ static Suite *ops_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(ops_suite)

@@ -6,7 +6,7 @@
  * Usage: soak [--minutes M | --seconds S] [--clients N] [--socket PATH]
  *             [--budget SIZE] [--seed N]
  *
- * Starts its own daemon (tests/integration/harness.h) unless --socket names
+ * Starts its own daemon (tests/lib/daemon.h) unless --socket names
  * a running one. N client processes (default 8) each churn, until the time
  * is up: raw leases of random sizes (arena_lease / arena_release, checking
  * that a lease said to be zeroed reads as zero and that the pattern written
@@ -49,7 +49,7 @@
 
 #include "admin.h"
 #include "arena.h"
-#include "harness.h"
+#include "daemon.h"
 
 #define MAX_CLIENTS 1024
 #define MAX_LEASES  6
@@ -369,7 +369,7 @@ static int sample(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
     if (r < 0)
         return r;
     ret->rss_kib = read_rss_kib(dpid);
-    ret->fds = harness_count_fds(dpid);
+    ret->fds = arena_test_count_fds(dpid);
     ret->leased = st.leased_bytes;
     ret->clients = st.clients;
     return 0;
@@ -473,11 +473,11 @@ int main(int argc, char **argv)
         perror("soak: mmap");
         return 2;
     }
-    harness_daemon_t d;
+    arena_test_daemon_t d;
     memset(&d, 0, sizeof(d));
     if (!socket_path) {
         const char *const args[] = {"--budget", budget, NULL};
-        int r = harness_daemon_start(&d, args);
+        int r = arena_test_daemon_start(&d, NULL, args);
         if (r < 0) {
             (void)fprintf(stderr, "soak: cannot start arenad: %s\n", strerror(-r));
             return 2;
@@ -616,6 +616,6 @@ out:
         }
     free(pids);
     if (d.pid > 0)
-        (void)harness_daemon_stop(&d);
+        (void)arena_test_daemon_stop(&d);
     return rc;
 }

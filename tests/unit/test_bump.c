@@ -5,7 +5,7 @@
  * Most cases run on anonymous fallback regions (ARENAD_SOCKET points at a
  * socket nobody listens on and the fallback is switched on): the same code
  * path as leases minus the daemon; the "daemon" case runs a real arenad from
- * the integration harness and checks the chunks are leased memory. Whether a region is given back
+ * the tests' daemon fixture and checks the chunks are leased memory. Whether a region is given back
  * is checked with mincore(), which fails with ENOMEM on unmapped pages.
  */
 #include <check.h>
@@ -17,8 +17,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
-#include "harness.h"
+#include "fixture.h"
 #include "bump.h"
 #include "region.h"
 
@@ -406,18 +407,17 @@ END_TEST
 
 /* ---- on daemon leases ----------------------------------------------------------- */
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
 static void setup_daemon(void)
 {
-    ck_assert_int_eq(harness_daemon_start(&daemon_, NULL), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_daemon_up(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
     arena__region_allow_fallback(false);
 }
 
 static void teardown_daemon(void)
 {
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
 }
 
 /* True when addr lies in a mapping of the daemon's pool memfd. */
@@ -513,11 +513,4 @@ static Suite *bump_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(bump_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(bump_suite)

@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
@@ -801,11 +802,4 @@ static Suite *conn_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(conn_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(conn_suite)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 
@@ -305,11 +306,4 @@ static Suite *ctl_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ctl_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(ctl_suite)

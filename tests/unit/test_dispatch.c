@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.pb-c.h"
 #include "conn.h"
@@ -445,11 +446,4 @@ static Suite *dispatch_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(dispatch_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(dispatch_suite)

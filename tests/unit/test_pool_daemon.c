@@ -23,11 +23,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
 #include "park.h"
-#include "harness.h"
+#include "fixture.h"
 #include "pool.h"
 #include "region.h"
 #include "segment.h"
@@ -40,18 +41,17 @@ typedef struct pool_stress_params {
 
 int pool_stress_run(const pool_stress_params_t *params, char *err, size_t errlen);
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
 static void daemon_setup(void)
 {
     static const char *const args[] = {"--budget", "256M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
 }
 
 static void daemon_teardown(void)
 {
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
 }
 
 /* Bytes the daemon says are leased (all clients; tests run alone). */
@@ -114,7 +114,7 @@ START_TEST(test_fallback_decision_remembered)
     /* No daemon at first: with the fallback allowed, regions are anonymous,
      * and the daemon is not asked again for a few seconds even once it is
      * back; after that window, regions are leases again. */
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
     arena__region_allow_fallback(true);
     arena__region_t r1, r2, r3;
     ck_assert_int_eq(arena__region_acquire(65536, 65536, &r1), 0);
@@ -149,9 +149,8 @@ START_TEST(test_pressure_trims)
      * and waits; the daemon sends us Pressure, our trim hook returns the
      * idle segments, and the other process gets its lease. */
     static const char *const small_budget[] = {"--budget", "64M", NULL};
-    (void)harness_daemon_stop(&daemon_);
-    ck_assert_int_eq(harness_daemon_start(&daemon_, small_budget), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    (void)arena_test_daemon_stop(&daemon_);
+    arena_test_daemon_up(&daemon_, NULL, small_budget, ARENA_TEST_EXPORT_SOCKET);
     static void *objs[10000];
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, alloc_40m_and_exit, objs), 0);
@@ -306,7 +305,7 @@ START_TEST(test_no_daemon_enomem)
 {
     /* The daemon goes away before the first allocation: without the
      * fallback, allocation fails cleanly. */
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
     errno = 0;
     ck_assert_ptr_null(arena_malloc(100));
     ck_assert_int_eq(errno, ENOMEM);
@@ -357,9 +356,5 @@ int main(void)
 {
     (void)setenv("ARENA_REQUIRE_DAEMON", "0", 1);
     (void)unsetenv("ARENA_FALLBACK");
-    SRunner *sr = srunner_create(daemon_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(daemon_suite(), NULL);
 }

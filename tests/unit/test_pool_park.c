@@ -3,7 +3,7 @@
  * test_pool_park.c -- the pools park empty segments instead of releasing
  * them (issue 5), and publish their live bytes.
  *
- * Every test runs against a real arenad (tests/integration harness: a
+ * Every test runs against a real arenad (tests/lib/daemon.h: a
  * daemon on a temporary socket per test, started by the checked fixture in
  * the test's own process, always stopped by the teardown, and killed by the
  * kernel through PR_SET_PDEATHSIG if the test process dies first).
@@ -43,11 +43,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
 #include "ctlword.h"
-#include "harness.h"
+#include "fixture.h"
 #include "park.h"
 #include "pool.h"
 #include "region.h"
@@ -58,18 +59,17 @@
 #define OBJ     4000
 #define MAX_IDS 256
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
 static void daemon_setup(void)
 {
     static const char *const args[] = {"--budget", "256M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
 }
 
 static void daemon_teardown(void)
 {
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
 }
 
 /* What the daemon says about one client's leases. */
@@ -741,9 +741,5 @@ static Suite *park_suite(void)
 int main(void)
 {
     (void)unsetenv("ARENA_FALLBACK");
-    SRunner *sr = srunner_create(park_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(park_suite(), NULL);
 }

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT
  *
- * harness.c -- a real arenad per test, on a private temporary socket.
+ * daemon.c -- a real arenad per test, on a private temporary socket.
  *
  * The daemon runs in the foreground as our child, so we can wait for it,
- * read its exit status and kill it. Three things keep tests honest and tidy:
+ * read its exit status and kill it. Four things keep tests honest and tidy:
  * start-up waits for the socket to accept a connection (not for a sleep); an
  * exec failure travels back over a CLOEXEC pipe so a missing binary is
- * reported as such instead of as a time-out; and the child sets
+ * reported as such instead of as a time-out; the child sets
  * PR_SET_PDEATHSIG before exec, so a test that crashes or is killed by its
- * time-out takes its daemon with it. PDEATHSIG follows the thread that forked,
- * so start daemons from a thread that outlives them (normally the main one).
+ * time-out takes its daemon with it; and stopping returns how the daemon
+ * ended, so a sanitizer's report at shutdown (exit 23) is not lost.
+ * PDEATHSIG follows the thread that forked, so start daemons from a thread
+ * that outlives them (normally the main one). Trusts nothing from the daemon
+ * but its exit status. Main thread only.
  */
-#include "harness.h"
+#include "daemon.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,27 +35,27 @@
 #error "ARENAD_PATH must be defined by the build"
 #endif
 
-#define HARNESS_MAX_ARGS 64
-#define HARNESS_START_MS 10000
-#define HARNESS_STOP_MS  5000
-#define HARNESS_POLL_NS  10000000L /* 10 ms */
+#define DAEMON_MAX_ARGS 64
+#define DAEMON_START_MS 10000
+#define DAEMON_STOP_MS  5000
+#define DAEMON_POLL_NS  10000000L /* 10 ms */
 
-static uint64_t harness_now_ms(void)
+static uint64_t daemon_now_ms(void)
 {
     struct timespec ts;
     (void)clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void harness_nap(void)
+static void daemon_nap(void)
 {
-    struct timespec ts = {0, HARNESS_POLL_NS};
+    struct timespec ts = {0, DAEMON_POLL_NS};
     (void)nanosleep(&ts, NULL);
 }
 
-/* Removes dir and the plain files or sockets in it (not recursive: the daemon
- * only ever puts its socket there). */
-static void harness_remove_dir(const char *dir)
+/* Removes dir and the plain files or sockets in it (not recursive: only the
+ * socket and the config file are ever put there). */
+static void daemon_remove_dir(const char *dir)
 {
     DIR *dp = opendir(dir);
     if (dp) {
@@ -67,7 +70,7 @@ static void harness_remove_dir(const char *dir)
     (void)rmdir(dir);
 }
 
-static int harness_connect_path(const char *path)
+int arena_test_connect_path(const char *path)
 {
     struct sockaddr_un sa;
     memset(&sa, 0, sizeof(sa));
@@ -86,14 +89,14 @@ static int harness_connect_path(const char *path)
     return fd;
 }
 
-int harness_connect(const harness_daemon_t *d)
+int arena_test_daemon_connect(const arena_test_daemon_t *d)
 {
     if (!d || d->socket[0] == '\0')
         return -EINVAL;
-    return harness_connect_path(d->socket);
+    return arena_test_connect_path(d->socket);
 }
 
-int harness_count_fds(pid_t pid)
+int arena_test_count_fds(pid_t pid)
 {
     char path[64];
     (void)snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
@@ -111,7 +114,7 @@ int harness_count_fds(pid_t pid)
 }
 
 /* In the child: never returns. Reports an exec failure's errno on errfd. */
-static void harness_child(const char *const *argv, int errfd, pid_t parent)
+static void daemon_child(const char *const *argv, int errfd, pid_t parent)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -128,10 +131,10 @@ static void harness_child(const char *const *argv, int errfd, pid_t parent)
 
 /* Spawns the daemon on nd->socket (nd->dir exists) and waits until it
  * listens. Returns 0 with nd->pid set, or -errno with nothing running. */
-static int harness_spawn(harness_daemon_t *nd, const char *const *extra_args)
+static int daemon_spawn(arena_test_daemon_t *nd, const char *const *extra_args)
 {
-    const char *argv[HARNESS_MAX_ARGS + 1];
-    const char *bin = getenv("ARENAD_HARNESS_BINARY");
+    const char *argv[DAEMON_MAX_ARGS + 1];
+    const char *bin = getenv("ARENAD_DAEMON_BINARY");
     int pipefd[2];
     size_t n = 0;
 
@@ -143,8 +146,12 @@ static int harness_spawn(harness_daemon_t *nd, const char *const *extra_args)
     argv[n++] = nd->socket;
     argv[n++] = "--log-level";
     argv[n++] = "warn";
+    if (nd->config[0] != '\0') {
+        argv[n++] = "--config";
+        argv[n++] = nd->config;
+    }
     for (size_t i = 0; extra_args && extra_args[i]; i++) {
-        if (n >= HARNESS_MAX_ARGS)
+        if (n >= DAEMON_MAX_ARGS)
             return -E2BIG;
         argv[n++] = extra_args[i];
     }
@@ -162,7 +169,7 @@ static int harness_spawn(harness_daemon_t *nd, const char *const *extra_args)
         return r;
     }
     if (pid == 0)
-        harness_child(argv, pipefd[1], parent);
+        daemon_child(argv, pipefd[1], parent);
     (void)close(pipefd[1]);
 
     /* exec succeeded when the pipe closes with nothing in it. */
@@ -177,31 +184,54 @@ static int harness_spawn(harness_daemon_t *nd, const char *const *extra_args)
         return child_errno > 0 ? -child_errno : -ENOEXEC;
     }
 
-    uint64_t deadline = harness_now_ms() + HARNESS_START_MS;
+    uint64_t deadline = daemon_now_ms() + DAEMON_START_MS;
     for (;;) {
         int status;
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             return -ECHILD;
-        int fd = harness_connect_path(nd->socket);
+        int fd = arena_test_connect_path(nd->socket);
         if (fd >= 0) {
             (void)close(fd);
             break;
         }
-        if (harness_now_ms() >= deadline) {
+        if (daemon_now_ms() >= deadline) {
             (void)kill(pid, SIGKILL);
             (void)waitpid(pid, NULL, 0);
             return -ETIMEDOUT;
         }
-        harness_nap();
+        daemon_nap();
     }
     nd->pid = pid;
     return 0;
 }
 
-int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args)
+/* Writes text to path (created 0600). Returns 0 or -errno. */
+static int daemon_write_config(const char *path, const char *text)
 {
-    harness_daemon_t nd;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    size_t len = strlen(text), done = 0;
+    int r = 0;
+    while (done < len && r == 0) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            r = w < 0 ? -errno : -EIO;
+        else
+            done += (size_t)w;
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
+                            const char *const *extra_args)
+{
+    arena_test_daemon_t nd;
     if (!d)
         return -EINVAL;
     memset(&nd, 0, sizeof(nd));
@@ -209,9 +239,15 @@ int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args)
     if (!mkdtemp(nd.dir))
         return -errno;
     (void)snprintf(nd.socket, sizeof(nd.socket), "%s/arenad.sock", nd.dir);
-    int r = harness_spawn(&nd, extra_args);
+    int r = 0;
+    if (config) {
+        (void)snprintf(nd.config, sizeof(nd.config), "%s/arenad.conf", nd.dir);
+        r = daemon_write_config(nd.config, config);
+    }
+    if (r == 0)
+        r = daemon_spawn(&nd, extra_args);
     if (r < 0) {
-        harness_remove_dir(nd.dir);
+        daemon_remove_dir(nd.dir);
         memset(d, 0, sizeof(*d));
         return r;
     }
@@ -219,7 +255,7 @@ int harness_daemon_start(harness_daemon_t *d, const char *const *extra_args)
     return 0;
 }
 
-int harness_daemon_restart(harness_daemon_t *d, int sig, const char *const *extra_args)
+int arena_test_daemon_restart(arena_test_daemon_t *d, int sig, const char *const *extra_args)
 {
     if (!d || d->dir[0] == '\0')
         return -EINVAL;
@@ -228,41 +264,43 @@ int harness_daemon_restart(harness_daemon_t *d, int sig, const char *const *extr
         (void)waitpid(d->pid, NULL, 0);
         d->pid = 0;
     }
-    return harness_spawn(d, extra_args);
+    return daemon_spawn(d, extra_args);
 }
 
-int harness_daemon_stop(harness_daemon_t *d)
+int arena_test_daemon_stop(arena_test_daemon_t *d)
 {
-    int result = -1;
+    int result = ARENA_TEST_DAEMON_NOT_RUNNING;
 
     if (!d)
-        return -1;
+        return ARENA_TEST_DAEMON_NOT_RUNNING;
     if (d->pid > 0) {
         int status = 0;
         pid_t w = 0;
         (void)kill(d->pid, SIGTERM);
-        uint64_t deadline = harness_now_ms() + HARNESS_STOP_MS;
+        uint64_t deadline = daemon_now_ms() + DAEMON_STOP_MS;
         for (;;) {
             w = waitpid(d->pid, &status, WNOHANG);
-            if (w != 0 || harness_now_ms() >= deadline)
+            if (w != 0 || daemon_now_ms() >= deadline)
                 break;
-            harness_nap();
+            daemon_nap();
         }
         if (w == 0) {
             (void)kill(d->pid, SIGKILL);
             do {
                 w = waitpid(d->pid, &status, 0);
             } while (w < 0 && errno == EINTR);
-            w = -2; /* killed: not a clean exit whatever the status says */
         }
         if (w == d->pid && WIFEXITED(status))
             result = WEXITSTATUS(status);
+        else if (w == d->pid && WIFSIGNALED(status))
+            result = -(128 + WTERMSIG(status));
         d->pid = 0;
     }
     if (d->dir[0] != '\0') {
-        harness_remove_dir(d->dir);
+        daemon_remove_dir(d->dir);
         d->dir[0] = '\0';
     }
     d->socket[0] = '\0';
+    d->config[0] = '\0';
     return result;
 }
