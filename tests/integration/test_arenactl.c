@@ -26,6 +26,7 @@
 #include "arena.h"
 #include "conn.h"
 #include "fixture.h"
+#include "run.h"
 #include "park.h"
 #include "wire.h"
 
@@ -44,67 +45,17 @@ static void daemon_start(void)
 
 /* ---- running programs --------------------------------------------------------------- */
 
-typedef struct run {
-    int code; /* exit code, or -signal */
-    char out[65536];
-    char err[4096];
-} run_t;
+typedef arena_run_t run_t;
 
-static void read_all(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || n + (size_t)r >= cap - 1) {
-            if (r > 0)
-                n += (size_t)r;
-            break;
-        }
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-}
-
-/* Runs argv (argv[0] a path) with stdin from `input` (NULL: /dev/null);
- * stdout and stderr are collected (stderr after stdout: keep them small). */
+/* Runs argv (argv[0] a path or a name in PATH) with stdin from `input`
+ * (NULL: /dev/null); stdout and stderr are collected into *r, whose earlier
+ * output is freed. */
 static void run_prog(char *const argv[], const char *input, run_t *r)
 {
-    int out[2], err[2], in[2];
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-    (void)fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-            _exit(126);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    (void)close(out[1]);
-    (void)close(err[1]);
-    (void)close(in[0]);
-    if (input) {
-        size_t len = strlen(input), done = 0;
-        while (done < len) {
-            ssize_t w = write(in[1], input + done, len - done);
-            if (w <= 0)
-                break;
-            done += (size_t)w;
-        }
-    }
-    (void)close(in[1]);
-    read_all(out[0], r->out, sizeof(r->out));
-    read_all(err[0], r->err, sizeof(r->err));
-    (void)close(out[0]);
-    (void)close(err[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    arena_run_opts_t opts = {.input = input};
+    arena_run_free(r);
+    int rc = arena_run((const char *const *)argv, &opts, r);
+    ck_assert_msg(rc == 0, "%s: %s", argv[0], strerror(-rc));
 }
 
 /* arenactl --socket <daemon> followed by the words of `line`. */

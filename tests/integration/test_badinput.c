@@ -32,6 +32,7 @@
 #include "fdpass.h"
 #include "fixture.h"
 #include "peer.h"
+#include "run.h"
 
 #define IO_TIMEOUT_MS 5000
 #define BUDGET        (64u << 20)
@@ -1085,7 +1086,8 @@ END_TEST
 
 /* ---- start-up ------------------------------------------------------------- */
 
-/* Runs arenad in the foreground with extra args and returns its exit status. */
+/* Runs arenad with args (its output collected and dropped) and returns its
+ * exit status, or 128 + the signal that ended it. */
 static int run_arenad(const char *const *args)
 {
     const char *argv[16];
@@ -1094,26 +1096,14 @@ static int run_arenad(const char *const *args)
     for (size_t i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0)
-            (void)dup2(null, STDERR_FILENO);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    for (int i = 0; i < 1000; i++) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        nap_ms(10);
-    }
-    (void)kill(pid, SIGKILL);
-    (void)waitpid(pid, &status, 0);
-    ck_abort_msg("arenad did not exit");
-    return -1;
+    arena_run_opts_t opts = {.timeout_ms = 10000};
+    arena_run_t r;
+    int rc = arena_run(argv, &opts, &r);
+    ck_assert_msg(rc != -ETIMEDOUT, "arenad did not exit");
+    ck_assert_msg(rc == 0, "arenad: %s", strerror(-rc));
+    int code = r.code >= 0 ? r.code : 128 - r.code;
+    arena_run_free(&r);
+    return code;
 }
 
 START_TEST(test_second_daemon_refused)

@@ -5,7 +5,9 @@
  *
  * Output is read from both pipes at once with poll() while stdin is fed, so
  * a chatty program never blocks on a full pipe and large outputs (a sorted
- * 20 MiB file) come back whole. The child gets its own process group so a
+ * 20 MiB file) come back whole. The program's exit ends the collection
+ * (after draining what is buffered), not EOF: a daemon that forks into the
+ * background keeps the pipes open. The child gets its own process group so a
  * time-out kills whatever it started too, and PR_SET_PDEATHSIG so it never
  * outlives the test. Trusts nothing the program writes: buffers grow on
  * demand. Call from one thread at a time (it forks).
@@ -134,23 +136,40 @@ int arena_run(const char *const *argv, const arena_run_opts_t *opts, arena_run_t
     run_buf_t bout = {0}, berr = {0};
     size_t in_len = o->input ? strlen(o->input) : 0, in_done = 0;
     int64_t deadline = run_now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : RUN_DEFAULT_TIMEOUT_MS);
-    bool timed_out = false;
+    bool timed_out = false, exited = false;
+    int status = 0;
     if (in[1] >= 0 && in_len == 0)
         run_close(&in[1]);
-    while (out[0] >= 0 || err[0] >= 0 || in[1] >= 0) {
-        struct pollfd p[3] = {{.fd = out[0], .events = POLLIN},
-                              {.fd = err[0], .events = POLLIN},
-                              {.fd = in[1], .events = POLLOUT}};
+    /* Until the program exits and its pipes are drained: a program that
+     * daemonises leaves a child holding them, so exit, not EOF, ends it. */
+    while (!exited || out[0] >= 0 || err[0] >= 0) {
+        if (!exited) {
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid || (w < 0 && errno != EINTR)) {
+                exited = true;
+                run_close(&in[1]);
+                if (out[0] >= 0)
+                    (void)fcntl(out[0], F_SETFL, O_NONBLOCK);
+                if (err[0] >= 0)
+                    (void)fcntl(err[0], F_SETFL, O_NONBLOCK);
+            }
+        }
         int64_t left = deadline - run_now_ms();
-        if (left <= 0) {
+        if (!exited && left <= 0) {
             timed_out = true;
             break;
         }
-        int n = poll(p, 3, (int)left);
+        struct pollfd p[3] = {{.fd = out[0], .events = POLLIN},
+                              {.fd = err[0], .events = POLLIN},
+                              {.fd = in[1], .events = POLLOUT}};
+        /* Short naps while it runs, to notice its exit; none once it has. */
+        int n = poll(p, 3, exited ? 0 : (int)(left < 20 ? left : 20));
         if (n < 0 && errno != EINTR) {
             r = -errno;
             break;
         }
+        if (n == 0 && exited)
+            break; /* drained: what is left belongs to a daemonised child */
         if (n <= 0)
             continue;
         if (p[0].revents) {
@@ -178,21 +197,8 @@ int arena_run(const char *const *argv, const arena_run_opts_t *opts, arena_run_t
     run_close(&out[0]);
     run_close(&err[0]);
     run_close(&in[1]);
-
-    int status = 0;
-    pid_t w;
-    while (!timed_out) {
-        w = waitpid(pid, &status, WNOHANG);
-        if (w == pid || (w < 0 && errno != EINTR))
-            break;
-        if (run_now_ms() >= deadline) {
-            timed_out = true;
-            break;
-        }
-        struct timespec tick = {0, 5 * 1000 * 1000};
-        (void)nanosleep(&tick, NULL);
-    }
     if (timed_out) {
+        pid_t w;
         (void)kill(-pid, SIGKILL);
         (void)kill(pid, SIGKILL);
         do {
@@ -200,6 +206,11 @@ int arena_run(const char *const *argv, const arena_run_opts_t *opts, arena_run_t
         } while (w < 0 && errno == EINTR);
         if (r == 0)
             r = -ETIMEDOUT;
+    } else if (!exited) {
+        pid_t w;
+        do {
+            w = waitpid(pid, &status, 0);
+        } while (w < 0 && errno == EINTR);
     }
     memset(ret, 0, sizeof(*ret));
     ret->status = status;

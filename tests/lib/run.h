@@ -28,7 +28,8 @@ typedef struct arena_run {
 
 /* Runs argv (argv[0] found through PATH when it has no slash) in a new
  * process group, with opts (NULL: no changes, stdin from /dev/null, 120 s),
- * and collects all it writes until it exits. The child dies with the caller
+ * and collects all it writes until it exits (what a child it left behind
+ * writes later is not waited for). The child dies with the caller
  * (PR_SET_PDEATHSIG). Returns 0 with *ret filled (free with
  * arena_run_free()), -ETIMEDOUT with *ret filled with what came before the
  * program was killed, -ENOMEM with *ret filled when output was lost, or

@@ -24,6 +24,7 @@
 #include "check_main.h"
 #include "arena.h"
 #include "fixture.h"
+#include "run.h"
 
 #ifndef ARENACTL_PATH
 #error "ARENACTL_PATH must be defined by the build"
@@ -39,41 +40,21 @@ static void start(void)
     arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
-typedef struct run {
-    int code;
-    char out[65536];
-} run_t;
+typedef arena_run_t run_t;
 
 /* Runs arenactl with args (NULL-terminated, after argv[0]); stdout and stderr
- * go to r->out. */
+ * go to r->out, in order; r's earlier output is freed. */
 static void ctl(run_t *r, const char *const *args)
 {
-    char *argv[32] = {(char *)ARENACTL_PATH};
+    const char *argv[32] = {ARENACTL_PATH};
     int n = 1;
     for (; args[n - 1] && n < 31; n++)
-        argv[n] = (char *)args[n - 1];
+        argv[n] = args[n - 1];
     argv[n] = NULL;
-    int p[2];
-    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        (void)dup2(p[1], STDOUT_FILENO);
-        (void)dup2(p[1], STDERR_FILENO);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    (void)close(p[1]);
-    size_t used = 0;
-    ssize_t got;
-    while ((got = read(p[0], r->out + used, sizeof(r->out) - 1 - used)) > 0)
-        used += (size_t)got;
-    r->out[used] = '\0';
-    (void)close(p[0]);
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    r->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    arena_run_opts_t opts = {.merge_err = true};
+    arena_run_free(r);
+    int rc = arena_run(argv, &opts, r);
+    ck_assert_msg(rc == 0, "arenactl: %s", strerror(-rc));
 }
 
 START_TEST(test_top_once)
