@@ -48,6 +48,7 @@
 #include "conn.h"
 #include "fdpass.h"
 #include "fixture.h"
+#include "peer.h"
 #include "park.h"
 #include "wire.h"
 
@@ -449,23 +450,22 @@ static int raw_send(int fd, const arena__msg_t *m, int pass_fd)
     long n = arena__wire_encode(m, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
-    return arena__send_with_fd(fd, buf, (size_t)n, pass_fd, NULL, 0, 0) == n ? 0 : -EIO;
+    return arena_peer_send(fd, buf, (size_t)n, &pass_fd, pass_fd >= 0 ? 1 : 0, -1);
 }
 
 static arena__scratch_t scratch;
 
 /* Reads one frame (skipping notifications); its first passed fd, if any,
- * goes to *ret_fd. Returns 0 or -EIO. */
+ * goes to *ret_fd. Returns 0 or -EIO. The decoded message may point into
+ * the frame, which stays until the next call. */
 static int raw_read(int fd, arena__msg_t *m, int *ret_fd)
 {
+    static uint8_t *body;
     for (;;) {
-        uint8_t hdr[4];
-        if (arena__recv_with_fds(fd, hdr, 4, ret_fd, ret_fd ? 1 : 0, MSG_WAITALL) != 4)
-            return -EIO;
-        uint32_t len =
-            hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-        static uint8_t body[1 << 20];
-        if (len > sizeof(body) || recv(fd, body, len, MSG_WAITALL) != (ssize_t)len)
+        size_t len;
+        free(body);
+        body = NULL;
+        if (arena_peer_recv_frame(fd, &body, &len, ret_fd, WAIT_MS) != 1)
             return -EIO;
         arena__scratch_reset(&scratch);
         if (arena__wire_decode(body, len, &scratch, m) != 0)

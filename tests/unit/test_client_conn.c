@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "peer.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
@@ -56,28 +57,15 @@ typedef int (*peer_script_fn)(int fd);
 
 static arena__scratch_t peer_scratch;
 
-static int peer_read_full(int fd, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-    while (n) {
-        ssize_t r = read(fd, p, n);
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
+/* Reads one frame and decodes it into *m (which may point into the frame,
+ * kept until the next call). Returns 0 or -1. */
 static int peer_read(int fd, arena__msg_t *m)
 {
-    static uint8_t body[65536];
-    uint8_t hdr[4];
-    if (peer_read_full(fd, hdr, 4) < 0)
-        return -1;
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    if (len > sizeof(body) || peer_read_full(fd, body, len) < 0)
+    static uint8_t *body;
+    size_t len;
+    free(body);
+    body = NULL;
+    if (arena_peer_recv_frame(fd, &body, &len, NULL, -1) != 1)
         return -1;
     arena__scratch_reset(&peer_scratch);
     return arena__wire_decode(body, len, &peer_scratch, m) == 0 ? 0 : -1;
@@ -89,7 +77,7 @@ static int peer_send(int fd, const arena__msg_t *m, int pass_fd)
     long n = arena__wire_encode(m, frame, sizeof(frame));
     if (n < 0)
         return -1;
-    return arena__send_with_fd(fd, frame, (size_t)n, pass_fd, NULL, 0, 0) == n ? 0 : -1;
+    return arena_peer_send(fd, frame, (size_t)n, &pass_fd, pass_fd >= 0 ? 1 : 0, -1) == 0 ? 0 : -1;
 }
 
 static int peer_send_error(int fd, uint64_t id, int code, const char *text)
