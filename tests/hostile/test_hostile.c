@@ -44,6 +44,7 @@
 #include "fdpass.h"
 #include "fixture.h"
 #include "peer.h"
+#include "proc.h"
 
 #define IO_TIMEOUT_MS 5000
 #define MiB           (1ull << 20)
@@ -90,16 +91,7 @@ static uint64_t now_us(void)
 
 static long daemon_rss_kib(void)
 {
-    char path[64];
-    (void)snprintf(path, sizeof(path), "/proc/%ld/status", (long)daemon_.pid);
-    FILE *f = fopen(path, "re");
-    ck_assert_ptr_nonnull(f);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    (void)fclose(f);
+    long kib = arena_test_rss_kib(daemon_.pid);
     ck_assert_int_gt(kib, 0);
     return kib;
 }

@@ -32,6 +32,7 @@
 #include "fdpass.h"
 #include "fixture.h"
 #include "peer.h"
+#include "proc.h"
 #include "run.h"
 
 #define IO_TIMEOUT_MS 5000

@@ -122,13 +122,13 @@ static void remove_tmpdir(void)
 static void setup_daemon(void)
 {
     make_tmpdir();
-    arena_test_daemon_up(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
+    arena_test_fixture_setup();
 }
 
 static void teardown_daemon(void)
 {
-    (void)arena_test_daemon_stop(&daemon_);
     remove_tmpdir();
+    arena_test_fixture_teardown();
 }
 
 static char absent_socket[320];
@@ -313,6 +313,7 @@ static Suite *preload_suite(void)
 {
     Suite *s = suite_create("preload");
     TCase *tc = tcase_create("daemon");
+    arena_test_fixture_use(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
     tcase_add_checked_fixture(tc, setup_daemon, teardown_daemon);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_api_contract_leased);

@@ -49,6 +49,7 @@
 #include "fdpass.h"
 #include "fixture.h"
 #include "peer.h"
+#include "proc.h"
 #include "park.h"
 #include "wire.h"
 
@@ -117,13 +118,8 @@ static void write_config(void)
 
 static void setup(void)
 {
-    arena_test_daemon_up(&daemon_, restart_config(), daemon_args(), ARENA_TEST_EXPORT_SOCKET);
+    arena_test_fixture_setup();
     ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
-}
-
-static void teardown(void)
-{
-    (void)arena_test_daemon_stop(&daemon_);
 }
 
 /* The pattern word of child `who`, lease k, at word i. */
@@ -1150,7 +1146,8 @@ static Suite *restart_suite(void)
 {
     Suite *s = suite_create("restart");
     TCase *tc = tcase_create("restart");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    arena_test_fixture_use(&daemon_, restart_config(), daemon_args(), ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, setup, arena_test_fixture_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_sigkill_restart_keeps_every_byte);
     tcase_add_test(tc, test_forged_claims_and_pools);

@@ -39,10 +39,11 @@ static arena_test_daemon_t daemon_;
 static pid_t gen_pid;
 static void *objs[NOBJ];
 
+static const char *const daemon_args[] = {"--budget", "64M", NULL};
+
 static void setup(void)
 {
-    static const char *const args[] = {"--budget", "64M", NULL};
-    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
+    arena_test_fixture_setup();
     gen_pid = 0;
 }
 
@@ -53,7 +54,7 @@ static void teardown(void)
         (void)waitpid(gen_pid, NULL, 0);
         gen_pid = 0;
     }
-    (void)arena_test_daemon_stop(&daemon_);
+    arena_test_fixture_teardown();
 }
 
 static bool alloc_fill(unsigned seed)
@@ -190,6 +191,7 @@ static Suite *starve_pool_suite(void)
     Suite *s = suite_create("starve_pool");
     TCase *tc = tcase_create("story");
     tcase_set_timeout(tc, 60);
+    arena_test_fixture_use(&daemon_, NULL, daemon_args, ARENA_TEST_EXPORT_SOCKET);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_stopped_generator_feeds_simulator);
     suite_add_tcase(s, tc);

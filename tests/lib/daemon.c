@@ -96,23 +96,6 @@ int arena_test_daemon_connect(const arena_test_daemon_t *d)
     return arena_test_connect_path(d->socket);
 }
 
-int arena_test_count_fds(pid_t pid)
-{
-    char path[64];
-    (void)snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
-    DIR *dp = opendir(path);
-    if (!dp)
-        return -errno;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] != '.')
-            n++;
-    }
-    (void)closedir(dp);
-    return n;
-}
-
 /* In the child: never returns. Reports an exec failure's errno on errfd. */
 static void daemon_child(const char *const *argv, int errfd, pid_t parent)
 {

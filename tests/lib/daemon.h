@@ -65,7 +65,4 @@ int arena_test_daemon_connect(const arena_test_daemon_t *d);
  * or -errno (-ENAMETOOLONG: path does not fit a sockaddr_un). */
 int arena_test_connect_path(const char *path);
 
-/* Counts the open fds of process pid (entries of /proc/PID/fd), or -errno. */
-int arena_test_count_fds(pid_t pid);
-
 #endif

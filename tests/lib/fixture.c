@@ -6,7 +6,8 @@
  * exit(): an atexit handler is the one place that sees every way out, so the
  * daemons started here are remembered (by address, in the test process's
  * statics) and stopped there. PR_SET_PDEATHSIG in daemon.c covers a test
- * killed by a signal. Main thread only.
+ * killed by a signal. The shared checked fixture is configured in the
+ * runner process and inherited by every forked test. Main thread only.
  */
 #include "fixture.h"
 
@@ -53,4 +54,37 @@ void arena_test_daemon_up(arena_test_daemon_t *d, const char *config, const char
     ck_assert_msg(r == 0, "arenad did not start: %s", strerror(-r));
     if (flags & ARENA_TEST_EXPORT_SOCKET)
         ck_assert_int_eq(setenv("ARENAD_SOCKET", d->socket, 1), 0);
+}
+
+static struct {
+    arena_test_daemon_t *d;
+    const char *config;
+    const char *const *args;
+    unsigned flags;
+} fixture_shared;
+
+void arena_test_fixture_use(arena_test_daemon_t *d, const char *config, const char *const *args,
+                            unsigned flags)
+{
+    fixture_shared.d = d;
+    fixture_shared.config = config;
+    fixture_shared.args = args;
+    fixture_shared.flags = flags;
+}
+
+void arena_test_fixture_setup(void)
+{
+    ck_assert_msg(fixture_shared.d != NULL, "arena_test_fixture_use() was not called");
+    arena_test_daemon_up(fixture_shared.d, fixture_shared.config, fixture_shared.args,
+                         fixture_shared.flags);
+}
+
+void arena_test_fixture_teardown(void)
+{
+    if (!fixture_shared.d)
+        return;
+    int status = arena_test_daemon_stop(fixture_shared.d);
+    const char *strict = getenv("ARENA_TEST_STRICT_STOP");
+    if (strict && strcmp(strict, "1") == 0)
+        ck_assert_msg(status == 0, "arenad did not exit cleanly: %d", status);
 }

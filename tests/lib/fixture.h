@@ -20,4 +20,22 @@
 void arena_test_daemon_up(arena_test_daemon_t *d, const char *config, const char *const *args,
                           unsigned flags);
 
+/* The shared checked fixture: arena_test_fixture_use() names the daemon
+ * variable and what to start (config, args, flags as for
+ * arena_test_daemon_up(); the strings must outlive the run), once, before
+ * the runner forks the tests (in the suite builder); then
+ *     tcase_add_checked_fixture(tc, arena_test_fixture_setup,
+ *                               arena_test_fixture_teardown);
+ * starts it before and stops it after each test of the TCase. */
+void arena_test_fixture_use(arena_test_daemon_t *d, const char *config, const char *const *args,
+                            unsigned flags);
+
+/* Starts the daemon arena_test_fixture_use() named, or fails the test. */
+void arena_test_fixture_setup(void);
+
+/* Stops it. Its exit status is not checked (a test that passed stays
+ * passed), unless ARENA_TEST_STRICT_STOP=1 is in the environment: then
+ * anything but a clean exit 0 (a sanitizer's report is 23) fails the test. */
+void arena_test_fixture_teardown(void);
+
 #endif

@@ -50,6 +50,7 @@
 #include "admin.h"
 #include "arena.h"
 #include "daemon.h"
+#include "proc.h"
 
 #define MAX_CLIENTS 1024
 #define MAX_LEASES  6
@@ -346,29 +347,13 @@ typedef struct daemon_sample {
     uint32_t clients;
 } daemon_sample_t;
 
-static long read_rss_kib(pid_t pid)
-{
-    char path[64];
-    (void)snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    (void)fclose(f);
-    return kib;
-}
-
 static int sample(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
 {
     arena__admin_status_t st;
     int r = arena__admin_status(mon, &st);
     if (r < 0)
         return r;
-    ret->rss_kib = read_rss_kib(dpid);
+    ret->rss_kib = arena_test_rss_kib(dpid);
     ret->fds = arena_test_count_fds(dpid);
     ret->leased = st.leased_bytes;
     ret->clients = st.clients;

@@ -687,16 +687,8 @@ END_TEST
 #ifdef POOL_TEST_DAEMON
 static arena_test_daemon_t daemon_;
 
-static void daemon_setup(void)
-{
-    static const char *const args[] = {"--budget", "256M", NULL};
-    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
-}
-
-static void daemon_teardown(void)
-{
-    (void)arena_test_daemon_stop(&daemon_);
-}
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). */
+static const char *const daemon_args[] = {"--budget", "256M", NULL};
 #endif
 
 static Suite *pool_suite(void)
@@ -704,7 +696,8 @@ static Suite *pool_suite(void)
     Suite *s = suite_create("pool");
 #ifdef POOL_TEST_DAEMON
     TCase *tc = tcase_create("daemon");
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    arena_test_fixture_use(&daemon_, NULL, daemon_args, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
 #else
     TCase *tc = tcase_create("fallback");
 #endif

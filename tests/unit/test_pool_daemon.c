@@ -43,16 +43,8 @@ int pool_stress_run(const pool_stress_params_t *params, char *err, size_t errlen
 
 static arena_test_daemon_t daemon_;
 
-static void daemon_setup(void)
-{
-    static const char *const args[] = {"--budget", "256M", NULL};
-    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
-}
-
-static void daemon_teardown(void)
-{
-    (void)arena_test_daemon_stop(&daemon_);
-}
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). */
+static const char *const daemon_args[] = {"--budget", "256M", NULL};
 
 /* Bytes the daemon says are leased (all clients; tests run alone). */
 static uint64_t daemon_leased(void)
@@ -119,7 +111,7 @@ START_TEST(test_fallback_decision_remembered)
     arena__region_t r1, r2, r3;
     ck_assert_int_eq(arena__region_acquire(65536, 65536, &r1), 0);
     ck_assert(r1.anonymous);
-    daemon_setup();
+    arena_test_fixture_setup();
     ck_assert_int_eq(arena__region_acquire(65536, 65536, &r2), 0);
     ck_assert(r2.anonymous);
     (void)usleep(3300 * 1000);
@@ -338,7 +330,8 @@ static Suite *daemon_suite(void)
     Suite *s = suite_create("pool_daemon");
     TCase *tc = tcase_create("daemon");
     tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    arena_test_fixture_use(&daemon_, NULL, daemon_args, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
     tcase_add_test(tc, test_segments_are_leases);
     tcase_add_test(tc, test_region_is_lease);
     tcase_add_test(tc, test_fallback_decision_remembered);

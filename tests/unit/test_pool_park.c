@@ -61,16 +61,8 @@
 
 static arena_test_daemon_t daemon_;
 
-static void daemon_setup(void)
-{
-    static const char *const args[] = {"--budget", "256M", NULL};
-    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
-}
-
-static void daemon_teardown(void)
-{
-    (void)arena_test_daemon_stop(&daemon_);
-}
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). */
+static const char *const daemon_args[] = {"--budget", "256M", NULL};
 
 /* What the daemon says about one client's leases. */
 typedef struct view {
@@ -721,7 +713,8 @@ static Suite *park_suite(void)
     Suite *s = suite_create("pool_park");
     TCase *tc = tcase_create("park");
     tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    arena_test_fixture_use(&daemon_, NULL, daemon_args, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
     tcase_add_test(tc, test_free_parks_then_reuses);
     tcase_add_test(tc, test_unparked_memory_is_dirty);
     tcase_add_test(tc, test_trim_purges_parked);

@@ -24,6 +24,7 @@
 #include "check_main.h"
 #include "arena.h"
 #include "fixture.h"
+#include "proc.h"
 #include "region.h"
 #include "slab.h"
 
@@ -702,33 +703,8 @@ static arena_test_daemon_t daemon_;
 
 static void setup_daemon(void)
 {
-    arena_test_daemon_up(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
+    arena_test_fixture_setup();
     arena__region_allow_fallback(false);
-}
-
-static void teardown_daemon(void)
-{
-    (void)arena_test_daemon_stop(&daemon_);
-}
-
-/* True when addr lies in a mapping of the daemon's pool memfd. */
-static bool is_leased(const void *addr)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    char line[512];
-    bool leased = false;
-
-    ck_assert_ptr_nonnull(f);
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)addr >= lo &&
-            (uintptr_t)addr < hi) {
-            leased = strstr(line, "memfd:") != NULL;
-            break;
-        }
-    }
-    fclose(f);
-    return leased;
 }
 
 START_TEST(test_slab_on_leases)
@@ -745,8 +721,8 @@ START_TEST(test_slab_on_leases)
         ck_assert_ptr_nonnull(p[i]);
         memset(p[i], i & 0xff, 100);
     }
-    ck_assert(is_leased(p[0]));
-    ck_assert(is_leased(p[19999]));
+    ck_assert(arena_test_is_memfd_mapped(p[0]));
+    ck_assert(arena_test_is_memfd_mapped(p[19999]));
     for (int i = 0; i < 20000; i++)
         ck_assert_uint_eq(((unsigned char *)p[i])[99], i & 0xff);
     arena__slab_info(slab, &info);
@@ -782,7 +758,8 @@ static Suite *slab_suite(void)
     suite_add_tcase(s, tn);
 
     TCase *td = tcase_create("daemon");
-    tcase_add_checked_fixture(td, setup_daemon, teardown_daemon);
+    arena_test_fixture_use(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(td, setup_daemon, arena_test_fixture_teardown);
     tcase_set_timeout(td, 60);
     tcase_add_test(td, test_slab_on_leases);
     suite_add_tcase(s, td);

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * proc.h -- what /proc tells a test about a process: its open fds, its
+ * resident memory, what backs an address.
+ */
+#ifndef ARENA_TESTLIB_PROC_H
+#define ARENA_TESTLIB_PROC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Counts the open fds of process pid (entries of /proc/PID/fd), or -errno. */
+int arena_test_count_fds(pid_t pid);
+
+/* The resident set of process pid in KiB (VmRSS of /proc/PID/status), or
+ * -errno (-ENOENT: no such process or no VmRSS line). */
+long arena_test_rss_kib(pid_t pid);
+
+/* True when addr lies in a mapping of a memfd in this process (a lease of
+ * the daemon's pool heap), false otherwise or when /proc cannot be read. */
+bool arena_test_is_memfd_mapped(const void *addr);
+
+#endif
