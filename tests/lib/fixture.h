@@ -35,7 +35,8 @@ void arena_test_fixture_setup(void);
 
 /* Stops it. Its exit status is not checked (a test that passed stays
  * passed), unless ARENA_TEST_STRICT_STOP=1 is in the environment: then
- * anything but a clean exit 0 (a sanitizer's report is 23) fails the test. */
+ * anything but a clean exit 0 (a sanitizer's report is 23) fails the test,
+ * except a daemon the test already stopped itself. */
 void arena_test_fixture_teardown(void);
 
 #endif
