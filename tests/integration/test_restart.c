@@ -50,6 +50,7 @@
 #include "fixture.h"
 #include "peer.h"
 #include "proc.h"
+#include "sock.h"
 #include "park.h"
 #include "wire.h"
 
@@ -841,21 +842,16 @@ static void manager_setup(void)
     ck_assert_ptr_nonnull(mkdtemp(m->dir));
     (void)snprintf(m->sock_path, sizeof(m->sock_path), "%.31s/arenad.sock", m->dir);
     (void)snprintf(m->notify_path, sizeof(m->notify_path), "%.31s/notify", m->dir);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    m->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    m->listen_fd = arena_test_unix_socket(m->sock_path, SOCK_STREAM, ARENA_TEST_SOCK_LISTEN);
     ck_assert_int_ge(m->listen_fd, 0);
-    memcpy(sa.sun_path, m->sock_path, strlen(m->sock_path) + 1);
-    ck_assert_int_eq(bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(m->listen_fd, 64), 0);
-    m->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    m->notify_fd = arena_test_unix_socket(m->notify_path, SOCK_DGRAM, ARENA_TEST_SOCK_BIND);
     ck_assert_int_ge(m->notify_fd, 0);
-    memcpy(sa.sun_path, m->notify_path, strlen(m->notify_path) + 1);
-    ck_assert_int_eq(bind(m->notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     write_config();
     ck_assert_int_eq(setenv("ARENAD_SOCKET", m->sock_path, 1), 0);
     ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
     /* books() and the children find the daemon through this. */
-    (void)snprintf(daemon_.socket, sizeof(daemon_.socket), "%s", m->sock_path);
+    ck_assert_uint_lt(strlen(m->sock_path), sizeof(daemon_.socket));
+    memcpy(daemon_.socket, m->sock_path, strlen(m->sock_path) + 1);
     ck_assert_int_eq(pthread_mutex_init(&m->lock, NULL), 0);
     ck_assert_int_eq(pthread_create(&m->reader, NULL, manager_reader, m), 0);
     fork_gate = &m->lock;

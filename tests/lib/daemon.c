@@ -15,6 +15,7 @@
  * but its exit status. Main thread only.
  */
 #include "daemon.h"
+#include "sock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +27,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,30 +70,11 @@ static void daemon_remove_dir(const char *dir)
     (void)rmdir(dir);
 }
 
-int arena_test_connect_path(const char *path)
-{
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int r = -errno;
-        (void)close(fd);
-        return r;
-    }
-    return fd;
-}
-
 int arena_test_daemon_connect(const arena_test_daemon_t *d)
 {
     if (!d || d->socket[0] == '\0')
         return -EINVAL;
-    return arena_test_connect_path(d->socket);
+    return arena_test_unix_socket(d->socket, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
 }
 
 /* In the child: never returns. Reports an exec failure's errno on errfd. */
@@ -173,7 +154,7 @@ static int daemon_spawn(arena_test_daemon_t *nd, const char *const *extra_args)
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             return -ECHILD;
-        int fd = arena_test_connect_path(nd->socket);
+        int fd = arena_test_unix_socket(nd->socket, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
         if (fd >= 0) {
             (void)close(fd);
             break;

@@ -61,8 +61,4 @@ int arena_test_daemon_restart(arena_test_daemon_t *d, int sig, const char *const
  * Returns the fd or -errno. */
 int arena_test_daemon_connect(const arena_test_daemon_t *d);
 
-/* Connects a blocking SOCK_CLOEXEC Unix stream socket to path. Returns the fd
- * or -errno (-ENAMETOOLONG: path does not fit a sockaddr_un). */
-int arena_test_connect_path(const char *path);
-
 #endif

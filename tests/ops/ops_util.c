@@ -3,6 +3,7 @@
  * ops_util.c -- see ops_util.h. Test support code: it may print and abort.
  */
 #include "ops_util.h"
+#include "sock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -84,21 +85,7 @@ void ops_rmdir(const char *dir)
 
 int ops_notify_open(const char *path)
 {
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int r = -errno;
-        (void)close(fd);
-        return r;
-    }
-    return fd;
+    return arena_test_unix_socket(path, SOCK_DGRAM, ARENA_TEST_SOCK_BIND);
 }
 
 int ops_notify_wait(int fd, const char *needle, int timeout_ms, char *log, size_t log_len)

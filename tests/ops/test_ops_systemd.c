@@ -28,6 +28,7 @@
 #include "admin.h"
 #include "arena.h"
 #include "ops_util.h"
+#include "sock.h"
 
 #ifndef ARENAD_PATH
 #error "ARENAD_PATH must be defined by the build"
@@ -266,16 +267,13 @@ static pid_t spawn_listen_fds(const char *sock, bool file)
     if (file) {
         fd = open(sock, O_RDWR | O_CREAT, 0600);
     } else {
-        struct sockaddr_un sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sun_family = AF_UNIX;
-        (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-        fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
+        fd = arena_test_unix_socket(sock, SOCK_STREAM, ARENA_TEST_SOCK_LISTEN);
+        if (fd < 0)
             _exit(126);
     }
     if (fd < 0 || dup2(fd, 3) < 0)
         _exit(126);
+    (void)fcntl(3, F_SETFD, 0); /* dup2 onto itself keeps CLOEXEC */
     char p[32];
     (void)snprintf(p, sizeof(p), "%ld", (long)getpid());
     (void)setenv("LISTEN_PID", p, 1);

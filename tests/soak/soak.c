@@ -51,6 +51,7 @@
 #include "arena.h"
 #include "daemon.h"
 #include "proc.h"
+#include "sock.h"
 
 #define MAX_CLIENTS 1024
 #define MAX_LEASES  6
@@ -381,20 +382,13 @@ static int sample_stable(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
 /* The pid of the daemon behind path (SO_PEERCRED), or -errno. */
 static pid_t daemon_pid_of(const char *path)
 {
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(sa.sun_path, path, strlen(path));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = arena_test_unix_socket(path, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
     if (fd < 0)
-        return -errno;
+        return fd;
     struct ucred cred;
     socklen_t len = sizeof(cred);
     int r = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
         r = -errno;
     (void)close(fd);
     return r < 0 ? r : cred.pid;

@@ -32,6 +32,7 @@
 
 #include "check_main.h"
 #include "peer.h"
+#include "sock.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
@@ -306,13 +307,8 @@ static void peer_start(peer_t *p, peer_script_fn script)
     (void)snprintf(p->dir, sizeof(p->dir), "/tmp/arena-conn-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(p->dir));
     (void)snprintf(p->path, sizeof(p->path), "%s/peer.sock", p->dir);
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int lfd = arena_test_unix_socket(p->path, SOCK_STREAM, ARENA_TEST_SOCK_LISTEN);
     ck_assert_int_ge(lfd, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    ck_assert_uint_lt(strlen(p->path), sizeof(sa.sun_path));
-    memcpy(sa.sun_path, p->path, strlen(p->path) + 1);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(lfd, 4), 0);
     pid_t parent = getpid();
     p->pid = fork();
     ck_assert_int_ge(p->pid, 0);
@@ -364,11 +360,8 @@ START_TEST(test_connect_no_daemon)
     ck_assert_int_eq(arena_connect(path, &conn), ARENA_ENODAEMON);
     /* A socket file nobody listens on any more. */
     (void)snprintf(path, sizeof(path), "%s/stale.sock", dir);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int fd = arena_test_unix_socket(path, SOCK_STREAM, ARENA_TEST_SOCK_BIND);
+    ck_assert_int_ge(fd, 0);
     (void)close(fd);
     ck_assert_int_eq(arena_connect(path, &conn), ARENA_ENODAEMON);
     ck_assert_int_eq(unlink(path), 0);
