@@ -15,6 +15,7 @@
  * but its exit status. Main thread only.
  */
 #include "daemon.h"
+#include "child.h"
 #include "sock.h"
 
 #include <dirent.h>
@@ -238,26 +239,9 @@ int arena_test_daemon_stop(arena_test_daemon_t *d)
     if (!d)
         return ARENA_TEST_DAEMON_NOT_RUNNING;
     if (d->pid > 0) {
-        int status = 0;
-        pid_t w = 0;
-        (void)kill(d->pid, SIGTERM);
-        uint64_t deadline = daemon_now_ms() + DAEMON_STOP_MS;
-        for (;;) {
-            w = waitpid(d->pid, &status, WNOHANG);
-            if (w != 0 || daemon_now_ms() >= deadline)
-                break;
-            daemon_nap();
-        }
-        if (w == 0) {
-            (void)kill(d->pid, SIGKILL);
-            do {
-                w = waitpid(d->pid, &status, 0);
-            } while (w < 0 && errno == EINTR);
-        }
-        if (w == d->pid && WIFEXITED(status))
-            result = WEXITSTATUS(status);
-        else if (w == d->pid && WIFSIGNALED(status))
-            result = -(128 + WTERMSIG(status));
+        int r = arena_test_child_stop(d->pid, DAEMON_STOP_MS);
+        if (r >= 0 || r <= ARENA_TEST_KILLED(1))
+            result = r;
         d->pid = 0;
     }
     if (d->dir[0] != '\0') {

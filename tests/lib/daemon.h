@@ -14,6 +14,8 @@
 
 #include <sys/types.h>
 
+#include "child.h"
+
 typedef struct arena_test_daemon {
     pid_t pid;        /* the arenad child; 0 when not running */
     char dir[256];    /* the temporary directory; empty when removed */
@@ -22,7 +24,7 @@ typedef struct arena_test_daemon {
 } arena_test_daemon_t;
 
 /* arena_test_daemon_stop()'s answer when no daemon was running (or it could
- * not be reaped). A daemon killed by signal s answers -(128 + s). */
+ * not be reaped). A daemon a signal ended answers ARENA_TEST_KILLED(signal). */
 #define ARENA_TEST_DAEMON_NOT_RUNNING (-1)
 
 /* Creates a temporary directory (mkdtemp "/tmp/arenad-test-XXXXXX"); when
@@ -45,8 +47,9 @@ int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
 /* Sends SIGTERM, waits up to 5 s for the daemon to exit, then SIGKILLs it and
  * reaps it; removes the temporary directory and everything in it, also when
  * no daemon runs. Returns the daemon's exit status (0 for a clean exit, 23
- * for a sanitizer's report at exit), -(128 + signal) when a signal ended it
- * (-137 when it had to be killed), or ARENA_TEST_DAEMON_NOT_RUNNING. Safe to
+ * for a sanitizer's report at exit), ARENA_TEST_KILLED(signal) =
+ * -(128 + signal) when a signal ended it (ARENA_TEST_KILLED(SIGKILL) when it
+ * had to be killed), or ARENA_TEST_DAEMON_NOT_RUNNING. Safe to
  * call twice (the second call returns ARENA_TEST_DAEMON_NOT_RUNNING). */
 int arena_test_daemon_stop(arena_test_daemon_t *d);
 

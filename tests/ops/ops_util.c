@@ -139,36 +139,6 @@ pid_t ops_spawn(char *const argv[], const char *watchdog_usec, pid_t watchdog_pi
     return pid;
 }
 
-int ops_wait(pid_t pid, int timeout_ms)
-{
-    long long end = ops_now_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-        if (r < 0)
-            return -1;
-        if (ops_now_ms() >= end)
-            return -ETIMEDOUT;
-        (void)usleep(10000);
-    }
-}
-
-int ops_stop(pid_t pid)
-{
-    if (pid <= 0)
-        return -1;
-    if (kill(pid, SIGTERM) < 0)
-        return -1;
-    int r = ops_wait(pid, 5000);
-    if (r == -ETIMEDOUT) {
-        (void)kill(pid, SIGKILL);
-        r = ops_wait(pid, 5000);
-    }
-    return r;
-}
-
 bool ops_wait_path(const char *path, int timeout_ms)
 {
     long long end = ops_now_ms() + timeout_ms;

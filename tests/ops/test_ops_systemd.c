@@ -27,6 +27,7 @@
 #include "check_main.h"
 #include "admin.h"
 #include "arena.h"
+#include "child.h"
 #include "ops_util.h"
 #include "sock.h"
 
@@ -44,7 +45,7 @@ static char log_[16384];
 static void cleanup(void)
 {
     if (pid_ > 0)
-        (void)ops_stop(pid_);
+        (void)arena_test_child_stop(pid_, 5000);
     pid_ = 0;
     if (nfd_ >= 0)
         (void)close(nfd_);
@@ -140,7 +141,7 @@ START_TEST(test_notify_lifecycle)
 
     ck_assert_int_eq(kill(pid_, SIGTERM), 0);
     expect("STOPPING=1", 5000);
-    int code = ops_wait(pid_, 5000);
+    int code = arena_test_child_wait(pid_, 5000);
     pid_ = 0;
     ck_assert_int_eq(code, 0);
 }
@@ -243,7 +244,7 @@ START_TEST(test_socket_activate_tool)
     ck_assert_int_eq(arena_release(c, &l), 0);
     arena_disconnect(c);
 
-    int code = ops_stop(pid_);
+    int code = arena_test_child_stop(pid_, 5000);
     pid_ = 0;
     ck_assert_int_eq(code, 0);
     /* The socket belongs to the service manager: arenad leaves it. */
@@ -306,7 +307,7 @@ START_TEST(test_listen_fds_by_hand)
     ck_assert_int_eq(arena__admin_status(c, &st), 0);
     ck_assert_str_eq(st.socket_path, sock);
     arena_disconnect(c);
-    int code = ops_stop(pid_);
+    int code = arena_test_child_stop(pid_, 5000);
     pid_ = 0;
     ck_assert_int_eq(code, 0);
     struct stat sb;
@@ -321,7 +322,7 @@ START_TEST(test_listen_fds_not_a_socket)
     char path[256];
     path_in(path, sizeof(path), "plain-file");
     pid_ = spawn_listen_fds(path, true);
-    int code = ops_wait(pid_, 10000);
+    int code = arena_test_child_wait(pid_, 10000);
     pid_ = 0;
     ck_assert_int_eq(code, 1);
 }
