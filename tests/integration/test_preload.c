@@ -18,7 +18,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,6 +32,7 @@
 #include "check_main.h"
 #include "fixture.h"
 #include "run.h"
+#include "tmpdir.h"
 
 #define RUN_TIMEOUT_S 120
 
@@ -103,19 +103,11 @@ static void make_tmpdir(void)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path) == 0 ? 0 : -1;
-}
-
 static void remove_tmpdir(void)
 {
     if (!tmpdir[0])
         return;
-    (void)nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)arena_test_rmtree(tmpdir);
     tmpdir[0] = '\0';
 }
 

@@ -17,8 +17,8 @@
 #include "daemon.h"
 #include "child.h"
 #include "sock.h"
+#include "tmpdir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -52,23 +52,6 @@ static void daemon_nap(void)
 {
     struct timespec ts = {0, DAEMON_POLL_NS};
     (void)nanosleep(&ts, NULL);
-}
-
-/* Removes dir and the plain files or sockets in it (not recursive: only the
- * socket and the config file are ever put there). */
-static void daemon_remove_dir(const char *dir)
-{
-    DIR *dp = opendir(dir);
-    if (dp) {
-        struct dirent *de;
-        while ((de = readdir(dp)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            (void)unlinkat(dirfd(dp), de->d_name, 0);
-        }
-        (void)closedir(dp);
-    }
-    (void)rmdir(dir);
 }
 
 int arena_test_daemon_connect(const arena_test_daemon_t *d)
@@ -212,7 +195,7 @@ int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
     if (r == 0)
         r = daemon_spawn(&nd, extra_args);
     if (r < 0) {
-        daemon_remove_dir(nd.dir);
+        arena_test_rmtree(nd.dir);
         memset(d, 0, sizeof(*d));
         return r;
     }
@@ -245,7 +228,7 @@ int arena_test_daemon_stop(arena_test_daemon_t *d)
         d->pid = 0;
     }
     if (d->dir[0] != '\0') {
-        daemon_remove_dir(d->dir);
+        arena_test_rmtree(d->dir);
         d->dir[0] = '\0';
     }
     d->socket[0] = '\0';

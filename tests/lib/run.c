@@ -172,17 +172,12 @@ int arena_run(const char *const *argv, const arena_run_opts_t *opts, arena_run_t
             break; /* drained: what is left belongs to a daemonised child */
         if (n <= 0)
             continue;
-        if (p[0].revents) {
-            int k = run_buf_read(&bout, out[0]);
+        for (int i = 0; i < 2; i++) {
+            if (!p[i].revents)
+                continue;
+            int k = run_buf_read(i == 0 ? &bout : &berr, p[i].fd);
             if (k <= 0)
-                run_close(&out[0]);
-            if (k < 0)
-                r = k;
-        }
-        if (p[1].revents) {
-            int k = run_buf_read(&berr, err[0]);
-            if (k <= 0)
-                run_close(&err[0]);
+                run_close(i == 0 ? &out[0] : &err[0]);
             if (k < 0)
                 r = k;
         }

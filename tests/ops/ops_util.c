@@ -4,8 +4,8 @@
  */
 #include "ops_util.h"
 #include "sock.h"
+#include "tmpdir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,7 +39,7 @@ void ops_base_setup(void)
 
 void ops_base_teardown(void)
 {
-    ops_rmdir(ops_base);
+    (void)arena_test_rmtree(ops_base);
     ops_base[0] = '\0';
 }
 
@@ -52,35 +52,6 @@ int ops_tmpdir(char *dir, size_t len)
     else
         (void)snprintf(dir, len, "/tmp/arenad-ops-XXXXXX");
     return mkdtemp(dir) ? 0 : -errno;
-}
-
-/* Removes the entries of dir (recursing depth more levels) and dir itself. */
-static void ops_rmdir_depth(const char *dir, int depth)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[512];
-            (void)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (depth > 0 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-                ops_rmdir_depth(p, depth - 1);
-            else
-                (void)unlink(p);
-        }
-        (void)closedir(d);
-    }
-    (void)rmdir(dir);
-}
-
-void ops_rmdir(const char *dir)
-{
-    if (!dir || !dir[0])
-        return;
-    ops_rmdir_depth(dir, 2);
 }
 
 int ops_notify_open(const char *path)

@@ -24,10 +24,6 @@ void ops_base_teardown(void);
  * (>= 128 bytes). Returns 0 or -errno. */
 int ops_tmpdir(char *dir, size_t len);
 
-/* rm -r of dir, two levels deep (files, sockets, subdirectories of files);
- * "" is a no-op. */
-void ops_rmdir(const char *dir);
-
 /* Binds a SOCK_DGRAM Unix socket at path (CLOEXEC). Returns the fd or -errno. */
 int ops_notify_open(const char *path);
 

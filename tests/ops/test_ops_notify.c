@@ -21,12 +21,13 @@
 #include "check_main.h"
 #include "notify.h"
 #include "ops_util.h"
+#include "tmpdir.h"
 
 static char dir_[128];
 
 static void cleanup(void)
 {
-    ops_rmdir(dir_);
+    (void)arena_test_rmtree(dir_);
     dir_[0] = '\0';
 }
 

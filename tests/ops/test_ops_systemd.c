@@ -29,6 +29,7 @@
 #include "arena.h"
 #include "child.h"
 #include "ops_util.h"
+#include "tmpdir.h"
 #include "sock.h"
 
 #ifndef ARENAD_PATH
@@ -50,7 +51,7 @@ static void cleanup(void)
     if (nfd_ >= 0)
         (void)close(nfd_);
     nfd_ = -1;
-    ops_rmdir(dir_);
+    (void)arena_test_rmtree(dir_);
     dir_[0] = '\0';
 }
 
