@@ -1266,7 +1266,7 @@ START_TEST(test_second_uid)
         printf("test_second_uid: skipped: needs root to drop to uid 65534\n");
         return;
     }
-    /* The harness's directory is 0700: let nobody reach the socket. */
+    /* the fixture's directory is 0700: let nobody reach the socket. */
     ck_assert_int_eq(chmod(daemon_.dir, 0711), 0);
     uint64_t victim;
     int pool_fd;

@@ -2,7 +2,7 @@
  *
  * test_badinput.c -- a real arenad against raw, hostile and careless frames.
  *
- * Every test starts its own daemon through the harness (a private socket in a
+ * Every test starts its own daemon through tests/lib's daemon fixture (a private socket in a
  * temporary directory; the daemon dies with the test process), speaks the
  * wire protocol byte by byte, and checks three things: the specific answer
  * (an error code, a closed connection), that a second, well-behaved client is
@@ -303,7 +303,7 @@ static void check_healthy(uint64_t min_protocol_errors)
 }
 
 /* The daemon's fd count once it stops changing: connections that closed
- * just before (the harness's start-up probe) are fully gone. Each round trip
+ * just before (the fixture's start-up probe) are fully gone. Each round trip
  * on fd lets the daemon's loop run its close callbacks. */
 static int stable_fd_count(int fd)
 {
@@ -813,7 +813,7 @@ START_TEST(test_max_clients)
     restart_with_config("max_clients = 2\nbudget = 64M\nheap_size = 128M\n");
 
     int a = connect_hello("one", NULL);
-    /* The harness's start-up probe is a connection too, until the daemon
+    /* The fixture's start-up probe is a connection too, until the daemon
      * has seen it close. */
     (void)stable_fd_count(a);
     int b = connect_hello("two", NULL);
@@ -1036,7 +1036,7 @@ START_TEST(test_max_connections_per_uid)
             (void)close(fds[i]);
     } else {
         int fds[CAP];
-        /* The harness's probe may still hold a slot: wait until it is gone. */
+        /* The fixture's probe may still hold a slot: wait until it is gone. */
         nap_ms(100);
         for (int i = 0; i < CAP; i++)
             fds[i] = connect_hello("capped", NULL);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_lease.c -- raw leases end to end: a real arenad (tests/integration
- * harness) and clients in separate processes, through libarena-client.
+ * test_lease.c -- raw leases end to end: a real arenad (tests/lib
+ * daemon fixture) and clients in separate processes, through libarena-client.
  *
  * Covers: leases of several processes are distinct and writable, and one
  * process's data survives others writing and churning their own leases; a
@@ -12,7 +12,7 @@
  * releases, a daemon that goes away).
  *
  * Each test starts its own daemon and stops it at the end; an atexit hook
- * stops it when an assertion ends the test early, and the harness's
+ * stops it when an assertion ends the test early, and the fixture's
  * PR_SET_PDEATHSIG covers a crash. Client children only ever _exit(), so
  * they never run that hook, and they die with the test (PDEATHSIG too).
  */

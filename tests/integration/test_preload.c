@@ -7,7 +7,7 @@
  * building and dropping millions of small objects, sort(1) on a 20 MB file,
  * and mt_prog, our multi-threaded malloc/realloc/free workload with a
  * checksum. test_preload_api checks the C library contract from inside a
- * preloaded program. The "daemon" cases run a real arenad from the harness
+ * preloaded program. The "daemon" cases run a real arenad from tests/lib's fixture
  * (ARENAD_SOCKET set); the "no_daemon" cases point ARENAD_SOCKET at a socket
  * nobody listens on and check the one warning line and the fallback, or the
  * failure with ARENA_REQUIRE_DAEMON=1. Every program runs in its own process

@@ -3,7 +3,7 @@
  * test_restart.c -- the daemon dies and comes back; the clients' data does
  * not notice (DESIGN.md section 7, issue 6).
  *
- * Real processes throughout: a real arenad started by the harness, killed
+ * Real processes throughout: a real arenad started by tests/lib's fixture, killed
  * with SIGKILL and started again on the same socket; clients are forked
  * children linking libarena-client, each holding leases full of a pattern
  * only it writes. After the restart every child checks its pattern, makes a

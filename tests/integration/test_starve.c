@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_starve.c -- no starvation, end to end: a real arenad (tests/integration
- * harness), generators and simulators in separate processes, through
+ * test_starve.c -- no starvation, end to end: a real arenad (tests/lib
+ * daemon fixture), generators and simulators in separate processes, through
  * libarena-client (DESIGN.md sections 4 and 5, issue 5).
  *
  * Covers: a generator stopped with SIGSTOP while holding only parked leases

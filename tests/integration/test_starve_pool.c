@@ -8,7 +8,7 @@
  * Resumed, the generator mallocs again and works: its parked regions are
  * gone (the unpark says so) and it gets fresh ones.
  *
- * A real arenad on a temporary socket (harness), always stopped by the
+ * A real arenad on a temporary socket (tests/lib/daemon.h), always stopped by the
  * teardown; the generator is a child that dies with the test process
  * (PR_SET_PDEATHSIG, SIGKILL also ends a stopped process) and is killed and
  * reaped by the teardown if the test fails.

@@ -362,7 +362,7 @@ static int sample(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
 }
 
 /* A sample once the daemon's fd count stops changing: connections that
- * closed just before (the harness's start-up probe) must be fully gone. */
+ * closed just before (the fixture's start-up probe) must be fully gone. */
 static int sample_stable(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
 {
     daemon_sample_t s;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_pool_daemon.c -- the pools against a real arenad (tests/integration
- * harness: a daemon on a temporary socket per test, always stopped, also on
+ * test_pool_daemon.c -- the pools against a real arenad (tests/lib
+ * daemon fixture: a daemon on a temporary socket per test, always stopped, also on
  * failure: the fixture's teardown stops it and the daemon dies with the test
  * process through PR_SET_PDEATHSIG). ARENA_FALLBACK is unset, so nothing here
  * silently runs on fallback memory unless a test asks for it.
