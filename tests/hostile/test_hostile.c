@@ -316,19 +316,16 @@ typedef struct baseline {
 
 /* The daemon's fd count once it stops changing (round trips on the
  * observer's connection let its loop run pending close callbacks). */
+static void status_round_trip(void *fd)
+{
+    Arena__V1__Envelope *st = status_on(*(int *)fd);
+    arena__v1__envelope__free_unpacked(st, NULL);
+    nap_ms(10);
+}
+
 static int stable_fds(observer_t *o)
 {
-    int last = -1;
-    for (int i = 0; i < 100; i++) {
-        Arena__V1__Envelope *st = status_on(o->fd);
-        arena__v1__envelope__free_unpacked(st, NULL);
-        nap_ms(10);
-        int now = arena_test_count_fds(daemon_.pid);
-        if (now == last)
-            return now;
-        last = now;
-    }
-    return last;
+    return arena_test_stable_fds(daemon_.pid, status_round_trip, &o->fd);
 }
 
 static void baseline_take(observer_t *o, baseline_t *b)

@@ -305,19 +305,16 @@ static void check_healthy(uint64_t min_protocol_errors)
 /* The daemon's fd count once it stops changing: connections that closed
  * just before (the fixture's start-up probe) are fully gone. Each round trip
  * on fd lets the daemon's loop run its close callbacks. */
+static void status_round_trip(void *fd)
+{
+    Arena__V1__Envelope *st = status_on(*(int *)fd);
+    arena__v1__envelope__free_unpacked(st, NULL);
+    nap_ms(10);
+}
+
 static int stable_fd_count(int fd)
 {
-    int last = -1;
-    for (int i = 0; i < 100; i++) {
-        Arena__V1__Envelope *st = status_on(fd);
-        arena__v1__envelope__free_unpacked(st, NULL);
-        nap_ms(10);
-        int now = arena_test_count_fds(daemon_.pid);
-        if (now == last)
-            return now;
-        last = now;
-    }
-    return last;
+    return arena_test_stable_fds(daemon_.pid, status_round_trip, &fd);
 }
 
 /* Waits (bounded) for the daemon's fd count to come back to want; returns

@@ -32,6 +32,20 @@ int arena_test_count_fds(pid_t pid)
     return n;
 }
 
+int arena_test_stable_fds(pid_t pid, void (*poke)(void *ctx), void *ctx)
+{
+    int last = -1;
+    for (int i = 0; i < 100; i++) {
+        if (poke)
+            poke(ctx);
+        int now = arena_test_count_fds(pid);
+        if (now < 0 || now == last)
+            return now;
+        last = now;
+    }
+    return last;
+}
+
 long arena_test_rss_kib(pid_t pid)
 {
     char path[64];

@@ -12,6 +12,13 @@
 /* Counts the open fds of process pid (entries of /proc/PID/fd), or -errno. */
 int arena_test_count_fds(pid_t pid);
 
+/* The open-fd count of process pid once it stops changing: samples are
+ * taken with poke(ctx) before each (poke may be NULL; a status round trip
+ * with the daemon lets its loop run the close callbacks of connections that
+ * just went), and the first count equal to the one before is returned, or
+ * the last of 100. Returns -errno when the count cannot be read. */
+int arena_test_stable_fds(pid_t pid, void (*poke)(void *ctx), void *ctx);
+
 /* The resident set of process pid in KiB (VmRSS of /proc/PID/status), or
  * -errno (-ENOENT: no such process or no VmRSS line). */
 long arena_test_rss_kib(pid_t pid);
