@@ -4,7 +4,8 @@
  *
  * The daemon runs in the foreground as our child, so we can wait for it,
  * read its exit status and kill it. Four things keep tests honest and tidy:
- * start-up waits for the socket to accept a connection (not for a sleep); an
+ * start-up waits until the daemon handles SIGTERM and its socket accepts a
+ * connection (not for a sleep), so a test may stop it at once; an
  * exec failure travels back over a CLOEXEC pipe so a missing binary is
  * reported as such instead of as a time-out; the child sets
  * PR_SET_PDEATHSIG before exec, so a test that crashes or is killed by its
@@ -16,6 +17,7 @@
  */
 #include "daemon.h"
 #include "child.h"
+#include "proc.h"
 #include "sock.h"
 #include "tmpdir.h"
 
@@ -138,7 +140,12 @@ static int daemon_spawn(arena_test_daemon_t *nd, const char *const *extra_args)
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             return -ECHILD;
-        int fd = arena_test_unix_socket(nd->socket, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
+        /* Ready means stoppable too: arenad listens a moment before it
+         * installs its SIGTERM handler, and a SIGTERM in between kills it
+         * without a clean exit. */
+        int fd = -1;
+        if (arena_test_catches_signal(pid, SIGTERM) == 1)
+            fd = arena_test_unix_socket(nd->socket, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
         if (fd >= 0) {
             (void)close(fd);
             break;

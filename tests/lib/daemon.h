@@ -31,8 +31,9 @@ typedef struct arena_test_daemon {
  * config is not NULL writes it to DIR/arenad.conf; spawns ARENAD_PATH (or
  * $ARENAD_HARNESS_BINARY) --foreground --socket DIR/arenad.sock --log-level
  * warn [--config DIR/arenad.conf] followed by extra_args (NULL-terminated,
- * may be NULL; a later --log-level wins). Waits until the socket accepts a
- * connection (up to 10 s); fails early if the child exits.
+ * may be NULL; a later --log-level wins). Waits until the daemon handles
+ * SIGTERM and its socket accepts a connection (up to 10 s); fails early if
+ * the child exits.
  * Returns 0 and fills *d, or -errno (-ETIMEDOUT: never listened; -ECHILD: the
  * daemon exited during start-up). On failure nothing is left behind (the child
  * is killed and reaped, the directory removed) and *d is zeroed.

@@ -46,6 +46,26 @@ int arena_test_stable_fds(pid_t pid, void (*poke)(void *ctx), void *ctx)
     return last;
 }
 
+int arena_test_catches_signal(pid_t pid, int sig)
+{
+    char path[64];
+    (void)snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    char line[256];
+    unsigned long long mask = 0;
+    int r = -ENOENT;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "SigCgt: %llx", &mask) == 1) {
+            r = sig >= 1 && sig <= 64 && (mask >> (sig - 1) & 1) ? 1 : 0;
+            break;
+        }
+    }
+    (void)fclose(f);
+    return r;
+}
+
 long arena_test_rss_kib(pid_t pid)
 {
     char path[64];

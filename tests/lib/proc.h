@@ -19,6 +19,11 @@ int arena_test_count_fds(pid_t pid);
  * the last of 100. Returns -errno when the count cannot be read. */
 int arena_test_stable_fds(pid_t pid, void (*poke)(void *ctx), void *ctx);
 
+/* Whether process pid has a handler installed for signal sig (its bit in
+ * SigCgt of /proc/PID/status). Returns 1 or 0, or -errno (-ENOENT: no such
+ * process or no SigCgt line). */
+int arena_test_catches_signal(pid_t pid, int sig);
+
 /* The resident set of process pid in KiB (VmRSS of /proc/PID/status), or
  * -errno (-ENOENT: no such process or no VmRSS line). */
 long arena_test_rss_kib(pid_t pid);

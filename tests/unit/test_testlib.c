@@ -3,7 +3,8 @@
  * test_testlib.c -- the tests' own library (tests/lib) on its own, without a
  * daemon: run.c collects output, feeds stdin, reports exit codes and
  * signals, kills on time-out and is not held by a child that daemonises;
- * child.c encodes how a child ended; peer.c frames and Envelopes with a
+ * child.c encodes how a child ended; proc.c reads signal handlers, fds and
+ * RSS from /proc; peer.c frames and Envelopes with a
  * passed fd over a socketpair, and refuses junk; sock.c refuses a path that
  * does not fit; tmpdir.c removes a tree without following links.
  */
@@ -21,6 +22,7 @@
 #include "check_main.h"
 #include "child.h"
 #include "peer.h"
+#include "proc.h"
 #include "run.h"
 #include "sock.h"
 #include "tmpdir.h"
@@ -109,6 +111,23 @@ START_TEST(test_child_wait_and_stop)
 }
 END_TEST
 
+static void on_usr2(int sig)
+{
+    (void)sig;
+}
+
+START_TEST(test_proc_signal_handlers)
+{
+    ck_assert_int_eq(arena_test_catches_signal(getpid(), SIGTTIN), 0);
+    ck_assert(signal(SIGUSR2, on_usr2) != SIG_ERR);
+    ck_assert_int_eq(arena_test_catches_signal(getpid(), SIGUSR2), 1);
+    ck_assert(signal(SIGUSR2, SIG_IGN) != SIG_ERR);
+    ck_assert_int_eq(arena_test_catches_signal(getpid(), SIGUSR2), 0);
+    ck_assert_int_gt(arena_test_count_fds(getpid()), 2);
+    ck_assert_int_gt(arena_test_rss_kib(getpid()), 0);
+}
+END_TEST
+
 START_TEST(test_peer_frames)
 {
     int sv[2];
@@ -193,6 +212,7 @@ static Suite *testlib_suite(void)
     tcase_add_test(tc, test_run_collects_and_feeds);
     tcase_add_test(tc, test_run_signal_timeout_daemonised);
     tcase_add_test(tc, test_child_wait_and_stop);
+    tcase_add_test(tc, test_proc_signal_handlers);
     tcase_add_test(tc, test_peer_frames);
     tcase_add_test(tc, test_sock_and_rmtree);
     suite_add_tcase(s, tc);
