@@ -51,7 +51,7 @@ esac
 
 # ---- dependencies -----------------------------------------------------------
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-    check libsubunit-dev libsystemd-dev)
+    libjson-c-dev check libsubunit-dev libsystemd-dev)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

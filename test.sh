@@ -27,10 +27,11 @@ done
 
 # Build and test dependencies, all from Debian 12.
 packages=(build-essential cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-    check libsubunit-dev libsystemd-dev python3 coreutils procps groff-base systemd)
-# CI also runs the libFuzzer smoke test (test_fuzz_smoke): clang and its runtimes.
+    libjson-c-dev check libsubunit-dev libsystemd-dev python3 coreutils procps groff-base systemd)
+# CI also runs the libFuzzer smoke test (test_fuzz_smoke): clang and its runtimes;
+# and test_ops_deb builds the Debian packages and runs lintian on them: debhelper, lintian.
 if [ $ci = 1 ]; then
-    packages+=(clang-14 libclang-rt-14-dev)
+    packages+=(clang-14 libclang-rt-14-dev debhelper lintian)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,6 @@
-# install.cmake -- `cmake --install`, pkg-config and CMake package files, systemd
-# units, man pages, the default configuration, and the .deb (CPack).
+# install.cmake -- `cmake --install`: pkg-config and CMake package files, systemd
+# units, man pages, the default configuration. debian/ packages this install
+# with debhelper (dpkg-buildpackage) and sets the two directories below.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 include(${CMAKE_CURRENT_LIST_DIR}/ops.cmake)
@@ -10,13 +11,20 @@ endif()
 if(TARGET arenactl)
   install(TARGETS arenactl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
-foreach(lib arena-client arena-client-static arena-preload)
+foreach(lib arena-client arena-client-static)
   if(TARGET ${lib})
     install(TARGETS ${lib}
             LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
             ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   endif()
 endforeach()
+# The preload library is loaded by path (LD_PRELOAD), never linked, and has
+# no SONAME: a distribution may put it in a private directory.
+set(ARENA_INSTALL_PRELOADDIR ${CMAKE_INSTALL_LIBDIR} CACHE STRING
+    "Directory of libarena-preload.so, relative to the prefix or absolute")
+if(TARGET arena-preload)
+  install(TARGETS arena-preload LIBRARY DESTINATION ${ARENA_INSTALL_PRELOADDIR})
+endif()
 install(FILES ${CMAKE_SOURCE_DIR}/client/include/arena.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 # Files that name install paths (arena-client.pc, arenad.service) are written
@@ -27,6 +35,16 @@ install(FILES ${CMAKE_SOURCE_DIR}/client/include/arena.h DESTINATION ${CMAKE_INS
 set(ARENA_INSTALL_LIBDIR ${CMAKE_INSTALL_LIBDIR})
 set(ARENA_INSTALL_INCLUDEDIR ${CMAKE_INSTALL_INCLUDEDIR})
 set(ARENA_INSTALL_SBINDIR ${CMAKE_INSTALL_SBINDIR})
+# systemd units: relative to the prefix (/usr/lib/systemd/system for the
+# prefix /usr, /usr/local/lib/... by default; systemd searches both) or
+# absolute (Debian 12's debhelper wants /lib/systemd/system).
+set(ARENA_SYSTEMD_UNITDIR lib/systemd/system CACHE STRING
+    "Directory of the systemd units, relative to the prefix or absolute")
+if(IS_ABSOLUTE "${ARENA_SYSTEMD_UNITDIR}")
+  set(_arena_unitdir "${ARENA_SYSTEMD_UNITDIR}")
+else()
+  set(_arena_unitdir "\${_arena_prefix}/${ARENA_SYSTEMD_UNITDIR}")
+endif()
 install(CODE "
   set(_arena_prefix \"\${CMAKE_INSTALL_PREFIX}\")
   if(_arena_prefix STREQUAL \"/usr\")
@@ -45,7 +63,7 @@ install(CODE "
                  \"${CMAKE_BINARY_DIR}/install-time/arenad.service\" @ONLY)
   file(INSTALL DESTINATION \"\${_arena_prefix}/${ARENA_INSTALL_LIBDIR}/pkgconfig\"
        TYPE FILE FILES \"${CMAKE_BINARY_DIR}/install-time/arena-client.pc\")
-  file(INSTALL DESTINATION \"\${_arena_prefix}/lib/systemd/system\"
+  file(INSTALL DESTINATION \"${_arena_unitdir}\"
        TYPE FILE FILES \"${CMAKE_BINARY_DIR}/install-time/arenad.service\")
   file(INSTALL DESTINATION \"\${ARENAD_INSTALL_SYSCONF}/arenad\"
        TYPE FILE FILES \"${CMAKE_SOURCE_DIR}/systemd/arenad.conf\")
@@ -63,11 +81,9 @@ install(FILES ${CMAKE_BINARY_DIR}/ArenaClientConfig.cmake
               ${CMAKE_BINARY_DIR}/ArenaClientConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/ArenaClient)
 
-# systemd units and snippets, relative to the prefix: /usr/lib/systemd/system
-# for a package (Debian 12's /lib is /usr/lib), /usr/local/lib/... by default;
-# systemd searches both.
-set(SYSTEMD_UNIT_DIR lib/systemd/system)
-install(FILES ${CMAKE_SOURCE_DIR}/systemd/arenad.socket DESTINATION ${SYSTEMD_UNIT_DIR})
+# systemd units and snippets (sysusers.d and tmpfiles.d stay under the
+# prefix: Debian 12 looks for them in /usr/lib as well).
+install(FILES ${CMAKE_SOURCE_DIR}/systemd/arenad.socket DESTINATION ${ARENA_SYSTEMD_UNITDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/systemd/arenad.sysusers
         DESTINATION lib/sysusers.d RENAME arenad.conf)
 install(FILES ${CMAKE_SOURCE_DIR}/systemd/arenad.tmpfiles
@@ -79,32 +95,10 @@ foreach(page arenad.8 arenactl.8 arenad.conf.5 arena.3)
   install(FILES ${CMAKE_SOURCE_DIR}/man/${page}
           DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
-install(FILES ${CMAKE_SOURCE_DIR}/contrib/bash-completion/arenactl
+install(FILES ${CMAKE_BINARY_DIR}/share/bash-completion/completions/arenactl
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 
-# .deb: cpack -G DEB in the build directory, after building. `make install`
-# and cpack install what is built and do not rebuild the whole tree first, so
-# a package (and the package test) never waits on unrelated test targets.
+# `cmake --install` (and debhelper's install step) installs what is built
+# and does not rebuild the whole tree first, so an install never waits on
+# unrelated test targets.
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
-set(CPACK_GENERATOR DEB)
-set(CPACK_PACKAGE_NAME arenad)
-set(CPACK_PACKAGE_VENDOR "arenad")
-set(CPACK_PACKAGE_CONTACT "arenad developers <arenad@localhost>")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "shared-memory allocation service with a lock-free client allocator")
-# The package installs under /usr whatever prefix the tree was configured
-# with: CPack runs the install with DESTDIR=staging and the prefix /usr, and
-# the install-time files above (unit, .pc, /etc) follow that prefix.
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_INSTALL_PREFIX /usr)
-set(CPACK_SET_DESTDIR ON)
-set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-set(CPACK_DEBIAN_PACKAGE_SECTION admin)
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.36), libuv1 (>= 1.44), libprotobuf-c1 (>= 1.4), libsystemd0")
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-    ${CMAKE_SOURCE_DIR}/cmake/deb/conffiles
-    ${CMAKE_SOURCE_DIR}/cmake/deb/postinst
-    ${CMAKE_SOURCE_DIR}/cmake/deb/prerm
-    ${CMAKE_SOURCE_DIR}/cmake/deb/postrm)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-include(CPack)

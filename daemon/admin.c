@@ -101,8 +101,8 @@ void ad_admin_status(const ad_admin_t *a, uint64_t now_ms, ad_wire_status_t *ret
     ad_leases_stats(a->leases, &s);
     ad_wire_status_t st;
     memset(&st, 0, sizeof(st));
-    st.daemon_version = AD_VERSION;
-    st.socket_path = a->socket_path;
+    arena__rec_strcpy(st.daemon_version, sizeof(st.daemon_version), AD_VERSION);
+    arena__rec_strcpy(st.socket_path, sizeof(st.socket_path), a->socket_path);
     st.uptime_ms = now_ms >= a->start_ms ? now_ms - a->start_ms : 0;
     st.budget = s.budget;
     st.heap_size = s.heap_size;
@@ -166,7 +166,7 @@ static int collect_client(void *ctx, const ad_client_view_t *v)
     ci->pid = (uint32_t)v->pid;
     ci->uid = (uint32_t)v->uid;
     ci->gid = (uint32_t)v->gid;
-    ci->name = v->name;
+    arena__rec_strcpy(ci->name, sizeof(ci->name), v->name);
     ci->leased_bytes = v->leased_bytes;
     ci->leases = v->leases;
     ci->connected_ms = c->now_ms >= v->connected_at_ms ? c->now_ms - v->connected_at_ms : 0;
@@ -524,4 +524,19 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
     }
     *ret_text = t.buf;
     return 0;
+}
+
+/* ---- heap map ------------------------------------------------------------------ */
+
+int ad_admin_map(const ad_admin_t *a, const ad_admin_caller_t *caller, bool by_uid, uid_t uid,
+                 size_t max_extents, ad_wire_map_t *ret_map)
+{
+    if (!a || !caller || !ret_map)
+        return -EINVAL;
+    if (by_uid && !may_see(caller, uid))
+        return -EPERM;
+    /* Without a uid: every pool for a privileged caller, else the caller's
+     * own (which exists: the caller is a client of it). */
+    bool all = !by_uid && caller->privileged;
+    return ad_heapmap_build(a->leases, all, by_uid ? uid : caller->uid, max_extents, ret_map);
 }

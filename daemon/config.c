@@ -15,13 +15,17 @@
  *   heap_size              2 x budget           SIZE: address space of each per-uid pool
  *                                               (sparse; restart to change)
  *   small_lease_limit      4M                   SIZE: leases up to this size are placed
- *                                               from the top of the heap
+ *                                               from the top of the heap (restart to
+ *                                               change)
  *   decay_ms               2000                 ms a released extent stays dirty before
  *                                               its pages are punched (0: at once)
  *   restart_grace_ms       10000                ms a pool adopted after a restart takes
  *                                               claims from re-registering clients
- *                                               before unclaimed space is freed
- *   max_frame              64K                  SIZE: largest request frame (256 .. 16M)
+ *                                               before unclaimed space is freed (a
+ *                                               reload applies it to pools adopted
+ *                                               afterwards)
+ *   max_frame              64K                  SIZE: largest request frame (256 .. 16M;
+ *                                               restart to change)
  *   frame_timeout_ms       30000                ms a client may leave a frame half-sent,
  *                                               or (throttled, see below) read no reply
  *                                               byte, before it is disconnected (0: never)
@@ -497,7 +501,7 @@ int ad_config_set(ad_config_t *cfg, const char *key, const char *value, char *er
         }
     }
     if (strcmp(key, "max_connections") == 0)
-        key = "max_clients"; /* the same limit by the name issue 6 gave it */
+        key = "max_clients"; /* an older name of the same limit, still accepted */
     for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
         if (strcmp(key, config_keys[i].key) != 0)
             continue;
@@ -628,4 +632,75 @@ int ad_config_finalize(ad_config_t *cfg, char *err, size_t err_len)
     }
     *cfg = tmp;
     return 0;
+}
+
+void ad_config_leases(const ad_config_t *cfg, ad_leases_config_t *ret_config)
+{
+    *ret_config = (ad_leases_config_t){
+        .budget = cfg->budget,
+        .heap_size = cfg->heap_size,
+        .small_limit = cfg->small_lease_limit,
+        .decay_ms = cfg->decay_ms,
+        .hugetlb = cfg->hugetlb,
+        .max_leases_per_client = cfg->max_leases_per_client,
+        .max_bytes_per_uid = cfg->max_bytes_per_uid,
+        .restart_grace_ms = cfg->restart_grace_ms,
+        .fair_rules = cfg->fair_count > 0 ? cfg->fair : NULL,
+        .fair_rule_count = cfg->fair_count,
+    };
+}
+
+unsigned ad_config_reload(ad_config_t *cur, const ad_config_t *next)
+{
+    unsigned restart = 0;
+    if (strcmp(next->socket, cur->socket) != 0)
+        restart |= AD_CONFIG_RESTART_SOCKET;
+    /* Derived or given: the pools made at start keep the size they have. */
+    if (next->heap_size != cur->heap_size)
+        restart |= AD_CONFIG_RESTART_HEAP_SIZE;
+    if (next->small_lease_limit != cur->small_lease_limit)
+        restart |= AD_CONFIG_RESTART_SMALL_LEASE_LIMIT;
+    if (next->hugetlb != cur->hugetlb)
+        restart |= AD_CONFIG_RESTART_HUGETLB;
+    if (next->max_frame != cur->max_frame)
+        restart |= AD_CONFIG_RESTART_MAX_FRAME;
+
+    cur->budget = next->budget;
+    cur->decay_ms = next->decay_ms;
+    cur->restart_grace_ms = next->restart_grace_ms;
+    cur->max_clients = next->max_clients;
+    /* Connection limits: new connections get the new ones (existing
+     * connections keep max_requests_in_flight and max_reply_queue). */
+    cur->max_connections_per_uid = next->max_connections_per_uid;
+    cur->max_requests_in_flight = next->max_requests_in_flight;
+    cur->max_reply_queue = next->max_reply_queue;
+    cur->frame_timeout_ms = next->frame_timeout_ms;
+    cur->hello_timeout_ms = next->hello_timeout_ms;
+    cur->max_leases_per_client = next->max_leases_per_client;
+    cur->max_bytes_per_uid = next->max_bytes_per_uid;
+    cur->log_level = next->log_level;
+    cur->has_admin_group = next->has_admin_group;
+    cur->admin_gid = next->admin_gid;
+    /* Weights, caps and guarantees: for clients that connect from now on. */
+    memcpy(cur->fair, next->fair, sizeof(cur->fair));
+    cur->fair_count = next->fair_count;
+    return restart;
+}
+
+const char *ad_config_restart_key(unsigned bit)
+{
+    switch (bit) {
+    case AD_CONFIG_RESTART_SOCKET:
+        return "socket";
+    case AD_CONFIG_RESTART_HEAP_SIZE:
+        return "heap_size";
+    case AD_CONFIG_RESTART_SMALL_LEASE_LIMIT:
+        return "small_lease_limit";
+    case AD_CONFIG_RESTART_HUGETLB:
+        return "hugetlb";
+    case AD_CONFIG_RESTART_MAX_FRAME:
+        return "max_frame";
+    default:
+        return NULL;
+    }
 }

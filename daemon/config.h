@@ -75,4 +75,36 @@ int ad_config_load(ad_config_t *cfg, const char *path, char *err, size_t err_len
  * Returns 0, or -EINVAL / -ENOENT with a reason in err, cfg untouched. */
 int ad_config_finalize(ad_config_t *cfg, char *err, size_t err_len);
 
+/* The lease manager's configuration from a finalized cfg: budget, heap size,
+ * placement, decay, limits, grace period and fair-share rules. fair_rules
+ * points into cfg->fair, so cfg must outlive *ret_config's use (the manager
+ * copies the rules). The one place this mapping is written: start-up and
+ * every reload build the manager's settings through it. */
+void ad_config_leases(const ad_config_t *cfg, ad_leases_config_t *ret_config);
+
+/* Bits of what ad_config_reload() returns: settings that name or size what
+ * the running daemon built at start, so a reload cannot apply them. */
+enum {
+    AD_CONFIG_RESTART_SOCKET = 1u << 0,            /* the bound listening socket */
+    AD_CONFIG_RESTART_HEAP_SIZE = 1u << 1,         /* the pools' memfds (also 2 x budget) */
+    AD_CONFIG_RESTART_SMALL_LEASE_LIMIT = 1u << 2, /* placement in pools made at start */
+    AD_CONFIG_RESTART_HUGETLB = 1u << 3,           /* how the pools' memfds were made */
+    AD_CONFIG_RESTART_MAX_FRAME = 1u << 4,         /* the decoder's frame limit */
+};
+
+/* A reload: copies into cur every setting of next that applies live --
+ * budget, decay_ms, restart_grace_ms, the connection caps and timeouts, the
+ * lease limits, log_level, admin_group and the fair-share rules -- and keeps
+ * cur's value of every restart-only one. socket_mode and socket_group are
+ * left to the caller, since they hold only once the socket file is changed.
+ * Returns the AD_CONFIG_RESTART_* bits of the restart-only settings that
+ * next changes (0: everything applies). Example: after
+ * ad_config_reload(&cur, &next), ad_config_leases(&cur, &lc) gives what
+ * ad_leases_reconfigure() needs. */
+unsigned ad_config_reload(ad_config_t *cur, const ad_config_t *next);
+
+/* The configuration key of one AD_CONFIG_RESTART_* bit ("heap_size"), or
+ * NULL for anything else. */
+const char *ad_config_restart_key(unsigned bit);
+
 #endif

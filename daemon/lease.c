@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * lease.c -- clients, their leases, per-uid pools, the budget and the wait
- * queue.
+ * lease.c -- the lease manager's books: clients, their leases, per-uid
+ * pools, the budget, the per-client and per-uid limits, the wait queue's
+ * entries, and the views and counters built from them.
  *
  * Three indexes, all intrusive AVL trees: clients by id; every lease by id
  * daemon-wide, so a release of another client's lease is told apart from an
@@ -13,172 +14,36 @@
  *
  * The budget counts leased bytes, not resident pages: released-but-dirty
  * pages are free space that the heap punches before another owner gets them.
- * A request that does not fit may queue (FIFO) until memory comes back or its
- * deadline passes; the caller drives the queue after anything that frees
- * memory. Loop thread only. ad_leases_is_valid() cross-checks the counters.
+ * Every client has a control region (control.c); each lease owns a slot and
+ * a generation there, recorded here and never read back from the region.
+ * A grant here is the plain one (ad_leases__grant_checked): limits, budget
+ * and heap decide. What happens when it does not fit -- reclaim, pressure,
+ * the queue, refusal -- is reclaim.c's; pools that come back after a daemon
+ * restart are adopt.c's.
  *
- * No starvation (DESIGN.md sections 4 and 5): every client has a control
- * region (control.c); each lease owns a slot and a generation there, recorded
- * here and never read back from the region. A client parks an idle lease by
- * storing PARKED in its word; the manager takes parked leases back by CAS
- * whenever a request does not fit -- from the clients furthest above their
- * max-min fair share (fairshare.c) first -- punches them and tells their
- * owners (the pages of a lease taken for a waiting request are punched by
- * the next purge, in slices, not before the reply: the heap grants clean space
- * meanwhile, see extent.c). Only when nothing parked is left does it send
- * pressure to clients above their share, queue the request, and at last
- * refuse it. The rule this
- * guarantees, and the event log (events.c) records for tests to check, is
- * written at grant_policy(): a client at or under its fair share is never
- * refused while parked memory exists.
+ * This is the bottom of the three files (lease_internal.h draws the
+ * direction): it calls neither reclaim.c nor adopt.c; they call down into it.
+ * Loop thread only. ad_leases_is_valid() cross-checks the counters.
  */
 #include "lease.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "avl.h"
 #include "control.h"
 #include "fairshare.h"
 #include "heap.h"
+#include "lease_internal.h"
 #include "ledger.h"
 #include "size.h"
 
-/* Pressure goes to one client at most this often: a request retried after
- * every event must not flood a busy client's socket. While a request waits,
- * the queue is retried (and pressure repeated) at this period even when
- * nothing else happens, so a client that missed or ignored one note gets
- * another. */
-#define LEASES_PRESSURE_INTERVAL_MS 100
-
-/* Bytes of reclaimed extents one purge punches per pool (about 0.13 ms of
- * fallocate on touched pages, at 0.25 ms per MiB), so a request that arrives
- * meanwhile waits at most that long. A reclaim hands the budget over at once
- * and the pages follow within milliseconds (bench-reclaim). */
-#define LEASES_URGENT_SLICE ((uint64_t)512 * 1024)
-
-/* An extent the previous daemon had leased, known from its ledger, waiting
- * for its client to claim it back (restart.c's fd-store path). */
-typedef struct orphan {
-    uint64_t offset;
-    uint64_t size;
-    pid_t pid; /* the process that held it (0: unknown); only it may claim */
-    bool taken;
-    uint32_t ledger_slot;
-} orphan_t;
-
-typedef struct pool {
-    arena__avl_node_t node; /* in ad_leases.pools, by (uid, serial) */
-    uid_t uid;
-    uint64_t serial; /* daemon-wide pool number, from 1 */
-    dev_t dev;       /* the memfd's identity, to recognise it when handed back */
-    ino_t ino;
-    ad_heap_t *heap;
-    uint64_t leased_bytes;
-    /* Adoption after a daemon restart (DESIGN.md section 7). A pool handed
-     * back by a client is `unknown` until grace_until_ms: any byte of it may
-     * hold a live lease of a client that has not re-registered yet, so it
-     * grants nothing and takes claims of non-overlapping extents. A pool
-     * from the fd store comes with the ledger's extents as orphans: the rest
-     * was punched at adoption and is granted at once, and a claim must name
-     * an orphan exactly. When the grace ends, unclaimed space is punched and
-     * free, except orphans whose process still lives: they stay reserved for
-     * it, looked at again at recheck_ms, until it claims them or is gone. */
-    bool unknown;
-    uint64_t grace_until_ms; /* 0: no grace period (over, or never) */
-    uint64_t recheck_ms;     /* after the grace: next look at held orphans; 0: none */
-    orphan_t *orphans;
-    size_t orphan_count;
-    uint64_t orphan_bytes; /* of orphans not taken: in the heap, in nobody's lease */
-} pool_t;
-
-typedef struct client {
-    arena__avl_node_t node; /* in ad_leases.clients, by id */
-    uint64_t id;
-    pid_t pid;
-    uid_t uid;
-    gid_t gid;
-    char name[AD_LEASES_NAME_MAX + 1];
-    uint64_t connected_at_ms;
-    pool_t *pool;
-    arena__avl_t leases; /* lease_t.in_client, by id */
-    uint64_t leased_bytes;
-    uint32_t waiting;       /* requests of this client in the wait queue */
-    uint64_t waiting_bytes; /* bytes they ask for */
-    ad_control_t *control;  /* the client's control region */
-    void *data;             /* the dispatcher's session */
-    uint32_t weight;
-    uint64_t cap;
-    uint64_t guarantee;
-    uint64_t pressure_at_ms; /* last pressure note; 0: never */
-    bool pressured;
-} client_t;
-
-typedef struct lease {
-    arena__avl_node_t by_id;     /* in ad_leases.leases */
-    arena__avl_node_t in_client; /* in client_t.leases */
-    uint64_t id;
-    uint64_t offset;
-    uint64_t size;
-    uint64_t granted_at_ms;
-    bool zeroed;
-    uint32_t slot;       /* in client->control */
-    uint64_t generation; /* the daemon's record; never read back from the region */
-    client_t *client;
-    uint32_t ledger_slot; /* AD_LEDGER_NONE: not in the ledger */
-} lease_t;
-
-typedef struct waiter {
-    struct waiter *next;
-    uint64_t client_id;
-    uint64_t size;
-    uint64_t deadline_ms;
-    void *owner;
-    uint64_t request_id;
-} waiter_t;
-
-struct ad_leases {
-    ad_leases_config_t config;
-    arena__avl_t pools;
-    arena__avl_t clients;
-    arena__avl_t leases;
-    uint64_t leased_total;
-    uint64_t next_client_id;
-    uint64_t next_lease_id;
-    uint64_t granted_total;
-    uint64_t released_total;
-    uint64_t refused_total;
-    uint64_t punched_gone; /* punched bytes of pools freed (none today) */
-    waiter_t *wait_head;
-    waiter_t **wait_tail;
-    uint64_t waiters;
-    ad_fair_rule_t *rules;
-    size_t rule_count;
-    ad_events_t *events;
-    ad_leases_notify_fn notify;
-    void *notify_ctx;
-    uint64_t reclaimed_total;
-    uint64_t reclaimed_bytes_total;
-    uint64_t pressure_total;
-    uint64_t retry_at_ms; /* when a blocked queue is retried next; 0: not blocked */
-    uint64_t next_pool_serial;
-    uint64_t orphan_bytes;         /* of every pool: reserved, counted against the budget */
-    uint64_t grace_until_ms;       /* latest grace end of any pool; 0: none */
-    ad_leases_adopt_stats_t adopt; /* claims and adoptions */
-    ad_ledger_t *ledger;           /* NULL: no fd store to survive in */
-    bool ledger_frozen;            /* the daemon stops: its records must outlive it */
-    ad_leases_pool_fn pool_hook;   /* told about every new pool */
-    void *pool_hook_ctx;
-};
-
 /* Records a lease in the ledger (when there is one). */
-static void lease_ledger_add(ad_leases_t *m, lease_t *l)
+void ad_leases__ledger_add(ad_leases_t *m, lease_t *l)
 {
     l->ledger_slot = AD_LEDGER_NONE;
     const pool_t *p = l->client->pool;
@@ -233,7 +98,7 @@ static arena__avl_node_t *avl_find(const arena__avl_t *tree, arena__avl_key_fn k
     return (n && key_fn(key, n) == 0) ? n : NULL;
 }
 
-static client_t *client_find(const ad_leases_t *m, uint64_t id)
+client_t *ad_leases__client_find(const ad_leases_t *m, uint64_t id)
 {
     arena__avl_node_t *n = avl_find(&m->clients, client_key, &id);
     return n ? ARENA_AVL_ENTRY(n, client_t, node) : NULL;
@@ -314,6 +179,9 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
         m->config.budget = config->budget;
     m->config.max_leases_per_client = config->max_leases_per_client;
     m->config.max_bytes_per_uid = config->max_bytes_per_uid;
+    /* Read at each adoption: pools adopted from now on get the new grace;
+     * one already running keeps the end it was given. */
+    m->config.restart_grace_ms = config->restart_grace_ms;
     /* New rules for clients that connect from now on (none: no rules). */
     if (config->fair_rules && config->fair_rule_count > 0) {
         ad_fair_rule_t *rules = calloc(config->fair_rule_count, sizeof(*rules));
@@ -337,7 +205,7 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
 }
 
 /* Files a new pool (heap made or adopted) under the next serial. */
-static void pool_insert(ad_leases_t *m, pool_t *p, uid_t uid)
+void ad_leases__pool_insert(ad_leases_t *m, pool_t *p, uid_t uid)
 {
     struct stat st;
     p->uid = uid;
@@ -379,14 +247,14 @@ static int pool_get(ad_leases_t *m, uid_t uid, pool_t **ret_pool)
         free(p);
         return r;
     }
-    pool_insert(m, p, uid);
+    ad_leases__pool_insert(m, p, uid);
     *ret_pool = p;
     return 0;
 }
 
 /* Registers a client leasing from pool. */
-static int client_create(ad_leases_t *m, pool_t *pool, pid_t pid, uid_t uid, gid_t gid,
-                         const char *name, uint64_t now_ms, uint64_t *ret_client_id)
+int ad_leases__client_create(ad_leases_t *m, pool_t *pool, pid_t pid, uid_t uid, gid_t gid,
+                             const char *name, uint64_t now_ms, uint64_t *ret_client_id)
 {
     client_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -436,20 +304,13 @@ int ad_leases_client_new(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const 
     int r = pool_get(m, uid, &pool);
     if (r < 0)
         return r;
-    return client_create(m, pool, pid, uid, gid, name, now_ms, ret_client_id);
+    return ad_leases__client_create(m, pool, pid, uid, gid, name, now_ms, ret_client_id);
 }
-
-/* What lease_drop() does with the pages of the extent. */
-typedef enum drop_pages {
-    DROP_DECAY,  /* dirty for the decay delay: the owner may take them back */
-    DROP_PUNCH,  /* punched now */
-    DROP_URGENT, /* the extent changes owner: punched by the next purge, in slices */
-} drop_pages_t;
 
 /* Takes a lease out of every index and returns its extent to the heap.
  * Returns 0, or -ENOMEM (the heap could not allocate its bookkeeping; the
  * lease stays as it was). */
-static int lease_drop_pages(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_pages_t pages)
+int ad_leases__lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_pages_t pages)
 {
     client_t *c = l->client;
     int r = pages == DROP_URGENT
@@ -475,14 +336,14 @@ static int lease_drop_pages(ad_leases_t *m, lease_t *l, uint64_t now_ms, drop_pa
 
 static int lease_drop(ad_leases_t *m, lease_t *l, uint64_t now_ms, bool punch_now)
 {
-    return lease_drop_pages(m, l, now_ms, punch_now ? DROP_PUNCH : DROP_DECAY);
+    return ad_leases__lease_drop(m, l, now_ms, punch_now ? DROP_PUNCH : DROP_DECAY);
 }
 
 int ad_leases_client_free(ad_leases_t *m, uint64_t client_id, uint64_t now_ms, bool punch)
 {
     if (!m)
         return -EINVAL;
-    client_t *c = client_find(m, client_id);
+    client_t *c = ad_leases__client_find(m, client_id);
     if (!c)
         return -ENOENT;
     /* Drop its queued requests. */
@@ -523,7 +384,7 @@ int ad_leases_pool_info(const ad_leases_t *m, uint64_t client_id, ad_pool_info_t
 {
     if (!m || !ret_info)
         return -EINVAL;
-    const client_t *c = client_find(m, client_id);
+    const client_t *c = ad_leases__client_find(m, client_id);
     if (!c)
         return -ENOENT;
     ret_info->fd = ad_heap_fd(c->pool->heap);
@@ -574,7 +435,7 @@ int ad_leases_limit_reason(const ad_leases_t *m, uint64_t client_id, uint64_t si
 {
     if (!m || !buf || len == 0)
         return -EINVAL;
-    const client_t *c = client_find(m, client_id);
+    const client_t *c = ad_leases__client_find(m, client_id);
     if (!c)
         return -ENOENT;
     uint64_t length = size ? ad_heap_round(c->pool->heap, size) : 0;
@@ -610,8 +471,8 @@ int ad_leases_limit_reason(const ad_leases_t *m, uint64_t client_id, uint64_t si
     return n < 0 ? -EINVAL : 0;
 }
 
-static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t now_ms,
-                         ad_lease_grant_t *ret_grant)
+int ad_leases__grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t now_ms,
+                             ad_lease_grant_t *ret_grant)
 {
     ad_heap_t *heap = c->pool->heap;
     if (size == 0)
@@ -654,7 +515,7 @@ static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t no
     l->client = c;
     arena__avl_insert(&m->leases, &l->by_id);
     arena__avl_insert(&c->leases, &l->in_client);
-    lease_ledger_add(m, l);
+    ad_leases__ledger_add(m, l);
     c->leased_bytes += l->size;
     c->pool->leased_bytes += l->size;
     m->leased_total += l->size;
@@ -668,12 +529,10 @@ static int grant_checked(ad_leases_t *m, client_t *c, uint64_t size, uint64_t no
     return 0;
 }
 
-/* ---- fair shares, reclaim and pressure --------------------------------------- */
-
 /* Every client's fair share, in client id order, with `extra` more bytes
  * asked for by client `who` (NULL: none). Returns a malloc'd array of
  * m->clients.count entries (NULL when there are no clients or no memory). */
-static uint64_t *shares_compute(const ad_leases_t *m, const client_t *who, uint64_t extra)
+uint64_t *ad_leases__shares(const ad_leases_t *m, const client_t *who, uint64_t extra)
 {
     size_t n = m->clients.count;
     if (n == 0)
@@ -699,10 +558,10 @@ static uint64_t *shares_compute(const ad_leases_t *m, const client_t *who, uint6
     return out;
 }
 
-/* The fair share of one client (see shares_compute()). */
-static uint64_t share_of(const ad_leases_t *m, const client_t *c, uint64_t extra)
+/* The fair share of one client (see ad_leases__shares()). */
+uint64_t ad_leases__share_of(const ad_leases_t *m, const client_t *c, uint64_t extra)
 {
-    uint64_t *shares = shares_compute(m, c, extra);
+    uint64_t *shares = ad_leases__shares(m, c, extra);
     if (!shares)
         return 0;
     uint64_t share = 0;
@@ -730,7 +589,7 @@ static uint64_t client_parked(const client_t *c)
     return bytes;
 }
 
-static uint64_t parked_total(const ad_leases_t *m)
+uint64_t ad_leases__parked_total(const ad_leases_t *m)
 {
     uint64_t bytes = 0;
     for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
@@ -739,292 +598,9 @@ static uint64_t parked_total(const ad_leases_t *m)
     return bytes;
 }
 
-/* Appends an event about client c; the fair share is computed with `extra`
- * bytes more asked for by c, the reclaimable bytes only when asked (they
- * cost a scan of every state word). */
-static void event_note(ad_leases_t *m, ad_event_kind_t kind, const client_t *c, uint64_t bytes,
-                       uint64_t lease_id, uint64_t extra, bool with_reclaimable,
-                       uint64_t reclaimable, uint64_t now_ms)
-{
-    ad_event_t e = {
-        .time_ms = now_ms,
-        .kind = kind,
-        .client_id = c->id,
-        .pid = c->pid,
-        .bytes = bytes,
-        .leased = c->leased_bytes,
-        .fair_share = share_of(m, c, extra),
-        .reclaimable = with_reclaimable ? reclaimable : 0,
-        .budget_leased = m->leased_total,
-        .lease_id = lease_id,
-    };
-    (void)ad_events_add(m->events, &e);
-}
-
-typedef struct victim {
-    client_t *client;
-    uint64_t leased;
-    uint64_t share;
-} victim_t;
-
-/* Furthest above its share first: by leased - share, as a signed quantity. */
-static int victim_cmp(const void *a, const void *b)
-{
-    const victim_t *x = a, *y = b;
-    /* x->leased - x->share > y->leased - y->share, without overflow. */
-    uint64_t lx = x->leased + y->share, ly = y->leased + x->share;
-    return (lx < ly) - (lx > ly);
-}
-
-/* Takes back one lease whose word the daemon just moved to RECLAIMED. With
- * defer, its pages are punched by the next purge instead of now (see
- * grant_policy()). */
-static uint64_t reclaim_one(ad_leases_t *m, lease_t *l, uint64_t share, bool defer, uint64_t now_ms)
-{
-    client_t *c = l->client;
-    uint64_t size = l->size, id = l->id;
-    ad_event_t e = {
-        .time_ms = now_ms,
-        .kind = AD_EVENT_RECLAIM,
-        .client_id = c->id,
-        .pid = c->pid,
-        .bytes = size,
-        .leased = c->leased_bytes,
-        .fair_share = share,
-        .budget_leased = m->leased_total,
-        .lease_id = id,
-    };
-    /* The extent changes owner: its pages are punched before anybody else
-     * gets them (DESIGN.md section 4) -- now, or with defer by the next
-     * purge, an allocation for another owner landing on them first punching
-     * them itself. A heap out of bookkeeping memory keeps the lease on the
-     * books; its word says RECLAIMED, so the client never uses it again, and
-     * it goes when the client does. */
-    if (lease_drop_pages(m, l, now_ms, defer ? DROP_URGENT : DROP_PUNCH) < 0)
-        return 0;
-    (void)ad_events_add(m->events, &e);
-    m->reclaimed_total++;
-    m->reclaimed_bytes_total += size;
-    if (m->notify) {
-        ad_leases_note_t note = {
-            .kind = AD_LEASES_NOTE_RECLAIMED,
-            .client_id = c->id,
-            .lease_id = id,
-            .bytes = size,
-            .fair_share = share,
-            .leased = c->leased_bytes,
-        };
-        m->notify(m->notify_ctx, c->data, &note);
-    }
-    return size;
-}
-
-/* Reclaims parked leases, clients furthest above their fair share first
- * (only of client `only` when not NULL), until `need` bytes (0: all) came
- * back. who/extra describe the request being served, for the shares. defer:
- * see reclaim_one(). */
-static uint64_t reclaim_pass(ad_leases_t *m, const client_t *only, const client_t *who,
-                             uint64_t extra, uint64_t need, bool defer, uint64_t now_ms)
-{
-    size_t n = m->clients.count;
-    if (n == 0)
-        return 0;
-    uint64_t *shares = shares_compute(m, who, extra);
-    victim_t *v = calloc(n, sizeof(*v));
-    if (!shares || !v) {
-        free(shares);
-        free(v);
-        return 0;
-    }
-    size_t i = 0;
-    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
-         k = arena__avl_next(&m->clients, k), i++) {
-        client_t *c = ARENA_AVL_ENTRY(k, client_t, node);
-        v[i] = (victim_t){.client = c, .leased = c->leased_bytes, .share = shares[i]};
-    }
-    free(shares);
-    qsort(v, n, sizeof(*v), victim_cmp);
-    uint64_t freed = 0;
-    for (i = 0; i < n && (need == 0 || freed < need); i++) {
-        client_t *c = v[i].client;
-        if (only && c != only)
-            continue;
-        arena__avl_node_t *k = arena__avl_first(&c->leases);
-        while (k && (need == 0 || freed < need)) {
-            arena__avl_node_t *next = arena__avl_next(&c->leases, k);
-            lease_t *l = ARENA_AVL_ENTRY(k, lease_t, in_client);
-            if (ad_control_reclaim(c->control, l->slot, l->generation))
-                freed += reclaim_one(m, l, v[i].share, defer, now_ms);
-            k = next;
-        }
-    }
-    free(v);
-    return freed;
-}
-
-/* Asks clients above their fair share (but the requester) to give back
- * memory, each at most once per LEASES_PRESSURE_INTERVAL_MS. */
-static void pressure_send(ad_leases_t *m, const client_t *who, uint64_t extra, uint64_t need,
-                          uint64_t now_ms)
-{
-    uint64_t *shares = shares_compute(m, who, extra);
-    if (!shares)
-        return;
-    size_t i = 0;
-    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
-         k = arena__avl_next(&m->clients, k), i++) {
-        client_t *c = ARENA_AVL_ENTRY(k, client_t, node);
-        if (c == who || c->leased_bytes <= shares[i])
-            continue;
-        if (c->pressured && now_ms < c->pressure_at_ms + LEASES_PRESSURE_INTERVAL_MS)
-            continue;
-        uint64_t over = c->leased_bytes - shares[i];
-        uint64_t bytes = over < need ? over : need;
-        c->pressured = true;
-        c->pressure_at_ms = now_ms;
-        m->pressure_total++;
-        ad_event_t e = {
-            .time_ms = now_ms,
-            .kind = AD_EVENT_PRESSURE,
-            .client_id = c->id,
-            .pid = c->pid,
-            .bytes = bytes,
-            .leased = c->leased_bytes,
-            .fair_share = shares[i],
-            .budget_leased = m->leased_total,
-        };
-        (void)ad_events_add(m->events, &e);
-        if (m->notify) {
-            ad_leases_note_t note = {
-                .kind = AD_LEASES_NOTE_PRESSURE,
-                .client_id = c->id,
-                .bytes = bytes,
-                .fair_share = shares[i],
-                .leased = c->leased_bytes,
-            };
-            m->notify(m->notify_ctx, c->data, &note);
-        }
-    }
-    free(shares);
-}
-
-/* A grant with steps (1) and (2) of the policy: when the request does not
- * fit, parked leases come back (furthest above share first, first just
- * enough, then all) and the grant is retried; if it still does not fit,
- * clients above their share get pressure. extra: bytes of this request not
- * yet counted in the client's waiting_bytes. On -ENOMEM, *ret_reclaimable
- * gets the parked bytes of every client at the moment of failing.
- *
- * THE INVARIANT (DESIGN.md section 4): a request fails for want of memory
- * only after a reclaim pass found nothing parked, so a client at or under
- * its fair share is never refused while parked memory exists anywhere.
- * Parked memory is only half of "reclaimable": dirty (released, unpunched)
- * extents are free space already, never counted against the budget. Every
- * refusal records the parked bytes seen then (REFUSE events), which tests
- * check against the requester's fair share. */
-static int grant_policy(ad_leases_t *m, client_t *c, uint64_t size, uint64_t extra, uint64_t now_ms,
-                        ad_lease_grant_t *ret_grant, uint64_t *ret_reclaimable)
-{
-    int r = grant_checked(m, c, size, now_ms, ret_grant);
-    if (r != -ENOMEM)
-        return r;
-    uint64_t length = ad_heap_round(c->pool->heap, size);
-    uint64_t need = m->leased_total + length > m->config.budget
-                        ? m->leased_total + length - m->config.budget
-                        : length;
-    if (reclaim_pass(m, NULL, c, extra, need, true, now_ms) > 0) {
-        r = grant_checked(m, c, size, now_ms, ret_grant);
-        if (r != -ENOMEM)
-            return r;
-    }
-    /* Parked leases may appear while we work (clients run concurrently):
-     * a few more rounds take them too before giving up. */
-    uint64_t parked = 0;
-    for (int round = 0; round < 4; round++) {
-        parked = parked_total(m);
-        if (parked == 0)
-            break;
-        if (reclaim_pass(m, NULL, c, extra, 0, true, now_ms) > 0) {
-            r = grant_checked(m, c, size, now_ms, ret_grant);
-            if (r != -ENOMEM)
-                return r;
-        }
-    }
-    if (m->leased_total + length > m->config.budget)
-        need = m->leased_total + length - m->config.budget;
-    pressure_send(m, c, extra, need, now_ms);
-    *ret_reclaimable = parked;
-    return -ENOMEM;
-}
-
-int ad_leases_request(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t deadline_ms,
-                      void *owner, uint64_t request_id, uint64_t now_ms,
-                      ad_lease_grant_t *ret_grant)
-{
-    if (!m || !ret_grant)
-        return -EINVAL;
-    client_t *c = client_find(m, client_id);
-    if (!c)
-        return -ENOENT;
-    uint64_t length = size ? ad_heap_round(c->pool->heap, size) : 0;
-    uint64_t reclaimable = 0;
-    uint64_t before = c->leased_bytes;
-    ad_lease_grant_t grant;
-    int r = grant_policy(m, c, size, length, now_ms, &grant, &reclaimable);
-    if (r == 0) {
-        ad_event_t e = {
-            .time_ms = now_ms,
-            .kind = AD_EVENT_GRANT,
-            .client_id = c->id,
-            .pid = c->pid,
-            .bytes = grant.size,
-            .leased = before,
-            .budget_leased = m->leased_total,
-            .lease_id = grant.lease_id,
-        };
-        (void)ad_events_add(m->events, &e);
-        *ret_grant = grant;
-        return 0;
-    }
-    if (r == -ENOMEM && deadline_ms > now_ms && owner) {
-        int w = ad_leases_wait(m, client_id, size, deadline_ms, owner, request_id);
-        if (w == 0) {
-            event_note(m, AD_EVENT_QUEUE, c, length, 0, 0, true, reclaimable, now_ms);
-            return 1;
-        }
-        if (w == -EDQUOT)
-            return w;
-    }
-    if (r == -ENOMEM)
-        event_note(m, AD_EVENT_REFUSE, c, length, 0, length, true, reclaimable, now_ms);
-    if (r == -ENOMEM || r == -E2BIG || r == -EDQUOT)
-        m->refused_total++;
-    return r;
-}
-
-int ad_leases_grant(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t now_ms,
-                    ad_lease_grant_t *ret_grant)
-{
-    return ad_leases_request(m, client_id, size, 0, NULL, 0, now_ms, ret_grant);
-}
-
-int64_t ad_leases_reclaim_parked(ad_leases_t *m, uint64_t client_id, uint64_t max_bytes,
-                                 uint64_t now_ms)
-{
-    if (!m)
-        return -EINVAL;
-    const client_t *only = NULL;
-    if (client_id != 0) {
-        only = client_find(m, client_id);
-        if (!only)
-            return -ENOENT;
-    }
-    return (int64_t)reclaim_pass(m, only, NULL, 0, max_bytes, false, now_ms);
-}
-
 size_t ad_leases_fair_shares(const ad_leases_t *m, uint64_t *out, size_t n)
 {
-    uint64_t *shares = shares_compute(m, NULL, 0);
+    uint64_t *shares = ad_leases__shares(m, NULL, 0);
     size_t count = m->clients.count;
     if (shares) {
         for (size_t i = 0; i < count && i < n; i++)
@@ -1039,7 +615,7 @@ int ad_leases_control_info(const ad_leases_t *m, uint64_t client_id, int *ret_fd
 {
     if (!m || !ret_fd || !ret_slots)
         return -EINVAL;
-    const client_t *c = client_find(m, client_id);
+    const client_t *c = ad_leases__client_find(m, client_id);
     if (!c)
         return -ENOENT;
     *ret_fd = ad_control_fd(c->control);
@@ -1049,14 +625,14 @@ int ad_leases_control_info(const ad_leases_t *m, uint64_t client_id, int *ret_fd
 
 void ad_leases_control_close_fd(ad_leases_t *m, uint64_t client_id)
 {
-    client_t *c = m ? client_find(m, client_id) : NULL;
+    client_t *c = m ? ad_leases__client_find(m, client_id) : NULL;
     if (c)
         ad_control_close_fd(c->control);
 }
 
 int ad_leases_client_set_data(ad_leases_t *m, uint64_t client_id, void *data)
 {
-    client_t *c = m ? client_find(m, client_id) : NULL;
+    client_t *c = m ? ad_leases__client_find(m, client_id) : NULL;
     if (!c)
         return -ENOENT;
     c->data = data;
@@ -1078,7 +654,7 @@ int ad_leases_release(ad_leases_t *m, uint64_t client_id, uint64_t lease_id, uin
 {
     if (!m)
         return -EINVAL;
-    if (!client_find(m, client_id))
+    if (!ad_leases__client_find(m, client_id))
         return -ENOENT;
     lease_t *l = lease_find(m, lease_id);
     if (!l)
@@ -1093,7 +669,7 @@ int ad_leases_wait(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t d
 {
     if (!m)
         return -EINVAL;
-    client_t *c = client_find(m, client_id);
+    client_t *c = ad_leases__client_find(m, client_id);
     if (!c)
         return -ENOENT;
     if (c->waiting >= AD_LEASES_MAX_WAITING)
@@ -1112,83 +688,6 @@ int ad_leases_wait(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_t d
     m->wait_tail = &w->next;
     m->waiters++;
     return 0;
-}
-
-size_t ad_leases_serve_waiters(ad_leases_t *m, uint64_t now_ms, ad_leases_waiter_fn fn, void *ctx)
-{
-    size_t done = 0;
-    bool blocked = false;
-    waiter_t **pp = &m->wait_head;
-    while (*pp) {
-        waiter_t *w = *pp;
-        ad_lease_grant_t grant;
-        uint64_t reclaimable = 0;
-        int r = -ENOMEM;
-        client_t *c = client_find(m, w->client_id);
-        bool expired = w->deadline_ms <= now_ms;
-        /* FIFO: once one request does not fit, later ones wait behind it;
-         * one whose deadline passed still gets a last try of its own. */
-        if (!blocked || expired) {
-            uint64_t before = c ? c->leased_bytes : 0;
-            r = c ? grant_policy(m, c, w->size, 0, now_ms, &grant, &reclaimable) : -ENOENT;
-            if (r == 0) {
-                ad_event_t e = {
-                    .time_ms = now_ms,
-                    .kind = AD_EVENT_GRANT,
-                    .client_id = c->id,
-                    .pid = c->pid,
-                    .bytes = grant.size,
-                    .leased = before,
-                    .budget_leased = m->leased_total,
-                    .lease_id = grant.lease_id,
-                };
-                (void)ad_events_add(m->events, &e);
-            }
-        }
-        if (r == -ENOMEM && !expired) {
-            blocked = true;
-            pp = &w->next;
-            continue;
-        }
-        if (r == -ENOMEM) {
-            r = -ETIMEDOUT;
-            event_note(m, AD_EVENT_REFUSE, c, ad_heap_round(c->pool->heap, w->size), 0, 0, true,
-                       reclaimable, now_ms);
-        }
-        if (r < 0 && r != -ENOENT)
-            m->refused_total++;
-        if (c) {
-            c->waiting--;
-            c->waiting_bytes -= w->size;
-        }
-        *pp = w->next;
-        m->waiters--;
-        void *owner = w->owner;
-        uint64_t request_id = w->request_id;
-        uint64_t size = w->size;
-        free(w);
-        done++;
-        if (fn)
-            fn(ctx, owner, request_id, size, r, r == 0 ? &grant : NULL);
-    }
-    /* Re-derive the tail: the loop may have unlinked the last node. */
-    m->wait_tail = &m->wait_head;
-    while (*m->wait_tail)
-        m->wait_tail = &(*m->wait_tail)->next;
-    m->retry_at_ms = blocked ? now_ms + LEASES_PRESSURE_INTERVAL_MS : 0;
-    return done;
-}
-
-uint64_t ad_leases_next_deadline(const ad_leases_t *m)
-{
-    uint64_t next = UINT64_MAX;
-    for (const waiter_t *w = m->wait_head; w; w = w->next) {
-        if (w->deadline_ms < next)
-            next = w->deadline_ms;
-    }
-    if (m->wait_head && m->retry_at_ms != 0 && m->retry_at_ms < next)
-        next = m->retry_at_ms;
-    return next;
 }
 
 char *ad_leases_describe_holders(const ad_leases_t *m, char *buf, size_t len)
@@ -1225,56 +724,6 @@ char *ad_leases_describe_holders(const ad_leases_t *m, char *buf, size_t len)
     return buf;
 }
 
-static uint64_t leases_grace_end(ad_leases_t *m, uint64_t now_ms);
-
-uint64_t ad_leases_purge(ad_leases_t *m, uint64_t now_ms)
-{
-    uint64_t punched = 0;
-    if (m->grace_until_ms != 0 && m->grace_until_ms <= now_ms)
-        punched += leases_grace_end(m, now_ms);
-    /* Reclaimed extents first, a slice per pool and call: the loop stays
-     * responsive while megabytes of touched pages go back (the rest is due
-     * 1 ms later). */
-    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n))
-        punched += ad_heap_purge_urgent(ARENA_AVL_ENTRY(n, pool_t, node)->heap, now_ms,
-                                        LEASES_URGENT_SLICE);
-    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n))
-        punched += ad_heap_purge(ARENA_AVL_ENTRY(n, pool_t, node)->heap, now_ms, false, 0);
-    return punched;
-}
-
-uint64_t ad_leases_next_purge_ms(const ad_leases_t *m)
-{
-    uint64_t next = UINT64_MAX;
-    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
-        uint64_t t = ad_heap_next_purge_ms(ARENA_AVL_ENTRY(n, pool_t, node)->heap);
-        if (t < next)
-            next = t;
-    }
-    if (m->grace_until_ms != 0 && m->grace_until_ms < next)
-        next = m->grace_until_ms;
-    return next;
-}
-
-uint64_t ad_leases_reclaim(ad_leases_t *m, bool only_uid, uid_t uid, uint64_t max_bytes,
-                           uint64_t now_ms)
-{
-    uint64_t punched = 0;
-    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
-        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
-        if (only_uid && p->uid != uid)
-            continue;
-        uint64_t left = 0;
-        if (max_bytes > 0) {
-            if (punched >= max_bytes)
-                break;
-            left = max_bytes - punched;
-        }
-        punched += ad_heap_purge(p->heap, now_ms, true, left);
-    }
-    return punched;
-}
-
 void ad_leases_stats(const ad_leases_t *m, ad_leases_stats_t *ret_stats)
 {
     ad_leases_stats_t s;
@@ -1305,7 +754,7 @@ void ad_leases_stats(const ad_leases_t *m, ad_leases_stats_t *ret_stats)
     s.granted_total = m->granted_total;
     s.released_total = m->released_total;
     s.refused_total = m->refused_total;
-    s.parked_bytes = parked_total(m);
+    s.parked_bytes = ad_leases__parked_total(m);
     s.reclaimed_total = m->reclaimed_total;
     s.reclaimed_bytes_total = m->reclaimed_bytes_total;
     s.pressure_total = m->pressure_total;
@@ -1334,18 +783,18 @@ int ad_leases_client_view(const ad_leases_t *m, uint64_t client_id, ad_client_vi
 {
     if (!m || !ret_view)
         return -EINVAL;
-    const client_t *c = client_find(m, client_id);
+    const client_t *c = ad_leases__client_find(m, client_id);
     if (!c)
         return -ENOENT;
     client_to_view(c, ret_view);
-    ret_view->fair_share = share_of(m, c, 0);
+    ret_view->fair_share = ad_leases__share_of(m, c, 0);
     return 0;
 }
 
 int ad_leases_foreach_client(const ad_leases_t *m,
                              int (*fn)(void *ctx, const ad_client_view_t *view), void *ctx)
 {
-    uint64_t *shares = shares_compute(m, NULL, 0);
+    uint64_t *shares = ad_leases__shares(m, NULL, 0);
     size_t i = 0;
     for (arena__avl_node_t *n = arena__avl_first(&m->clients); n;
          n = arena__avl_next(&m->clients, n), i++) {
@@ -1380,7 +829,7 @@ int ad_leases_foreach_lease(const ad_leases_t *m, uint64_t client_id,
     const arena__avl_t *tree = &m->leases;
     size_t member = offsetof(lease_t, by_id);
     if (client_id != 0) {
-        const client_t *c = client_find(m, client_id);
+        const client_t *c = ad_leases__client_find(m, client_id);
         if (!c)
             return 0;
         tree = &c->leases;
@@ -1446,416 +895,15 @@ bool ad_leases_is_valid(const ad_leases_t *m)
            waiting_bytes == queued_bytes;
 }
 
-/* ---- adoption after a daemon restart ------------------------------------------ */
-
-/* The pool whose memfd is the same file as fd, or NULL. */
-static pool_t *pool_find_file(ad_leases_t *m, int fd)
+int ad_leases_foreach_pool(const ad_leases_t *m, int (*fn)(void *ctx, const ad_pool_view_t *view),
+                           void *ctx)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return NULL;
-    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
-        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
-        if (p->dev == st.st_dev && p->ino == st.st_ino)
-            return p;
-    }
-    return NULL;
-}
-
-/* The earlier of two times, 0 meaning "none". */
-static uint64_t earliest(uint64_t a, uint64_t b)
-{
-    return a == 0 || (b != 0 && b < a) ? b : a;
-}
-
-/* Wakes the purge timer at until_ms (or earlier) for leases_grace_end(). */
-static void grace_note(ad_leases_t *m, uint64_t until_ms)
-{
-    m->grace_until_ms = earliest(m->grace_until_ms, until_ms);
-}
-
-/* Whether process pid still exists (a zombie counts until it is reaped).
- * kill(pid, 0) needs neither /proc (the unit hides it: ProtectProc=) nor
- * the right to signal (EPERM says it exists). The pid may since have gone
- * to another process; then its orphan is held until that one is gone too:
- * memory kept too long, never data lost, and claims still need the pool's
- * uid, the pid and the exact extent. */
-static bool process_alive(pid_t pid)
-{
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
-/* Whose pool the memfd is: an arenad of our own user made it (its owner is
- * the file's, not the client's), and its name says for which uid. Returns
- * 0 and *ret_uid, or -EINVAL (not an arenad pool). */
-static int pool_file_uid(int fd, uid_t *ret_uid)
-{
-    struct stat st;
-    char link[64], target[128];
-    if (fstat(fd, &st) < 0 || st.st_uid != geteuid())
-        return -EINVAL;
-    (void)snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, target, sizeof(target) - 1);
-    if (n < 0)
-        return -EINVAL;
-    target[n] = '\0';
-    unsigned long u;
-    char tail[16];
-    if (sscanf(target, "/memfd:arenad-pool-uid%lu%15s", &u, tail) < 1 || u > UINT32_MAX)
-        return -EINVAL;
-    *ret_uid = (uid_t)u;
-    return 0;
-}
-
-int ad_leases_adopt_pool(ad_leases_t *m, uid_t uid, int pool_fd, const ad_leases_orphan_t *orphans,
-                         size_t orphan_count, uint64_t now_ms, uint64_t *ret_serial)
-{
-    if (!m || pool_fd < 0)
-        return -EINVAL;
-    uid_t file_uid;
-    if (pool_file_uid(pool_fd, &file_uid) < 0)
-        return -EINVAL;
-    if (file_uid != uid)
-        return -EPERM; /* pools are never shared across uids */
-    pool_t *known = pool_find_file(m, pool_fd);
-    if (known) {
-        if (known->uid != uid)
-            return -EPERM;
-        if (ret_serial)
-            *ret_serial = known->serial;
-        (void)close(pool_fd);
-        return 0;
-    }
-    pool_t *p = calloc(1, sizeof(*p));
-    if (!p)
-        return -ENOMEM;
-    if (orphan_count > 0) {
-        p->orphans = calloc(orphan_count, sizeof(*p->orphans));
-        if (!p->orphans) {
-            free(p);
-            return -ENOMEM;
-        }
-    }
-    ad_heap_config_t hc = {
-        .size = m->config.heap_size,
-        .small_limit = m->config.small_limit,
-        .decay_ms = m->config.decay_ms,
-        .hugetlb = m->config.hugetlb,
-    };
-    int r = ad_heap_adopt(&hc, pool_fd, &p->heap);
-    if (r < 0) {
-        free(p->orphans);
-        free(p);
-        return r;
-    }
-    p->grace_until_ms = now_ms + m->config.restart_grace_ms;
-    if (orphans) {
-        /* The ledger's extents stay reserved for their owners; everything
-         * else held nobody's lease when the previous daemon stopped, so it is
-         * punched now and granted at once. Extents that overlap or fall
-         * outside the file are dropped (the ledger is ours, but a torn
-         * write must not take the pool down). */
-        uint64_t granule = ad_heap_granule(p->heap);
-        for (size_t i = 0; i < orphan_count; i++) {
-            const ad_leases_orphan_t *o = &orphans[i];
-            if (o->size == 0 || o->offset % granule || o->size % granule)
-                continue;
-            if (o->pid > 0 && !process_alive(o->pid)) {
-                /* Its process is gone: nobody can claim it. Punched below. */
-                m->adopt.unclaimed_bytes_total += o->size;
-                continue;
-            }
-            if (ad_heap_claim(p->heap, o->offset, o->size, 0) < 0)
-                continue;
-            p->orphans[p->orphan_count++] =
-                (orphan_t){o->offset, o->size, o->pid > 0 ? o->pid : 0, false, AD_LEDGER_NONE};
-            p->orphan_bytes += o->size;
-        }
-        /* Punch the gaps between the orphans (sorted by offset first). */
-        for (size_t i = 1; i < p->orphan_count; i++) {
-            orphan_t key = p->orphans[i];
-            size_t j = i;
-            for (; j > 0 && p->orphans[j - 1].offset > key.offset; j--)
-                p->orphans[j] = p->orphans[j - 1];
-            p->orphans[j] = key;
-        }
-        uint64_t at = 0;
-        for (size_t i = 0; i < p->orphan_count; i++) {
-            (void)ad_heap_punch_range(p->heap, at, p->orphans[i].offset - at);
-            at = p->orphans[i].offset + p->orphans[i].size;
-        }
-        (void)ad_heap_punch_range(p->heap, at, ad_heap_size(p->heap) - at);
-        if (p->orphan_count == 0)
-            p->grace_until_ms = 0;
-    } else {
-        p->unknown = true;
-    }
-    m->orphan_bytes += p->orphan_bytes;
-    pool_insert(m, p, uid);
-    for (size_t i = 0; m->ledger && i < p->orphan_count; i++)
-        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, uid, p->orphans[i].pid,
-                            p->orphans[i].offset, p->orphans[i].size, &p->orphans[i].ledger_slot);
-    if (p->grace_until_ms)
-        grace_note(m, p->grace_until_ms);
-    m->adopt.pools_adopted++;
-    if (ret_serial)
-        *ret_serial = p->serial;
-    return 0;
-}
-
-int ad_leases_client_reattach(ad_leases_t *m, pid_t pid, uid_t uid, gid_t gid, const char *name,
-                              int pool_fd, uint64_t now_ms, uint64_t *ret_client_id)
-{
-    if (!m || !ret_client_id || pool_fd < 0) {
-        if (pool_fd >= 0)
-            (void)close(pool_fd);
-        return -EINVAL;
-    }
-    uint64_t serial;
-    int r = ad_leases_adopt_pool(m, uid, pool_fd, NULL, 0, now_ms, &serial);
-    if (r < 0) {
-        (void)close(pool_fd);
-        return r;
-    }
-    pool_t *pool = NULL;
-    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n && !pool;
-         n = arena__avl_next(&m->pools, n)) {
-        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
-        if (p->serial == serial)
-            pool = p;
-    }
-    return client_create(m, pool, pid, uid, gid, name, now_ms, ret_client_id);
-}
-
-uint64_t ad_leases_grace_left(const ad_leases_t *m, uint64_t client_id, uint64_t now_ms)
-{
-    const client_t *c = m ? client_find(m, client_id) : NULL;
-    if (!c || c->pool->grace_until_ms <= now_ms)
-        return 0;
-    return c->pool->grace_until_ms - now_ms;
-}
-
-int ad_leases_claim(ad_leases_t *m, uint64_t client_id, uint64_t offset, uint64_t size,
-                    uint64_t now_ms, ad_lease_grant_t *ret_grant)
-{
-    if (!m || !ret_grant)
-        return -EINVAL;
-    client_t *c = client_find(m, client_id);
-    if (!c)
-        return -ENOENT;
-    pool_t *p = c->pool;
-    int r;
-    /* After the grace period only orphans held for their living process
-     * are left to claim (leases_grace_end() frees the rest). */
-    bool in_grace = p->grace_until_ms > now_ms;
-    if (!in_grace && (p->unknown || p->orphan_bytes == 0)) {
-        r = -ESTALE;
-        goto refused;
-    }
-    uint64_t granule = ad_heap_granule(p->heap), hs = ad_heap_size(p->heap);
-    if (size == 0 || offset % granule || size % granule || offset > hs || size > hs - offset) {
-        r = -EINVAL;
-        goto refused;
-    }
-    if (m->config.max_leases_per_client > 0 && c->leases.count >= m->config.max_leases_per_client) {
-        r = -EDQUOT;
-        goto refused;
-    }
-    orphan_t *orphan = NULL;
-    if (p->unknown) {
-        r = ad_heap_claim(p->heap, offset, size, c->id);
-        if (r < 0) {
-            r = r == -EBUSY ? -EBUSY : (r == -ENOMEM ? -ENOMEM : -EINVAL);
-            goto refused;
-        }
-    } else {
-        for (size_t i = 0; i < p->orphan_count && !orphan; i++) {
-            const orphan_t *o = &p->orphans[i];
-            if (!o->taken && o->offset == offset && o->size == size &&
-                (o->pid > 0 ? o->pid == c->pid : in_grace))
-                orphan = &p->orphans[i];
-        }
-        if (!orphan) {
-            r = in_grace ? -EBUSY : -ESTALE;
-            goto refused;
-        }
-    }
-    lease_t *l = calloc(1, sizeof(*l));
-    if (l)
-        r = ad_control_acquire(c->control, &l->slot, &l->generation);
-    if (!l || r < 0) {
-        r = !l ? -ENOMEM : (r == -ENOSPC ? -EDQUOT : -ENOMEM);
-        free(l);
-        if (p->unknown)
-            (void)ad_heap_release(p->heap, offset, size, now_ms, false);
-        goto refused;
-    }
-    if (orphan) {
-        orphan->taken = true;
-        p->orphan_bytes -= size;
-        m->orphan_bytes -= size;
-    }
-    l->id = m->next_lease_id++;
-    l->offset = offset;
-    l->size = size;
-    l->zeroed = false;
-    l->granted_at_ms = now_ms;
-    l->client = c;
-    arena__avl_insert(&m->leases, &l->by_id);
-    arena__avl_insert(&c->leases, &l->in_client);
-    if (orphan) {
-        l->ledger_slot = orphan->ledger_slot; /* the same extent, now owned */
-        orphan->ledger_slot = AD_LEDGER_NONE;
-    } else {
-        lease_ledger_add(m, l);
-    }
-    c->leased_bytes += size;
-    p->leased_bytes += size;
-    m->leased_total += size;
-    m->adopt.claims_total++;
-    m->adopt.claimed_bytes_total += size;
-    ret_grant->lease_id = l->id;
-    ret_grant->offset = offset;
-    ret_grant->size = size;
-    ret_grant->zeroed = false;
-    ret_grant->slot = l->slot;
-    ret_grant->generation = l->generation;
-    return 0;
-
-refused:
-    m->adopt.claims_refused_total++;
-    return r;
-}
-
-/* Punches the space of an unknown pool that nobody claimed during its grace
- * period (between the claimed extents). Returns the bytes, or -ENOMEM (then
- * nothing was punched and the pool stays unknown: never grant unpunched
- * space). */
-static int64_t pool_punch_unclaimed(ad_leases_t *m, pool_t *p)
-{
-    size_t k = 0, cap = (size_t)m->leases.count + 1;
-    uint64_t(*ext)[2] = calloc(cap, sizeof(*ext));
-    if (!ext)
-        return -ENOMEM;
-    for (arena__avl_node_t *x = arena__avl_first(&m->leases); x;
-         x = arena__avl_next(&m->leases, x)) {
-        const lease_t *l = ARENA_AVL_ENTRY(x, lease_t, by_id);
-        if (l->client->pool != p)
-            continue;
-        size_t j = k++;
-        for (; j > 0 && ext[j - 1][0] > l->offset; j--) {
-            ext[j][0] = ext[j - 1][0];
-            ext[j][1] = ext[j - 1][1];
-        }
-        ext[j][0] = l->offset;
-        ext[j][1] = l->size;
-    }
-    uint64_t at = 0, hs = ad_heap_size(p->heap), freed = 0;
-    for (size_t i = 0; i <= k; i++) {
-        uint64_t end = i < k ? ext[i][0] : hs;
-        if (end > at && ad_heap_punch_range(p->heap, at, end - at) == 0)
-            freed += end - at;
-        if (i < k)
-            at = ext[i][0] + ext[i][1];
-    }
-    free(ext);
-    return (int64_t)freed;
-}
-
-/* Frees the pool's unclaimed orphans that nobody can claim any more: all of
- * them whose process is unknown or gone; those of a living process stay
- * reserved for it. Returns the bytes freed. */
-static uint64_t pool_free_orphans(ad_leases_t *m, pool_t *p, uint64_t now_ms)
-{
-    uint64_t freed = 0;
-    pid_t alive = 0; /* the last pid found alive: orphans come in runs of one owner */
-    for (size_t i = 0; i < p->orphan_count; i++) {
-        orphan_t *o = &p->orphans[i];
-        if (o->taken)
-            continue;
-        if (o->pid > 0 && (o->pid == alive || process_alive(o->pid))) {
-            alive = o->pid;
-            continue;
-        }
-        if (ad_heap_release(p->heap, o->offset, o->size, now_ms, true) < 0)
-            continue; /* -ENOMEM: stays reserved; counted until it goes */
-        o->taken = true;
-        ad_ledger_remove(m->ledger, o->ledger_slot);
-        o->ledger_slot = AD_LEDGER_NONE;
-        p->orphan_bytes -= o->size;
-        m->orphan_bytes -= o->size;
-        m->adopt.unclaimed_bytes_total += o->size;
-        freed += o->size;
-    }
-    return freed;
-}
-
-/* Ends the grace period of every pool whose time is up: space nobody claimed
- * is punched and becomes free, orphans of living processes stay reserved
- * and are looked at again every second (recheck_ms) until they are claimed
- * or their process is gone. Returns the bytes punched (or released to be
- * punched). */
-static uint64_t leases_grace_end(ad_leases_t *m, uint64_t now_ms)
-{
-    uint64_t freed = 0, next = 0;
-    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
-        pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
-        uint64_t due = p->grace_until_ms ? p->grace_until_ms : p->recheck_ms;
-        if (due == 0)
-            continue;
-        if (due > now_ms) {
-            next = earliest(next, due);
-            continue;
-        }
-        if (p->unknown) {
-            int64_t punched = pool_punch_unclaimed(m, p);
-            if (punched < 0) {
-                p->grace_until_ms = now_ms + 1000; /* retry; claims meanwhile are fine */
-                next = earliest(next, p->grace_until_ms);
-                continue;
-            }
-            freed += (uint64_t)punched;
-            p->unknown = false;
-        }
-        if (p->grace_until_ms) {
-            p->grace_until_ms = 0;
-            m->adopt.graces_ended++;
-        }
-        freed += pool_free_orphans(m, p, now_ms);
-        if (p->orphan_bytes == 0) {
-            free(p->orphans);
-            p->orphans = NULL;
-            p->orphan_count = 0;
-            p->recheck_ms = 0;
-        } else {
-            p->recheck_ms = now_ms + 1000;
-            next = earliest(next, p->recheck_ms);
-        }
-    }
-    m->grace_until_ms = next;
-    return freed;
-}
-
-void ad_leases_adopt_stats(const ad_leases_t *m, ad_leases_adopt_stats_t *ret_stats)
-{
-    *ret_stats = m->adopt;
-    ret_stats->orphan_bytes = m->orphan_bytes;
-    ret_stats->held_orphan_bytes = 0;
     for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
         const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
-        if (p->grace_until_ms == 0)
-            ret_stats->held_orphan_bytes += p->orphan_bytes;
+        ad_pool_view_t v = {.uid = p->uid, .serial = p->serial, .heap = p->heap};
+        int r = fn(ctx, &v);
+        if (r != 0)
+            return r;
     }
-    ret_stats->grace_until_ms = m->grace_until_ms;
-}
-
-void ad_leases_set_ledger(ad_leases_t *m, ad_ledger_t *ledger)
-{
-    m->ledger = ledger;
-}
-
-void ad_leases_set_pool_hook(ad_leases_t *m, ad_leases_pool_fn fn, void *ctx)
-{
-    m->pool_hook = fn;
-    m->pool_hook_ctx = ctx;
+    return 0;
 }

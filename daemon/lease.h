@@ -147,8 +147,13 @@ int ad_leases_new(const ad_leases_config_t *config, ad_leases_t **ret_leases);
 /* Frees every client, lease, waiter and pool (closing the memfds); NULL-safe. */
 void ad_leases_free(ad_leases_t *leases);
 
-/* Applies what can change live: budget, decay_ms, max_leases_per_client.
- * A budget below what is leased now only refuses new leases. */
+/* Applies what can change live: budget (when not 0; one below what is
+ * leased now only refuses new leases), decay_ms (every pool),
+ * max_leases_per_client, max_bytes_per_uid, restart_grace_ms (pools adopted
+ * from now on; a grace period already running keeps its end) and the
+ * fair-share rules (clients that connect from now on). heap_size,
+ * small_limit and hugetlb shaped the pools already made and are ignored
+ * (config.h's ad_config_reload() reports them as restart-only). */
 void ad_leases_reconfigure(ad_leases_t *leases, const ad_leases_config_t *config);
 
 /* Registers a client and creates its uid's pool on first use. name is copied
@@ -374,5 +379,18 @@ void ad_leases_set_pool_hook(ad_leases_t *leases, ad_leases_pool_fn fn, void *ct
 /* Expensive validator for tests: per-client sums, the global lease index and
  * the heaps' leased bytes agree. Returns true when consistent. */
 bool ad_leases_is_valid(const ad_leases_t *leases);
+
+/* One pool heap, for ad_leases_foreach_pool(). */
+struct ad_heap;
+typedef struct ad_pool_view {
+    uid_t uid;
+    uint64_t serial;            /* daemon-wide pool number, from 1 */
+    const struct ad_heap *heap; /* owned by the manager; read it during the call only */
+} ad_pool_view_t;
+
+/* Calls fn for every pool in (uid, serial) order until fn returns non-zero,
+ * which is then returned. The callback must not change the manager. */
+int ad_leases_foreach_pool(const ad_leases_t *leases,
+                           int (*fn)(void *ctx, const ad_pool_view_t *view), void *ctx);
 
 #endif

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "records.h"
+
 #define AD_WIRE_HEADER   4u  /* little-endian payload length */
 #define AD_WIRE_NAME_MAX 64u /* client names are cut to this many bytes */
 #define AD_WIRE_PROTOCOL 1u  /* the protocol version this daemon speaks */
@@ -43,6 +45,7 @@ typedef enum ad_wire_req_type {
     AD_WIRE_REQ_METRICS,
     AD_WIRE_REQ_EVENTS,
     AD_WIRE_REQ_CLAIM,
+    AD_WIRE_REQ_MAP,
 } ad_wire_req_type_t;
 
 /* One lease a re-registering client claims (ClaimRequest). */
@@ -95,75 +98,20 @@ typedef struct ad_wire_request {
             ad_wire_claim_t *items; /* malloc'd */
             size_t count;
         } claim;
+        struct {
+            uint32_t uid;
+            bool by_uid; /* false: every pool the caller may see */
+        } map;
     } u;
 } ad_wire_request_t;
 
-typedef struct ad_wire_status {
-    const char *daemon_version;
-    const char *socket_path;
-    uint64_t uptime_ms;
-    uint64_t budget;
-    uint64_t heap_size;
-    uint64_t leased_bytes;
-    uint64_t free_bytes;
-    uint64_t dirty_bytes;
-    uint64_t largest_free;
-    uint64_t free_extents;
-    double fragmentation;
-    uint32_t clients;
-    uint32_t pools;
-    uint64_t leases;
-    uint64_t leases_granted_total;
-    uint64_t leases_released_total;
-    uint64_t bytes_punched_total;
-    uint64_t requests_refused_total;
-    uint64_t protocol_errors_total;
-    uint64_t connections_total;
-    uint64_t restart_held_bytes; /* a previous daemon's leases not claimed back yet */
-} ad_wire_status_t;
-
-typedef struct ad_wire_client_info {
-    uint64_t client_id;
-    uint32_t pid;
-    uint32_t uid;
-    uint32_t gid;
-    const char *name;
-    uint64_t leased_bytes;
-    uint64_t leases;
-    uint64_t connected_ms;
-    uint64_t parked_bytes;
-    uint64_t fair_share;
-    uint32_t waiting;
-    uint64_t waiting_bytes;
-    uint32_t weight;
-    uint64_t live_bytes; /* the client's own figure, clamped to leased_bytes */
-} ad_wire_client_info_t;
-
-typedef struct ad_wire_lease_info {
-    uint64_t lease_id;
-    uint64_t client_id;
-    uint32_t uid;
-    uint64_t offset;
-    uint64_t size;
-    bool zeroed;
-    uint64_t age_ms;
-    bool parked;
-} ad_wire_lease_info_t;
-
-/* One event of the daemon's log (see events.h), as sent. */
-typedef struct ad_wire_event {
-    uint64_t seq;
-    uint64_t time_ms;
-    uint32_t kind; /* arena.v1.EventKind */
-    uint64_t client_id;
-    uint32_t pid;
-    uint64_t bytes;
-    uint64_t leased;
-    uint64_t fair_share;
-    uint64_t reclaimable;
-    uint64_t budget_leased;
-    uint64_t lease_id;
-} ad_wire_event_t;
+/* The admin records, each defined once from its field list (records.h) and
+ * shared with the client; the daemon fills them (admin.c) and wire.c encodes
+ * them. Their strings are arrays, copied in. */
+typedef arena__rec_status_t ad_wire_status_t;
+typedef arena__rec_client_t ad_wire_client_info_t;
+typedef arena__rec_lease_t ad_wire_lease_info_t;
+typedef arena__rec_event_t ad_wire_event_t; /* kind: arena.v1.EventKind */
 
 typedef enum ad_wire_reply_type {
     AD_WIRE_REPLY_HELLO = 1,
@@ -273,5 +221,52 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
 
 /* A short name for a request type, for logs ("hello", "lease", ...). */
 const char *ad_wire_req_name(ad_wire_req_type_t type);
+
+/* ---- heap map (MapRequest / MapReply) ---------------------------------------- */
+
+/* Mirrors arena.v1.MapState (checked at compile time in wire.c); the
+ * heap map of `arenactl map`, built by heapmap.c. */
+typedef enum ad_wire_map_state {
+    AD_WIRE_MAP_FREE = 1,   /* free and clean */
+    AD_WIRE_MAP_DIRTY = 2,  /* free, a released lease's pages not yet punched */
+    AD_WIRE_MAP_LEASED = 3, /* a lease whose state word is ACTIVE */
+    AD_WIRE_MAP_PARKED = 4, /* a lease whose state word is PARKED */
+    AD_WIRE_MAP_HELD = 5,   /* a previous daemon's lease kept for its client */
+} ad_wire_map_state_t;
+
+typedef struct ad_wire_map_extent {
+    uint64_t offset;
+    uint64_t length;
+    uint32_t state;     /* ad_wire_map_state_t */
+    uint64_t client_id; /* LEASED, PARKED: the holder; else 0 */
+} ad_wire_map_extent_t;
+
+typedef struct ad_wire_map_pool {
+    uint32_t uid;
+    uint64_t serial;
+    uint64_t heap_size;
+    uint64_t granule;
+    uint64_t leased_bytes; /* the byte figures are exact, whatever was merged */
+    uint64_t parked_bytes;
+    uint64_t dirty_bytes;
+    uint64_t free_bytes; /* clean only */
+    uint64_t held_bytes;
+    uint64_t largest_free;         /* dirty pages included, as placement sees it */
+    uint64_t extents_total;        /* pieces before merging */
+    bool coalesced;                /* extents were merged to stay under the cap */
+    ad_wire_map_extent_t *extents; /* malloc'd; tile [0, heap_size) */
+    size_t count;
+} ad_wire_map_pool_t;
+
+typedef struct ad_wire_map {
+    ad_wire_map_pool_t *pools; /* malloc'd */
+    size_t count;
+    uint32_t pools_omitted; /* matching pools left out for the cap */
+} ad_wire_map_t;
+
+/* Encodes a MapReply to request_id as a whole frame, as ad_wire_encode()
+ * does (same returns). */
+int ad_wire_encode_map(uint64_t request_id, const ad_wire_map_t *map, uint8_t **ret_frame,
+                       size_t *ret_len);
 
 #endif

@@ -8,7 +8,7 @@
  * comes back all at once with arena_bump_reset() or arena_bump_destroy(). It
  * suits memory whose lifetime is a phase: a request, a frame, a task batch.
  *
- * Chunks are regions from region.h (daemon leases, or the anonymous fallback),
+ * Chunks are regions from region.c (daemon leases, or the anonymous fallback),
  * chunk_size bytes each (default 4 MiB), used in order. An object larger than
  * a quarter of a chunk, or aligned to more than a page when it does not fit the
  * current chunk, gets a region of its own, so one big object never wastes the
@@ -38,9 +38,7 @@
 #include <unistd.h>
 
 #include "arena.h"
-#include "bump.h"
-#include "region.h"
-#include "segment.h"
+#include "alloc/internal.h"
 
 #define BUMP_DEFAULT_CHUNK ((size_t)4 * 1024 * 1024)
 /* The cursor always sits on a multiple of BUMP_GRAIN (each allocation takes a
@@ -136,7 +134,7 @@ static int bump_acquire(struct bump_regions *rs, size_t size, size_t align,
         (void)arena__region_release(&region);
         return r;
     }
-    /* Counted in arena_stats() with the pools' own regions. */
+    /* Counted in arena_stats() with the allocator's own regions. */
     arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)region.size);
     arena__atomic_add_relaxed(&arena__stat_leases, 1);
     *ret_region = region;
@@ -175,6 +173,8 @@ int arena_bump_create(size_t chunk_size, arena_bump_t **ret_bump)
     if (chunk_size == 0)
         chunk_size = BUMP_DEFAULT_CHUNK;
     chunk_size = (chunk_size + page - 1) & ~(page - 1);
+    /* The fork handlers must be in place before the first chunk. */
+    arena__heap_init();
 
     bump = mmap(NULL, sizeof(*bump), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (bump == MAP_FAILED)
@@ -295,7 +295,7 @@ void arena_bump_destroy(arena_bump_t *bump)
 
 /* ---- introspection for tests ------------------------------------------------------ */
 
-/* See bump.h. */
+/* See alloc/internal.h. */
 void arena__bump_info(const arena_bump_t *bump, arena__bump_info_t *ret_info)
 {
     arena__bump_info_t info = {0};
@@ -312,7 +312,7 @@ void arena__bump_info(const arena_bump_t *bump, arena__bump_info_t *ret_info)
     *ret_info = info;
 }
 
-/* See bump.h. */
+/* See alloc/internal.h. */
 bool arena__bump_is_valid(const arena_bump_t *bump)
 {
     const arena__region_t *c;

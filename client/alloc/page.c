@@ -27,8 +27,9 @@
  */
 #include <errno.h>
 
-#include "large.h"
-#include "page.h"
+#include "alloc/internal.h"
+
+arena__page_t arena__page_empty;
 
 /* Carves up to 16 KiB of fresh blocks onto the (empty) free list. */
 static void page_extend(arena__page_t *page)

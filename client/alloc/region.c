@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * region.c -- where the pools, slabs and bump arenas get their memory
- * (implements region.h).
+ * region.c -- where the heaps, slabs and bump arenas get their memory
+ * (declared in alloc/internal.h).
  *
  * A region is a lease from arenad through the default connection, mapped at
  * the alignment asked for (arena__conn_lease_aligned()). When no daemon
@@ -24,7 +24,7 @@
  * holds no lease and must not speak on the parent's connection; it asks the
  * daemon through a connection of its own, made on first need.
  *
- * Parking cache (DESIGN.md sections 5 and 6, issue 5). A segment the pools
+ * Parking cache (DESIGN.md sections 5 and 6). A segment the heaps
  * give back (arena__region_give_back()) is not released: its lease is parked
  * (mapping PROT_NONE, state word PARKED) and the region waits in a small
  * process-wide cache. The daemon may take it at any moment without our help
@@ -73,10 +73,8 @@
 
 #include "arena.h"
 #include "conn.h"
-#include "park.h"
-#include "pool.h"
-#include "region.h"
-#include "segment.h"
+#include "conn.h"
+#include "alloc/internal.h"
 
 #define NODAEMON_RETRY_MS 3000u
 #define PARK_CACHE_MAX    16u /* segments: 64 MiB (see the head) */
@@ -345,9 +343,6 @@ int arena__region_acquire(size_t size, size_t align, arena__region_t *ret_region
         (align & (align - 1)) != 0) {
         return -EINVAL;
     }
-    /* The fork handlers (pool.c) must be in place before the first region
-     * exists, also when only slabs or bump arenas use regions. */
-    arena__pool_init();
     if (size == ARENA__SEGMENT_SIZE && align <= ARENA__SEGMENT_SIZE &&
         park_take(size, align, ret_region)) {
         return 0;

@@ -8,7 +8,7 @@
  * published with a release CAS and read with acquire loads (a plain mov on
  * x86); entries are stored with release and read with acquire, so a thread
  * that finds a header also sees it initialised. Leaves are never unmapped, so
- * a lookup is safe on any pointer value, which is what arena__pool_owns()
+ * a lookup is safe on any pointer value, which is what arena__heap_owns()
  * needs.
  *
  * Metadata blocks (about 70 KiB per 4 MiB segment, one page per huge region)
@@ -20,7 +20,7 @@
  * A segment given back is parked, not released (arena__region_give_back():
  * the daemon may take it at any moment, a later segment_new() gets it back
  * with a CAS and an mprotect). Getting and giving back a segment publish the
- * process's live bytes for arenactl (arena__pool_publish_live()).
+ * process's live bytes for arenactl (arena__heap_publish_live()).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,7 +29,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "segment.h"
+#include "alloc/internal.h"
 
 #define MAP_BITS   ARENA__MAP_BITS
 #define MAP_TOP    ARENA__MAP_ENTRIES
@@ -50,11 +50,21 @@ static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static arena__segment_t *meta_free_segs; /* linked through abandoned_next */
 static arena__huge_t *meta_free_huge;
 
-uint64_t arena__now_ms(void)
+/* The heap layer's "segments changed" hook (see alloc/internal.h). Written
+ * once at initialisation, before any segment exists; read on slow paths. */
+static _Atomic(arena__segment_count_hook_fn) count_hook;
+
+void arena__segment_set_count_hook(arena__segment_count_hook_fn hook)
 {
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    atomic_store_explicit(&count_hook, hook, memory_order_release);
+}
+
+static void segment_counted(void)
+{
+    arena__segment_count_hook_fn hook = atomic_load_explicit(&count_hook, memory_order_acquire);
+    if (hook != NULL) {
+        hook();
+    }
 }
 
 static map_leaf_t *map_leaf_get(size_t top)
@@ -202,7 +212,7 @@ arena__segment_t *arena__segment_new(arena__heap_t *heap)
     }
     arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)region.size);
     arena__atomic_add_relaxed(&arena__stat_leases, 1);
-    arena__pool_publish_live();
+    segment_counted();
     return seg;
 }
 
@@ -227,7 +237,7 @@ void arena__segment_release(arena__segment_t *seg)
     region.zeroed = seg->zero_slices == ARENA__SEG_SLICES;
     (void)arena__region_give_back(&region);
     segment_meta_put(seg);
-    arena__pool_publish_live();
+    segment_counted();
 }
 
 static arena__huge_t *huge_meta_get(void)

@@ -4,7 +4,7 @@
  *
  * A slab hands out slots of one stride (object size rounded up to the
  * alignment) carved from chunks, which are regions (daemon leases, or the
- * anonymous fallback) from region.h. A freed slot is reused by the next alloc
+ * anonymous fallback) from region.c. A freed slot is reused by the next alloc
  * of the same thread at once, so a task runtime that spawns and drops objects
  * keeps touching the same few cache lines.
  *
@@ -52,9 +52,7 @@
 #include <unistd.h>
 
 #include "arena.h"
-#include "region.h"
-#include "segment.h"
-#include "slab.h"
+#include "alloc/internal.h"
 
 #define SLAB_CACHE_LINE        64u
 #define SLAB_MIN_CHUNK         ((size_t)64 * 1024)
@@ -185,7 +183,7 @@ static inline unsigned slab_index(void)
     return slab_tid - 1;
 }
 
-/* See slab.h. Claims an index on first use. */
+/* See alloc/internal.h. Claims an index on first use. */
 unsigned arena__slab_thread_index(void)
 {
     return slab_index();
@@ -220,7 +218,7 @@ static int slab_record(arena_slab_t *slab, const arena__region_t *region)
     r->region[r->used++] = *region;
     slab->chunk_count++;
     slab->chunk_bytes += region->size;
-    /* Counted in arena_stats() with the pools' own regions. */
+    /* Counted in arena_stats() with the allocator's own regions. */
     arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)region->size);
     arena__atomic_add_relaxed(&arena__stat_leases, 1);
     return 0;
@@ -410,6 +408,8 @@ int arena_slab_create(size_t object_size, size_t align, arena_slab_t **ret_slab)
     if (align < 8)
         align = 8; /* a free slot holds a pointer */
     stride = (object_size + align - 1) & ~(align - 1);
+    /* The fork handlers must be in place before the slab's first region. */
+    arena__heap_init();
 
     batch = (long)(SLAB_BATCH_BYTES / stride);
     if (batch < SLAB_BATCH_MIN)
@@ -545,7 +545,7 @@ void arena_slab_destroy(arena_slab_t *slab)
 
 /* ---- introspection for tests -------------------------------------------------------- */
 
-/* See slab.h. */
+/* See alloc/internal.h. */
 void arena__slab_info(arena_slab_t *slab, arena__slab_info_t *ret_info)
 {
     arena__slab_info_t info = {0};
@@ -582,7 +582,7 @@ static bool slab_list_is_valid(arena_slab_t *slab, const void *head, long limit)
     return true;
 }
 
-/* See slab.h. */
+/* See alloc/internal.h. */
 bool arena__slab_is_valid(arena_slab_t *slab)
 {
     long limit;

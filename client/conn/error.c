@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "conn.h"
 #include "wire.h"
 
 int arena__error_from_wire(int wire_code)

@@ -26,7 +26,7 @@
 
 #include "arena.h"
 #include "conn.h"
-#include "park.h"
+#include "conn.h"
 #include "wire.h"
 
 #define LEASE_ALIGNED_MAX ((size_t)4 * 1024 * 1024)

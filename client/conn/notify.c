@@ -4,10 +4,11 @@
  * trim hook, the pollable fd, and the optional background thread.
  *
  * Notifications arrive on the connection's socket between replies; conn.c
- * reads them whenever it reads frames (during any exchange, or when asked
- * here) and keeps LeaseReclaimed in the lease table and Pressure as a
- * pending byte count. After an exchange (arena__conn_call) and after
- * arena_process_notifications(), pending pressure runs the trim hook,
+ * reads them whenever it reads frames (during any exchange) and hands them
+ * to arena__conn_note() here, as arena__conn_poll_notes() does when asked:
+ * LeaseReclaimed unmaps the parked lease in the lease table (only when its
+ * state word agrees), Pressure adds up as a pending byte count. After an exchange
+ * (arena__conn_call) and after arena_process_notifications(), pending pressure runs the trim hook,
  * outside every lock, one thread per connection at a time, so the hook may
  * itself release leases (which makes more exchanges, which may read more
  * pressure: that pressure waits for the next round instead of recursing).
@@ -17,7 +18,8 @@
  * The thread takes the connection lock only after poll says there is
  * something to read, so it never delays a request; a reply meant for
  * another thread is never read here, because exchanges hold the lock until
- * their reply is in. No malloc on any path here (see conn.h).
+ * their reply is in. No malloc on any path here (see conn.h). The counters read by
+ * arena__conn_notes() are relaxed atomics: statistics, ordered with nothing.
  */
 #include <errno.h>
 #include <poll.h>
@@ -25,11 +27,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "arena.h"
 #include "conn.h"
-#include "park.h"
+#include "conn_internal.h"
 #include "wire.h"
 
 static _Atomic(arena__trim_hook_fn) xtrim_hook;
@@ -49,7 +52,7 @@ void arena__conn_after_notes(arena_conn_t *conn)
         arena__trim_hook_fn hook = atomic_load_explicit(&xtrim_hook, memory_order_acquire);
         if (hook)
             (void)hook();
-        /* Parked raw leases go too: the pools' hook handles its own leases,
+        /* Parked raw leases go too: the allocator's hook handles its own leases,
          * and a raw lease parked by the application is just as idle. */
         (void)arena__conn_release_parked(conn);
     }
@@ -126,4 +129,116 @@ void arena__notify_default_started(arena_conn_t *conn)
 uint64_t arena__notify_trims_total(void)
 {
     return atomic_load_explicit(&xtrims_total, memory_order_relaxed);
+}
+
+/* ---- reading notifications ------------------------------------------------ */
+
+/* A notification read during an exchange; conn->lock held. */
+void arena__conn_note(arena_conn_t *conn, const arena__msg_t *msg)
+{
+    switch (msg->kind) {
+    case ARENA__MSG_LEASE_RECLAIMED: {
+        atomic_fetch_add_explicit(&conn->xreclaimed_total, 1, memory_order_relaxed);
+        (void)pthread_mutex_lock(&conn->table_lock);
+        lease_slot_t *e = arena__conn_table_find_daemon(conn, msg->u.lease_reclaimed.lease_id);
+        /* Believe the word, not the message: only a lease we parked whose
+         * word says RECLAIMED at its generation is unmapped. */
+        if (e && e->parked && !e->gone && e->has_ctl &&
+            arena_ctl_load_acquire(arena__conn_word(conn, e)) ==
+                arena_ctl_make(e->generation, ARENA_CTL_RECLAIMED)) {
+            (void)munmap(e->addr, e->size);
+            e->gone = true;
+            conn->parked_bytes -= e->size;
+        }
+        (void)pthread_mutex_unlock(&conn->table_lock);
+        break;
+    }
+    case ARENA__MSG_PRESSURE: {
+        uint64_t bytes = msg->u.pressure.bytes ? msg->u.pressure.bytes : 1;
+        atomic_fetch_add_explicit(&conn->xpressure_total, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&conn->xpressure, bytes, memory_order_release);
+        break;
+    }
+    default:
+        break; /* stale replies and kinds we do not know */
+    }
+}
+
+int arena__conn_poll_notes(arena_conn_t *conn)
+{
+    if (!conn)
+        return -EINVAL;
+    if (arena__conn_foreign(conn)) {
+        arena__conn_orphan(conn);
+        return ARENA_EDISCONNECTED;
+    }
+    int n = 0;
+    (void)pthread_mutex_lock(&conn->lock);
+    while (!conn->dead) {
+        struct pollfd p = {.fd = conn->fd, .events = POLLIN};
+        int r = poll(&p, 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+            break;
+        int fds[CONN_FDS] = {-1, -1};
+        arena__msg_t msg;
+        r = arena__conn_read_frame(conn, &msg, fds);
+        arena__conn_close_fds(fds);
+        if (r < 0) {
+            n = r;
+            break;
+        }
+        if (msg.request_id == 0) {
+            arena__conn_note(conn, &msg);
+            n++;
+        }
+    }
+    /* The daemon went away: come back to its successor now, so the leases
+     * are claimed within its grace period even if we never call it. */
+    if (conn->dead) {
+        int r = arena__conn_reconnect(conn);
+        n = r < 0 ? r : n + 1;
+    }
+    (void)pthread_mutex_unlock(&conn->lock);
+    return n;
+}
+
+uint64_t arena__conn_take_pressure(arena_conn_t *conn)
+{
+    if (!conn || atomic_load_explicit(&conn->xpressure, memory_order_relaxed) == 0)
+        return 0;
+    return atomic_exchange_explicit(&conn->xpressure, 0, memory_order_acquire);
+}
+
+bool arena__conn_trim_begin(arena_conn_t *conn)
+{
+    return !atomic_exchange_explicit(&conn->xtrimming, true, memory_order_acquire);
+}
+
+void arena__conn_trim_end(arena_conn_t *conn)
+{
+    atomic_store_explicit(&conn->xtrimming, false, memory_order_release);
+}
+
+int arena__conn_notes(arena_conn_t *conn, arena__conn_notes_t *ret_notes)
+{
+    if (!conn || !ret_notes)
+        return -EINVAL;
+    arena__conn_notes_t n = {
+        .pressure_total = atomic_load_explicit(&conn->xpressure_total, memory_order_relaxed),
+        .reclaimed_total = atomic_load_explicit(&conn->xreclaimed_total, memory_order_relaxed),
+        .unpark_lost_total = atomic_load_explicit(&conn->xunpark_lost, memory_order_relaxed),
+        .control_slots = conn->ctl_slots,
+        .trims_total = arena__notify_trims_total(),
+        .reconnects_total = atomic_load_explicit(&conn->xreconnects, memory_order_relaxed),
+        .detached_total = atomic_load_explicit(&conn->xclaims_refused, memory_order_relaxed),
+    };
+    if (!arena__conn_foreign(conn)) {
+        (void)pthread_mutex_lock(&conn->table_lock);
+        n.parked_bytes = conn->parked_bytes;
+        (void)pthread_mutex_unlock(&conn->table_lock);
+    }
+    *ret_notes = n;
+    return 0;
 }

@@ -7,7 +7,9 @@
  * a caller's buffer (protobuf_c_message_pack never allocates); replies are
  * unpacked with a ProtobufCAllocator over an arena__scratch_t, then copied
  * into plain-C arena__msg_t whose arrays come from the same scratch. So the
- * whole path runs without malloc, which the preload library requires.
+ * whole path runs without malloc, which the preload library requires. The
+ * admin records convert through records_pb.h, generated from their field
+ * lists (records.h).
  *
  * Trust: the bytes come from the daemon, which we trust to be arenad but not
  * to be bug-free: the length is checked before unpack, an unknown body is
@@ -22,6 +24,7 @@
 #include <sys/mman.h>
 
 #include "arena.pb-c.h"
+#include "records_pb.h"
 #include "paths.h"
 
 /* ---- scratch ------------------------------------------------------------------- */
@@ -164,6 +167,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
     Arena__V1__ClaimRequest claim = ARENA__V1__CLAIM_REQUEST__INIT;
     Arena__V1__LeaseClaim claim_items[ARENA__CLAIM_BATCH];
     Arena__V1__LeaseClaim *claim_ptrs[ARENA__CLAIM_BATCH];
+    Arena__V1__MapRequest map = ARENA__V1__MAP_REQUEST__INIT;
 
     env.request_id = msg->request_id;
     switch (msg->kind) {
@@ -219,28 +223,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         env.status = &status;
         break;
     case ARENA__MSG_STATUS_REPLY: {
-        const arena__wire_status_t *s = &msg->u.status_reply;
-        status_reply.daemon_version = wire_str(s->daemon_version);
-        status_reply.uptime_ms = s->uptime_ms;
-        status_reply.budget = s->budget;
-        status_reply.heap_size = s->heap_size;
-        status_reply.leased_bytes = s->leased_bytes;
-        status_reply.free_bytes = s->free_bytes;
-        status_reply.dirty_bytes = s->dirty_bytes;
-        status_reply.largest_free = s->largest_free;
-        status_reply.free_extents = s->free_extents;
-        status_reply.fragmentation = s->fragmentation;
-        status_reply.clients = s->clients;
-        status_reply.pools = s->pools;
-        status_reply.leases = s->leases;
-        status_reply.leases_granted_total = s->leases_granted_total;
-        status_reply.leases_released_total = s->leases_released_total;
-        status_reply.bytes_punched_total = s->bytes_punched_total;
-        status_reply.requests_refused_total = s->requests_refused_total;
-        status_reply.protocol_errors_total = s->protocol_errors_total;
-        status_reply.connections_total = s->connections_total;
-        status_reply.socket_path = wire_str(s->socket_path);
-        status_reply.restart_held_bytes = s->restart_held_bytes;
+        arena__rec_status_to_pb(&msg->u.status_reply, &status_reply);
         env.body_case = ARENA__V1__ENVELOPE__BODY_STATUS_REPLY;
         env.status_reply = &status_reply;
         break;
@@ -308,6 +291,12 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         env.body_case = ARENA__V1__ENVELOPE__BODY_CLAIM;
         env.claim = &claim;
         break;
+    case ARENA__MSG_MAP:
+        map.uid = msg->u.map.uid;
+        map.by_uid = msg->u.map.by_uid;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_MAP;
+        env.map = &map;
+        break;
     case ARENA__MSG_ERROR:
         error.code = (Arena__V1__ErrorCode)msg->u.error.code;
         error.message = wire_str(msg->u.error.message);
@@ -350,29 +339,14 @@ static void *wire_array(arena__scratch_t *scratch, size_t n, size_t size)
 static int wire_decode_clients(const Arena__V1__ListClientsReply *r, arena__scratch_t *scratch,
                                arena__msg_t *out)
 {
-    arena__wire_client_t *v = wire_array(scratch, r->n_clients, sizeof(*v));
+    arena__rec_client_t *v = wire_array(scratch, r->n_clients, sizeof(*v));
     if (r->n_clients && !v)
         return -ENOMEM;
     for (size_t i = 0; i < r->n_clients; i++) {
         const Arena__V1__ClientInfo *c = r->clients[i];
         if (!c)
             return -EPROTO;
-        v[i] = (arena__wire_client_t){
-            .client_id = c->client_id,
-            .pid = c->pid,
-            .uid = c->uid,
-            .gid = c->gid,
-            .name = wire_in(c->name),
-            .leased_bytes = c->leased_bytes,
-            .leases = c->leases,
-            .connected_ms = c->connected_ms,
-            .parked_bytes = c->parked_bytes,
-            .fair_share = c->fair_share,
-            .waiting = c->waiting,
-            .waiting_bytes = c->waiting_bytes,
-            .weight = c->weight,
-            .live_bytes = c->live_bytes,
-        };
+        arena__rec_client_from_pb(c, &v[i]);
     }
     out->u.list_clients_reply.count = r->n_clients;
     out->u.list_clients_reply.clients = v;
@@ -382,23 +356,14 @@ static int wire_decode_clients(const Arena__V1__ListClientsReply *r, arena__scra
 static int wire_decode_leases(const Arena__V1__ListLeasesReply *r, arena__scratch_t *scratch,
                               arena__msg_t *out)
 {
-    arena__wire_lease_t *v = wire_array(scratch, r->n_leases, sizeof(*v));
+    arena__rec_lease_t *v = wire_array(scratch, r->n_leases, sizeof(*v));
     if (r->n_leases && !v)
         return -ENOMEM;
     for (size_t i = 0; i < r->n_leases; i++) {
         const Arena__V1__LeaseInfo *l = r->leases[i];
         if (!l)
             return -EPROTO;
-        v[i] = (arena__wire_lease_t){
-            .lease_id = l->lease_id,
-            .client_id = l->client_id,
-            .uid = l->uid,
-            .offset = l->offset,
-            .size = l->size,
-            .zeroed = l->zeroed,
-            .age_ms = l->age_ms,
-            .parked = l->parked,
-        };
+        arena__rec_lease_from_pb(l, &v[i]);
     }
     out->u.list_leases_reply.count = r->n_leases;
     out->u.list_leases_reply.leases = v;
@@ -408,26 +373,14 @@ static int wire_decode_leases(const Arena__V1__ListLeasesReply *r, arena__scratc
 static int wire_decode_events(const Arena__V1__EventsReply *r, arena__scratch_t *scratch,
                               arena__msg_t *out)
 {
-    arena__wire_event_t *v = wire_array(scratch, r->n_events, sizeof(*v));
+    arena__rec_event_t *v = wire_array(scratch, r->n_events, sizeof(*v));
     if (r->n_events && !v)
         return -ENOMEM;
     for (size_t i = 0; i < r->n_events; i++) {
         const Arena__V1__Event *e = r->events[i];
         if (!e)
             return -EPROTO;
-        v[i] = (arena__wire_event_t){
-            .seq = e->seq,
-            .time_ms = e->time_ms,
-            .kind = (uint32_t)e->kind,
-            .client_id = e->client_id,
-            .pid = e->pid,
-            .bytes = e->bytes,
-            .leased = e->leased,
-            .fair_share = e->fair_share,
-            .reclaimable = e->reclaimable,
-            .budget_leased = e->budget_leased,
-            .lease_id = e->lease_id,
-        };
+        arena__rec_event_from_pb(e, &v[i]);
     }
     out->u.events_reply.count = r->n_events;
     out->u.events_reply.events = v;
@@ -459,38 +412,49 @@ static int wire_decode_claims(const Arena__V1__ClaimReply *r, arena__scratch_t *
     return 0;
 }
 
-static void wire_decode_status(const Arena__V1__StatusReply *r, arena__wire_status_t *s)
+static int wire_decode_map(const Arena__V1__MapReply *r, arena__scratch_t *scratch, arena__msg_t *m)
 {
-    *s = (arena__wire_status_t){
-        .daemon_version = wire_in(r->daemon_version),
-        .uptime_ms = r->uptime_ms,
-        .budget = r->budget,
-        .heap_size = r->heap_size,
-        .leased_bytes = r->leased_bytes,
-        .free_bytes = r->free_bytes,
-        .dirty_bytes = r->dirty_bytes,
-        .largest_free = r->largest_free,
-        .free_extents = r->free_extents,
-        .fragmentation = r->fragmentation,
-        .clients = r->clients,
-        .pools = r->pools,
-        .leases = r->leases,
-        .leases_granted_total = r->leases_granted_total,
-        .leases_released_total = r->leases_released_total,
-        .bytes_punched_total = r->bytes_punched_total,
-        .requests_refused_total = r->requests_refused_total,
-        .protocol_errors_total = r->protocol_errors_total,
-        .connections_total = r->connections_total,
-        .socket_path = wire_in(r->socket_path),
-        .restart_held_bytes = r->restart_held_bytes,
-    };
+    arena__wire_map_pool_t *pools = wire_array(scratch, r->n_pools, sizeof(*pools));
+    if (r->n_pools > 0 && !pools)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_pools; i++) {
+        const Arena__V1__PoolMap *p = r->pools[i];
+        arena__wire_map_extent_t *v = wire_array(scratch, p->n_extents, sizeof(*v));
+        if (p->n_extents > 0 && !v)
+            return -ENOMEM;
+        for (size_t j = 0; j < p->n_extents; j++) {
+            const Arena__V1__MapExtent *e = p->extents[j];
+            v[j] =
+                (arena__wire_map_extent_t){e->offset, e->length, (uint32_t)e->state, e->client_id};
+        }
+        pools[i] = (arena__wire_map_pool_t){
+            .uid = p->uid,
+            .pool = p->pool,
+            .heap_size = p->heap_size,
+            .granule = p->granule,
+            .leased_bytes = p->leased_bytes,
+            .parked_bytes = p->parked_bytes,
+            .dirty_bytes = p->dirty_bytes,
+            .free_bytes = p->free_bytes,
+            .held_bytes = p->held_bytes,
+            .largest_free = p->largest_free,
+            .extents_total = p->extents_total,
+            .coalesced = p->coalesced,
+            .count = p->n_extents,
+            .extents = v,
+        };
+    }
+    m->u.map_reply.count = r->n_pools;
+    m->u.map_reply.pools = pools;
+    m->u.map_reply.pools_omitted = r->pools_omitted;
+    return 0;
 }
 
 /* True for the bodies wire_convert() knows; the generated enum lists them. */
 static bool wire_is_known_body(Arena__V1__Envelope__BodyCase body)
 {
     return (body >= ARENA__V1__ENVELOPE__BODY_HELLO &&
-            body <= ARENA__V1__ENVELOPE__BODY_CLAIM_REPLY) ||
+            body <= ARENA__V1__ENVELOPE__BODY_MAP_REPLY) ||
            (body >= ARENA__V1__ENVELOPE__BODY_ERROR && body <= ARENA__V1__ENVELOPE__BODY_PRESSURE);
 }
 
@@ -545,7 +509,7 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
         return 0;
     case ARENA__V1__ENVELOPE__BODY_STATUS_REPLY:
         m->kind = ARENA__MSG_STATUS_REPLY;
-        wire_decode_status(env->status_reply, &m->u.status_reply);
+        arena__rec_status_from_pb(env->status_reply, &m->u.status_reply);
         return 0;
     case ARENA__V1__ENVELOPE__BODY_LIST_CLIENTS:
         m->kind = ARENA__MSG_LIST_CLIENTS;
@@ -598,6 +562,14 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
     case ARENA__V1__ENVELOPE__BODY_CLAIM_REPLY:
         m->kind = ARENA__MSG_CLAIM_REPLY;
         return wire_decode_claims(env->claim_reply, scratch, m);
+    case ARENA__V1__ENVELOPE__BODY_MAP:
+        m->kind = ARENA__MSG_MAP;
+        m->u.map.uid = env->map->uid;
+        m->u.map.by_uid = env->map->by_uid;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_MAP_REPLY:
+        m->kind = ARENA__MSG_MAP_REPLY;
+        return wire_decode_map(env->map_reply, scratch, m);
     case ARENA__V1__ENVELOPE__BODY_ERROR:
         m->kind = ARENA__MSG_ERROR;
         m->u.error.code = (int)env->error->code;

@@ -4,7 +4,7 @@
  *
  * A process leases shared memory from arenad ("leases": extents of the daemon's
  * pool memfd, mapped here) and allocates inside them with lock-free per-thread
- * pools. Plain arena_malloc() works with no setup: a process-wide connection is
+ * heaps. Plain arena_malloc() works with no setup: a process-wide connection is
  * made lazily from $ARENAD_SOCKET (then the default socket paths).
  *
  * Errors: functions returning int give 0 (or a count) on success and a negative

@@ -4,35 +4,35 @@
  *
  *     LD_PRELOAD=build/lib/libarena-preload.so prog
  *
- * This file only adapts the C library's allocation contract to the pools of
- * pool.h; it owns three things besides: start-up, the bootstrap buffer and the
- * no-daemon policy.
+ * This file only adapts the C library's allocation contract to the thread
+ * heaps of the allocator (alloc/internal.h); it owns three things besides: start-up, the bootstrap
+ * buffer and the no-daemon policy.
  *
  * Start-up. The first allocation of the process (from the C library or the
- * dynamic loader, often before any constructor runs) initialises the pools
+ * dynamic loader, often before any constructor runs) initialises the allocator
  * and connects to arenad. Initialisation may itself allocate (pthread_atfork,
  * the loader); those calls come back here on the same thread and are served
  * from a static bootstrap buffer, recognised by a thread-local "in init" flag.
  * Other threads that allocate meanwhile wait for the initialising thread.
  * free() recognises bootstrap pointers by address and ignores them; realloc()
- * moves them into the pools. The buffer is never reused, so its memory reads
+ * moves them into the allocator. The buffer is never reused, so its memory reads
  * as zero and calloc() needs no memset there.
  *
  * No daemon. When no arenad answers at start-up, one line goes to stderr
  * ("arena-preload: no arenad at SOCKET, using anonymous memory") and the
- * pools fall back to anonymous memory, so the program still runs. With
+ * heaps fall back to anonymous memory, so the program still runs. With
  * ARENA_REQUIRE_DAEMON=1 the line says so instead, and every allocation then
  * fails: malloc() returns NULL with errno ENOMEM, which most programs report
  * and exit on. Printing is the one exception to "libraries never print": the
  * program's user must learn that its memory is not managed.
  *
- * fork(). The pools register their pthread_atfork() handlers when they are
- * initialised (arena__pool_init()): the child gets private copies of every
+ * fork(). The allocator registers its pthread_atfork() handlers when it is
+ * initialised (arena__heap_init()): the child gets private copies of every
  * live region as it was at fork() and no connection; the parent is
  * unaffected (see the fork handshake in region.c).
  *
  * Defensive frees. free() and realloc() ignore pointers that are neither
- * bootstrap nor owned by the pools (arena__pool_owns()), instead of corrupting
+ * bootstrap nor owned by the allocator (arena__heap_owns()), instead of corrupting
  * memory; malloc_usable_size() reports 0 for them.
  *
  * Exports: malloc, free, calloc, realloc, posix_memalign, aligned_alloc,
@@ -54,8 +54,7 @@
 #include "arena.h"
 #include "conn.h"
 #include "paths.h"
-#include "pool.h"
-#include "region.h"
+#include "alloc/internal.h"
 
 #define PRELOAD_EXPORT __attribute__((visibility("default")))
 
@@ -63,7 +62,7 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 /* Bootstrap buffer: a bump allocator over static memory for allocations made
- * while the pools initialise. Each block is preceded by a 16-byte header
+ * while the allocator initialises. Each block is preceded by a 16-byte header
  * holding its size; blocks are 16-aligned (or more, when asked). */
 #define BOOT_SIZE   ((size_t)1024 * 1024)
 #define BOOT_HEADER ((size_t)16)
@@ -75,7 +74,7 @@ static _Atomic size_t boot_xused;
 enum { PRELOAD_NONE, PRELOAD_RUNNING, PRELOAD_READY };
 
 /* Start-up state: NONE -> RUNNING (one thread wins the CAS) -> READY (store
- * release; readers load acquire, so they see the pools' initialised state). */
+ * release; readers load acquire, so they see the allocator's initialised state). */
 static _Atomic int preload_xstate;
 static __thread bool preload_in_init __attribute__((tls_model("initial-exec")));
 
@@ -149,7 +148,7 @@ static void preload_start(void)
     arena_conn_t *conn;
     int saved = errno;
 
-    arena__pool_init(); /* also registers the fork handlers */
+    arena__heap_init(); /* also registers the fork handlers */
     if (arena__conn_default(&conn) < 0) {
         if (arena__client_socket_path(socket, sizeof(socket)) < 0)
             strcpy(socket, "(no socket path: set ARENAD_SOCKET)");
@@ -167,7 +166,7 @@ static void preload_start(void)
 }
 
 /* Makes sure start-up has happened. Returns true when the caller may use the
- * pools, false when it is the initialising thread itself (recursion: use the
+ * allocator, false when it is the initialising thread itself (recursion: use the
  * bootstrap buffer). */
 static bool preload_enter_slow(void)
 {
@@ -209,16 +208,16 @@ PRELOAD_EXPORT void *malloc(size_t size)
 {
     if (unlikely(!preload_enter()))
         return boot_alloc(BOOT_ALIGN, size);
-    return arena__pool_malloc(size);
+    return arena__heap_malloc(size);
 }
 
-/* free(3). NULL, bootstrap pointers and pointers the pools do not own are
+/* free(3). NULL, bootstrap pointers and pointers the allocator does not own are
  * ignored. */
 PRELOAD_EXPORT void free(void *ptr)
 {
-    if (!ptr || boot_owns(ptr) || !arena__pool_owns(ptr))
+    if (!ptr || boot_owns(ptr) || !arena__heap_owns(ptr))
         return;
-    arena__pool_free(ptr);
+    arena__heap_free(ptr);
 }
 
 /* calloc(3). count * size overflowing gives NULL with errno ENOMEM. */
@@ -233,12 +232,12 @@ PRELOAD_EXPORT void *calloc(size_t count, size_t size)
         }
         return boot_alloc(BOOT_ALIGN, bytes); /* never reused: reads as zero */
     }
-    return arena__pool_calloc(count, size);
+    return arena__heap_calloc(count, size);
 }
 
 /* realloc(3). NULL ptr: malloc(size). size 0: frees ptr and returns NULL
  * (glibc). On failure NULL with errno ENOMEM, ptr untouched. A bootstrap ptr
- * moves into the pools; a pointer not ours gives NULL with errno EINVAL. */
+ * moves into the allocator; a pointer not ours gives NULL with errno EINVAL. */
 PRELOAD_EXPORT void *realloc(void *ptr, size_t size)
 {
     void *p;
@@ -254,11 +253,11 @@ PRELOAD_EXPORT void *realloc(void *ptr, size_t size)
             memcpy(p, ptr, old < size ? old : size);
         return p;
     }
-    if (unlikely(!arena__pool_owns(ptr))) {
+    if (unlikely(!arena__heap_owns(ptr))) {
         errno = EINVAL;
         return NULL;
     }
-    return arena__pool_realloc(ptr, size);
+    return arena__heap_realloc(ptr, size);
 }
 
 /* size bytes aligned to align, a power of two (checked by the callers). */
@@ -267,8 +266,8 @@ static void *preload_aligned(size_t align, size_t size)
     if (unlikely(!preload_enter()))
         return boot_alloc(align, size);
     if (align <= 16)
-        return arena__pool_malloc(size);
-    return arena__pool_aligned(align, size);
+        return arena__heap_malloc(size);
+    return arena__heap_aligned(align, size);
 }
 
 static bool is_pow2(size_t x)
@@ -339,5 +338,5 @@ PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
         return 0;
     if (boot_owns(ptr))
         return boot_size(ptr);
-    return arena__pool_usable_size(ptr);
+    return arena__heap_usable_size(ptr);
 }

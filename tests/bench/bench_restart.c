@@ -26,7 +26,7 @@
 #include "arena.h"
 #include "bench_stats.h"
 #include "daemon.h"
-#include "park.h"
+#include "conn.h"
 
 int main(int argc, char **argv)
 {

@@ -2,7 +2,8 @@
  *
  * test_arenactl.c -- the arenactl binary against a real arenad while client
  * processes hold leases: its JSON parses (python3's json module when present,
- * and always our own checks of the values) and says what the clients hold;
+ * strictly for every --json output, also with a hostile client name, and
+ * always our own checks of the values) and says what the clients hold;
  * tables are printed; exit codes are 0 on success, 1 when the daemon refuses,
  * 2 on usage errors and when no daemon answers (naming the socket).
  *
@@ -27,7 +28,6 @@
 #include "conn.h"
 #include "fixture.h"
 #include "run.h"
-#include "park.h"
 #include "wire.h"
 
 #ifndef ARENACTL_PATH
@@ -94,6 +94,21 @@ static void python_eval(const char *json, const char *expr, char *ret, size_t le
     while (n && (r.out[n - 1] == '\n' || r.out[n - 1] == ' '))
         r.out[--n] = '\0';
     (void)snprintf(ret, len, "%s", r.out);
+}
+
+/* True when python3 takes `json` as exactly one strict JSON document: UTF-8
+ * only, no NaN or Infinity, no raw control characters, nothing after it. */
+static bool python_strict(const char *json, char *why, size_t len)
+{
+    char *argv[] = {"python3", "-c",
+                    "import json,sys\n"
+                    "def no(c): raise ValueError('not JSON: ' + c)\n"
+                    "json.loads(sys.stdin.buffer.read().decode('utf-8'), parse_constant=no)",
+                    NULL};
+    static run_t r;
+    run_prog(argv, json, &r);
+    (void)snprintf(why, len, "%.*s", (int)(len > 0 ? len - 1 : 0), r.err);
+    return r.code == 0;
 }
 
 /* ---- holders ---------------------------------------------------------------------------- */
@@ -464,6 +479,43 @@ START_TEST(test_exit_codes)
 }
 END_TEST
 
+/* Every --json output is one strict JSON document, also with a client whose
+ * name (from its Hello: the process name here) holds quotes, a backslash, a
+ * control character and bytes that are not UTF-8. The daemon keeps printable
+ * ASCII of a name; arenactl cleans whatever reaches it to UTF-8 and json-c
+ * escapes the rest. */
+START_TEST(test_json_strict)
+{
+    if (!have_python3())
+        return;
+    daemon_start();
+    holder_t h;
+    holder_start(&h, "q\"\\\x01\xff\xc3\x28t", 1, 1 * MiB);
+    static const char *const lines[] = {
+        "--json status",  "--json clients",
+        "--json leases",  "--json reclaim --bytes 1M",
+        "--json metrics", "--json shares",
+        "--json events",  "top --once --json",
+        "clients --json", "--json leases --client 1",
+    };
+    static run_t r;
+    char why[1024];
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        ctl(lines[i], &r);
+        if (r.code == 1 && strstr(lines[i], "events"))
+            continue; /* the event log is for privileged callers only */
+        if (r.code == 1 && strstr(lines[i], "--client 1"))
+            continue; /* no client 1 */
+        ck_assert_msg(r.code == 0, "%s: exit %d: %s", lines[i], r.code, r.err);
+        ck_assert_msg(python_strict(r.out, why, sizeof(why)), "%s: %s\n%s", lines[i], why, r.out);
+    }
+    ctl("--json clients", &r);
+    ck_assert_msg(strstr(r.out, "\"name\":\"q\\\"\\\\?") != NULL, "%s", r.out);
+    holder_stop(&h);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
+}
+END_TEST
+
 static Suite *arenactl_suite(void)
 {
     Suite *s = suite_create("arenactl");
@@ -473,6 +525,7 @@ static Suite *arenactl_suite(void)
     tcase_add_test(tc, test_tables);
     tcase_add_test(tc, test_live_column);
     tcase_add_test(tc, test_exit_codes);
+    tcase_add_test(tc, test_json_strict);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -51,7 +51,7 @@
 #include "peer.h"
 #include "proc.h"
 #include "sock.h"
-#include "park.h"
+#include "conn.h"
 #include "wire.h"
 
 #define GRACE_MS   2500

@@ -39,10 +39,11 @@
 
 #include "check_main.h"
 #include "admin.h"
+#include "ctl.h"
 #include "arena.h"
 #include "conn.h"
 #include "fixture.h"
-#include "park.h"
+#include "conn.h"
 #include "wire.h"
 
 #define MiB ((size_t)1024 * 1024)

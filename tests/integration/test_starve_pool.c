@@ -29,7 +29,7 @@
 #include "admin.h"
 #include "arena.h"
 #include "fixture.h"
-#include "region.h"
+#include "alloc/internal.h"
 
 #define MiB  ((size_t)1 << 20)
 #define OBJ  4000

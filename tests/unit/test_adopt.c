@@ -146,6 +146,25 @@ START_TEST(test_pool_from_a_client)
 }
 END_TEST
 
+/* A reload's restart_grace_ms applies to pools adopted afterwards: a client
+ * that re-registers after ad_leases_reconfigure() gets the new grace. */
+START_TEST(test_reload_sets_the_grace)
+{
+    ad_leases_config_t c = {.budget = 64 * MiB,
+                            .heap_size = 256 * MiB,
+                            .small_limit = 4 * MiB,
+                            .decay_ms = 0,
+                            .restart_grace_ms = 3 * GRACE};
+    ad_leases_reconfigure(new_m, &c);
+    ad_lease_grant_t a, b;
+    int fd = old_pool(1, &a, &b);
+    uint64_t c1;
+    ck_assert_int_eq(ad_leases_client_reattach(new_m, 2, getuid(), getgid(), "c", fd, 100, &c1), 0);
+    ck_assert_uint_eq(ad_leases_grace_left(new_m, c1, 100), 3 * GRACE);
+    ck_assert(ad_leases_is_valid(new_m));
+}
+END_TEST
+
 START_TEST(test_not_a_pool)
 {
     uint64_t id;
@@ -458,6 +477,7 @@ static Suite *adopt_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_pool_from_a_client);
     tcase_add_test(tc, test_not_a_pool);
+    tcase_add_test(tc, test_reload_sets_the_grace);
     tcase_add_test(tc, test_resume_from_the_ledger);
     tcase_add_test(tc, test_orphans_follow_their_process);
     tcase_add_test(tc, test_ledger_records);

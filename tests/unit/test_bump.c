@@ -21,8 +21,7 @@
 #include "arena.h"
 #include "fixture.h"
 #include "proc.h"
-#include "bump.h"
-#include "region.h"
+#include "alloc/internal.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)

@@ -11,6 +11,7 @@
 
 #include "check_main.h"
 #include "arena.h"
+#include "conn.h"
 #include "wire.h"
 
 START_TEST(test_wire_codes_map)

@@ -111,14 +111,15 @@ START_TEST(test_roundtrip_replies)
     ck_assert(o.u.lease_reply.zeroed);
 
     m = (arena__msg_t){.request_id = 3, .kind = ARENA__MSG_STATUS_REPLY};
-    m.u.status_reply.daemon_version = "9.9";
+    (void)snprintf(m.u.status_reply.daemon_version, sizeof(m.u.status_reply.daemon_version), "9.9");
     m.u.status_reply.budget = 11;
     m.u.status_reply.leased_bytes = 12;
     m.u.status_reply.fragmentation = 0.25;
     m.u.status_reply.clients = 3;
     m.u.status_reply.connections_total = 77;
     m.u.status_reply.restart_held_bytes = 1ull << 33;
-    m.u.status_reply.socket_path = "/tmp/x.sock";
+    (void)snprintf(m.u.status_reply.socket_path, sizeof(m.u.status_reply.socket_path),
+                   "/tmp/x.sock");
     roundtrip(&m, &o);
     ck_assert_str_eq(o.u.status_reply.daemon_version, "9.9");
     ck_assert_uint_eq(o.u.status_reply.budget, 11);
@@ -275,7 +276,7 @@ START_TEST(test_decode_big_list_grows_scratch)
     ck_assert_int_eq(o.kind, ARENA__MSG_LIST_LEASES_REPLY);
     ck_assert_uint_eq(o.u.list_leases_reply.count, 50000);
     for (size_t i = 0; i < 50000; i += 997) {
-        const arena__wire_lease_t *l = &o.u.list_leases_reply.leases[i];
+        const arena__rec_lease_t *l = &o.u.list_leases_reply.leases[i];
         ck_assert_uint_eq(l->lease_id, i + 1);
         ck_assert_uint_eq(l->client_id, 1000 + i % 7);
         ck_assert_uint_eq(l->offset, i * 65536);

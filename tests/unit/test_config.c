@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
  * test_config.c -- arenad's settings: every key, bad lines reported as
- * FILE:LINE, files applied atomically, flags over the file, finalize.
+ * FILE:LINE, files applied atomically, flags over the file, finalize, and
+ * a reload: the lease manager's settings built as at start-up, restart-only
+ * changes reported.
  */
 #include <check.h>
 #include <errno.h>
@@ -353,6 +355,133 @@ START_TEST(test_finalize)
 }
 END_TEST
 
+/* The lease manager's settings as start-up builds them: defaults, then the
+ * file, then finalize, then ad_config_leases(). */
+static void start_from(const char *text, ad_config_t *ret_cfg, ad_leases_config_t *ret_lc)
+{
+    char err[AD_CONFIG_ERR_MAX];
+    ad_config_defaults(ret_cfg);
+    /* A socket path of its own: the default one depends on the environment. */
+    ck_assert_int_eq(ad_config_set(ret_cfg, "socket", "/tmp/arenad-reload.sock", NULL, 0), 0);
+    ck_assert_int_eq(ad_config_load(ret_cfg, write_conf(text), err, sizeof(err)), 0);
+    drop_conf();
+    ck_assert_int_eq(ad_config_finalize(ret_cfg, err, sizeof(err)), 0);
+    ad_config_leases(ret_cfg, ret_lc);
+}
+
+static void assert_same_leases(const ad_leases_config_t *a, const ad_leases_config_t *b)
+{
+    ck_assert_uint_eq(a->budget, b->budget);
+    ck_assert_uint_eq(a->heap_size, b->heap_size);
+    ck_assert_uint_eq(a->small_limit, b->small_limit);
+    ck_assert_uint_eq(a->decay_ms, b->decay_ms);
+    ck_assert_int_eq(a->hugetlb, b->hugetlb);
+    ck_assert_uint_eq(a->max_leases_per_client, b->max_leases_per_client);
+    ck_assert_uint_eq(a->max_bytes_per_uid, b->max_bytes_per_uid);
+    ck_assert_uint_eq(a->restart_grace_ms, b->restart_grace_ms);
+    ck_assert_uint_eq(a->fair_rule_count, b->fair_rule_count);
+    for (size_t i = 0; i < a->fair_rule_count; i++) {
+        ck_assert_uint_eq(a->fair_rules[i].uid, b->fair_rules[i].uid);
+        ck_assert_uint_eq(a->fair_rules[i].weight, b->fair_rules[i].weight);
+        ck_assert_uint_eq(a->fair_rules[i].cap, b->fair_rules[i].cap);
+        ck_assert_uint_eq(a->fair_rules[i].guarantee, b->fair_rules[i].guarantee);
+    }
+}
+
+static const char reload_file[] = "budget = 1G\n"
+                                  "heap_size = 4G\n"
+                                  "small_lease_limit = 2M\n"
+                                  "decay_ms = 250\n"
+                                  "restart_grace_ms = 1234\n"
+                                  "max_leases_per_client = 100\n"
+                                  "max_bytes_per_uid = 512M\n"
+                                  "weight.1000 = 3\n"
+                                  "cap.1000 = 256M\n"
+                                  "guarantee.1001 = 64M\n";
+
+/* Start-up and a reload build the lease manager's settings through the one
+ * mapping, so the same file gives the same settings either way -- the grace
+ * period included -- and nothing is reported as needing a restart. */
+START_TEST(test_reload_builds_what_start_builds)
+{
+    ad_config_t started, cur, next;
+    ad_leases_config_t at_start, at_reload;
+    start_from(reload_file, &started, &at_start);
+    ck_assert_uint_eq(at_start.budget, 1u << 30);
+    ck_assert_uint_eq(at_start.heap_size, 4ull << 30);
+    ck_assert_uint_eq(at_start.small_limit, 2u << 20);
+    ck_assert_uint_eq(at_start.decay_ms, 250);
+    ck_assert_uint_eq(at_start.restart_grace_ms, 1234);
+    ck_assert_uint_eq(at_start.max_leases_per_client, 100);
+    ck_assert_uint_eq(at_start.max_bytes_per_uid, 512u << 20);
+    ck_assert_uint_eq(at_start.fair_rule_count, 2);
+
+    /* The same file again. */
+    cur = started;
+    start_from(reload_file, &next, &at_reload);
+    ck_assert_uint_eq(ad_config_reload(&cur, &next), 0);
+    ad_config_leases(&cur, &at_reload);
+    assert_same_leases(&at_reload, &at_start);
+
+    /* A daemon started from other live settings, reloaded with the file,
+     * ends up with what starting from the file gives. */
+    ad_leases_config_t other;
+    start_from("budget = 2G\nheap_size = 4G\nsmall_lease_limit = 2M\ndecay_ms = 9\n"
+               "restart_grace_ms = 5\nmax_leases_per_client = 7\nweight.5 = 2\n",
+               &cur, &other);
+    ck_assert_uint_eq(ad_config_reload(&cur, &next), 0);
+    ad_config_leases(&cur, &at_reload);
+    assert_same_leases(&at_reload, &at_start);
+}
+END_TEST
+
+/* Settings that shape what the daemon built at start are reported, not
+ * applied, while the live ones in the same file still apply. */
+START_TEST(test_reload_reports_restart_only)
+{
+    ad_config_t cur, next;
+    ad_leases_config_t lc;
+    start_from(reload_file, &cur, &lc);
+    ck_assert_int_eq(ad_config_set(&cur, "socket", "/tmp/a.sock", NULL, 0), 0);
+    start_from("budget = 1G\nheap_size = 8G\nsmall_lease_limit = 1M\nhugetlb = true\n"
+               "max_frame = 128K\ndecay_ms = 10\nrestart_grace_ms = 20\n",
+               &next, &lc);
+    ck_assert_int_eq(ad_config_set(&next, "socket", "/tmp/b.sock", NULL, 0), 0);
+    unsigned restart = ad_config_reload(&cur, &next);
+    ck_assert_uint_eq(restart, AD_CONFIG_RESTART_SOCKET | AD_CONFIG_RESTART_HEAP_SIZE |
+                                   AD_CONFIG_RESTART_SMALL_LEASE_LIMIT | AD_CONFIG_RESTART_HUGETLB |
+                                   AD_CONFIG_RESTART_MAX_FRAME);
+    ck_assert_str_eq(ad_config_restart_key(AD_CONFIG_RESTART_SOCKET), "socket");
+    ck_assert_str_eq(ad_config_restart_key(AD_CONFIG_RESTART_HEAP_SIZE), "heap_size");
+    ck_assert_str_eq(ad_config_restart_key(AD_CONFIG_RESTART_SMALL_LEASE_LIMIT),
+                     "small_lease_limit");
+    ck_assert_str_eq(ad_config_restart_key(AD_CONFIG_RESTART_HUGETLB), "hugetlb");
+    ck_assert_str_eq(ad_config_restart_key(AD_CONFIG_RESTART_MAX_FRAME), "max_frame");
+    ck_assert_ptr_null(ad_config_restart_key(1u << 20));
+    /* The restart-only ones kept their values... */
+    ck_assert_str_eq(cur.socket, "/tmp/a.sock");
+    ck_assert_uint_eq(cur.heap_size, 4ull << 30);
+    ck_assert_uint_eq(cur.small_lease_limit, 2u << 20);
+    ck_assert(!cur.hugetlb);
+    ck_assert_uint_eq(cur.max_frame, 64u * 1024u);
+    /* ...the live ones apply, the grace period among them. */
+    ad_config_leases(&cur, &lc);
+    ck_assert_uint_eq(lc.decay_ms, 10);
+    ck_assert_uint_eq(lc.restart_grace_ms, 20);
+    ck_assert_uint_eq(lc.heap_size, 4ull << 30);
+    ck_assert_uint_eq(lc.fair_rule_count, 0);
+    ck_assert_ptr_null(lc.fair_rules);
+
+    /* A derived heap_size (2 x budget) follows a new budget only at start:
+     * reported too. */
+    start_from("budget = 1G\n", &cur, &lc);
+    start_from("budget = 2G\n", &next, &lc);
+    ck_assert_uint_eq(ad_config_reload(&cur, &next), AD_CONFIG_RESTART_HEAP_SIZE);
+    ck_assert_uint_eq(cur.budget, 2u << 30);
+    ck_assert_uint_eq(cur.heap_size, 2u << 30);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -367,6 +496,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_quotes_comments_blank);
     tcase_add_test(tc, test_flags_override_file);
     tcase_add_test(tc, test_finalize);
+    tcase_add_test(tc, test_reload_builds_what_start_builds);
+    tcase_add_test(tc, test_reload_reports_restart_only);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -25,10 +25,7 @@
 #ifdef POOL_TEST_DAEMON
 #include "fixture.h"
 #endif
-#include "pool.h"
-#include "region.h"
-#include "segment.h"
-#include "sizeclass.h"
+#include "alloc/internal.h"
 
 static void fill(void *p, size_t n, unsigned seed)
 {
@@ -102,7 +99,7 @@ START_TEST(test_class_boundaries)
             arena_free(p);
         }
     }
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -126,7 +123,7 @@ START_TEST(test_many_objects_distinct)
     for (unsigned i = 1; i < N; i += 2) {
         arena_free(ptrs[i]);
     }
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -144,10 +141,10 @@ START_TEST(test_malloc_zero_and_null)
     ck_assert_uint_eq(arena_usable_size(NULL), 0);
     int local = 0;
     ck_assert_uint_eq(arena_usable_size(&local), 0);
-    ck_assert(!arena__pool_owns(&local));
-    ck_assert(!arena__pool_owns(NULL));
+    ck_assert(!arena__heap_owns(&local));
+    ck_assert(!arena__heap_owns(NULL));
     arena_free(&local); /* not ours: ignored, no crash */
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -182,7 +179,7 @@ START_TEST(test_bad_sizes)
     ck_assert_ptr_null(arena_aligned_alloc(((size_t)1 << 20) + 1, 100));
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(arena_stats(NULL), -EINVAL);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -196,7 +193,7 @@ START_TEST(test_aligned)
             ck_assert_msg(p != NULL, "align %zu size %zu", align, n);
             ck_assert_msg((uintptr_t)p % align == 0, "align %zu size %zu: %p", align, n, p);
             ck_assert_uint_ge(arena_usable_size(p), n);
-            ck_assert(arena__pool_owns(p));
+            ck_assert(arena__heap_owns(p));
             fill(p, n, (unsigned)align);
             ck_assert(check_fill(p, n, (unsigned)align));
             arena_free(p);
@@ -213,7 +210,7 @@ START_TEST(test_aligned)
     arena_free(a);
     arena_free(b);
     arena_free(c);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -248,7 +245,7 @@ START_TEST(test_realloc_grow_shrink)
     /* Same class: in place. */
     ck_assert_ptr_eq(arena_realloc(p, 60), p);
     arena_free(p);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -269,7 +266,7 @@ START_TEST(test_realloc_large_in_place)
     ck_assert_ptr_eq(r, (unsigned char *)p + 152 * 1024);
     arena_free(r);
     arena_free(q);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -294,7 +291,7 @@ START_TEST(test_calloc_zero)
     void *z = arena_calloc(0, 10);
     ck_assert_ptr_nonnull(z);
     arena_free(z);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -316,7 +313,7 @@ START_TEST(test_large_coalesce)
     ck_assert_uint_eq(st.lease_count, 1);
     arena_free(c);
     arena_free(d);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -348,12 +345,12 @@ START_TEST(test_free_cache_and_direct_table)
             arena_free(lo);
             arena_free(hi);
         }
-        ck_assert(arena__pool_is_valid());
+        ck_assert(arena__heap_is_valid());
         for (int i = N / 4; i < N - N / 4; i++) {
             ck_assert_uint_eq(objs[i][500], (unsigned char)i);
             arena_free(objs[i]);
         }
-        ck_assert(arena__pool_is_valid());
+        ck_assert(arena__heap_is_valid());
         ck_assert_int_eq(arena_stats(&st), 0);
         ck_assert_uint_eq(st.live_bytes, 0);
         ck_assert_int_ge(arena_trim(), 0);
@@ -363,10 +360,10 @@ START_TEST(test_free_cache_and_direct_table)
         ck_assert_ptr_nonnull(p);
         ck_assert_uint_eq(arena_usable_size(p), arena__class_size(arena__size_class(size)));
         memset(p, 0xab, size);
-        ck_assert(arena__pool_is_valid());
+        ck_assert(arena__heap_is_valid());
         arena_free(p);
     }
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
     ck_assert_int_eq(arena_stats(&st), 0);
     ck_assert_uint_eq(st.live_bytes, 0);
 }
@@ -418,7 +415,7 @@ START_TEST(test_stats_and_trim)
     ck_assert_uint_eq(arena__region_parked_bytes(), 0);
 #endif
     ck_assert_int_eq(arena_trim(), 0);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -434,7 +431,7 @@ START_TEST(test_spare_segment_no_churn)
         ck_assert_int_eq(arena_stats(&st), 0);
         ck_assert_uint_eq(st.lease_count, 1);
     }
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -455,7 +452,7 @@ START_TEST(test_decay_purge)
     ck_assert_uint_ge(after.purged_bytes, before.purged_bytes + ((size_t)700 << 10));
     arena_free(q);
     arena_free(keep);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -494,7 +491,7 @@ START_TEST(test_thread_exit_live_objects)
     ck_assert_int_gt(arena_trim(), 0);
     ck_assert_int_eq(arena_stats(&st), 0);
     ck_assert_uint_eq(st.lease_count, 0);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -530,7 +527,7 @@ START_TEST(test_adoption_reuses_segments)
     ck_assert_int_eq(arena_stats(&st1), 0);
     ck_assert_uint_eq(st1.lease_count, 0);
     ck_assert_uint_eq(st1.live_bytes, 0);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -586,13 +583,13 @@ END_TEST
 START_TEST(test_owns_and_usable)
 {
     unsigned char *huge = arena_malloc((size_t)5 << 20);
-    ck_assert(arena__pool_owns(huge));
-    ck_assert(arena__pool_owns(huge + ((size_t)5 << 20) - 1));
+    ck_assert(arena__heap_owns(huge));
+    ck_assert(arena__heap_owns(huge + ((size_t)5 << 20) - 1));
     ck_assert_uint_ge(arena_usable_size(huge), (size_t)5 << 20);
     /* The map's 4 MiB chunk past the region's end is not ours. */
-    ck_assert(!arena__pool_owns(huge + ((size_t)7 << 20)));
+    ck_assert(!arena__heap_owns(huge + ((size_t)7 << 20)));
     arena_free(huge);
-    ck_assert(!arena__pool_owns(huge));
+    ck_assert(!arena__heap_owns(huge));
     ck_assert_uint_eq(arena_usable_size(huge), 0);
     /* An aligned large object starts inside its span. */
     unsigned char *a = arena_aligned_alloc(65536, 200000);
@@ -608,7 +605,7 @@ START_TEST(test_owns_and_usable)
     ck_assert_uint_ge(arena_usable_size(b), 100);
     ck_assert_uint_le(arena_usable_size(b), 8192);
     arena_free(b);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 
@@ -644,7 +641,7 @@ START_TEST(test_remote_free_reused_by_live_owner)
         ck_assert_int_eq(arena_stats(&st), 0);
         ck_assert_uint_eq(st.live_bytes, 0);
     }
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
 }
 END_TEST
 

@@ -27,11 +27,9 @@
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "park.h"
+#include "conn.h"
 #include "fixture.h"
-#include "pool.h"
-#include "region.h"
-#include "segment.h"
+#include "alloc/internal.h"
 
 typedef struct pool_stress_params {
     unsigned threads;

@@ -49,10 +49,8 @@
 #include "conn.h"
 #include "ctlword.h"
 #include "fixture.h"
-#include "park.h"
-#include "pool.h"
-#include "region.h"
-#include "segment.h"
+#include "conn.h"
+#include "alloc/internal.h"
 
 #define MiB     ((size_t)1 << 20)
 #define SEG     ARENA__SEGMENT_SIZE
@@ -240,7 +238,7 @@ START_TEST(test_free_parks_then_reuses)
     arena__region_park_info(&pi);
     ck_assert_uint_eq(pi.hits - hits, full.active);
     ck_assert_uint_eq(pi.count, 0);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
     free_many(objs, NOBJ);
 }
 END_TEST
@@ -365,7 +363,7 @@ START_TEST(test_reclaimed_not_reused)
     ck_assert_uint_eq(after.hits, before.hits);
     ck_assert_uint_eq(after.lost - before.lost, parked.parked);
     ck_assert_uint_eq(after.count, 0);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
     free_many(objs, NOBJ);
 }
 END_TEST
@@ -443,7 +441,7 @@ START_TEST(test_spare_parked_after_decay)
     ck_assert_uint_eq(v1.granted, v0.granted);
     ck_assert_uint_eq(st1.lease_count, st0.lease_count - 1);
     ck_assert_uint_eq(st1.leased_bytes, st0.leased_bytes - SEG);
-    ck_assert(arena__pool_is_valid());
+    ck_assert(arena__heap_is_valid());
     arena_free(big2);
 }
 END_TEST

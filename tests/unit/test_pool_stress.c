@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "arena.h"
-#include "pool.h"
+#include "alloc/internal.h"
 
 typedef struct pool_stress_params {
     unsigned threads;
@@ -238,8 +238,8 @@ static void *stress_thread(void *arg)
         } else {
             slots[s] = atomic_exchange(&sh->xchg[rng_next(&t->rng) % XCHG], slots[s]);
         }
-        if (op % 997 == 0 && !arena__pool_is_valid()) {
-            fail(sh, "heap invariants broken (arena__pool_is_valid)", op);
+        if (op % 997 == 0 && !arena__heap_is_valid()) {
+            fail(sh, "heap invariants broken (arena__heap_is_valid)", op);
         }
     }
     for (unsigned s = 0; s < SLOTS; s++) {

@@ -25,8 +25,7 @@
 #include "arena.h"
 #include "fixture.h"
 #include "proc.h"
-#include "region.h"
-#include "slab.h"
+#include "alloc/internal.h"
 
 static void setup_fallback(void)
 {

@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,8 +282,9 @@ START_TEST(test_encode_replies)
     memset(&r, 0, sizeof(r));
     r.request_id = 4;
     r.type = AD_WIRE_REPLY_STATUS;
-    r.u.status.daemon_version = "v";
-    r.u.status.socket_path = "/run/arenad/arenad.sock";
+    (void)snprintf(r.u.status.daemon_version, sizeof(r.u.status.daemon_version), "v");
+    (void)snprintf(r.u.status.socket_path, sizeof(r.u.status.socket_path),
+                   "/run/arenad/arenad.sock");
     r.u.status.uptime_ms = 1;
     r.u.status.budget = 2;
     r.u.status.heap_size = 3;
@@ -337,7 +339,7 @@ START_TEST(test_encode_replies)
          .leased_bytes = 10,
          .leases = 1,
          .connected_ms = 5},
-        {.client_id = 2, .pid = 200, .uid = 0, .gid = 0, .name = NULL},
+        {.client_id = 2, .pid = 200, .uid = 0, .gid = 0, .name = ""},
     };
     memset(&r, 0, sizeof(r));
     r.request_id = 5;
