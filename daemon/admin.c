@@ -487,6 +487,9 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
                "Parked leases taken back without the client's help.", s.reclaimed_total);
     metric_u64(&t, "arenad_reclaimed_bytes_total", "counter", "Bytes of those leases.",
                s.reclaimed_bytes_total);
+    metric_u64(&t, "arenad_parked_decay_bytes_total", "counter",
+               "Of those, bytes taken back because they stayed parked for parked_decay_ms.",
+               s.parked_decay_bytes_total);
     metric_u64(&t, "arenad_pressure_notifications_total", "counter",
                "Pressure notifications sent to clients above their fair share.", s.pressure_total);
     metric_head(&t, "arenad_uptime_seconds", "gauge", "Seconds since the daemon started.");

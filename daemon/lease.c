@@ -182,6 +182,8 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
     /* Read at each adoption: pools adopted from now on get the new grace;
      * one already running keeps the end it was given. */
     m->config.restart_grace_ms = config->restart_grace_ms;
+    /* Leases parked from now on decay after the new time (0: never). */
+    m->config.parked_decay_ms = config->parked_decay_ms;
     /* New rules for clients that connect from now on (none: no rules). */
     if (config->fair_rules && config->fair_rule_count > 0) {
         ad_fair_rule_t *rules = calloc(config->fair_rule_count, sizeof(*rules));
@@ -757,6 +759,7 @@ void ad_leases_stats(const ad_leases_t *m, ad_leases_stats_t *ret_stats)
     s.parked_bytes = ad_leases__parked_total(m);
     s.reclaimed_total = m->reclaimed_total;
     s.reclaimed_bytes_total = m->reclaimed_bytes_total;
+    s.parked_decay_bytes_total = m->parked_decay_bytes_total;
     s.pressure_total = m->pressure_total;
     *ret_stats = s;
 }

@@ -31,6 +31,7 @@ typedef struct ad_leases_config {
     uint32_t max_leases_per_client; /* 0: no limit */
     uint64_t max_bytes_per_uid;     /* all clients of one uid together; 0: no limit */
     uint64_t restart_grace_ms;      /* how long an adopted pool waits for claims */
+    uint64_t parked_decay_ms;       /* a lease parked this long is taken back (0: never) */
     /* Fair-share rules by uid (copied; NULL/0: every client weight 1, no
      * cap, no guarantee). Applied to clients that connect afterwards. */
     const struct ad_fair_rule *fair_rules;
@@ -126,12 +127,13 @@ typedef struct ad_leases_stats {
     uint64_t waiters;
     uint64_t granted_total;
     uint64_t released_total;
-    uint64_t punched_total;         /* bytes, all pools */
-    uint64_t refused_total;         /* no memory, too large, limit, timed out */
-    uint64_t parked_bytes;          /* all clients */
-    uint64_t reclaimed_total;       /* parked leases taken back */
-    uint64_t reclaimed_bytes_total; /* their bytes */
-    uint64_t pressure_total;        /* pressure notifications sent */
+    uint64_t punched_total;            /* bytes, all pools */
+    uint64_t refused_total;            /* no memory, too large, limit, timed out */
+    uint64_t parked_bytes;             /* all clients */
+    uint64_t reclaimed_total;          /* parked leases taken back */
+    uint64_t reclaimed_bytes_total;    /* their bytes */
+    uint64_t parked_decay_bytes_total; /* of those, taken because they stayed parked */
+    uint64_t pressure_total;           /* pressure notifications sent */
 } ad_leases_stats_t;
 
 /* Called for each queued request that completes: result 0 with grant, or

@@ -97,7 +97,8 @@ typedef struct lease {
     uint32_t slot;       /* in client->control */
     uint64_t generation; /* the daemon's record; never read back from the region */
     client_t *client;
-    uint32_t ledger_slot; /* AD_LEDGER_NONE: not in the ledger */
+    uint32_t ledger_slot;    /* AD_LEDGER_NONE: not in the ledger */
+    uint64_t parked_seen_ms; /* first scan that found it PARKED, of an unbroken run (0: none) */
 } lease_t;
 
 typedef struct waiter {
@@ -134,12 +135,14 @@ struct ad_leases {
     uint64_t pressure_total;
     uint64_t retry_at_ms; /* when a blocked queue is retried next; 0: not blocked */
     uint64_t next_pool_serial;
-    uint64_t orphan_bytes;         /* of every pool: reserved, counted against the budget */
-    uint64_t grace_until_ms;       /* latest grace end of any pool; 0: none */
-    ad_leases_adopt_stats_t adopt; /* claims and adoptions */
-    ad_ledger_t *ledger;           /* NULL: no fd store to survive in */
-    bool ledger_frozen;            /* the daemon stops: its records must outlive it */
-    ad_leases_pool_fn pool_hook;   /* told about every new pool */
+    uint64_t orphan_bytes;             /* of every pool: reserved, counted against the budget */
+    uint64_t grace_until_ms;           /* latest grace end of any pool; 0: none */
+    uint64_t parked_scan_at_ms;        /* next scan for decayed parked leases; 0: none due */
+    uint64_t parked_decay_bytes_total; /* bytes taken back by the parked decay */
+    ad_leases_adopt_stats_t adopt;     /* claims and adoptions */
+    ad_ledger_t *ledger;               /* NULL: no fd store to survive in */
+    bool ledger_frozen;                /* the daemon stops: its records must outlive it */
+    ad_leases_pool_fn pool_hook;       /* told about every new pool */
     void *pool_hook_ctx;
 };
 

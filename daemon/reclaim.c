@@ -405,9 +405,69 @@ uint64_t ad_leases_next_deadline(const ad_leases_t *m)
     return next;
 }
 
+/* ---- parked decay ------------------------------------------------------------ */
+
+/* Parked memory must not stay resident for long (DESIGN.md section 5): a
+ * lease whose word read PARKED at every scan for parked_decay_ms is taken
+ * back by CAS exactly as a reclaim for a starving request would take it,
+ * its pages punched by the next purges in slices and its bytes returned to
+ * the budget; the owner learns it at its next unpark (ARENA_ERECLAIMED) or
+ * from the LeaseReclaimed note, and leases anew. No help from the client is
+ * needed, so a blocked or stopped process loses its parked pages too.
+ *
+ * A scan runs every quarter of the decay while any lease exists, so a lease
+ * goes at most 1.5 decays after it was parked. "Parked since" is the first
+ * scan that saw the word PARKED with no scan seeing it ACTIVE since: a lease
+ * unparked and parked again between two scans counts as parked all along,
+ * which costs its owner at worst one more lease request. */
+static uint64_t parked_decay(ad_leases_t *m, uint64_t now_ms)
+{
+    uint64_t decay = m->config.parked_decay_ms;
+    if (decay == 0 || m->leases.count == 0) {
+        m->parked_scan_at_ms = 0;
+        return 0;
+    }
+    if (m->parked_scan_at_ms > now_ms)
+        return 0;
+    uint64_t *shares = NULL, taken = 0;
+    size_t i = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
+         k = arena__avl_next(&m->clients, k), i++) {
+        client_t *c = ARENA_AVL_ENTRY(k, client_t, node);
+        if (!c->control)
+            continue;
+        arena__avl_node_t *n = arena__avl_first(&c->leases);
+        while (n) {
+            arena__avl_node_t *next = arena__avl_next(&c->leases, n);
+            lease_t *l = ARENA_AVL_ENTRY(n, lease_t, in_client);
+            n = next;
+            if (!ad_control_is_parked(c->control, l->slot, l->generation)) {
+                l->parked_seen_ms = 0;
+                continue;
+            }
+            if (l->parked_seen_ms == 0) {
+                l->parked_seen_ms = now_ms;
+                continue;
+            }
+            if (now_ms - l->parked_seen_ms < decay)
+                continue;
+            if (!shares)
+                shares = ad_leases__shares(m, NULL, 0); /* for the event; NULL: 0 */
+            if (ad_control_reclaim(c->control, l->slot, l->generation))
+                taken += reclaim_one(m, l, shares ? shares[i] : 0, true, now_ms);
+        }
+    }
+    free(shares);
+    m->parked_decay_bytes_total += taken;
+    uint64_t period = decay / 4 > 0 ? decay / 4 : 1;
+    m->parked_scan_at_ms = m->leases.count > 0 ? now_ms + period : 0;
+    return taken;
+}
+
 uint64_t ad_leases_purge(ad_leases_t *m, uint64_t now_ms)
 {
     uint64_t punched = 0;
+    (void)parked_decay(m, now_ms);
     if (m->grace_until_ms != 0 && m->grace_until_ms <= now_ms)
         punched += ad_leases__grace_end(m, now_ms);
     /* Reclaimed extents first, a slice per pool and call: the loop stays
@@ -431,6 +491,13 @@ uint64_t ad_leases_next_purge_ms(const ad_leases_t *m)
     }
     if (m->grace_until_ms != 0 && m->grace_until_ms < next)
         next = m->grace_until_ms;
+    /* The parked decay scan, while leases exist; a lease granted since the
+     * last scan starts the scans again at once. */
+    if (m->config.parked_decay_ms > 0 && m->leases.count > 0) {
+        uint64_t scan = m->parked_scan_at_ms;
+        if (scan < next)
+            next = scan;
+    }
     return next;
 }
 

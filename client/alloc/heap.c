@@ -105,6 +105,7 @@ static void heap_reset(arena__heap_t *heap)
     heap->free_base = ARENA__NO_BASE;
     heap->free_seg = NULL;
     heap->empty_segments = 0;
+    heap->idle_armed = false;
     heap->last_purge_ms = arena__now_ms();
     heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
 }
@@ -260,6 +261,12 @@ static void heap_thread_done(void *arg)
         return;
     }
     heap_abandon(heap);
+    /* Its live bytes (objects that outlive the thread, less the frees it
+     * made of other heaps' objects) move to the process-wide counter, so
+     * the next thread given this heap struct starts from zero and its idle
+     * test (heap_is_idle()) means what it says. */
+    arena__atomic_add_relaxed(&arena__stat_live_orphan, ARENA__ATOMIC_LOAD_RELAXED(&heap->xlive));
+    ARENA__ATOMIC_STORE_RELAXED(&heap->xlive, 0);
     if (tls_heap == heap) {
         tls_heap = NULL;
     }
@@ -469,6 +476,45 @@ void *arena__heap_calloc(size_t count, size_t size)
 
 /* ---- free ------------------------------------------------------------------ */
 
+/* The idle action: a heap that grew past one segment and now holds nothing
+ * gives everything back at once -- every page with nothing used, the current
+ * ones too, then every empty segment, the spare too, parked. Parked, the
+ * daemon takes them back after its parked decay without our help, so a
+ * program that frees everything and then blocks or sleeps is back near its
+ * starting RSS within about a second, with no later call into the library
+ * (DESIGN.md sections 5 and 6). Only a heap that grew past one segment arms
+ * it (span.c), and the action disarms it: a heap that allocates and frees a
+ * few objects over and over never parks and unparks for it. The trigger is
+ * this heap's live counter at or below zero; frees made by other threads
+ * count on theirs, so a heap whose objects another thread freed is left to
+ * its purge tick. Owner only; from the slow paths of free. */
+static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
+{
+    heap->idle_armed = false;
+    (void)arena__heap_collect_remote(heap);
+    for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
+        arena__page_t *p = heap->queues[c].first;
+        while (p != NULL) {
+            arena__page_t *next = p->next;
+            if (p->used == 0) {
+                arena__page_retire(heap, p);
+            }
+            p = next;
+        }
+    }
+    (void)arena__heap_release_all(heap);
+    /* What the purge tick would have done besides: entries of the parking
+     * cache parked for the decay time lose their pages. */
+    (void)arena__region_park_purge(false, arena__now_ms());
+    arena__heap_publish_live();
+}
+
+/* Whether heap should take its idle action now. */
+static inline bool heap_is_idle(const arena__heap_t *heap)
+{
+    return ARENA__UNLIKELY(heap->idle_armed) && ARENA__ATOMIC_LOAD_RELAXED(&heap->xlive) <= 0;
+}
+
 static void live_sub_remote(int64_t bytes)
 {
     arena__heap_t *heap = tls_heap;
@@ -489,6 +535,10 @@ static void free_huge(arena__huge_t *h)
 {
     live_sub_remote((int64_t)h->hdr.size);
     arena__huge_release(h);
+    arena__heap_t *heap = tls_heap;
+    if (heap != NULL && heap_is_idle(heap)) {
+        heap_idle(heap);
+    }
 }
 
 static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr)
@@ -496,6 +546,10 @@ static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr
     arena__counter_add(&heap->xlive, -(int64_t)span_usable(page, ptr));
     page->used = 0;
     arena__span_free(heap, page);
+    if (heap_is_idle(heap)) {
+        heap_idle(heap);
+        return;
+    }
     heap_tick(heap);
 }
 
@@ -503,6 +557,10 @@ static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr
 static __attribute__((noinline)) void free_small_slow(arena__heap_t *heap, arena__page_t *page)
 {
     arena__page_free_slow(heap, page);
+    if (heap_is_idle(heap)) {
+        heap_idle(heap);
+        return;
+    }
     /* A segment that just emptied is given back now (parked, so
      * the daemon can take it), beyond the one spare: a thread
      * that frees everything and then blocks (the generator of
@@ -524,9 +582,10 @@ static inline void free_small_local(arena__heap_t *heap, arena__page_t *page, vo
     page->used--;
     arena__counter_add(&heap->xlive, -(int64_t)page->bsize);
     if (ARENA__UNLIKELY(page->used == 0 || page->in_full)) {
-        /* The only page of its class stays (no churn): skip the call. */
+        /* The only page of its class stays (no churn): skip the call,
+         * unless the heap may be idle (heap_idle()). */
         if (page->used != 0 || page->in_full || page->next != NULL ||
-            heap->queues[page->cls].first != page) {
+            heap->queues[page->cls].first != page || heap->idle_armed) {
             free_small_slow(heap, page);
         }
     }

@@ -416,6 +416,18 @@ int arena__region_release(const arena__region_t *region)
     return r;
 }
 
+/* Releases a parked lease taken out of the cache (reg_lock not held: a
+ * daemon call). The connection unparks it first, or learns that the daemon
+ * took it: then there is nothing to give back. True when it was released. */
+static bool park_release_entry(const reg_entry_t *e)
+{
+    arena_lease_t lease = lease_of(&e->region);
+    call_depth++;
+    int r = arena_release(e->conn, &lease);
+    call_depth--;
+    return r == 0;
+}
+
 int arena__region_give_back(const arena__region_t *region)
 {
     if (region == NULL || region->addr == NULL) {
@@ -424,8 +436,16 @@ int arena__region_give_back(const arena__region_t *region)
     if (region->size == ARENA__SEGMENT_SIZE && !region->anonymous) {
         arena_conn_t *def = park_default_conn();
         (void)pthread_mutex_lock(&reg_lock);
-        reg_entry_t e;
-        if (park_len < PARK_CACHE_MAX && reg_take_locked(region->addr, &e)) {
+        reg_entry_t e, oldest;
+        bool evicted = false;
+        if (reg_take_locked(region->addr, &e)) {
+            /* A full cache makes room by its oldest entry: the segment given
+             * back now is the one most likely reused next. */
+            if (park_len == PARK_CACHE_MAX) {
+                oldest = park_cache[0].e;
+                park_entry_forget(0);
+                evicted = true;
+            }
             int r = -ENOTSUP;
             arena_conn_t *conn = e.conn != NULL ? e.conn : def;
             if (!e.region.anonymous && conn != NULL) {
@@ -447,6 +467,9 @@ int arena__region_give_back(const arena__region_t *region)
                 }
                 arena__atomic_add_relaxed(&park_bytes, (int64_t)e.region.size);
                 (void)pthread_mutex_unlock(&reg_lock);
+                if (evicted) {
+                    park_release_entry(&oldest);
+                }
                 return 0;
             }
             /* Not parked (no control region, a copy in a fork child, ...):
@@ -455,6 +478,9 @@ int arena__region_give_back(const arena__region_t *region)
             (void)reg_add_locked(&e.region, e.conn);
         }
         (void)pthread_mutex_unlock(&reg_lock);
+        if (evicted) {
+            park_release_entry(&oldest);
+        }
     }
     return arena__region_release(region);
 }
@@ -471,13 +497,7 @@ long long arena__region_park_release(void)
         reg_entry_t e = park_cache[park_len - 1].e;
         park_entry_forget(park_len - 1);
         (void)pthread_mutex_unlock(&reg_lock);
-        arena_lease_t lease = lease_of(&e.region);
-        call_depth++;
-        /* A parked lease: the connection unparks it first (or learns that
-         * the daemon took it: then there is nothing to give back). */
-        int r = arena_release(e.conn, &lease);
-        call_depth--;
-        if (r == 0) {
+        if (park_release_entry(&e)) {
             total += (long long)e.region.size;
         }
     }

@@ -222,6 +222,9 @@ arena__page_t *arena__span_alloc(arena__heap_t *heap, uint32_t n, uint8_t kind, 
         seg->prev = NULL;
         if (heap->segments != NULL) {
             heap->segments->prev = seg;
+            /* A second segment: when this heap holds nothing again, it
+             * gives everything back at once (heap.c, heap_idle()). */
+            heap->idle_armed = true;
         }
         heap->segments = seg;
         p = &seg->pages[0];
@@ -372,6 +375,20 @@ size_t arena__heap_release_empty(arena__heap_t *heap, uint32_t keep)
         seg = next;
     }
     return total;
+}
+
+size_t arena__heap_release_all(arena__heap_t *heap)
+{
+    arena__segment_t *last = NULL;
+    for (arena__segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
+        if (seg->is_empty) {
+            last = seg;
+        }
+    }
+    if (last != NULL && last->pages[0].dirty) {
+        (void)span_purge(&last->pages[0]);
+    }
+    return arena__heap_release_empty(heap, 0);
 }
 
 size_t arena__heap_release_idle(arena__heap_t *heap, uint64_t now_ms)

@@ -41,14 +41,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [--leases N] [--rounds R]\n", argv[0]);
         return 2;
     }
-    char cfg[] = "/tmp/bench-restart-XXXXXX";
-    int cfd = mkstemp(cfg);
-    if (cfd < 0 || write(cfd, "restart_grace_ms = 200\n", 23) != 23)
-        return 1;
-    (void)close(cfd);
-    const char *const args[] = {"--budget", "2G", "--config", cfg, NULL};
+    const char *const args[] = {"--budget", "2G", NULL};
     arena_test_daemon_t d;
-    if (arena_test_daemon_start(&d, NULL, args) != 0) {
+    if (arena_test_daemon_start(&d, "restart_grace_ms = 200\n", args) != 0) {
         fprintf(stderr, "bench-restart: cannot start arenad\n");
         return 1;
     }
@@ -108,7 +103,6 @@ int main(int argc, char **argv)
            leases, p50, max, (double)leases / (p50 / 1e3), rtt / rounds);
     arena_disconnect(conn);
     arena_test_daemon_stop(&d);
-    (void)unlink(cfg);
     free(took);
     free(held);
     return 0;

@@ -512,17 +512,11 @@ END_TEST
  * together; a refusal says which limit it was, and frees make room again. */
 START_TEST(test_byte_limits_say_which)
 {
-    char path[] = "/tmp/arenad-limits-XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
     char text[96];
-    int n =
-        snprintf(text, sizeof(text), "max_bytes_per_uid = 8M\ncap.%u = 6M\n", (unsigned)geteuid());
-    ck_assert_int_eq(write(fd, text, (size_t)n), n);
-    (void)close(fd);
-    const char *const args[] = {"--budget", "64M", "--config", path, NULL};
-    daemon_start(args);
-    (void)unlink(path);
+    (void)snprintf(text, sizeof(text), "max_bytes_per_uid = 8M\ncap.%u = 6M\n",
+                   (unsigned)geteuid());
+    const char *const args[] = {"--budget", "64M", NULL};
+    arena_test_daemon_up(&daemon_, text, args, 0);
     arena_conn_t *a, *b;
     ck_assert_int_eq(arena_connect(daemon_.socket, &a), 0);
     ck_assert_int_eq(arena_connect(daemon_.socket, &b), 0);

@@ -49,7 +49,6 @@
 #include "conn.h"
 #include "ctlword.h"
 #include "fixture.h"
-#include "conn.h"
 #include "alloc/internal.h"
 
 #define MiB     ((size_t)1 << 20)
@@ -59,8 +58,12 @@
 
 static arena_test_daemon_t daemon_;
 
-/* Every test gets a daemon with a 256 MiB budget (the shared fixture). */
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). These
+ * cases watch the client's own parking and decay over more than the
+ * daemon's parked decay (parked_decay_ms, 1 s by default), which would take
+ * the parked leases first: it is off here (test_parked_decay tests it). */
 static const char *const daemon_args[] = {"--budget", "256M", NULL};
+static const char daemon_config[] = "parked_decay_ms = 0\n";
 
 /* What the daemon says about one client's leases. */
 typedef struct view {
@@ -312,6 +315,10 @@ START_TEST(test_decay_purges_parked)
      * been parked for the decay time. */
     void *big = arena_malloc(MiB); /* its free runs the tick below */
     ck_assert_ptr_nonnull(big);
+    /* Something stays live, so the free of big is the tick's and not the
+     * idle action's (test_idle_gives_everything_back). */
+    void *keep = arena_malloc(64);
+    ck_assert_ptr_nonnull(keep);
     ck_assert(alloc_many(objs, NOBJ, 14));
     free_many(objs, NOBJ);
     arena__region_park_info_t pi;
@@ -323,6 +330,7 @@ START_TEST(test_decay_purges_parked)
     arena__region_park_info(&pi);
     ck_assert_uint_eq(pi.dirty, 0);
     ck_assert_uint_ge(pi.count, count); /* still parked (the spare joined) */
+    arena_free(keep);
 }
 END_TEST
 
@@ -711,7 +719,7 @@ static Suite *park_suite(void)
     Suite *s = suite_create("pool_park");
     TCase *tc = tcase_create("park");
     tcase_set_timeout(tc, 120);
-    arena_test_fixture_use(&daemon_, NULL, daemon_args, ARENA_TEST_EXPORT_SOCKET);
+    arena_test_fixture_use(&daemon_, daemon_config, daemon_args, ARENA_TEST_EXPORT_SOCKET);
     tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
     tcase_add_test(tc, test_free_parks_then_reuses);
     tcase_add_test(tc, test_unparked_memory_is_dirty);

@@ -197,6 +197,14 @@ size_t arena__heap_purge(arena__heap_t *heap, bool force, uint64_t now_ms);
 /* Releases empty segments beyond `keep`. Returns the bytes released. */
 size_t arena__heap_release_empty(arena__heap_t *heap, uint32_t keep);
 
+/* Gives back every empty segment, the spare too. The one given back last,
+ * which the next acquire unparks first (the cache is LIFO), is purged
+ * first: a program that frees everything and then makes a few small
+ * allocations (stdio, a log line) does not bring back a whole dirty
+ * segment, and every other one keeps its pages for a hot reuse until the
+ * daemon's parked decay takes it. Returns the bytes given back. */
+size_t arena__heap_release_all(arena__heap_t *heap);
+
 /* Gives back (parks, see region.c) every empty segment of heap, the spare
  * included, that has been empty for ARENA__DECAY_MS at now_ms: the purge
  * tick's part (arena__heap_release_empty() gives back

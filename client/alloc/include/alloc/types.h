@@ -169,12 +169,13 @@ typedef struct arena__seghdr {
 
 typedef struct arena__segment {
     arena__seghdr_t hdr;
-    _Atomic(struct arena__heap *) xowner;       /* owner heap (atomic, see head) */
-    struct arena__segment *next, *prev;         /* owner's segment list */
-    struct arena__segment *abandoned_next;      /* abandoned stack link */
-    uint32_t used_slices;                       /* slices in used spans (owner) */
-    uint32_t zero_slices;                       /* slices known to read as zero (owner) */
-    bool is_empty;                              /* counted as a kept empty segment */
+    _Atomic(struct arena__heap *) xowner;  /* owner heap (atomic, see head) */
+    struct arena__segment *next, *prev;    /* owner's segment list */
+    struct arena__segment *abandoned_next; /* abandoned stack link */
+    uint32_t used_slices;                  /* slices in used spans (owner) */
+    uint32_t zero_slices;                  /* slices known to read as zero (owner) */
+    bool is_empty;                         /* counted as a kept empty segment */
+    bool meta_tail_zero; /* recycled metadata: the pages after the first read zero */
     _Atomic uint64_t xremote[ARENA__SEG_WORDS]; /* pages with remote frees (atomic) */
     uint64_t zero[ARENA__SEG_WORDS];            /* slices known zero (owner) */
     uint16_t span_start[ARENA__SEG_SLICES];
@@ -223,6 +224,7 @@ typedef struct arena__heap {
     arena__pqueue_t bins[ARENA__SPAN_BINS];     /* free spans */
     arena__segment_t *segments;                 /* owned segments */
     uint32_t empty_segments;                    /* owned segments with nothing used */
+    bool idle_armed; /* grew past one segment since its last idle action (heap.c) */
     uint64_t last_purge_ms;
     uint64_t pressure_seen;         /* pressure epoch last acted on */
     _Atomic int64_t xlive;          /* live bytes (owner stores, relaxed; others load, relaxed) */
