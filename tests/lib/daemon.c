@@ -140,9 +140,9 @@ static int daemon_spawn(arena_test_daemon_t *nd, const char *const *extra_args)
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             return -ECHILD;
-        /* Ready means stoppable too: arenad listens a moment before it
-         * installs its SIGTERM handler, and a SIGTERM in between kills it
-         * without a clean exit. */
+        /* Ready means stoppable too: a daemon that listens before it
+         * handles SIGTERM (arenad did until its server installed the
+         * handlers first) dies of a SIGTERM in between, not cleanly. */
         int fd = -1;
         if (arena_test_catches_signal(pid, SIGTERM) == 1)
             fd = arena_test_unix_socket(nd->socket, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
