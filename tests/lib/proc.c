@@ -46,7 +46,9 @@ int arena_test_stable_fds(pid_t pid, void (*poke)(void *ctx), void *ctx)
     return last;
 }
 
-int arena_test_catches_signal(pid_t pid, int sig)
+/* Finds the line "name:" of /proc/PID/status and copies what follows the
+ * colon into ret. Returns 0, -ENOENT when there is no such line, or -errno. */
+static int proc_status_field(pid_t pid, const char *name, char *ret, size_t len)
 {
     char path[64];
     (void)snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
@@ -54,32 +56,38 @@ int arena_test_catches_signal(pid_t pid, int sig)
     if (!f)
         return -errno;
     char line[256];
-    unsigned long long mask = 0;
+    size_t n = strlen(name);
     int r = -ENOENT;
-    while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "SigCgt: %llx", &mask) == 1) {
-            r = sig >= 1 && sig <= 64 && (mask >> (sig - 1) & 1) ? 1 : 0;
-            break;
+    while (r == -ENOENT && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, name, n) == 0 && line[n] == ':') {
+            (void)snprintf(ret, len, "%s", line + n + 1);
+            r = 0;
         }
     }
     (void)fclose(f);
     return r;
 }
 
+int arena_test_catches_signal(pid_t pid, int sig)
+{
+    char value[64];
+    unsigned long long mask;
+    int r = proc_status_field(pid, "SigCgt", value, sizeof(value));
+    if (r < 0)
+        return r;
+    if (sscanf(value, "%llx", &mask) != 1)
+        return -ENOENT;
+    return sig >= 1 && sig <= 64 && (mask >> (sig - 1) & 1) ? 1 : 0;
+}
+
 long arena_test_rss_kib(pid_t pid)
 {
-    char path[64];
-    (void)snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
-    char line[256];
-    long kib = -ENOENT;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    (void)fclose(f);
-    return kib;
+    char value[64];
+    long kib;
+    int r = proc_status_field(pid, "VmRSS", value, sizeof(value));
+    if (r < 0)
+        return r;
+    return sscanf(value, "%ld", &kib) == 1 ? kib : -ENOENT;
 }
 
 bool arena_test_is_memfd_mapped(const void *addr)
