@@ -342,6 +342,9 @@ void arena__huge_release(arena__huge_t *h)
     (void)arena__map_set(h->hdr.base, h->hdr.size, NULL);
     arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)h->hdr.size);
     arena__atomic_add_relaxed(&arena__stat_leases, -1);
-    (void)arena__region_release(&h->hdr.region);
+    /* Parked for reuse within the decay window (a huge block freed and
+     * allocated again does not fault its pages back in); the daemon takes
+     * it back after its parked decay, or the cache evicts it. */
+    (void)arena__region_give_back(&h->hdr.region);
     huge_meta_put(h);
 }

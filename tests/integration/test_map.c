@@ -2,7 +2,8 @@
  *
  * test_map.c -- `arenactl map` against a real arenad: client processes make
  * a known layout (three small leases at the top of the heap, one of them
- * released and dirty for the daemon's long decay, one parked; one large
+ * released and dirty for the daemon's long decay, one parked (the parked
+ * decay is off, so it stays parked however slow the machine); one large
  * lease at the bottom), and the picture shows it row by row, names the
  * clients in its legend and sums the bytes; --json parses (python3's json
  * module) and its extents tile the heap. Bad input exits 2 with a clear
@@ -48,7 +49,9 @@ static arena_test_daemon_t daemon_;
 static void daemon_start(const char *extra)
 {
     char text[256];
-    (void)snprintf(text, sizeof(text), "budget = 64M\nheap_size = 128M\ndecay_ms = 600000\n%s",
+    (void)snprintf(text, sizeof(text),
+                   "budget = 64M\nheap_size = 128M\ndecay_ms = 600000\n"
+                   "parked_decay_ms = 0\n%s",
                    extra ? extra : "");
     arena_test_daemon_up(&daemon_, text, NULL, 0);
 }

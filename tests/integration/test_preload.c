@@ -270,12 +270,14 @@ START_TEST(test_require_daemon_fails_allocations)
 }
 END_TEST
 
-/* The library exports the malloc family and nothing else. */
+/* The library exports the malloc family (and glibc's malloc introspection)
+ * and nothing else. */
 START_TEST(test_exports_only_malloc_family)
 {
     static const char *const want[] = {
-        "aligned_alloc", "calloc",         "free",    "malloc",  "malloc_usable_size",
-        "memalign",      "posix_memalign", "pvalloc", "realloc", "valloc"};
+        "aligned_alloc", "calloc",         "free",      "malloc",  "malloc_usable_size",
+        "memalign",      "posix_memalign", "pvalloc",   "realloc", "valloc",
+        "malloc_trim",   "malloc_stats",   "mallinfo2", "mallinfo"};
     const char *argv[] = {"nm", "-D", "--defined-only", PRELOAD_PATH, NULL};
     char name[256], type[8];
     bool seen[sizeof(want) / sizeof(want[0])] = {false};

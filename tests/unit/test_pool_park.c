@@ -51,10 +51,13 @@
 #include "fixture.h"
 #include "alloc/internal.h"
 
-#define MiB     ((size_t)1 << 20)
-#define SEG     ARENA__SEGMENT_SIZE
-#define OBJ     4000
-#define MAX_IDS 256
+#define MiB ((size_t)1 << 20)
+/* A large object that lives in a segment's spans (huge objects above
+ * ARENA__LARGE_MAX get regions of their own). */
+#define SPAN_OBJ (ARENA__LARGE_MAX / 2)
+#define SEG      ARENA__SEGMENT_SIZE
+#define OBJ      4000
+#define MAX_IDS  256
 
 static arena_test_daemon_t daemon_;
 
@@ -190,7 +193,7 @@ static void free_many(void **objs, size_t count)
 }
 
 #define NOBJ 4000 /* ~16 MB of 4000-byte objects: 4 to 5 segments */
-static void *objs[NOBJ * 8];
+static void *objs[NOBJ * 10];
 
 /* ---- parking and reuse ------------------------------------------------------- */
 
@@ -255,16 +258,16 @@ START_TEST(test_unparked_memory_is_dirty)
     arena__region_park_info_t before, after;
     arena__region_park_info(&before);
     ck_assert_uint_ge(before.count, 2);
-    enum { N = 12 };
+    enum { N = 12 * MiB / SPAN_OBJ };
     unsigned char *p[N];
     for (int i = 0; i < N; i++) {
-        p[i] = arena_calloc(1, (size_t)1 << 20);
+        p[i] = arena_calloc(1, SPAN_OBJ);
         ck_assert_ptr_nonnull(p[i]);
     }
     arena__region_park_info(&after);
     ck_assert_uint_ge(after.hits - before.hits, 2);
     for (int i = 0; i < N; i++) {
-        for (size_t j = 0; j < ((size_t)1 << 20); j += 97) {
+        for (size_t j = 0; j < SPAN_OBJ; j += 97) {
             ck_assert_uint_eq(p[i][j], 0);
         }
         arena_free(p[i]);
@@ -293,15 +296,15 @@ START_TEST(test_trim_purges_parked)
         ck_assert(has_id(&after, before.ids[i]));
     }
     /* Reused: nothing left of the old objects (malloc, not calloc). */
-    enum { N = 12 };
+    enum { N = 12 * MiB / SPAN_OBJ };
     unsigned char *p[N];
     for (int i = 0; i < N; i++) {
-        p[i] = arena_malloc((size_t)1 << 20);
+        p[i] = arena_malloc(SPAN_OBJ);
         ck_assert_ptr_nonnull(p[i]);
     }
     ck_assert_uint_eq(view_self().granted, after.granted);
     for (int i = 0; i < N; i++) {
-        for (size_t j = 0; j < ((size_t)1 << 20); j += 97) {
+        for (size_t j = 0; j < SPAN_OBJ; j += 97) {
             ck_assert_uint_eq(p[i][j], 0);
         }
         arena_free(p[i]);
@@ -313,14 +316,14 @@ START_TEST(test_decay_purges_parked)
 {
     /* Without a trim, the purge tick purges parked segments once they have
      * been parked for the decay time. */
-    void *big = arena_malloc(MiB); /* its free runs the tick below */
+    void *big = arena_malloc(SPAN_OBJ); /* its free runs the tick below */
     ck_assert_ptr_nonnull(big);
     /* Something stays live, so the free of big is the tick's and not the
      * idle action's (test_idle_gives_everything_back). */
     void *keep = arena_malloc(64);
     ck_assert_ptr_nonnull(keep);
-    ck_assert(alloc_many(objs, NOBJ, 14));
-    free_many(objs, NOBJ);
+    ck_assert(alloc_many(objs, NOBJ * 2, 14));
+    free_many(objs, NOBJ * 2);
     arena__region_park_info_t pi;
     arena__region_park_info(&pi);
     ck_assert_uint_ge(pi.dirty, 2);
@@ -430,8 +433,8 @@ START_TEST(test_spare_parked_after_decay)
      * fill others. After freeing the small ones, one empty segment stays
      * active as the spare. Once it has been empty for the decay time, the
      * next purge tick (here: the free of a large object) parks it. */
-    void *big1 = arena_malloc(MiB);
-    void *big2 = arena_malloc(MiB);
+    void *big1 = arena_malloc(SPAN_OBJ);
+    void *big2 = arena_malloc(SPAN_OBJ);
     ck_assert_ptr_nonnull(big1);
     ck_assert_ptr_nonnull(big2);
     ck_assert(alloc_many(objs, NOBJ, 8));
@@ -456,21 +459,22 @@ END_TEST
 
 START_TEST(test_cache_bounded)
 {
-    /* ~96 MB freed: the cache keeps 64 MiB parked and releases the rest. */
-    size_t n = NOBJ * 6;
+    /* ~160 MB freed: the cache keeps its bound parked and releases the
+     * rest. */
+    size_t n = NOBJ * 10;
     ck_assert(alloc_many(objs, n, 11));
     view_t full = view_self();
-    ck_assert_uint_gt(full.leased, 80 * MiB);
+    ck_assert_uint_gt(full.leased, ARENA__PARK_CACHE_BYTES + 16 * MiB);
     free_many(objs, n);
     (void)arena_trim();
     view_t v = view_self();
     arena__region_park_info_t pi;
     arena__region_park_info(&pi);
-    ck_assert_uint_eq(pi.count, 16);
-    ck_assert_uint_eq(pi.bytes, 64 * MiB);
-    ck_assert_uint_eq(v.parked, 16);
+    ck_assert_uint_eq(pi.count, ARENA__PARK_CACHE_BYTES / SEG);
+    ck_assert_uint_eq(pi.bytes, ARENA__PARK_CACHE_BYTES);
+    ck_assert_uint_eq(v.parked, ARENA__PARK_CACHE_BYTES / SEG);
     ck_assert_uint_eq(v.active, 0);
-    ck_assert_uint_eq(v.leased, 64 * MiB);
+    ck_assert_uint_eq(v.leased, ARENA__PARK_CACHE_BYTES);
 }
 END_TEST
 

@@ -63,15 +63,17 @@ int arena__region_acquire(size_t size, size_t align, arena__region_t *ret_region
  * Returns 0 or a negative code; the mapping is gone either way. */
 int arena__region_release(const arena__region_t *region);
 
-/* Gives a region back for reuse: a lease of exactly ARENA__SEGMENT_SIZE
- * bytes is parked (PROT_NONE, the daemon may take it) and cached, so a later
- * arena__region_acquire() of that size unparks it (a CAS and an mprotect, no
- * round trip; the region then says zeroed = false). region->zeroed says here
- * that the caller purged all of it (no pages to give back later); otherwise
- * arena__region_park_purge() purges it once parked for the decay time, or on
- * a trim. Anything else (other
- * sizes, anonymous memory, no control region, the cache full) is released as
- * by arena__region_release(). Call only when nothing in the region is live.
+/* Gives a region back for reuse: a lease (a segment, or a huge object's) is
+ * parked (PROT_NONE, the daemon may take it) and cached, so a later
+ * arena__region_acquire() of that size (a segment: exactly; anything else:
+ * up to an eighth less) unparks it (a CAS and an mprotect, no round trip;
+ * the region then says zeroed = false). A full cache first releases its
+ * oldest entry. region->zeroed says here that the caller purged all of it
+ * (no pages to give back later); otherwise arena__region_park_purge() purges
+ * it once parked for the decay time, or on a trim, unless the daemon's
+ * parked decay takes it first. Anything else (anonymous memory, no control
+ * region, a region over half the cache) is released as by
+ * arena__region_release(). Call only when nothing in the region is live.
  * Returns 0 or a negative code; either way the caller no longer owns it.
  * Example (segment.c): arena__region_give_back(&seg->hdr.region); */
 int arena__region_give_back(const arena__region_t *region);

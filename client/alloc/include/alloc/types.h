@@ -40,8 +40,13 @@
 
 /* Largest size served from small-object pages; sizes above are large spans. */
 #define ARENA__SMALL_MAX ((size_t)128 * 1024)
-/* Largest size served from spans inside a segment; above: a region of its own. */
-#define ARENA__LARGE_MAX ((size_t)2 * 1024 * 1024)
+/* Largest size served from spans inside a segment; above: a region of its own.
+ * An eighth of a segment, so objects of one size waste at most 12.5% of the
+ * segments they fill (four of 1 MiB + a header would not fit in 4 MiB; as
+ * regions of their own, a page each at most). */
+#define ARENA__LARGE_MAX ((size_t)512 * 1024)
+/* Bytes of regions a process keeps parked for reuse at most (region.c). */
+#define ARENA__PARK_CACHE_BYTES ((size_t)128 * 1024 * 1024)
 /* Segment size and alignment (a pointer finds its segment by masking). */
 #define ARENA__SEGMENT_SIZE ((size_t)4 * 1024 * 1024)
 
