@@ -28,9 +28,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
+#include "run.h"
 #include "wire.h"
 
 #ifndef ARENACTL_PATH
@@ -40,45 +42,23 @@
 #define MiB (1024u * 1024u)
 #define KiB 1024u
 
-static harness_daemon_t daemon_;
-static char config_path[64];
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-    if (config_path[0])
-        (void)unlink(config_path);
-    config_path[0] = '\0';
-}
+static arena_test_daemon_t daemon_;
 
 /* A daemon with a 128 MiB heap, released pages dirty for ten minutes (so a
  * released lease stays visible) and `extra` config lines. */
 static void daemon_start(const char *extra)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
-    (void)snprintf(config_path, sizeof(config_path), "/tmp/arenad-map-XXXXXX");
-    int fd = mkstemp(config_path);
-    ck_assert_int_ge(fd, 0);
     char text[256];
-    int n = snprintf(text, sizeof(text),
-                     "budget = 64M\nheap_size = 128M\ndecay_ms = 600000\n"
-                     "parked_decay_ms = 0\n%s",
-                     extra ? extra : "");
-    ck_assert_int_eq(write(fd, text, (size_t)n), n);
-    ck_assert_int_eq(close(fd), 0);
-    const char *const args[] = {"--config", config_path, NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    (void)snprintf(text, sizeof(text),
+                   "budget = 64M\nheap_size = 128M\ndecay_ms = 600000\n"
+                   "parked_decay_ms = 0\n%s",
+                   extra ? extra : "");
+    arena_test_daemon_up(&daemon_, text, NULL, 0);
 }
 
 static void daemon_done(void)
 {
-    daemon_cleanup();
+    (void)arena_test_daemon_stop(&daemon_);
 }
 
 /* ---- clients that hold a layout --------------------------------------------------- */
@@ -141,7 +121,31 @@ static void holder_stop(holder_t *h)
 
 /* ---- running arenactl and python3 --------------------------------------------------- */
 
-static harness_run_t run;
+/* What run_into() collected: fixed buffers, so a child can hand it back
+ * through a pipe whole. */
+typedef struct map_run {
+    int code;        /* exit code, or -signal, or -errno when it could not run */
+    char out[65536]; /* stdout, NUL-terminated, cut to fit */
+    char err[8192];  /* stderr, likewise */
+} map_run_t;
+
+/* Runs argv (tests/lib/run.h) into *r; returns r->code. */
+static int run_into(char *const argv[], map_run_t *r)
+{
+    arena_run_t got;
+    int rc = arena_run((const char *const *)argv, NULL, &got);
+    r->out[0] = r->err[0] = '\0';
+    r->code = rc;
+    if (rc < 0 && rc != -ETIMEDOUT)
+        return rc;
+    r->code = got.code;
+    (void)snprintf(r->out, sizeof(r->out), "%s", got.out);
+    (void)snprintf(r->err, sizeof(r->err), "%s", got.err);
+    arena_run_free(&got);
+    return r->code;
+}
+
+static map_run_t run;
 
 /* arenactl --socket <daemon> followed by the words of `line`. */
 static int ctl(const char *line)
@@ -157,7 +161,7 @@ static int ctl(const char *line)
          w = strtok_r(NULL, " ", &save))
         argv[argc++] = w;
     argv[argc] = NULL;
-    return harness_run(argv, &run);
+    return run_into(argv, &run);
 }
 
 static bool have_python3(void)
@@ -179,8 +183,8 @@ static void python_eval(const char *json, const char *expr, char *ret, size_t le
     (void)snprintf(prog, sizeof(prog), "import json; d = json.load(open('%s')); print(%s)", path,
                    expr);
     char *argv[] = {"python3", "-c", prog, NULL};
-    static harness_run_t py;
-    ck_assert_msg(harness_run(argv, &py) == 0, "python3: %s\n%s", py.err, json);
+    static map_run_t py;
+    ck_assert_msg(run_into(argv, &py) == 0, "python3: %s\n%s", py.err, json);
     size_t n = strlen(py.out);
     while (n && (py.out[n - 1] == '\n' || py.out[n - 1] == ' '))
         py.out[--n] = '\0';
@@ -386,7 +390,7 @@ START_TEST(test_other_users_pool)
             _exit(code);
         }
         (void)close(out[1]);
-        static harness_run_t got;
+        static map_run_t got;
         size_t n = 0;
         for (;;) {
             ssize_t k = read(out[0], (char *)&got + n, sizeof(got) - n);
@@ -469,11 +473,4 @@ static Suite *map_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(map_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(map_suite)

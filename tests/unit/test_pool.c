@@ -7,7 +7,7 @@
  *
  * Built twice: test_pool runs on anonymous fallback memory (no daemon);
  * test_pool_shared (POOL_TEST_DAEMON) runs the same cases on leases from a
- * real arenad started per test by the integration harness (stopped in the
+ * real arenad started per test by the tests' daemon fixture (stopped in the
  * teardown, and killed with the test process through PR_SET_PDEATHSIG), so
  * purging is MADV_REMOVE on shared memory and fork copies shared mappings.
  */
@@ -20,9 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
 #ifdef POOL_TEST_DAEMON
-#include "harness.h"
+#include "fixture.h"
 #endif
 #include "alloc/internal.h"
 
@@ -683,19 +684,10 @@ START_TEST(test_fork_private_copy)
 END_TEST
 
 #ifdef POOL_TEST_DAEMON
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
-static void daemon_setup(void)
-{
-    static const char *const args[] = {"--budget", "256M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
-}
-
-static void daemon_teardown(void)
-{
-    (void)harness_daemon_stop(&daemon_);
-}
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). */
+static const char *const daemon_args[] = {"--budget", "256M", NULL};
 #endif
 
 static Suite *pool_suite(void)
@@ -703,7 +695,8 @@ static Suite *pool_suite(void)
     Suite *s = suite_create("pool");
 #ifdef POOL_TEST_DAEMON
     TCase *tc = tcase_create("daemon");
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    arena_test_fixture_use(&daemon_, NULL, daemon_args, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
 #else
     TCase *tc = tcase_create("fallback");
 #endif
@@ -748,9 +741,5 @@ int main(void)
     (void)setenv("ARENA_FALLBACK", "1", 1);
     (void)unsetenv("ARENA_REQUIRE_DAEMON");
 #endif
-    SRunner *sr = srunner_create(pool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(pool_suite(), NULL);
 }

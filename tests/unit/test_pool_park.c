@@ -3,7 +3,7 @@
  * test_pool_park.c -- the pools park empty segments instead of releasing
  * them (issue 5), and publish their live bytes.
  *
- * Every test runs against a real arenad (tests/integration harness: a
+ * Every test runs against a real arenad (tests/lib/daemon.h: a
  * daemon on a temporary socket per test, started by the checked fixture in
  * the test's own process, always stopped by the teardown, and killed by the
  * kernel through PR_SET_PDEATHSIG if the test process dies first).
@@ -43,11 +43,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
 #include "ctlword.h"
-#include "harness.h"
+#include "fixture.h"
 #include "alloc/internal.h"
 
 #define MiB ((size_t)1 << 20)
@@ -58,31 +59,14 @@
 #define OBJ      4000
 #define MAX_IDS  256
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
-static char config_path[] = "/tmp/test_pool_park.conf.XXXXXX";
-
-/* These cases watch the client's own parking and decay over more than the
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). These
+ * cases watch the client's own parking and decay over more than the
  * daemon's parked decay (parked_decay_ms, 1 s by default), which would take
  * the parked leases first: it is off here (test_parked_decay tests it). */
-static void daemon_setup(void)
-{
-    int fd = mkstemp(config_path);
-    ck_assert_int_ge(fd, 0);
-    static const char conf[] = "parked_decay_ms = 0\n";
-    ck_assert_int_eq(write(fd, conf, sizeof(conf) - 1), (ssize_t)(sizeof(conf) - 1));
-    ck_assert_int_eq(close(fd), 0);
-    const char *const args[] = {"--budget", "256M", "--config", config_path, NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
-}
-
-static void daemon_teardown(void)
-{
-    (void)harness_daemon_stop(&daemon_);
-    (void)unlink(config_path);
-    memcpy(config_path + sizeof(config_path) - 7, "XXXXXX", 6);
-}
+static const char *const daemon_args[] = {"--budget", "256M", NULL};
+static const char daemon_config[] = "parked_decay_ms = 0\n";
 
 /* What the daemon says about one client's leases. */
 typedef struct view {
@@ -745,7 +729,8 @@ static Suite *park_suite(void)
     Suite *s = suite_create("pool_park");
     TCase *tc = tcase_create("park");
     tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    arena_test_fixture_use(&daemon_, daemon_config, daemon_args, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
     tcase_add_test(tc, test_free_parks_then_reuses);
     tcase_add_test(tc, test_unparked_memory_is_dirty);
     tcase_add_test(tc, test_trim_purges_parked);
@@ -765,9 +750,5 @@ static Suite *park_suite(void)
 int main(void)
 {
     (void)unsetenv("ARENA_FALLBACK");
-    SRunner *sr = srunner_create(park_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(park_suite(), NULL);
 }
