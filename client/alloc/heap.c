@@ -551,21 +551,10 @@ static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
             p = next;
         }
     }
+    (void)arena__heap_release_all(heap);
     uint64_t now = arena__now_ms();
-    /* A heap that grows and shrinks back over and over (a server's
-     * batches) keeps its pages hot: purging them at every cycle would fault
-     * them back in at the next. Only an idle action a decay time after the
-     * last one purges; the parked segments go back by the daemon's decay
-     * whatever happens. */
-    bool cycling = heap->last_idle_ms != 0 && now - heap->last_idle_ms < ARENA__DECAY_MS;
-    heap->last_idle_ms = now;
-    if (cycling) {
-        (void)arena__heap_release_empty(heap, 0);
-    } else {
-        (void)arena__heap_release_all(heap);
-        /* The segment still in use keeps its objects' pages only. */
-        (void)arena__heap_purge(heap, true, now);
-    }
+    /* The segment still in use keeps its objects' pages only. */
+    (void)arena__heap_purge(heap, true, now);
     /* What the purge tick would have done besides: entries of the parking
      * cache parked for the decay time lose their pages. */
     (void)arena__region_park_purge(false, now);
