@@ -498,6 +498,9 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
                "Parked leases taken back without the client's help.", s.reclaimed_total);
     metric_u64(&t, "arenad_reclaimed_bytes_total", "counter", "Bytes of those leases.",
                s.reclaimed_bytes_total);
+    metric_u64(&t, "arenad_parked_decay_bytes_total", "counter",
+               "Of those, bytes taken back because they stayed parked for parked_decay_ms.",
+               s.parked_decay_bytes_total);
     metric_u64(&t, "arenad_pressure_notifications_total", "counter",
                "Pressure notifications sent to clients above their fair share.", s.pressure_total);
     ad_leases_share_stats_t ss;
@@ -560,4 +563,19 @@ int ad_admin_metrics(const ad_admin_t *a, const ad_admin_caller_t *caller, uint6
     }
     *ret_text = t.buf;
     return 0;
+}
+
+/* ---- heap map ------------------------------------------------------------------ */
+
+int ad_admin_map(const ad_admin_t *a, const ad_admin_caller_t *caller, bool by_uid, uid_t uid,
+                 size_t max_extents, ad_wire_map_t *ret_map)
+{
+    if (!a || !caller || !ret_map)
+        return -EINVAL;
+    if (by_uid && !may_see(caller, uid))
+        return -EPERM;
+    /* Without a uid: every pool for a privileged caller, else the caller's
+     * own (which exists: the caller is a client of it). */
+    bool all = !by_uid && caller->privileged;
+    return ad_heapmap_build(a->leases, all, by_uid ? uid : caller->uid, max_extents, ret_map);
 }

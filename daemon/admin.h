@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "heapmap.h"
 #include "lease.h"
 #include "wire.h"
 
@@ -91,5 +92,12 @@ int ad_admin_events(const ad_admin_t *admin, const ad_admin_caller_t *caller, ui
  * Returns 0 and *ret_text, or -ENOMEM. */
 int ad_admin_metrics(const ad_admin_t *admin, const ad_admin_caller_t *caller, uint64_t now_ms,
                      char **ret_text);
+
+/* The heap map (heapmap.h) of the pools of uid (by_uid), or of every pool
+ * the caller may see: all for a privileged caller, else those of its own
+ * uid. Returns 0 and *ret_map (free with ad_heapmap_clear()), or -EPERM
+ * (another uid, unprivileged), -ENOENT (no pool of uid), -EINVAL, -ENOMEM. */
+int ad_admin_map(const ad_admin_t *admin, const ad_admin_caller_t *caller, bool by_uid, uid_t uid,
+                 size_t max_extents, ad_wire_map_t *ret_map);
 
 #endif

@@ -19,6 +19,10 @@
  *                                               change)
  *   decay_ms               2000                 ms a released extent stays dirty before
  *                                               its pages are punched (0: at once)
+ *   parked_decay_ms        1000                 ms a lease may stay parked before the
+ *                                               daemon takes it back and punches its
+ *                                               pages, without the client's help
+ *                                               (0: only when memory is short)
  *   restart_grace_ms       10000                ms a pool adopted after a restart takes
  *                                               claims from re-registering clients
  *                                               before unclaimed space is freed (a
@@ -119,6 +123,7 @@ void ad_config_defaults(ad_config_t *cfg)
     cfg->small_lease_limit = 4ull << 20;
     cfg->decay_ms = 2000;
     cfg->restart_grace_ms = 10000;
+    cfg->parked_decay_ms = 1000;
     cfg->max_frame = (uint64_t)ARENA_DEFAULT_MAX_FRAME;
     cfg->frame_timeout_ms = 30000;
     cfg->max_clients = 4096;
@@ -213,6 +218,15 @@ static int set_decay_ms(ad_config_t *cfg, const char *value, char *err, size_t e
     int r = parse_uint(value, 0, CONFIG_MAX_DECAY_MS, &cfg->decay_ms);
     if (r < 0)
         config_err(err, err_len, "decay_ms: expected milliseconds from 0 to %llu",
+                   (unsigned long long)CONFIG_MAX_DECAY_MS);
+    return r;
+}
+
+static int set_parked_decay(ad_config_t *cfg, const char *value, char *err, size_t err_len)
+{
+    int r = parse_uint(value, 0, CONFIG_MAX_DECAY_MS, &cfg->parked_decay_ms);
+    if (r < 0)
+        config_err(err, err_len, "parked_decay_ms: expected milliseconds from 0 to %llu",
                    (unsigned long long)CONFIG_MAX_DECAY_MS);
     return r;
 }
@@ -409,6 +423,7 @@ static const struct {
     {"heap_size", set_heap_size},
     {"small_lease_limit", set_small_lease_limit},
     {"decay_ms", set_decay_ms},
+    {"parked_decay_ms", set_parked_decay},
     {"restart_grace_ms", set_restart_grace},
     {"max_frame", set_max_frame},
     {"frame_timeout_ms", set_frame_timeout},
@@ -645,6 +660,7 @@ void ad_config_leases(const ad_config_t *cfg, ad_leases_config_t *ret_config)
         .max_leases_per_client = cfg->max_leases_per_client,
         .max_bytes_per_uid = cfg->max_bytes_per_uid,
         .restart_grace_ms = cfg->restart_grace_ms,
+        .parked_decay_ms = cfg->parked_decay_ms,
         .fair_rules = cfg->fair_count > 0 ? cfg->fair : NULL,
         .fair_rule_count = cfg->fair_count,
     };
@@ -668,6 +684,7 @@ unsigned ad_config_reload(ad_config_t *cur, const ad_config_t *next)
     cur->budget = next->budget;
     cur->decay_ms = next->decay_ms;
     cur->restart_grace_ms = next->restart_grace_ms;
+    cur->parked_decay_ms = next->parked_decay_ms;
     cur->max_clients = next->max_clients;
     /* Connection limits: new connections get the new ones (existing
      * connections keep max_requests_in_flight and max_reply_queue). */

@@ -33,6 +33,7 @@ typedef struct ad_config {
     uint64_t small_lease_limit;        /* leases up to this are placed from the top */
     uint64_t decay_ms;                 /* released pages stay dirty this long */
     uint64_t restart_grace_ms;         /* adopted pools take claims this long */
+    uint64_t parked_decay_ms;          /* parked leases are taken back after this long */
     uint64_t max_frame;                /* largest request frame accepted */
     uint64_t frame_timeout_ms;         /* a half-sent frame may wait this long; 0: forever */
     uint32_t max_clients;              /* connections at once (also max_connections) */

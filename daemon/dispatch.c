@@ -802,6 +802,67 @@ static void on_events(ad_session_t *s, const ad_wire_request_t *req)
     free(items);
 }
 
+/* Bytes a MapExtent and a PoolMap take at most on the wire (varints of
+ * 64-bit fields, tags, lengths), and the envelope around them. */
+#define MAP_EXTENT_WIRE 40u
+#define MAP_POOL_WIRE   160u
+#define MAP_ENVELOPE    64u
+
+/* A heap map that fits in the frame maximum: the extent cap follows from
+ * it, and is halved (merging more) in the rare case the estimate was off. */
+static void on_map(ad_session_t *s, const ad_wire_request_t *req)
+{
+    size_t max = s->d->config.max_frame;
+    size_t fixed = MAP_ENVELOPE + MAP_POOL_WIRE;
+    size_t cap = max > fixed + MAP_EXTENT_WIRE ? (max - fixed) / MAP_EXTENT_WIRE : 1;
+    for (;;) {
+        ad_wire_map_t map;
+        int r = ad_admin_map(s->d->admin, &s->caller, req->u.map.by_uid, (uid_t)req->u.map.uid, cap,
+                             &map);
+        if (r == -EPERM) {
+            session_error(s, req->request_id, AD_WIRE_ERROR_PERMISSION,
+                          "uid %" PRIu32 " is another user's pool: root, the daemon's user or the "
+                          "admin group only",
+                          req->u.map.uid);
+            return;
+        }
+        if (r == -ENOENT) {
+            session_error(s, req->request_id, AD_WIRE_ERROR_NOT_FOUND,
+                          "no pool for uid %" PRIu32 " (no client of that uid has connected)",
+                          req->u.map.uid);
+            return;
+        }
+        if (r < 0) {
+            session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "%s", ad_errstr(r));
+            return;
+        }
+        uint8_t *frame = NULL;
+        size_t len = 0;
+        r = ad_wire_encode_map(req->request_id, &map, &frame, &len);
+        ad_heapmap_clear(&map);
+        if (r == 0 && len - AD_WIRE_HEADER > max && cap > 1) {
+            free(frame);
+            cap /= 2;
+            continue;
+        }
+        if (r == 0 && len - AD_WIRE_HEADER > max) {
+            free(frame);
+            session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL,
+                          "the heap map does not fit in a %zu-byte frame", max);
+            return;
+        }
+        if (r < 0) {
+            session_error(s, req->request_id, AD_WIRE_ERROR_INTERNAL, "%s", ad_errstr(r));
+            return;
+        }
+        r = ad_conn_send(s->conn, frame, len, -1); /* takes the frame */
+        if (r < 0 && r != -EPIPE)
+            ad_log(AD_LOG_WARN, "client pid %ld (%s): cannot queue a reply: %s", (long)s->pid,
+                   s->name, ad_errstr(r));
+        return;
+    }
+}
+
 void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, int fd, uint64_t now_ms)
 {
     ad_wire_request_t req;
@@ -872,6 +933,9 @@ void ad_session_frame(ad_session_t *s, const uint8_t *payload, size_t len, int f
         break;
     case AD_WIRE_REQ_EVENTS:
         on_events(s, &req);
+        break;
+    case AD_WIRE_REQ_MAP:
+        on_map(s, &req);
         break;
     case AD_WIRE_REQ_UNKNOWN:
         session_protocol_error(s, req.request_id, AD_WIRE_ERROR_PROTOCOL, false,

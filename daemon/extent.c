@@ -1000,3 +1000,48 @@ bool ad_extents_is_valid(const ad_extents_t *extents)
     }
     return fifo_count == ex->dirty_by_addr.count;
 }
+
+/* ---- walking ----------------------------------------------------------------- */
+
+/* Reports free extent f, cut by the dirty ranges inside it. */
+static int walk_free(const ad_extents_t *ex, const free_extent_t *f, ad_extents_walk_fn fn,
+                     void *ctx)
+{
+    uint64_t at = f->offset, end = f->offset + f->length;
+    for (dirty_range_t *d = dirty_first_overlap(ex, at); d && d->offset < end;
+         d = dirty_next(ex, d)) {
+        /* The overlay lies inside the free space, so d is inside f. */
+        if (d->offset > at) {
+            int r = fn(ctx, at, d->offset - at, AD_EXTENT_FREE, 0);
+            if (r)
+                return r;
+        }
+        int r = fn(ctx, d->offset, d->length, AD_EXTENT_DIRTY, d->owner);
+        if (r)
+            return r;
+        at = d->offset + d->length;
+    }
+    return at < end ? fn(ctx, at, end - at, AD_EXTENT_FREE, 0) : 0;
+}
+
+int ad_extents_walk(const ad_extents_t *extents, ad_extents_walk_fn fn, void *ctx)
+{
+    const ad_extents_t *ex = extents;
+    arena__avl_node_t *u = arena__avl_first(&ex->used_by_addr);
+    arena__avl_node_t *f = arena__avl_first(&ex->free_by_addr);
+    /* Used and free extents tile the heap: merge the two address orders. */
+    while (u || f) {
+        int r;
+        if (u && (!f || USED_BY_ADDR(u)->offset < FREE_BY_ADDR(f)->offset)) {
+            const used_extent_t *x = USED_BY_ADDR(u);
+            r = fn(ctx, x->offset, x->length, AD_EXTENT_USED, x->owner);
+            u = arena__avl_next(&ex->used_by_addr, u);
+        } else {
+            r = walk_free(ex, FREE_BY_ADDR(f), fn, ctx);
+            f = arena__avl_next(&ex->free_by_addr, f);
+        }
+        if (r)
+            return r;
+    }
+    return 0;
+}

@@ -145,4 +145,21 @@ void ad_extents_stats(const ad_extents_t *extents, ad_extents_stats_t *ret_stats
  * extents touch, counters match. Returns true when valid. O(n). */
 bool ad_extents_is_valid(const ad_extents_t *extents);
 
+/* What one piece of the heap is, for ad_extents_walk(). */
+typedef enum ad_extent_kind {
+    AD_EXTENT_USED = 1,  /* an allocated extent; owner is its owner */
+    AD_EXTENT_FREE = 2,  /* free, nothing to punch */
+    AD_EXTENT_DIRTY = 3, /* free, holding owner's released pages until their punch */
+} ad_extent_kind_t;
+
+typedef int (*ad_extents_walk_fn)(void *ctx, uint64_t offset, uint64_t length,
+                                  ad_extent_kind_t kind, uint64_t owner);
+
+/* Calls fn for the pieces that tile [0, size) in address order: every
+ * allocated extent, and every free extent cut where the dirty overlay starts
+ * and ends (a dirty range per release, so two touching dirty pieces may have
+ * different owners). Stops when fn returns non-zero and returns that; 0 after
+ * the last piece. The callback must not change the extents. */
+int ad_extents_walk(const ad_extents_t *extents, ad_extents_walk_fn fn, void *ctx);
+
 #endif

@@ -279,3 +279,8 @@ int ad_heap_punch_range(ad_heap_t *heap, uint64_t offset, uint64_t length)
         return -EINVAL;
     return length ? heap_punch(heap, offset, length) : 0;
 }
+
+int ad_heap_walk(const ad_heap_t *heap, ad_extents_walk_fn fn, void *ctx)
+{
+    return heap ? ad_extents_walk(heap->extents, fn, ctx) : -EINVAL;
+}

@@ -97,4 +97,7 @@ void ad_heap_set_decay(ad_heap_t *heap, uint64_t decay_ms);
 
 void ad_heap_stats(const ad_heap_t *heap, ad_heap_stats_t *ret_stats);
 
+/* See ad_extents_walk(). */
+int ad_heap_walk(const ad_heap_t *heap, ad_extents_walk_fn fn, void *ctx);
+
 #endif

@@ -228,6 +228,8 @@ void ad_leases_reconfigure(ad_leases_t *m, const ad_leases_config_t *config)
     /* Read at each adoption: pools adopted from now on get the new grace;
      * one already running keeps the end it was given. */
     m->config.restart_grace_ms = config->restart_grace_ms;
+    /* Leases parked from now on decay after the new time (0: never). */
+    m->config.parked_decay_ms = config->parked_decay_ms;
     /* New rules for clients that connect from now on (none: no rules). */
     if (config->fair_rules && config->fair_rule_count > 0) {
         ad_fair_rule_t *rules = calloc(config->fair_rule_count, sizeof(*rules));
@@ -896,6 +898,7 @@ void ad_leases_stats(const ad_leases_t *m, ad_leases_stats_t *ret_stats)
     s.parked_bytes = ad_leases__parked_total(m);
     s.reclaimed_total = m->reclaimed_total;
     s.reclaimed_bytes_total = m->reclaimed_bytes_total;
+    s.parked_decay_bytes_total = m->parked_decay_bytes_total;
     s.pressure_total = m->pressure_total;
     *ret_stats = s;
 }
@@ -1051,4 +1054,17 @@ bool ad_leases_is_valid(const ad_leases_t *m)
         queued_bytes += w->size;
     return heap_leased + m->own_bytes == total && waiters == m->waiters && waiting == waiters &&
            waiting_bytes == queued_bytes;
+}
+
+int ad_leases_foreach_pool(const ad_leases_t *m, int (*fn)(void *ctx, const ad_pool_view_t *view),
+                           void *ctx)
+{
+    for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
+        const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
+        ad_pool_view_t v = {.uid = p->uid, .serial = p->serial, .heap = p->heap};
+        int r = fn(ctx, &v);
+        if (r != 0)
+            return r;
+    }
+    return 0;
 }

@@ -31,6 +31,7 @@ typedef struct ad_leases_config {
     uint32_t max_leases_per_client; /* 0: no limit */
     uint64_t max_bytes_per_uid;     /* all clients of one uid together; 0: no limit */
     uint64_t restart_grace_ms;      /* how long an adopted pool waits for claims */
+    uint64_t parked_decay_ms;       /* a lease parked this long is taken back (0: never) */
     /* Fair-share rules by uid (copied; NULL/0: every client weight 1, no
      * cap, no guarantee). Applied to clients that connect afterwards. */
     const struct ad_fair_rule *fair_rules;
@@ -133,12 +134,13 @@ typedef struct ad_leases_stats {
     uint64_t waiters;
     uint64_t granted_total;
     uint64_t released_total;
-    uint64_t punched_total;         /* bytes, all pools */
-    uint64_t refused_total;         /* no memory, too large, limit, timed out */
-    uint64_t parked_bytes;          /* all clients */
-    uint64_t reclaimed_total;       /* parked leases taken back */
-    uint64_t reclaimed_bytes_total; /* their bytes */
-    uint64_t pressure_total;        /* pressure notifications sent */
+    uint64_t punched_total;            /* bytes, all pools */
+    uint64_t refused_total;            /* no memory, too large, limit, timed out */
+    uint64_t parked_bytes;             /* all clients */
+    uint64_t reclaimed_total;          /* parked leases taken back */
+    uint64_t reclaimed_bytes_total;    /* their bytes */
+    uint64_t parked_decay_bytes_total; /* of those, taken because they stayed parked */
+    uint64_t pressure_total;           /* pressure notifications sent */
 } ad_leases_stats_t;
 
 /* Called for each queued request that completes: result 0 with grant, or
@@ -482,5 +484,18 @@ void ad_leases_share_stats(const ad_leases_t *leases, ad_leases_share_stats_t *r
 /* Expensive validator for tests: per-client sums, the global lease index and
  * the heaps' leased bytes agree. Returns true when consistent. */
 bool ad_leases_is_valid(const ad_leases_t *leases);
+
+/* One pool heap, for ad_leases_foreach_pool(). */
+struct ad_heap;
+typedef struct ad_pool_view {
+    uid_t uid;
+    uint64_t serial;            /* daemon-wide pool number, from 1 */
+    const struct ad_heap *heap; /* owned by the manager; read it during the call only */
+} ad_pool_view_t;
+
+/* Calls fn for every pool in (uid, serial) order until fn returns non-zero,
+ * which is then returned. The callback must not change the manager. */
+int ad_leases_foreach_pool(const ad_leases_t *leases,
+                           int (*fn)(void *ctx, const ad_pool_view_t *view), void *ctx);
 
 #endif

@@ -147,12 +147,13 @@ struct lease {
     uint32_t slot;       /* in client->control */
     uint64_t generation; /* the daemon's record; never read back from the region */
     client_t *client;
-    uint32_t ledger_slot; /* AD_LEDGER_NONE: not in the ledger */
-    shext_t *ext;         /* NULL: a private extent of the client's pool */
-    lease_t *next_holder; /* ext's next holder */
-    bool uncharged;       /* a holder of ext that is not the first: not in leased_bytes */
-    bool read_only;       /* attached through a read-only share */
-    token_t *tokens;      /* tokens made from this lease */
+    uint32_t ledger_slot;    /* AD_LEDGER_NONE: not in the ledger */
+    uint64_t parked_seen_ms; /* first scan that found it PARKED, of an unbroken run (0: none) */
+    shext_t *ext;            /* NULL: a private extent of the client's pool */
+    lease_t *next_holder;    /* ext's next holder */
+    bool uncharged;          /* a holder of ext that is not the first: not in leased_bytes */
+    bool read_only;          /* attached through a read-only share */
+    token_t *tokens;         /* tokens made from this lease */
     uint32_t token_count;
 };
 
@@ -190,12 +191,14 @@ struct ad_leases {
     uint64_t pressure_total;
     uint64_t retry_at_ms; /* when a blocked queue is retried next; 0: not blocked */
     uint64_t next_pool_serial;
-    uint64_t orphan_bytes;         /* of every pool: reserved, counted against the budget */
-    uint64_t grace_until_ms;       /* latest grace end of any pool; 0: none */
-    ad_leases_adopt_stats_t adopt; /* claims and adoptions */
-    ad_ledger_t *ledger;           /* NULL: no fd store to survive in */
-    bool ledger_frozen;            /* the daemon stops: its records must outlive it */
-    ad_leases_pool_fn pool_hook;   /* told about every new pool */
+    uint64_t orphan_bytes;             /* of every pool: reserved, counted against the budget */
+    uint64_t grace_until_ms;           /* latest grace end of any pool; 0: none */
+    uint64_t parked_scan_at_ms;        /* next scan for decayed parked leases; 0: none due */
+    uint64_t parked_decay_bytes_total; /* bytes taken back by the parked decay */
+    ad_leases_adopt_stats_t adopt;     /* claims and adoptions */
+    ad_ledger_t *ledger;               /* NULL: no fd store to survive in */
+    bool ledger_frozen;                /* the daemon stops: its records must outlive it */
+    ad_leases_pool_fn pool_hook;       /* told about every new pool */
     void *pool_hook_ctx;
     /* Sharing (share.c makes and checks tokens; the records live here). */
     arena__avl_t tokens;           /* token_t by id */

@@ -74,6 +74,23 @@ typedef struct victim {
 } victim_t;
 
 /* Furthest above its share first: by leased - share, as a signed quantity. */
+/* Appends the grant event of a request of c that held `before` bytes. */
+static void event_granted(ad_leases_t *m, const client_t *c, uint64_t before,
+                          const ad_lease_grant_t *grant, uint64_t now_ms)
+{
+    ad_event_t e = {
+        .time_ms = now_ms,
+        .kind = AD_EVENT_GRANT,
+        .client_id = c->id,
+        .pid = c->pid,
+        .bytes = grant->size,
+        .leased = before,
+        .budget_leased = m->leased_total,
+        .lease_id = grant->lease_id,
+    };
+    (void)ad_events_add(m->events, &e);
+}
+
 static int victim_cmp(const void *a, const void *b)
 {
     const victim_t *x = a, *y = b;
@@ -284,17 +301,7 @@ int ad_leases_request(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_
     ad_lease_grant_t grant;
     int r = grant_policy(m, c, size, length, now_ms, &grant, &reclaimable);
     if (r == 0) {
-        ad_event_t e = {
-            .time_ms = now_ms,
-            .kind = AD_EVENT_GRANT,
-            .client_id = c->id,
-            .pid = c->pid,
-            .bytes = grant.size,
-            .leased = before,
-            .budget_leased = m->leased_total,
-            .lease_id = grant.lease_id,
-        };
-        (void)ad_events_add(m->events, &e);
+        event_granted(m, c, before, &grant, now_ms);
         *ret_grant = grant;
         return 0;
     }
@@ -351,19 +358,8 @@ size_t ad_leases_serve_waiters(ad_leases_t *m, uint64_t now_ms, ad_leases_waiter
         if (!blocked || expired) {
             uint64_t before = c ? c->leased_bytes : 0;
             r = c ? grant_policy(m, c, w->size, 0, now_ms, &grant, &reclaimable) : -ENOENT;
-            if (r == 0) {
-                ad_event_t e = {
-                    .time_ms = now_ms,
-                    .kind = AD_EVENT_GRANT,
-                    .client_id = c->id,
-                    .pid = c->pid,
-                    .bytes = grant.size,
-                    .leased = before,
-                    .budget_leased = m->leased_total,
-                    .lease_id = grant.lease_id,
-                };
-                (void)ad_events_add(m->events, &e);
-            }
+            if (r == 0)
+                event_granted(m, c, before, &grant, now_ms);
         }
         if (r == -ENOMEM && !expired) {
             blocked = true;
@@ -411,9 +407,78 @@ uint64_t ad_leases_next_deadline(const ad_leases_t *m)
     return next;
 }
 
+/* ---- parked decay ------------------------------------------------------------ */
+
+/* Parked memory must not stay resident for long (DESIGN.md section 5): a
+ * lease whose word reads PARKED for about parked_decay_ms is taken
+ * back by CAS exactly as a reclaim for a starving request would take it,
+ * its pages punched by the next purges in slices and its bytes returned to
+ * the budget; the owner learns it at its next unpark (ARENA_ERECLAIMED) or
+ * from the LeaseReclaimed note, and leases anew. No help from the client is
+ * needed, so a blocked or stopped process loses its parked pages too.
+ *
+ * A scan runs every quarter of the decay while any lease exists, and a lease
+ * two scans a quarter of the decay apart found parked is taken: it goes
+ * between a quarter and half of the decay after it was parked, which leaves
+ * the purges the rest of the decay to punch its pages. "Parked since" is the first
+ * scan that saw the word PARKED with no scan seeing it ACTIVE since: a lease
+ * unparked and parked again between two scans counts as parked all along,
+ * which costs its owner at worst one more lease request. */
+static uint64_t parked_decay(ad_leases_t *m, uint64_t now_ms)
+{
+    uint64_t decay = m->config.parked_decay_ms;
+    if (decay == 0 || m->leases.count == 0) {
+        m->parked_scan_at_ms = 0;
+        return 0;
+    }
+    if (m->parked_scan_at_ms > now_ms)
+        return 0;
+    uint64_t *shares = NULL, taken = 0;
+    size_t i = 0;
+    for (arena__avl_node_t *k = arena__avl_first(&m->clients); k;
+         k = arena__avl_next(&m->clients, k), i++) {
+        client_t *c = ARENA_AVL_ENTRY(k, client_t, node);
+        if (!c->control)
+            continue;
+        arena__avl_node_t *n = arena__avl_first(&c->leases);
+        while (n) {
+            arena__avl_node_t *next = arena__avl_next(&c->leases, n);
+            lease_t *l = ARENA_AVL_ENTRY(n, lease_t, in_client);
+            n = next;
+            /* As in reclaim_pass(): an extent another holder maps, or memory
+             * of its own, is never taken back, parked or not (DESIGN.md
+             * section 8); its decay count starts afresh once it is not. */
+            if (ad_leases__pinned(l) || !ad_control_is_parked(c->control, l->slot, l->generation)) {
+                l->parked_seen_ms = 0;
+                continue;
+            }
+            if (l->parked_seen_ms == 0) {
+                l->parked_seen_ms = now_ms;
+                continue;
+            }
+            /* Seen parked at two scans a quarter of the decay apart: it was
+             * parked for at most half the decay, so it goes, and its pages
+             * with the purges that follow (a slice a millisecond), within
+             * the decay. */
+            if (now_ms - l->parked_seen_ms < decay / 4)
+                continue;
+            if (!shares)
+                shares = ad_leases__shares(m, NULL, 0); /* for the event; NULL: 0 */
+            if (ad_control_reclaim(c->control, l->slot, l->generation))
+                taken += reclaim_one(m, l, shares ? shares[i] : 0, true, now_ms);
+        }
+    }
+    free(shares);
+    m->parked_decay_bytes_total += taken;
+    uint64_t period = decay / 4 > 0 ? decay / 4 : 1;
+    m->parked_scan_at_ms = m->leases.count > 0 ? now_ms + period : 0;
+    return taken;
+}
+
 uint64_t ad_leases_purge(ad_leases_t *m, uint64_t now_ms)
 {
     uint64_t punched = 0;
+    (void)parked_decay(m, now_ms);
     if (m->grace_until_ms != 0 && m->grace_until_ms <= now_ms)
         punched += ad_leases__grace_end(m, now_ms);
     /* Reclaimed extents first, a slice per pool and call: the loop stays
@@ -437,6 +502,13 @@ uint64_t ad_leases_next_purge_ms(const ad_leases_t *m)
     }
     if (m->grace_until_ms != 0 && m->grace_until_ms < next)
         next = m->grace_until_ms;
+    /* The parked decay scan, while leases exist; a lease granted since the
+     * last scan starts the scans again at once. */
+    if (m->config.parked_decay_ms > 0 && m->leases.count > 0) {
+        uint64_t scan = m->parked_scan_at_ms;
+        if (scan < next)
+            next = scan;
+    }
     return next;
 }
 

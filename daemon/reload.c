@@ -134,9 +134,9 @@ void ad_server__reload(ad_server_t *s)
     ad_log(AD_LOG_INFO,
            "configuration reloaded: budget %s, decay %" PRIu64 " ms, max_clients %" PRIu32
            ", max_leases_per_client %" PRIu32 ", %zu fair-share rule(s), restart_grace %" PRIu64
-           " ms, log_level %s",
+           " ms, parked_decay %" PRIu64 " ms, log_level %s",
            arena__size_format(cur->budget, size, sizeof(size)), cur->decay_ms, s->max_conns,
-           cur->max_leases_per_client, cur->fair_count, cur->restart_grace_ms,
+           cur->max_leases_per_client, cur->fair_count, cur->restart_grace_ms, cur->parked_decay_ms,
            ad_log_level_name(cur->log_level));
     /* Decay and budget changes move the timers and may admit waiters. */
     ad_server__rearm_forced(s);

@@ -167,6 +167,11 @@ int ad_wire_decode(const uint8_t *payload, size_t len, size_t max_frame, ad_wire
         req.u.claim.count = n;
         break;
     }
+    case ARENA__V1__ENVELOPE__BODY_MAP:
+        req.type = AD_WIRE_REQ_MAP;
+        req.u.map.uid = env->map->uid;
+        req.u.map.by_uid = env->map->by_uid;
+        break;
     default:
         /* No body, a reply, an error or a field we do not know: the caller
          * answers ERROR_PROTOCOL with this request id. */
@@ -536,6 +541,8 @@ const char *ad_wire_req_name(ad_wire_req_type_t type)
         return "events";
     case AD_WIRE_REQ_CLAIM:
         return "claim";
+    case AD_WIRE_REQ_MAP:
+        return "map";
     case AD_WIRE_REQ_SHARE:
         return "share";
     case AD_WIRE_REQ_ATTACH:
@@ -546,4 +553,98 @@ const char *ad_wire_req_name(ad_wire_req_type_t type)
         break;
     }
     return "unknown";
+}
+
+/* ---- heap map ----------------------------------------------------------------- */
+
+_Static_assert((int)AD_WIRE_MAP_FREE == (int)ARENA__V1__MAP_STATE__MAP_STATE_FREE, "map states");
+_Static_assert((int)AD_WIRE_MAP_DIRTY == (int)ARENA__V1__MAP_STATE__MAP_STATE_DIRTY, "map states");
+_Static_assert((int)AD_WIRE_MAP_LEASED == (int)ARENA__V1__MAP_STATE__MAP_STATE_LEASED,
+               "map states");
+_Static_assert((int)AD_WIRE_MAP_PARKED == (int)ARENA__V1__MAP_STATE__MAP_STATE_PARKED,
+               "map states");
+_Static_assert((int)AD_WIRE_MAP_HELD == (int)ARENA__V1__MAP_STATE__MAP_STATE_HELD, "map states");
+
+/* Packs env behind its 4-byte length into a malloc'd frame. */
+static int wire_frame(const Arena__V1__Envelope *env, uint8_t **ret_frame, size_t *ret_len)
+{
+    size_t packed = arena__v1__envelope__get_packed_size(env);
+    if (packed > UINT32_MAX)
+        return -EINVAL;
+    uint8_t *frame = malloc(AD_WIRE_HEADER + packed);
+    if (!frame)
+        return -ENOMEM;
+    frame[0] = (uint8_t)packed;
+    frame[1] = (uint8_t)(packed >> 8);
+    frame[2] = (uint8_t)(packed >> 16);
+    frame[3] = (uint8_t)(packed >> 24);
+    (void)arena__v1__envelope__pack(env, frame + AD_WIRE_HEADER);
+    *ret_frame = frame;
+    *ret_len = AD_WIRE_HEADER + packed;
+    return 0;
+}
+
+int ad_wire_encode_map(uint64_t request_id, const ad_wire_map_t *map, uint8_t **ret_frame,
+                       size_t *ret_len)
+{
+    if (!map || !ret_frame || !ret_len)
+        return -EINVAL;
+    size_t extents = 0;
+    for (size_t i = 0; i < map->count; i++)
+        extents += map->pools[i].count;
+    size_t np = map->count ? map->count : 1, ne = extents ? extents : 1;
+    Arena__V1__PoolMap *pools = calloc(np, sizeof(*pools));
+    Arena__V1__PoolMap **pool_ptrs =
+        calloc(np, sizeof(*pool_ptrs)); /* NOLINT(bugprone-sizeof-expression) */
+    Arena__V1__MapExtent *items = calloc(ne, sizeof(*items));
+    Arena__V1__MapExtent **item_ptrs =
+        calloc(ne, sizeof(*item_ptrs)); /* NOLINT(bugprone-sizeof-expression) */
+    int r = -ENOMEM;
+    if (!pools || !pool_ptrs || !items || !item_ptrs)
+        goto out;
+    size_t k = 0;
+    for (size_t i = 0; i < map->count; i++) {
+        const ad_wire_map_pool_t *p = &map->pools[i];
+        Arena__V1__PoolMap *pm = &pools[i];
+        arena__v1__pool_map__init(pm);
+        pm->uid = p->uid;
+        pm->pool = p->serial;
+        pm->heap_size = p->heap_size;
+        pm->granule = p->granule;
+        pm->leased_bytes = p->leased_bytes;
+        pm->parked_bytes = p->parked_bytes;
+        pm->dirty_bytes = p->dirty_bytes;
+        pm->free_bytes = p->free_bytes;
+        pm->held_bytes = p->held_bytes;
+        pm->largest_free = p->largest_free;
+        pm->extents_total = p->extents_total;
+        pm->coalesced = p->coalesced;
+        pm->n_extents = p->count;
+        pm->extents = &item_ptrs[k];
+        for (size_t j = 0; j < p->count; j++, k++) {
+            const ad_wire_map_extent_t *e = &p->extents[j];
+            arena__v1__map_extent__init(&items[k]);
+            items[k].offset = e->offset;
+            items[k].length = e->length;
+            items[k].state = (Arena__V1__MapState)e->state;
+            items[k].client_id = e->client_id;
+            item_ptrs[k] = &items[k];
+        }
+        pool_ptrs[i] = pm;
+    }
+    Arena__V1__MapReply reply = ARENA__V1__MAP_REPLY__INIT;
+    reply.n_pools = map->count;
+    reply.pools = pool_ptrs;
+    reply.pools_omitted = map->pools_omitted;
+    Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
+    env.request_id = request_id;
+    env.body_case = ARENA__V1__ENVELOPE__BODY_MAP_REPLY;
+    env.map_reply = &reply;
+    r = wire_frame(&env, ret_frame, ret_len);
+out:
+    free(pools);
+    free(pool_ptrs);
+    free(items);
+    free(item_ptrs);
+    return r;
 }

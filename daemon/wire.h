@@ -45,6 +45,7 @@ typedef enum ad_wire_req_type {
     AD_WIRE_REQ_METRICS,
     AD_WIRE_REQ_EVENTS,
     AD_WIRE_REQ_CLAIM,
+    AD_WIRE_REQ_MAP,
     AD_WIRE_REQ_SHARE,
     AD_WIRE_REQ_ATTACH,
     AD_WIRE_REQ_UNSHARE,
@@ -118,6 +119,10 @@ typedef struct ad_wire_request {
             ad_wire_claim_t *items; /* malloc'd */
             size_t count;
         } claim;
+        struct {
+            uint32_t uid;
+            bool by_uid; /* false: every pool the caller may see */
+        } map;
     } u;
 } ad_wire_request_t;
 
@@ -256,5 +261,52 @@ int ad_wire_encode(const ad_wire_reply_t *reply, uint8_t **ret_frame, size_t *re
 
 /* A short name for a request type, for logs ("hello", "lease", ...). */
 const char *ad_wire_req_name(ad_wire_req_type_t type);
+
+/* ---- heap map (MapRequest / MapReply) ---------------------------------------- */
+
+/* Mirrors arena.v1.MapState (checked at compile time in wire.c); the
+ * heap map of `arenactl map`, built by heapmap.c. */
+typedef enum ad_wire_map_state {
+    AD_WIRE_MAP_FREE = 1,   /* free and clean */
+    AD_WIRE_MAP_DIRTY = 2,  /* free, a released lease's pages not yet punched */
+    AD_WIRE_MAP_LEASED = 3, /* a lease whose state word is ACTIVE */
+    AD_WIRE_MAP_PARKED = 4, /* a lease whose state word is PARKED */
+    AD_WIRE_MAP_HELD = 5,   /* a previous daemon's lease kept for its client */
+} ad_wire_map_state_t;
+
+typedef struct ad_wire_map_extent {
+    uint64_t offset;
+    uint64_t length;
+    uint32_t state;     /* ad_wire_map_state_t */
+    uint64_t client_id; /* LEASED, PARKED: the holder; else 0 */
+} ad_wire_map_extent_t;
+
+typedef struct ad_wire_map_pool {
+    uint32_t uid;
+    uint64_t serial;
+    uint64_t heap_size;
+    uint64_t granule;
+    uint64_t leased_bytes; /* the byte figures are exact, whatever was merged */
+    uint64_t parked_bytes;
+    uint64_t dirty_bytes;
+    uint64_t free_bytes; /* clean only */
+    uint64_t held_bytes;
+    uint64_t largest_free;         /* dirty pages included, as placement sees it */
+    uint64_t extents_total;        /* pieces before merging */
+    bool coalesced;                /* extents were merged to stay under the cap */
+    ad_wire_map_extent_t *extents; /* malloc'd; tile [0, heap_size) */
+    size_t count;
+} ad_wire_map_pool_t;
+
+typedef struct ad_wire_map {
+    ad_wire_map_pool_t *pools; /* malloc'd */
+    size_t count;
+    uint32_t pools_omitted; /* matching pools left out for the cap */
+} ad_wire_map_t;
+
+/* Encodes a MapReply to request_id as a whole frame, as ad_wire_encode()
+ * does (same returns). */
+int ad_wire_encode_map(uint64_t request_id, const ad_wire_map_t *map, uint8_t **ret_frame,
+                       size_t *ret_len);
 
 #endif

@@ -33,14 +33,19 @@
  * segments' page records and then collects their remote frees, so nothing
  * freed by another thread is lost or leaked.
  *
+ * Frees into abandoned segments by a thread with a heap adopt them every
+ * ABANDONED_FREES_ADOPT frees, so the objects of a thread that exited, freed
+ * by another, do not pin their segments. A heap that grew past one segment
+ * and shrinks back gives everything it no longer uses back at once (the idle
+ * action, heap_idle()).
+ *
  * Pressure notifications from the daemon run the trim hook registered with
- * park.h: it bumps a global epoch, which every heap checks on its slow paths
- * (and then trims itself), and trims the calling thread's heap at once when
- * that is safe (not from inside the allocator's own daemon calls). Trims give
- * empty segments back PARKED (region.c); pressure also releases the parked
- * cache. The slow paths publish the live bytes for arenactl
- * (arena__heap_publish_live(): purge tick, trim, segment in or out), the
- * fast paths never.
+ * the connection library (conn.h): it bumps a global epoch, which every heap checks on its slow
+ * paths (and then trims itself), and trims the calling thread's heap at once when that is safe (not
+ * from inside the allocator's own daemon calls). Trims give empty segments back PARKED (region.c);
+ * pressure also releases the parked cache. The slow paths publish the live bytes for arenactl
+ * (arena__heap_publish_live(): purge tick, trim, segment in or out, large and
+ * huge frees, the idle action), the fast paths never.
  *
  * Slow-path locks: heaps_lock guards the list of all heaps (for stats) and the
  * list of heap structs to reuse; segment.c and region.c have their own. The
@@ -53,6 +58,9 @@
 
 #include "alloc/internal.h"
 #include "conn.h"
+
+/* Frees into abandoned segments after which a heap adopts them (free_generic). */
+#define ABANDONED_FREES_ADOPT 1024u
 
 /* The owner of abandoned segments (xowner), the heap of no thread. */
 static arena__heap_t heap_abandoned;
@@ -105,6 +113,8 @@ static void heap_reset(arena__heap_t *heap)
     heap->free_base = ARENA__NO_BASE;
     heap->free_seg = NULL;
     heap->empty_segments = 0;
+    heap->segment_count = 0;
+    heap->idle_armed = false;
     heap->last_purge_ms = arena__now_ms();
     heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
 }
@@ -184,6 +194,7 @@ static size_t heap_adopt(arena__heap_t *heap)
             heap->segments->prev = seg;
         }
         heap->segments = seg;
+        heap->segment_count++;
         for (uint32_t i = 0; i < ARENA__SEG_SLICES;) {
             arena__page_t *p = &seg->pages[i];
             if (p->kind == ARENA__PAGE_FREE) {
@@ -212,6 +223,11 @@ static size_t heap_adopt(arena__heap_t *heap)
         }
         count++;
         seg = next;
+    }
+    if (count > 0) {
+        /* Grown by adoption: when it holds nothing again, it gives all
+         * of it back (heap_idle()). */
+        heap->idle_armed = true;
     }
     return count;
 }
@@ -260,6 +276,11 @@ static void heap_thread_done(void *arg)
         return;
     }
     heap_abandon(heap);
+    /* Its live bytes (objects that outlive the thread, less the frees it
+     * made of other heaps' objects) move to the process-wide counter, so
+     * the next thread given this heap struct starts from zero. */
+    arena__atomic_add_relaxed(&arena__stat_live_orphan, ARENA__ATOMIC_LOAD_RELAXED(&heap->xlive));
+    ARENA__ATOMIC_STORE_RELAXED(&heap->xlive, 0);
     if (tls_heap == heap) {
         tls_heap = NULL;
     }
@@ -469,6 +490,84 @@ void *arena__heap_calloc(size_t count, size_t size)
 
 /* ---- free ------------------------------------------------------------------ */
 
+/* The idle action: a heap that grew past one segment and has shrunk back
+ * gives what it no longer uses back at once -- every page with nothing used,
+ * the current ones too, every empty segment, the spare too (parked), and the
+ * free page runs of the segment it still uses (purged). Parked, the daemon
+ * takes them back after its parked decay without our help, so a program that
+ * frees (nearly) everything and then blocks or sleeps is back near its
+ * starting RSS within about a second, with no later call into the library
+ * (DESIGN.md sections 5 and 6) -- as glibc trims its heap top on free. Only
+ * a heap that grew past one segment (span.c) or adopted segments arms it,
+ * and the action disarms it: a heap that allocates and frees a few objects
+ * over and over never parks, unparks or purges for it.
+ *
+ * "Shrunk back" is read off the segments, not the live counter (frees of its
+ * objects by other threads count on theirs): at most one segment still holds
+ * a used page -- a large object, or a small page with a block out; a class's
+ * current page stays when its last block goes, and does not count. Programs
+ * keep a few objects of their own and of the C library for good, hence the
+ * one segment.
+ * Blocks other threads freed and this heap has not collected keep their
+ * pages used; the heap looks again at its next page-empty event. Owner only;
+ * from the slow paths of free. */
+/* Whether at most one segment of heap holds a used page (a large object, or
+ * a small page with a block out): the test of the idle action. Early exit at
+ * the second such segment. */
+static __attribute__((noinline)) bool heap_shrunk_back(const arena__heap_t *heap)
+{
+    unsigned in_use = 0;
+    for (const arena__segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
+        if (seg->is_empty) {
+            continue;
+        }
+        for (uint32_t i = 0; i < ARENA__SEG_SLICES;) {
+            const arena__page_t *p = &seg->pages[i];
+            if (p->kind == ARENA__PAGE_LARGE || (p->kind == ARENA__PAGE_SMALL && p->used != 0)) {
+                if (++in_use > 1) {
+                    return false;
+                }
+                break;
+            }
+            if (p->slice_count == 0) {
+                return false; /* cannot happen: spans tile the segment */
+            }
+            i += p->slice_count;
+        }
+    }
+    return true;
+}
+
+static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
+{
+    heap->idle_armed = false;
+    for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
+        arena__page_t *p = heap->queues[c].first;
+        while (p != NULL) {
+            arena__page_t *next = p->next;
+            if (p->used == 0) {
+                arena__page_retire(heap, p);
+            }
+            p = next;
+        }
+    }
+    (void)arena__heap_release_all(heap);
+    uint64_t now = arena__now_ms();
+    /* The segment still in use keeps its objects' pages only. */
+    (void)arena__heap_purge(heap, true, now);
+    /* What the purge tick would have done besides: entries of the parking
+     * cache parked for the decay time lose their pages. */
+    (void)arena__region_park_purge(false, now);
+    arena__heap_publish_live();
+}
+
+/* Whether heap should take its idle action now (see above). */
+static inline bool heap_is_idle(const arena__heap_t *heap)
+{
+    return ARENA__UNLIKELY(heap->idle_armed) &&
+           (heap->segment_count - heap->empty_segments <= 1 || heap_shrunk_back(heap));
+}
+
 static void live_sub_remote(int64_t bytes)
 {
     arena__heap_t *heap = tls_heap;
@@ -489,6 +588,15 @@ static void free_huge(arena__huge_t *h)
 {
     live_sub_remote((int64_t)h->hdr.size);
     arena__huge_release(h);
+    arena__heap_t *heap = tls_heap;
+    if (heap != NULL && heap_is_idle(heap)) {
+        heap_idle(heap);
+        return;
+    }
+    /* Large and huge frees move the live figure by 128 KiB or more: the
+     * control region (arenactl, the daemon's view) hears of it at once, so
+     * a program whose last free is a large one shows 0 live. */
+    arena__heap_publish_live();
 }
 
 static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr)
@@ -496,13 +604,22 @@ static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr
     arena__counter_add(&heap->xlive, -(int64_t)span_usable(page, ptr));
     page->used = 0;
     arena__span_free(heap, page);
+    if (heap_is_idle(heap)) {
+        heap_idle(heap);
+        return;
+    }
     heap_tick(heap);
+    arena__heap_publish_live(); /* as free_huge() says */
 }
 
 /* A page that emptied or was full: page lists, then maybe segments. */
 static __attribute__((noinline)) void free_small_slow(arena__heap_t *heap, arena__page_t *page)
 {
     arena__page_free_slow(heap, page);
+    if (heap_is_idle(heap)) {
+        heap_idle(heap);
+        return;
+    }
     /* A segment that just emptied is given back now (parked, so
      * the daemon can take it), beyond the one spare: a thread
      * that frees everything and then blocks (the generator of
@@ -524,9 +641,10 @@ static inline void free_small_local(arena__heap_t *heap, arena__page_t *page, vo
     page->used--;
     arena__counter_add(&heap->xlive, -(int64_t)page->bsize);
     if (ARENA__UNLIKELY(page->used == 0 || page->in_full)) {
-        /* The only page of its class stays (no churn): skip the call. */
+        /* The only page of its class stays (no churn): skip the call,
+         * unless the heap may be idle (heap_idle()). */
         if (page->used != 0 || page->in_full || page->next != NULL ||
-            heap->queues[page->cls].first != page) {
+            heap->queues[page->cls].first != page || heap->idle_armed) {
             free_small_slow(heap, page);
         }
     }
@@ -563,6 +681,16 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
         live_sub_remote(page->kind == ARENA__PAGE_SMALL ? (int64_t)page->bsize
                                                         : (int64_t)span_usable(page, ptr));
         arena__page_free_remote(seg, page, ptr);
+        /* Objects of a thread that exited, freed here: nobody collects
+         * them until some heap adopts the abandoned segments, and a program
+         * that frees them and then waits would keep them resident. Every
+         * ABANDONED_FREES_ADOPT such frees, this heap adopts them all: the
+         * rest of the frees are local, and emptied segments go back. */
+        if (ARENA__UNLIKELY(heap != NULL &&
+                            ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == &heap_abandoned) &&
+            ++heap->abandoned_frees % ABANDONED_FREES_ADOPT == 0) {
+            (void)heap_adopt(heap);
+        }
         return;
     }
     arena__huge_t *h = (arena__huge_t *)hdr;

@@ -24,31 +24,37 @@
  * holds no lease and must not speak on the parent's connection; it asks the
  * daemon through a connection of its own, made on first need.
  *
- * Parking cache (DESIGN.md sections 5 and 6). A segment the heaps
- * give back (arena__region_give_back()) is not released: its lease is parked
- * (mapping PROT_NONE, state word PARKED) and the region waits in a small
- * process-wide cache. The daemon may take it at any moment without our help
- * (a stopped or blocked process loses it all the same); if it does not, the
- * next arena__region_acquire() of that size gets it back with a CAS and an
- * mprotect instead of a round trip. Unparked memory is not known to be zero.
- * Entries can disappear behind the cache's back (a LeaseReclaimed note, the
- * default trim's arena__conn_release_parked(), a disconnect): the unpark then
- * says ARENA_ERECLAIMED or -ENOENT and the entry is dropped, never unmapped
- * here (its address may be someone else's mapping by now).
+ * Parking cache (DESIGN.md sections 5 and 6). A region the heaps give back
+ * (arena__region_give_back(): an empty segment, or a freed huge object) is
+ * not released: its lease is parked (mapping PROT_NONE, state word PARKED)
+ * and the region waits in a process-wide cache. The daemon takes a parked
+ * lease back after its parked decay (parked_decay_ms, 1 s by default), or at
+ * once when a request does not fit, without our help (a stopped or blocked
+ * process loses it all the same); until then, the next
+ * arena__region_acquire() of that size gets it back with a CAS and an
+ * mprotect instead of a round trip and, for a huge block, without faulting
+ * its pages in again (glibc and tcmalloc keep freed large blocks mapped for
+ * the same reason; an allocator that returns and refaults them runs 3x
+ * slower on large-block workloads). A huge request takes the smallest entry
+ * that fits, at most an eighth larger; a segment only its exact size.
+ * Unparked memory is not known to be zero. Entries can disappear behind the
+ * cache's back (a LeaseReclaimed note, the default trim's
+ * arena__conn_release_parked(), a disconnect): the unpark then says
+ * ARENA_ERECLAIMED or -ENOENT and the entry is dropped, never unmapped here
+ * (its address may be someone else's mapping by now).
  *
- * The bound, PARK_CACHE_MAX segments (64 MiB): a parked lease keeps whatever
- * pages it still has resident until the daemon reclaims it (the daemon
- * punches only when it needs the memory), and it holds a lease slot. 64 MiB
- * covers the phase swings of a busy program (a burst of frees followed by a
- * burst of mallocs) while capping the resident memory a process keeps for
- * nobody; beyond it, segments are released as before (one round trip per
- * 4 MiB, small next to faulting 4 MiB back in, ~3.5 ms). Heaps purge a free
- * span after the decay time, so a segment parked by the purge tick or a trim
- * has no pages left anyway; one parked at once by a free keeps its pages for
- * a hot reuse, and arena__region_park_purge() (the heaps' purge tick, and
- * arena_trim) purges it once it has been parked for the decay time: a
- * parked mapping cannot be purged, so it is unparked, purged and parked
- * again, three system calls once per segment.
+ * The bound, PARK_CACHE_MAX entries and PARK_CACHE_BYTES (128 MiB): a
+ * parked lease keeps whatever pages it still has resident until the daemon
+ * takes it, and it holds a lease slot. The bound covers the phase swings of a
+ * busy program (a burst of frees followed by a burst of mallocs) within the
+ * decay window; a full cache releases its oldest entry, since the region
+ * given back now is the one most likely reused next. Heaps purge a free span
+ * after the decay time, so a segment parked by the purge tick or a trim has
+ * no pages left anyway; one parked at once by a free keeps its pages for a
+ * hot reuse, and arena__region_park_purge() (the heaps' purge tick, and
+ * arena_trim) purges it once it has been parked for the decay time if the
+ * daemon has not taken it by then: a parked mapping cannot be purged, so it
+ * is unparked, purged and parked again, three system calls once per region.
  *
  * Parked regions are not in the registry: the fork child handler copies
  * every registered shared region, and a PROT_NONE one cannot be read. The
@@ -77,7 +83,8 @@
 #include "alloc/internal.h"
 
 #define NODAEMON_RETRY_MS 3000u
-#define PARK_CACHE_MAX    16u /* segments: 64 MiB (see the head) */
+#define PARK_CACHE_MAX    64u                                /* entries (see the head) */
+#define PARK_CACHE_BYTES  ((int64_t)ARENA__PARK_CACHE_BYTES) /* bytes (see the head) */
 
 typedef struct reg_entry {
     arena__region_t region;
@@ -248,6 +255,29 @@ static arena_conn_t *park_default_conn(void)
  * connection was dropped), are forgotten; any other failure releases the
  * lease. Returns true and *ret_region (zeroed false: the pages are whatever
  * was left in them), false when nothing fits. */
+/* Which cache entry serves a region of size bytes aligned to align: the
+ * smallest one that fits, at most an eighth larger (a huge object never
+ * wastes more), the most recently parked among equals; a segment
+ * (ARENA__SEGMENT_SIZE) takes exactly its size. Returns the entry's index
+ * plus one, or 0 for none. reg_lock held. */
+static size_t park_pick(size_t size, size_t align)
+{
+    size_t slack = size == ARENA__SEGMENT_SIZE ? 0 : size / 8;
+    size_t best = 0, best_size = SIZE_MAX;
+    for (size_t i = park_len; i > 0; i--) {
+        const arena__region_t *r = &park_cache[i - 1].e.region;
+        if (r->size >= size && r->size - size <= slack && r->size < best_size &&
+            (uintptr_t)r->addr % align == 0) {
+            best = i;
+            best_size = r->size;
+            if (r->size == size) {
+                break;
+            }
+        }
+    }
+    return best;
+}
+
 static bool park_take(size_t size, size_t align, arena__region_t *ret_region)
 {
     if (atomic_load_explicit(&park_bytes, memory_order_relaxed) == 0) {
@@ -257,11 +287,7 @@ static bool park_take(size_t size, size_t align, arena__region_t *ret_region)
     arena_conn_t *def = park_default_conn();
     (void)pthread_mutex_lock(&reg_lock);
     for (;;) {
-        size_t i = park_len;
-        while (i > 0 && (park_cache[i - 1].e.region.size != size ||
-                         (uintptr_t)park_cache[i - 1].e.region.addr % align != 0)) {
-            i--;
-        }
+        size_t i = park_pick(size, align);
         if (i == 0) {
             break;
         }
@@ -343,8 +369,7 @@ int arena__region_acquire(size_t size, size_t align, arena__region_t *ret_region
         (align & (align - 1)) != 0) {
         return -EINVAL;
     }
-    if (size == ARENA__SEGMENT_SIZE && align <= ARENA__SEGMENT_SIZE &&
-        park_take(size, align, ret_region)) {
+    if (park_take(size, align, ret_region)) {
         return 0;
     }
     bool fallback = fallback_allowed();
@@ -416,16 +441,39 @@ int arena__region_release(const arena__region_t *region)
     return r;
 }
 
+/* Releases a parked lease taken out of the cache (reg_lock not held: a
+ * daemon call). The connection unparks it first, or learns that the daemon
+ * took it: then there is nothing to give back. True when it was released. */
+static bool park_release_entry(const reg_entry_t *e)
+{
+    arena_lease_t lease = lease_of(&e->region);
+    call_depth++;
+    int r = arena_release(e->conn, &lease);
+    call_depth--;
+    return r == 0;
+}
+
 int arena__region_give_back(const arena__region_t *region)
 {
     if (region == NULL || region->addr == NULL) {
         return -EINVAL;
     }
-    if (region->size == ARENA__SEGMENT_SIZE && !region->anonymous) {
+    if (!region->anonymous && (int64_t)region->size <= PARK_CACHE_BYTES / 2) {
         arena_conn_t *def = park_default_conn();
         (void)pthread_mutex_lock(&reg_lock);
-        reg_entry_t e;
-        if (park_len < PARK_CACHE_MAX && reg_take_locked(region->addr, &e)) {
+        reg_entry_t e, oldest[PARK_CACHE_MAX];
+        size_t evicted = 0;
+        if (reg_take_locked(region->addr, &e)) {
+            /* A full cache makes room by its oldest entries: the region given
+             * back now is the one most likely reused next. They are released
+             * below, outside the lock (daemon calls). */
+            while (park_len > 0 && (park_len == PARK_CACHE_MAX ||
+                                    atomic_load_explicit(&park_bytes, memory_order_relaxed) +
+                                            (int64_t)e.region.size >
+                                        PARK_CACHE_BYTES)) {
+                oldest[evicted++] = park_cache[0].e;
+                park_entry_forget(0);
+            }
             int r = -ENOTSUP;
             arena_conn_t *conn = e.conn != NULL ? e.conn : def;
             if (!e.region.anonymous && conn != NULL) {
@@ -447,6 +495,9 @@ int arena__region_give_back(const arena__region_t *region)
                 }
                 arena__atomic_add_relaxed(&park_bytes, (int64_t)e.region.size);
                 (void)pthread_mutex_unlock(&reg_lock);
+                for (size_t k = 0; k < evicted; k++) {
+                    (void)park_release_entry(&oldest[k]);
+                }
                 return 0;
             }
             /* Not parked (no control region, a copy in a fork child, ...):
@@ -455,6 +506,9 @@ int arena__region_give_back(const arena__region_t *region)
             (void)reg_add_locked(&e.region, e.conn);
         }
         (void)pthread_mutex_unlock(&reg_lock);
+        for (size_t k = 0; k < evicted; k++) {
+            (void)park_release_entry(&oldest[k]);
+        }
     }
     return arena__region_release(region);
 }
@@ -471,13 +525,7 @@ long long arena__region_park_release(void)
         reg_entry_t e = park_cache[park_len - 1].e;
         park_entry_forget(park_len - 1);
         (void)pthread_mutex_unlock(&reg_lock);
-        arena_lease_t lease = lease_of(&e.region);
-        call_depth++;
-        /* A parked lease: the connection unparks it first (or learns that
-         * the daemon took it: then there is nothing to give back). */
-        int r = arena_release(e.conn, &lease);
-        call_depth--;
-        if (r == 0) {
+        if (park_release_entry(&e)) {
             total += (long long)e.region.size;
         }
     }

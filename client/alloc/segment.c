@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc/internal.h"
 
@@ -118,6 +119,15 @@ void arena__segment_unlock(void)
     (void)pthread_mutex_unlock(&meta_lock);
 }
 
+/* Where the discardable part of segment metadata starts: the first page
+ * boundary after the xremote bitmap (metadata is mmap'd, so page-aligned). */
+static size_t meta_tail_offset(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t end = offsetof(arena__segment_t, xremote) + sizeof(((arena__segment_t *)0)->xremote);
+    return (end + page - 1) & ~(page - 1);
+}
+
 static arena__segment_t *segment_meta_get(void)
 {
     arena__segment_t *seg = NULL;
@@ -143,8 +153,9 @@ static arena__segment_t *segment_meta_get(void)
          * which the owner's collection skips. */
         size_t off = offsetof(arena__segment_t, xremote);
         size_t end = off + sizeof(seg->xremote);
+        size_t tail = seg->meta_tail_zero ? meta_tail_offset() : sizeof(*seg);
         memset(seg, 0, off);
-        memset((char *)seg + end, 0, sizeof(*seg) - end);
+        memset((char *)seg + end, 0, tail - end);
         for (size_t w = 0; w < ARENA__SEG_WORDS; w++) {
             ARENA__ATOMIC_STORE_RELAXED(&seg->xremote[w], 0);
         }
@@ -154,6 +165,13 @@ static arena__segment_t *segment_meta_get(void)
 
 static void segment_meta_put(arena__segment_t *seg)
 {
+    /* The page records and span map (90 KiB) go back to the kernel while the
+     * metadata waits for reuse: a program that freed everything keeps no
+     * allocator metadata resident either. The first page stays (the free
+     * list link, and the xremote bits a late remote free may still set). */
+    size_t tail = meta_tail_offset();
+    seg->meta_tail_zero =
+        tail < sizeof(*seg) && madvise((char *)seg + tail, sizeof(*seg) - tail, MADV_DONTNEED) == 0;
     (void)pthread_mutex_lock(&meta_lock);
     seg->abandoned_next = meta_free_segs;
     meta_free_segs = seg;
@@ -324,6 +342,9 @@ void arena__huge_release(arena__huge_t *h)
     (void)arena__map_set(h->hdr.base, h->hdr.size, NULL);
     arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)h->hdr.size);
     arena__atomic_add_relaxed(&arena__stat_leases, -1);
-    (void)arena__region_release(&h->hdr.region);
+    /* Parked for reuse within the decay window (a huge block freed and
+     * allocated again does not fault its pages back in); the daemon takes
+     * it back after its parked decay, or the cache evicts it. */
+    (void)arena__region_give_back(&h->hdr.region);
     huge_meta_put(h);
 }

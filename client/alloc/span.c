@@ -20,8 +20,10 @@
  * others are given back at once: parked (region.c), so the daemon can take
  * them at any moment and a later segment reuses them without a round trip.
  * The spare itself is given back by the purge tick once it has been empty
- * for the decay time (arena__heap_release_idle()), and by any trim: a thread
- * that frees everything and then blocks keeps nothing active for long.
+ * for the decay time (arena__heap_release_idle()), by any trim, and by the
+ * heap's idle action when a heap that grew shrinks back
+ * (arena__heap_release_all(), heap.c): a thread that frees everything and
+ * then blocks keeps nothing active for long.
  *
  * The zero[] bitmap tracks slices known to read as zero (fresh zeroed memory
  * or purged), so calloc can skip the memset of large objects.
@@ -222,8 +224,12 @@ arena__page_t *arena__span_alloc(arena__heap_t *heap, uint32_t n, uint8_t kind, 
         seg->prev = NULL;
         if (heap->segments != NULL) {
             heap->segments->prev = seg;
+            /* A second segment: when this heap holds nothing again, it
+             * gives everything back at once (heap.c, heap_idle()). */
+            heap->idle_armed = true;
         }
         heap->segments = seg;
+        heap->segment_count++;
         p = &seg->pages[0];
         arena__span_bin_insert(heap, p);
     }
@@ -349,6 +355,7 @@ static size_t segment_give_back(arena__heap_t *heap, arena__segment_t *seg)
     if (seg->next != NULL) {
         seg->next->prev = seg->prev;
     }
+    heap->segment_count--;
     size_t size = seg->hdr.size;
     if (heap->free_seg == seg) {
         /* Not needed for safety (the free path checks xowner, which the
@@ -372,6 +379,20 @@ size_t arena__heap_release_empty(arena__heap_t *heap, uint32_t keep)
         seg = next;
     }
     return total;
+}
+
+size_t arena__heap_release_all(arena__heap_t *heap)
+{
+    arena__segment_t *last = NULL;
+    for (arena__segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
+        if (seg->is_empty) {
+            last = seg;
+        }
+    }
+    if (last != NULL && last->pages[0].dirty) {
+        (void)span_purge(&last->pages[0]);
+    }
+    return arena__heap_release_empty(heap, 0);
 }
 
 size_t arena__heap_release_idle(arena__heap_t *heap, uint64_t now_ms)

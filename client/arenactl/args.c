@@ -38,7 +38,8 @@ static int args_u64(const char *s, uint64_t *ret)
 static int args_value(const arena__ctl_option_t *o, const char *v, arena__ctl_args_t *a)
 {
     const unsigned valued = ARENA__CTL_OPT_SOCKET | ARENA__CTL_OPT_CLIENT | ARENA__CTL_OPT_BYTES |
-                            ARENA__CTL_OPT_SINCE | ARENA__CTL_OPT_INTERVAL | ARENA__CTL_OPT_COUNT;
+                            ARENA__CTL_OPT_SINCE | ARENA__CTL_OPT_INTERVAL | ARENA__CTL_OPT_COUNT |
+                            ARENA__CTL_OPT_UID | ARENA__CTL_OPT_WIDTH;
     if ((o->bit & valued) && !v)
         return -EINVAL; /* getopt gives each option that takes a value one */
     switch (o->bit) {
@@ -69,6 +70,21 @@ static int args_value(const arena__ctl_option_t *o, const char *v, arena__ctl_ar
         return 0;
     case ARENA__CTL_OPT_COUNT:
         return args_u64(v, &a->count) < 0 || a->count == 0 ? -EINVAL : 0;
+    case ARENA__CTL_OPT_UID: {
+        uint64_t uid;
+        if (args_u64(v, &uid) < 0 || uid >= UINT32_MAX)
+            return -EINVAL; /* (uid_t)-1 is no uid */
+        a->has_uid = true;
+        a->uid = (uint32_t)uid;
+        return 0;
+    }
+    case ARENA__CTL_OPT_WIDTH: {
+        uint64_t w;
+        if (args_u64(v, &w) < 0 || w < ARENA__CTL_MAP_WIDTH_MIN || w > ARENA__CTL_MAP_WIDTH_MAX)
+            return -EINVAL;
+        a->width = (unsigned)w;
+        return 0;
+    }
     default:
         return 0; /* --help, --version: flags the caller handles */
     }

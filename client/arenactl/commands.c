@@ -34,6 +34,10 @@ const arena__ctl_option_t arena__ctl_options[] = {
     {"once", NULL, "print one frame and exit (same as --count 1)", NULL, ARENA__CTL_OPT_ONCE, 0},
     {"count", "N", "print N frames and exit", "--count needs a number of frames (1 or more)",
      ARENA__CTL_OPT_COUNT, 0},
+    {"uid", "UID", "only the pool of this uid (default: every pool you may see)",
+     "--uid needs a numeric uid", ARENA__CTL_OPT_UID, 0},
+    {"width", "N", "cells per row, 8 to 1024 (default: the terminal's width, else 80 columns)",
+     "--width needs a number of cells from 8 to 1024", ARENA__CTL_OPT_WIDTH, 0},
 };
 const size_t arena__ctl_noptions = sizeof(arena__ctl_options) / sizeof(arena__ctl_options[0]);
 
@@ -83,7 +87,18 @@ const arena__ctl_command_t arena__ctl_commands[] = {
      "pressure notifications) after sequence number SEQ (default 0: all the\n"
      "daemon still has), with the client's holding and fair share at the time.\n"
      "Privileged callers only.\n"},
-    /* `map` (a picture of each pool's heap) gets its row here. */
+    {"map", ARENA__CTL_MAP, ARENA__CTL_OPT_UID | ARENA__CTL_OPT_WIDTH, NULL, false,
+     arena__ctl_run_map, "a picture of each pool heap: leased by whom, parked, dirty, free",
+     "Draws each pool heap (one per uid) as rows of cells, high addresses at the\n"
+     "top, each cell showing what holds most of its bytes: a letter per client for\n"
+     "its leases (named under the picture), '=' parked, '~' dirty (released, waiting\n"
+     "for its punch), '.' free, '!' held for a client of a previous arenad. Small\n"
+     "leases are carved from the top of the heap, large ones from the bottom.\n"
+     "Under each picture: size, leased, parked, dirty and free bytes, the largest\n"
+     "free extent and the fragmentation (1 - largest free / free).\n"
+     "Another user's pool: root, the daemon's user or the admin group only.\n"
+     "With --json: the pools, their extents (offset, length, state, client_id),\n"
+     "the figures and the clients, as one JSON document.\n"},
     {"help", ARENA__CTL_HELP, 0, "[COMMAND]", true, arena__ctl_run_help,
      "this text, or one command's",
      "Prints the list of commands, or what COMMAND does and takes.\n"},

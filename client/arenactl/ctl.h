@@ -37,6 +37,7 @@ typedef enum arena__ctl_cmd {
     ARENA__CTL_SHARES,
     ARENA__CTL_EVENTS,
     ARENA__CTL_COMPLETION,
+    ARENA__CTL_MAP,
 } arena__ctl_cmd_t;
 
 /* One bit per option; every command takes the global ones. */
@@ -51,6 +52,8 @@ enum {
     ARENA__CTL_OPT_INTERVAL = 1u << 7,
     ARENA__CTL_OPT_ONCE = 1u << 8,
     ARENA__CTL_OPT_COUNT = 1u << 9,
+    ARENA__CTL_OPT_UID = 1u << 10,
+    ARENA__CTL_OPT_WIDTH = 1u << 11,
 };
 #define ARENA__CTL_OPT_GLOBAL                                                                      \
     (ARENA__CTL_OPT_SOCKET | ARENA__CTL_OPT_JSON | ARENA__CTL_OPT_HELP | ARENA__CTL_OPT_VERSION)
@@ -67,6 +70,9 @@ typedef struct arena__ctl_args {
     double interval;    /* top: seconds between frames */
     uint64_t count;     /* top: frames to print, 0 = until q */
     const char *word;   /* the command's argument (completion: the shell), or NULL */
+    bool has_uid;       /* map: --uid given */
+    uint32_t uid;       /* map: the pool of this uid */
+    unsigned width;     /* map: cells per row, 0: fill the terminal */
 } arena__ctl_args_t;
 
 /* What a command does: 0, or a negative code (a daemon command's is reported
@@ -218,6 +224,30 @@ int arena__ctl_run_metrics(arena_conn_t *conn, const arena__ctl_args_t *a, FILE 
 int arena__ctl_run_top(arena_conn_t *conn, const arena__ctl_args_t *a, FILE *out, FILE *err);
 int arena__ctl_run_shares(arena_conn_t *conn, const arena__ctl_args_t *a, FILE *out, FILE *err);
 int arena__ctl_run_events(arena_conn_t *conn, const arena__ctl_args_t *a, FILE *out, FILE *err);
+
+/* ---- map.c: `arenactl map`, each pool heap drawn in the terminal -------------- */
+
+#define ARENA__CTL_MAP_WIDTH_MIN 8u /* cells per row */
+#define ARENA__CTL_MAP_WIDTH_MAX 1024u
+#define ARENA__CTL_MAP_ROWS      16u /* rows at most; fewer when the heap has fewer granules */
+
+typedef struct arena__ctl_map_args {
+    bool by_uid; /* false: every pool the daemon lets the caller see */
+    uint32_t uid;
+    unsigned width; /* cells per row; 0: fill the terminal's columns (else 80) */
+} arena__ctl_map_args_t;
+
+/* Fetches the heap map and the clients' names through conn and prints the
+ * picture (or, with json, one JSON document with every pool's extents and
+ * figures) to out. Returns 0, or a negative code: -EPERM (another user's
+ * uid), -ENOENT (no pool of that uid), -EINVAL (width out of range),
+ * ARENA_EPROTOCOL (the daemon's extents do not tile a heap), -ENOMEM, the
+ * connection's codes (its text in arena__conn_last_error()). */
+int arena__ctl_map(arena_conn_t *conn, const arena__ctl_map_args_t *args, bool json, FILE *out);
+
+/* `arenactl map` (commands.c's handler): arena__ctl_map() with the parsed
+ * --uid, --width and --json. */
+int arena__ctl_run_map(arena_conn_t *conn, const arena__ctl_args_t *a, FILE *out, FILE *err);
 
 /* `arenactl shares`: per client leased, live, parked, fair share, weight and
  * waiting requests, as a table or one JSON document {"clients":[...]}.

@@ -283,3 +283,74 @@ void arena__admin_text_free(arena__admin_text_t *text)
     if (text)
         (void)munmap(text, text->map_size);
 }
+/* ---- heap map ------------------------------------------------------------------ */
+
+static int admin_on_map(void *ctx, const arena__msg_t *reply)
+{
+    arena__admin_map_t **out = ctx;
+    size_t np = reply->u.map_reply.count, ne = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (reply->u.map_reply.pools[i].count > SIZE_MAX / 2 - ne)
+            return -ENOMEM;
+        ne += reply->u.map_reply.pools[i].count;
+    }
+    if (np > (SIZE_MAX / 2) / sizeof(arena__admin_map_pool_t))
+        return -ENOMEM;
+    size_t size;
+    arena__admin_map_t *m = admin_map(sizeof(*m) + np * sizeof(arena__admin_map_pool_t), ne,
+                                      sizeof(arena__admin_map_extent_t), &size);
+    if (!m)
+        return -ENOMEM;
+    m->map_size = size;
+    m->count = np;
+    m->pools_omitted = reply->u.map_reply.pools_omitted;
+    arena__admin_map_extent_t *e = (arena__admin_map_extent_t *)(void *)&m->pools[np];
+    for (size_t i = 0; i < np; i++) {
+        const arena__wire_map_pool_t *p = &reply->u.map_reply.pools[i];
+        m->pools[i] = (arena__admin_map_pool_t){
+            .uid = p->uid,
+            .pool = p->pool,
+            .heap_size = p->heap_size,
+            .granule = p->granule,
+            .leased_bytes = p->leased_bytes,
+            .parked_bytes = p->parked_bytes,
+            .dirty_bytes = p->dirty_bytes,
+            .free_bytes = p->free_bytes,
+            .held_bytes = p->held_bytes,
+            .largest_free = p->largest_free,
+            .extents_total = p->extents_total,
+            .coalesced = p->coalesced,
+            .count = p->count,
+            .extents = e,
+        };
+        for (size_t j = 0; j < p->count; j++, e++)
+            *e = (arena__admin_map_extent_t){p->extents[j].offset, p->extents[j].length,
+                                             p->extents[j].state, p->extents[j].client_id};
+    }
+    *out = m;
+    return 0;
+}
+
+int arena__admin_map(arena_conn_t *conn, bool by_uid, uint32_t uid, arena__admin_map_t **ret_map)
+{
+    if (!ret_map)
+        return -EINVAL;
+    int r = admin_conn(&conn);
+    if (r < 0)
+        return r;
+    arena__admin_map_t *m = NULL;
+    arena__msg_t req = {.kind = ARENA__MSG_MAP};
+    req.u.map.uid = uid;
+    req.u.map.by_uid = by_uid;
+    r = arena__conn_call(conn, &req, ARENA__MSG_MAP_REPLY, admin_on_map, &m);
+    if (r < 0)
+        return r;
+    *ret_map = m;
+    return 0;
+}
+
+void arena__admin_map_free(arena__admin_map_t *map)
+{
+    if (map)
+        (void)munmap(map, map->map_size);
+}

@@ -173,6 +173,7 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
     Arena__V1__UnshareReply unshare_reply = ARENA__V1__UNSHARE_REPLY__INIT;
     Arena__V1__LeaseClaim claim_items[ARENA__CLAIM_BATCH];
     Arena__V1__LeaseClaim *claim_ptrs[ARENA__CLAIM_BATCH];
+    Arena__V1__MapRequest map = ARENA__V1__MAP_REQUEST__INIT;
 
     env.request_id = msg->request_id;
     switch (msg->kind) {
@@ -337,6 +338,12 @@ long arena__wire_encode(const arena__msg_t *msg, uint8_t *buf, size_t cap)
         env.body_case = ARENA__V1__ENVELOPE__BODY_CLAIM;
         env.claim = &claim;
         break;
+    case ARENA__MSG_MAP:
+        map.uid = msg->u.map.uid;
+        map.by_uid = msg->u.map.by_uid;
+        env.body_case = ARENA__V1__ENVELOPE__BODY_MAP;
+        env.map = &map;
+        break;
     case ARENA__MSG_ERROR:
         error.code = (Arena__V1__ErrorCode)msg->u.error.code;
         error.message = wire_str(msg->u.error.message);
@@ -449,6 +456,44 @@ static int wire_decode_claims(const Arena__V1__ClaimReply *r, arena__scratch_t *
     }
     out->u.claim_reply.count = r->n_results;
     out->u.claim_reply.results = v;
+    return 0;
+}
+
+static int wire_decode_map(const Arena__V1__MapReply *r, arena__scratch_t *scratch, arena__msg_t *m)
+{
+    arena__wire_map_pool_t *pools = wire_array(scratch, r->n_pools, sizeof(*pools));
+    if (r->n_pools > 0 && !pools)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_pools; i++) {
+        const Arena__V1__PoolMap *p = r->pools[i];
+        arena__wire_map_extent_t *v = wire_array(scratch, p->n_extents, sizeof(*v));
+        if (p->n_extents > 0 && !v)
+            return -ENOMEM;
+        for (size_t j = 0; j < p->n_extents; j++) {
+            const Arena__V1__MapExtent *e = p->extents[j];
+            v[j] =
+                (arena__wire_map_extent_t){e->offset, e->length, (uint32_t)e->state, e->client_id};
+        }
+        pools[i] = (arena__wire_map_pool_t){
+            .uid = p->uid,
+            .pool = p->pool,
+            .heap_size = p->heap_size,
+            .granule = p->granule,
+            .leased_bytes = p->leased_bytes,
+            .parked_bytes = p->parked_bytes,
+            .dirty_bytes = p->dirty_bytes,
+            .free_bytes = p->free_bytes,
+            .held_bytes = p->held_bytes,
+            .largest_free = p->largest_free,
+            .extents_total = p->extents_total,
+            .coalesced = p->coalesced,
+            .count = p->n_extents,
+            .extents = v,
+        };
+    }
+    m->u.map_reply.count = r->n_pools;
+    m->u.map_reply.pools = pools;
+    m->u.map_reply.pools_omitted = r->pools_omitted;
     return 0;
 }
 
@@ -599,6 +644,14 @@ static int wire_convert(const Arena__V1__Envelope *env, arena__scratch_t *scratc
     case ARENA__V1__ENVELOPE__BODY_CLAIM_REPLY:
         m->kind = ARENA__MSG_CLAIM_REPLY;
         return wire_decode_claims(env->claim_reply, scratch, m);
+    case ARENA__V1__ENVELOPE__BODY_MAP:
+        m->kind = ARENA__MSG_MAP;
+        m->u.map.uid = env->map->uid;
+        m->u.map.by_uid = env->map->by_uid;
+        return 0;
+    case ARENA__V1__ENVELOPE__BODY_MAP_REPLY:
+        m->kind = ARENA__MSG_MAP_REPLY;
+        return wire_decode_map(env->map_reply, scratch, m);
     case ARENA__V1__ENVELOPE__BODY_ERROR:
         m->kind = ARENA__MSG_ERROR;
         m->u.error.code = (int)env->error->code;

@@ -41,12 +41,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -215,7 +217,9 @@ PRELOAD_EXPORT void *malloc(size_t size)
  * ignored. */
 PRELOAD_EXPORT void free(void *ptr)
 {
-    if (!ptr || boot_owns(ptr) || !arena__heap_owns(ptr))
+    /* arena__heap_free() ignores NULL and pointers it does not own itself
+     * (its slow path looks the pointer up once), so no lookup here. */
+    if (unlikely(boot_owns(ptr)))
         return;
     arena__heap_free(ptr);
 }
@@ -339,4 +343,99 @@ PRELOAD_EXPORT size_t malloc_usable_size(void *ptr)
     if (boot_owns(ptr))
         return boot_size(ptr);
     return arena__heap_usable_size(ptr);
+}
+
+/* ---- glibc's malloc introspection, with this allocator's figures ------------------ */
+
+/* malloc_trim(3): gives every free page and empty lease back now -- free page
+ * runs purged, empty segments and freed huge blocks parked (arena_trim()),
+ * then the parking cache released to the daemon, so the machine has the
+ * memory at once. pad is ignored (nothing is kept at a heap top). Returns 1
+ * when memory was given back, 0 otherwise. */
+PRELOAD_EXPORT int malloc_trim(size_t pad)
+{
+    (void)pad;
+    if (!preload_enter())
+        return 0;
+    long long trimmed = arena__heap_trim();
+    long long released = arena__region_park_release();
+    return trimmed > 0 || released > 0;
+}
+
+/* The figures of mallinfo2() and malloc_stats(): leases held (active),
+ * live bytes of the malloc family, parked and purged bytes, leases. */
+static arena_stats_t preload_stats(void)
+{
+    arena_stats_t st = {0};
+    if (preload_enter())
+        (void)arena__heap_stats(&st);
+    return st;
+}
+
+/* mallinfo2(3), with this allocator's meaning: arena and hblkhd are the
+ * bytes of leases held (segments and huge blocks), hblks their count,
+ * uordblks the live bytes, fordblks what the held leases have free
+ * (arena - uordblks), keepcost the parked bytes a malloc_trim() gives back
+ * at once; the others are 0. */
+PRELOAD_EXPORT struct mallinfo2 mallinfo2(void)
+{
+    arena_stats_t st = preload_stats();
+    struct mallinfo2 mi = {0};
+    mi.arena = st.leased_bytes;
+    mi.hblks = st.lease_count;
+    mi.hblkhd = st.leased_bytes;
+    mi.uordblks = st.live_bytes;
+    mi.fordblks = st.leased_bytes > st.live_bytes ? st.leased_bytes - st.live_bytes : 0;
+    mi.keepcost = st.parked_bytes;
+    return mi;
+}
+
+/* mallinfo(3): mallinfo2() in ints, clamped (glibc's own wraps). */
+PRELOAD_EXPORT struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo mi = {0};
+#define PRELOAD_CLAMP(v) ((v) > (size_t)INT_MAX ? INT_MAX : (int)(v))
+    mi.arena = PRELOAD_CLAMP(m2.arena);
+    mi.hblks = PRELOAD_CLAMP(m2.hblks);
+    mi.hblkhd = PRELOAD_CLAMP(m2.hblkhd);
+    mi.uordblks = PRELOAD_CLAMP(m2.uordblks);
+    mi.fordblks = PRELOAD_CLAMP(m2.fordblks);
+    mi.keepcost = PRELOAD_CLAMP(m2.keepcost);
+#undef PRELOAD_CLAMP
+    return mi;
+}
+
+/* malloc_stats(3): the figures on stderr, in glibc's layout where the
+ * meaning matches (system bytes: leased; in use bytes: live), with
+ * write(2) (stdio could allocate). */
+PRELOAD_EXPORT void malloc_stats(void)
+{
+    arena_stats_t st = preload_stats();
+    char text[512];
+    int n = snprintf(text, sizeof(text),
+                     "Arena 0:\n"
+                     "system bytes     = %10llu\n"
+                     "in use bytes     = %10llu\n"
+                     "Total (incl. mmap):\n"
+                     "system bytes     = %10llu\n"
+                     "in use bytes     = %10llu\n"
+                     "max mmap regions = %10llu\n"
+                     "max mmap bytes   = %10llu\n"
+                     "parked bytes     = %10llu\n"
+                     "purged bytes     = %10llu\n",
+                     (unsigned long long)st.leased_bytes, (unsigned long long)st.live_bytes,
+                     (unsigned long long)st.leased_bytes, (unsigned long long)st.live_bytes,
+                     (unsigned long long)st.lease_count, (unsigned long long)st.leased_bytes,
+                     (unsigned long long)st.parked_bytes, (unsigned long long)st.purged_bytes);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(STDERR_FILENO, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        off += (size_t)w;
+    }
 }

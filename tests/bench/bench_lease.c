@@ -7,7 +7,7 @@
  *
  *   bench-lease [--seconds S] [--size BYTES] [--clients LIST]
  *
- * Starts its own arenad on a temporary socket (the integration harness) and
+ * Starts its own arenad on a temporary socket (the tests' daemon fixture) and
  * always stops it. Each client process connects, warms up, waits at a
  * barrier, then leases and releases for S seconds (default 1), recording
  * every call's latency into shared memory; the parent merges them. Prints a
@@ -31,13 +31,13 @@
 
 #include "arena.h"
 #include "fdpass.h"
-#include "harness.h"
+#include "daemon.h"
 #include "size.h"
 
 #define MAX_SAMPLES_TOTAL (4u * 1024u * 1024u)
 #define MAX_LEVELS        8
 
-static harness_daemon_t bench_daemon;
+static arena_test_daemon_t bench_daemon;
 
 static uint64_t now_ns(void)
 {
@@ -262,7 +262,7 @@ static int run_level(unsigned clients, size_t size, double seconds, level_result
 static void stop_daemon(void)
 {
     if (bench_daemon.pid > 0)
-        (void)harness_daemon_stop(&bench_daemon);
+        (void)arena_test_daemon_stop(&bench_daemon);
 }
 
 static void on_signal(int sig)
@@ -322,7 +322,7 @@ int main(int argc, char **argv)
 
     (void)signal(SIGPIPE, SIG_IGN);
     const char *const args[] = {"--budget", "1G", NULL};
-    int r = harness_daemon_start(&bench_daemon, args);
+    int r = arena_test_daemon_start(&bench_daemon, NULL, args);
     if (r < 0) {
         (void)fprintf(stderr, "bench-lease: cannot start arenad: %s\n", arena_strerror(r));
         return 1;

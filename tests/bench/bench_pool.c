@@ -57,7 +57,7 @@
 #endif
 
 #include "arena.h"
-#include "harness.h"
+#include "daemon.h"
 
 #define RING        1000
 #define HIST_NS_MAX 100000 /* latency histogram: 1 ns buckets up to 100 us */
@@ -574,7 +574,7 @@ static void fmt(char *buf, size_t len, bool ok, double v)
 int main(int argc, char **argv)
 {
     char self[PATH_MAX], dir[PATH_MAX];
-    harness_daemon_t d = {0};
+    arena_test_daemon_t d = {0};
     bool own_daemon = false;
 
     for (int i = 1; i < argc; i++)
@@ -594,7 +594,7 @@ int main(int argc, char **argv)
 
     if (!getenv("ARENAD_SOCKET")) {
         const char *const args[] = {"--budget", "4G", NULL};
-        int r = harness_daemon_start(&d, args);
+        int r = arena_test_daemon_start(&d, NULL, args);
         if (r < 0) {
             fprintf(stderr, "bench-pool: cannot start arenad: %s\n", strerror(-r));
             return 1;
@@ -631,7 +631,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench-pool: %s run failed\n", res[i].name);
     }
     if (own_daemon)
-        (void)harness_daemon_stop(&d);
+        (void)arena_test_daemon_stop(&d);
 
     printf("bench-pool%s: ns per operation; p50/p99/p99.9: single free+malloc pairs timed\n"
            "with rdtsc (its own cost subtracted; the TSC steps about 10 ns on a VM)\n",

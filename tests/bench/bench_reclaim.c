@@ -4,7 +4,7 @@
  * needs sits parked in another process that is stopped (SIGSTOP), next to
  * the plain lease latency when memory is free.
  *
- * A private arenad (tests/integration harness) with a budget of
+ * A private arenad (tests/lib/daemon.h) with a budget of
  * LEASES x SIZE. A generator process leases the whole budget, writes every
  * page, parks every lease and is stopped. The benchmark then asks for one
  * lease at a time: each request fits only once the daemon takes one parked
@@ -36,12 +36,12 @@
 
 #include "arena.h"
 #include "bench_stats.h"
-#include "harness.h"
+#include "daemon.h"
 
 #define LEASES 16
 #define SIZE   ((size_t)4 * 1024 * 1024)
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 static pid_t generator;
 
 static void cleanup(void)
@@ -52,7 +52,7 @@ static void cleanup(void)
         generator = 0;
     }
     if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
+        (void)arena_test_daemon_stop(&daemon_);
 }
 
 static void die(const char *what, int r)
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
     /* BENCH_RECLAIM_LOG=debug shows the daemon's punches on stderr. */
     const char *log = getenv("BENCH_RECLAIM_LOG");
     const char *const args[] = {"--budget", budget, "--log-level", log ? log : "warn", NULL};
-    int r = harness_daemon_start(&daemon_, args);
+    int r = arena_test_daemon_start(&daemon_, NULL, args);
     if (r < 0)
         die("cannot start arenad", r);
     (void)atexit(cleanup);

@@ -25,7 +25,7 @@
 #include "admin.h"
 #include "arena.h"
 #include "bench_stats.h"
-#include "harness.h"
+#include "daemon.h"
 #include "conn.h"
 
 int main(int argc, char **argv)
@@ -41,14 +41,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [--leases N] [--rounds R]\n", argv[0]);
         return 2;
     }
-    char cfg[] = "/tmp/bench-restart-XXXXXX";
-    int cfd = mkstemp(cfg);
-    if (cfd < 0 || write(cfd, "restart_grace_ms = 200\n", 23) != 23)
-        return 1;
-    (void)close(cfd);
-    const char *const args[] = {"--budget", "2G", "--config", cfg, NULL};
-    harness_daemon_t d;
-    if (harness_daemon_start(&d, args) != 0) {
+    const char *const args[] = {"--budget", "2G", NULL};
+    arena_test_daemon_t d;
+    if (arena_test_daemon_start(&d, "restart_grace_ms = 200\n", args) != 0) {
         fprintf(stderr, "bench-restart: cannot start arenad\n");
         return 1;
     }
@@ -63,7 +58,7 @@ int main(int argc, char **argv)
     }
     if (r != 0) {
         fprintf(stderr, "bench-restart: lease: %s\n", arena_strerror(r));
-        harness_daemon_stop(&d);
+        arena_test_daemon_stop(&d);
         return 1;
     }
     double *took = calloc((size_t)rounds, sizeof(double));
@@ -71,7 +66,7 @@ int main(int argc, char **argv)
     double rtt = 0;
     printf("%6s %12s %14s\n", "round", "reattach_ms", "claims");
     for (int k = 0; k < rounds; k++) {
-        if (harness_daemon_restart(&d, SIGKILL, args) != 0) {
+        if (arena_test_daemon_restart(&d, SIGKILL, args) != 0) {
             fprintf(stderr, "bench-restart: restart failed\n");
             return 1;
         }
@@ -107,8 +102,7 @@ int main(int argc, char **argv)
            "status_rtt_us=%.1f\n",
            leases, p50, max, (double)leases / (p50 / 1e3), rtt / rounds);
     arena_disconnect(conn);
-    harness_daemon_stop(&d);
-    (void)unlink(cfg);
+    arena_test_daemon_stop(&d);
     free(took);
     free(held);
     return 0;

@@ -6,7 +6,7 @@
  *
  *   bench-share [--quick] [--rounds N]
  *
- * Starts its own arenad on a temporary socket (the integration harness) and
+ * Starts its own arenad on a temporary socket (tests/lib's daemon.c) and
  * a consumer process that it drives over a socketpair. Measures:
  *   - latency: one lease round trip (arena_lease of 64 KiB) as the yardstick,
  *     and share + attach of a 64 MiB lease: arena_share in the owner, the
@@ -38,23 +38,23 @@
 
 #include "arena.h"
 #include "bench_stats.h"
+#include "daemon.h"
 #include "fdpass.h"
-#include "harness.h"
 
 #define MiB ((size_t)1 << 20)
 
-static harness_daemon_t bench_daemon;
+static arena_test_daemon_t bench_daemon;
 
 static void stop_daemon(void)
 {
     if (bench_daemon.pid > 0)
-        (void)harness_daemon_stop(&bench_daemon);
+        (void)arena_test_daemon_stop(&bench_daemon);
 }
 
 static void on_signal(int sig)
 {
     (void)sig;
-    _exit(1); /* the daemon dies with us (PR_SET_PDEATHSIG in the harness) */
+    _exit(1); /* the daemon dies with us (PR_SET_PDEATHSIG in tests/lib/daemon.c) */
 }
 
 static uint64_t now_ns(void)
@@ -318,7 +318,7 @@ int main(int argc, char **argv)
 
     (void)signal(SIGPIPE, SIG_IGN);
     const char *const args[] = {"--budget", "3G", NULL};
-    int r = harness_daemon_start(&bench_daemon, args);
+    int r = arena_test_daemon_start(&bench_daemon, NULL, args);
     if (r < 0) {
         (void)fprintf(stderr, "bench-share: cannot start arenad: %s\n", arena_strerror(r));
         return 1;

@@ -9,11 +9,11 @@
  * file descriptors (RLIMIT_NOFILE cut by prlimit) and out of address space
  * (RLIMIT_AS), and a second uid going after the first one's leases and pool.
  *
- * Each test starts its own daemon (tests/integration/harness.h) with short
+ * Each test starts its own daemon (tests/lib/daemon.h) with short
  * timeouts and, throughout, keeps one well-behaved client doing round trips
  * (status, lease, write, release): every one of them must succeed; their
  * latency is printed, never asserted. Afterwards the daemon must be back
- * where it was: the same fd count (harness_count_fds), no client but the
+ * where it was: the same fd count (arena_test_count_fds), no client but the
  * observer, nothing leased, and an RSS (/proc/PID/status VmRSS) within a
  * generous slack of the baseline; both figures are printed.
  *
@@ -39,9 +39,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.pb-c.h"
 #include "fdpass.h"
-#include "harness.h"
+#include "fixture.h"
+#include "peer.h"
+#include "proc.h"
 
 #define IO_TIMEOUT_MS 5000
 #define MiB           (1ull << 20)
@@ -51,21 +54,14 @@
 #define RSS_SLACK_KIB (64 * 1024)
 #endif
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
 /* ---- daemon lifecycle ------------------------------------------------------- */
 
 static void start_with_config(const char *text)
 {
-    char path[] = "/tmp/arenad-hostile-conf-XXXXXX";
-    int cfd = mkstemp(path);
-    ck_assert_int_ge(cfd, 0);
-    ck_assert_int_eq(write(cfd, text, strlen(text)), (ssize_t)strlen(text));
-    (void)close(cfd);
-    const char *const args[] = {"--config", path, "--log-level", "error", NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    (void)unlink(path);
-    ck_assert_msg(r == 0, "harness_daemon_start: %s", strerror(-r));
+    const char *const args[] = {"--log-level", "error", NULL};
+    arena_test_daemon_up(&daemon_, text, args, 0);
 }
 
 static void setup(void)
@@ -76,7 +72,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    int status = harness_daemon_stop(&daemon_);
+    int status = arena_test_daemon_stop(&daemon_);
     ck_assert_msg(status == 0, "the daemon did not exit cleanly (%d)", status);
 }
 
@@ -95,45 +91,19 @@ static uint64_t now_us(void)
 
 static long daemon_rss_kib(void)
 {
-    char path[64];
-    (void)snprintf(path, sizeof(path), "/proc/%ld/status", (long)daemon_.pid);
-    FILE *f = fopen(path, "re");
-    ck_assert_ptr_nonnull(f);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    (void)fclose(f);
+    long kib = arena_test_rss_kib(daemon_.pid);
     ck_assert_int_gt(kib, 0);
     return kib;
 }
 
-/* ---- raw frames ------------------------------------------------------------- */
+/* ---- raw frames (tests/lib/peer.h) -------------------------------------------- */
 
 /* Sends len bytes with fds (may be NULL) on the first byte. Returns false
  * when the daemon closed the connection (EPIPE, ECONNRESET) or the socket
  * stayed full for IO_TIMEOUT_MS. */
 static bool send_bytes(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = arena__send_with_fds(fd, p, len, fds, nfds, NULL, 0, MSG_DONTWAIT);
-        if (n == -EAGAIN || n == -EWOULDBLOCK) {
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1)
-                return false;
-            if (pfd.revents & (POLLHUP | POLLERR))
-                return false;
-            continue;
-        }
-        if (n < 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-        nfds = 0;
-    }
-    return true;
+    return arena_peer_send(fd, buf, len, fds, nfds, IO_TIMEOUT_MS) == 0;
 }
 
 static void put_le32(uint8_t *b, uint32_t v)
@@ -147,22 +117,14 @@ static void put_le32(uint8_t *b, uint32_t v)
 /* Packs env into a frame (malloc'd, 4-byte header included). */
 static uint8_t *pack_frame(const Arena__V1__Envelope *env, size_t *ret_len)
 {
-    size_t len = arena__v1__envelope__get_packed_size(env);
-    uint8_t *buf = malloc(4 + len);
+    uint8_t *buf = arena_peer_pack(env, ret_len);
     ck_assert_ptr_nonnull(buf);
-    put_le32(buf, (uint32_t)len);
-    (void)arena__v1__envelope__pack(env, buf + 4);
-    *ret_len = 4 + len;
     return buf;
 }
 
 static bool send_env_fds(int fd, const Arena__V1__Envelope *env, const int *fds, size_t nfds)
 {
-    size_t len;
-    uint8_t *buf = pack_frame(env, &len);
-    bool ok = send_bytes(fd, buf, len, fds, nfds);
-    free(buf);
-    return ok;
+    return arena_peer_send_env(fd, env, fds, nfds, IO_TIMEOUT_MS) == 0;
 }
 
 static bool send_env(int fd, const Arena__V1__Envelope *env)
@@ -170,47 +132,17 @@ static bool send_env(int fd, const Arena__V1__Envelope *env)
     return send_env_fds(fd, env, NULL, 0);
 }
 
-/* Reads exactly len bytes (keeping the first passed fd in *ret_fd when asked,
- * closing every other). Returns 1, 0 on EOF before the first byte, -1 on a
- * timeout or an error. */
-static int recv_exact(int fd, void *buf, size_t len, int *ret_fd)
-{
-    uint8_t *p = buf;
-    size_t got = 0;
-    while (got < len) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1)
-            return -1;
-        ssize_t n = arena__recv_with_fds(fd, p + got, len - got, ret_fd, ret_fd ? 1 : 0, 0);
-        if (n == -ECONNRESET)
-            n = 0;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return got == 0 ? 0 : -1;
-        got += (size_t)n;
-    }
-    return 1;
-}
-
-/* The next envelope; NULL on EOF. Fails the test on a timeout or junk. */
+/* The next envelope (the first passed fd in *ret_fd when asked, every other
+ * closed); NULL on EOF. Fails the test on a timeout or junk. */
 static Arena__V1__Envelope *recv_env_fd(int fd, int *ret_fd)
 {
-    uint8_t hdr[4];
-    int r = recv_exact(fd, hdr, 4, ret_fd);
-    ck_assert_msg(r >= 0, "no reply from the daemon within %d ms", IO_TIMEOUT_MS);
-    if (r == 0)
-        return NULL;
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    ck_assert_uint_le(len, 16u << 20);
-    uint8_t *buf = malloc(len ? len : 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(len ? recv_exact(fd, buf, len, ret_fd) : 1, 1);
-    Arena__V1__Envelope *env = arena__v1__envelope__unpack(NULL, len, buf);
-    free(buf);
-    ck_assert_msg(env != NULL, "the daemon sent a frame that does not decode");
-    return env;
+    Arena__V1__Envelope *env = NULL;
+    int r = arena_peer_recv_env(fd, &env, ret_fd, IO_TIMEOUT_MS);
+    ck_assert_msg(r != -EMSGSIZE, "the daemon sent a frame above 16 MiB");
+    ck_assert_msg(r != -EBADMSG, "the daemon sent a frame that does not decode");
+    ck_assert_msg(r >= 0, "no reply from the daemon within %d ms (%s)", IO_TIMEOUT_MS,
+                  strerror(-r));
+    return r == 0 ? NULL : env;
 }
 
 static Arena__V1__Envelope *recv_env(int fd)
@@ -233,19 +165,9 @@ static bool drain(int fd)
 
 /* ---- requests --------------------------------------------------------------- */
 
-static void env_hello(Arena__V1__Envelope *env, Arena__V1__Hello *hello, uint64_t id,
-                      const char *name)
-{
-    hello->protocol_version = 1;
-    hello->client_name = (char *)name;
-    env->request_id = id;
-    env->body_case = ARENA__V1__ENVELOPE__BODY_HELLO;
-    env->hello = hello;
-}
-
 static int connect_raw(void)
 {
-    int fd = harness_connect(&daemon_);
+    int fd = arena_test_daemon_connect(&daemon_);
     ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
     return fd;
 }
@@ -257,7 +179,7 @@ static int connect_hello(const char *name, uint64_t *ret_client_id, int *ret_poo
     int fd = connect_raw();
     Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
     Arena__V1__Hello hello = ARENA__V1__HELLO__INIT;
-    env_hello(&env, &hello, 1, name);
+    arena_peer_hello_env(&env, &hello, 1, 1, name);
     ck_assert(send_env(fd, &env));
     int pool_fd = -1;
     Arena__V1__Envelope *r = recv_env_fd(fd, &pool_fd);
@@ -394,19 +316,16 @@ typedef struct baseline {
 
 /* The daemon's fd count once it stops changing (round trips on the
  * observer's connection let its loop run pending close callbacks). */
+static void status_round_trip(void *fd)
+{
+    Arena__V1__Envelope *st = status_on(*(int *)fd);
+    arena__v1__envelope__free_unpacked(st, NULL);
+    nap_ms(10);
+}
+
 static int stable_fds(observer_t *o)
 {
-    int last = -1;
-    for (int i = 0; i < 100; i++) {
-        Arena__V1__Envelope *st = status_on(o->fd);
-        arena__v1__envelope__free_unpacked(st, NULL);
-        nap_ms(10);
-        int now = harness_count_fds(daemon_.pid);
-        if (now == last)
-            return now;
-        last = now;
-    }
-    return last;
+    return arena_test_stable_fds(daemon_.pid, status_round_trip, &o->fd);
 }
 
 static void baseline_take(observer_t *o, baseline_t *b)
@@ -432,7 +351,7 @@ static void baseline_check(observer_t *o, const baseline_t *b, const char *test)
     arena__v1__envelope__free_unpacked(st, NULL);
     int fds = -1;
     for (int i = 0; i < 500; i++) {
-        fds = harness_count_fds(daemon_.pid);
+        fds = arena_test_count_fds(daemon_.pid);
         if (fds == b->fds)
             break;
         nap_ms(10);
@@ -463,7 +382,7 @@ static uint8_t *random_request(unsigned *seed, size_t *ret_len)
     env.request_id = (uint64_t)rand_r(seed);
     switch (rand_r(seed) % 8) {
     case 0:
-        env_hello(&env, &hello, env.request_id, "hostile");
+        arena_peer_hello_env(&env, &hello, env.request_id, 1, "hostile");
         break;
     case 1:
     case 2:
@@ -685,7 +604,7 @@ START_TEST(test_stray_fds)
             Arena__V1__LeaseRequest lease = ARENA__V1__LEASE_REQUEST__INIT;
             Arena__V1__StatusRequest status = ARENA__V1__STATUS_REQUEST__INIT;
             if (!said_hello) {
-                env_hello(&env, &hello, 1, "stray");
+                arena_peer_hello_env(&env, &hello, 1, 1, "stray");
                 said_hello = 1;
             } else if (m % 2) {
                 lease.size = 64 * 1024;
@@ -722,7 +641,7 @@ END_TEST
 
 static void restart_with_config(const char *text)
 {
-    int status = harness_daemon_stop(&daemon_);
+    int status = arena_test_daemon_stop(&daemon_);
     ck_assert_msg(status == 0, "the daemon did not exit cleanly (%d)", status);
     start_with_config(text);
 }
@@ -1082,7 +1001,7 @@ START_TEST(test_out_of_fds)
     int late = connect_raw();
     Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
     Arena__V1__Hello hello = ARENA__V1__HELLO__INIT;
-    env_hello(&env, &hello, 1, "late");
+    arena_peer_hello_env(&env, &hello, 1, 1, "late");
     (void)send_env(late, &env);
     int pool_fd = -1;
     Arena__V1__Envelope *r = recv_env_fd(late, &pool_fd); /* fails on a hang */
@@ -1211,7 +1130,7 @@ START_TEST(test_out_of_memory)
         new_conns[i] = connect_raw();
         Arena__V1__Envelope henv = ARENA__V1__ENVELOPE__INIT;
         Arena__V1__Hello hello = ARENA__V1__HELLO__INIT;
-        env_hello(&henv, &hello, 1, "nomem-new");
+        arena_peer_hello_env(&henv, &hello, 1, 1, "nomem-new");
         (void)send_env(new_conns[i], &henv);
         int pool_fd = -1;
         Arena__V1__Envelope *r = recv_env_fd(new_conns[i], &pool_fd); /* fails on a hang */
@@ -1344,7 +1263,7 @@ START_TEST(test_second_uid)
         printf("test_second_uid: skipped: needs root to drop to uid 65534\n");
         return;
     }
-    /* The harness's directory is 0700: let nobody reach the socket. */
+    /* the fixture's directory is 0700: let nobody reach the socket. */
     ck_assert_int_eq(chmod(daemon_.dir, 0711), 0);
     uint64_t victim;
     int pool_fd;
@@ -1400,11 +1319,4 @@ static Suite *hostile_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(hostile_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(hostile_suite)

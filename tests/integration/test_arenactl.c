@@ -22,11 +22,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
-#include "conn.h"
+#include "fixture.h"
+#include "run.h"
 #include "wire.h"
 
 #ifndef ARENACTL_PATH
@@ -35,89 +36,26 @@
 
 #define MiB (1024u * 1024u)
 
-static harness_daemon_t daemon_;
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
-
+static arena_test_daemon_t daemon_;
 static void daemon_start(void)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
     const char *const args[] = {"--budget", "64M", NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
 /* ---- running programs --------------------------------------------------------------- */
 
-typedef struct run {
-    int code; /* exit code, or -signal */
-    char out[65536];
-    char err[4096];
-} run_t;
+typedef arena_run_t run_t;
 
-static void read_all(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || n + (size_t)r >= cap - 1) {
-            if (r > 0)
-                n += (size_t)r;
-            break;
-        }
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-}
-
-/* Runs argv (argv[0] a path) with stdin from `input` (NULL: /dev/null);
- * stdout and stderr are collected (stderr after stdout: keep them small). */
+/* Runs argv (argv[0] a path or a name in PATH) with stdin from `input`
+ * (NULL: /dev/null); stdout and stderr are collected into *r, whose earlier
+ * output is freed. */
 static void run_prog(char *const argv[], const char *input, run_t *r)
 {
-    int out[2], err[2], in[2];
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-    (void)fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-            _exit(126);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    (void)close(out[1]);
-    (void)close(err[1]);
-    (void)close(in[0]);
-    if (input) {
-        size_t len = strlen(input), done = 0;
-        while (done < len) {
-            ssize_t w = write(in[1], input + done, len - done);
-            if (w <= 0)
-                break;
-            done += (size_t)w;
-        }
-    }
-    (void)close(in[1]);
-    read_all(out[0], r->out, sizeof(r->out));
-    read_all(err[0], r->err, sizeof(r->err));
-    (void)close(out[0]);
-    (void)close(err[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    arena_run_opts_t opts = {.input = input};
+    arena_run_free(r);
+    int rc = arena_run((const char *const *)argv, &opts, r);
+    ck_assert_msg(rc == 0, "%s: %s", argv[0], strerror(-rc));
 }
 
 /* arenactl --socket <daemon> followed by the words of `line`. */
@@ -374,7 +312,7 @@ START_TEST(test_live_column)
 
     talker_stop(&t);
     holder_stop(&quiet);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
@@ -463,7 +401,7 @@ START_TEST(test_json_matches_what_clients_hold)
     ctl("--json status", &r);
     ck_assert_int_eq(r.code, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "\"leased_bytes\":0,"));
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
@@ -494,7 +432,7 @@ START_TEST(test_tables)
     ck_assert_int_eq(r.code, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "reclaimed "));
     holder_stop(&a);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
@@ -527,7 +465,7 @@ START_TEST(test_exit_codes)
     /* No daemon: exit 2 and the socket it tried is named. */
     char sock[sizeof(daemon_.socket)];
     (void)snprintf(sock, sizeof(sock), "%s", daemon_.socket);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     char *argv[] = {ARENACTL_PATH, "--socket", sock, "status", NULL};
     run_prog(argv, NULL, &r);
     ck_assert_int_eq(r.code, 2);
@@ -574,7 +512,7 @@ START_TEST(test_json_strict)
     ctl("--json clients", &r);
     ck_assert_msg(strstr(r.out, "\"name\":\"q\\\"\\\\?") != NULL, "%s", r.out);
     holder_stop(&h);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
@@ -592,11 +530,4 @@ static Suite *arenactl_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(arenactl_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(arenactl_suite)

@@ -2,7 +2,7 @@
  *
  * test_badinput.c -- a real arenad against raw, hostile and careless frames.
  *
- * Every test starts its own daemon through the harness (a private socket in a
+ * Every test starts its own daemon through tests/lib's daemon fixture (a private socket in a
  * temporary directory; the daemon dies with the test process), speaks the
  * wire protocol byte by byte, and checks three things: the specific answer
  * (an error code, a closed connection), that a second, well-behaved client is
@@ -27,19 +27,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.pb-c.h"
 #include "fdpass.h"
-#include "harness.h"
+#include "fixture.h"
+#include "peer.h"
+#include "proc.h"
+#include "run.h"
 
 #define IO_TIMEOUT_MS 5000
 #define BUDGET        (64u << 20)
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
 static void start_with(const char *const *args)
 {
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "harness_daemon_start: %s", strerror(-r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
+}
+
+/* Restarts the daemon with the settings in text (its config file,
+ * daemon_.config, which a test may rewrite before a SIGHUP). */
+static void restart_with_config(const char *text)
+{
+    arena_test_daemon_stop(&daemon_);
+    arena_test_daemon_up(&daemon_, text, NULL, 0);
 }
 
 static void setup(void)
@@ -58,7 +69,7 @@ static void teardown(void)
         (void)kill(detached_pid, SIGKILL);
         detached_pid = 0;
     }
-    int status = harness_daemon_stop(&daemon_);
+    int status = arena_test_daemon_stop(&daemon_);
     ck_assert_int_eq(status, 0);
 }
 
@@ -68,51 +79,28 @@ static void nap_ms(long ms)
     (void)nanosleep(&ts, NULL);
 }
 
-/* ---- raw frames ----------------------------------------------------------- */
+/* ---- raw frames (tests/lib/peer.h) ------------------------------------------ */
 
-/* Writes all of buf; pass_fd (>= 0) goes twice with the first byte: two
+/* Writes all of buf with blocking sends; pass_fd (>= 0) goes twice with the first byte: two
  * stray fds on a request that takes none. */
 static void send_all(int fd, const void *buf, size_t len, int pass_fd)
 {
-    const uint8_t *p = buf;
-    bool first = true;
     const int fds[2] = {pass_fd, pass_fd};
-    while (len > 0) {
-        size_t nfds = first && pass_fd >= 0 ? 2 : 0;
-        ssize_t n = arena__send_with_fds(fd, p, len, fds, nfds, NULL, 0, 0);
-        ck_assert_msg(n > 0, "sendmsg: %s", strerror((int)-n));
-        p += n;
-        len -= (size_t)n;
-        first = false;
-    }
+    int r = arena_peer_send(fd, buf, len, fds, pass_fd >= 0 ? 2 : 0, -1);
+    ck_assert_msg(r == 0, "sendmsg: %s", strerror(-r));
 }
 
 static void send_raw_frame(int fd, const void *payload, uint32_t len)
 {
-    uint8_t *buf = malloc(4 + (size_t)len);
-    ck_assert_ptr_nonnull(buf);
-    buf[0] = (uint8_t)len;
-    buf[1] = (uint8_t)(len >> 8);
-    buf[2] = (uint8_t)(len >> 16);
-    buf[3] = (uint8_t)(len >> 24);
-    if (len)
-        memcpy(buf + 4, payload, len);
-    send_all(fd, buf, 4 + (size_t)len, -1);
-    free(buf);
+    int r = arena_peer_send_frame(fd, payload, len, NULL, 0, -1);
+    ck_assert_msg(r == 0, "sendmsg: %s", strerror(-r));
 }
 
 static void send_env_fd(int fd, const Arena__V1__Envelope *env, int pass_fd)
 {
-    size_t len = arena__v1__envelope__get_packed_size(env);
-    uint8_t *buf = malloc(4 + len);
-    ck_assert_ptr_nonnull(buf);
-    buf[0] = (uint8_t)len;
-    buf[1] = (uint8_t)(len >> 8);
-    buf[2] = (uint8_t)(len >> 16);
-    buf[3] = (uint8_t)(len >> 24);
-    (void)arena__v1__envelope__pack(env, buf + 4);
-    send_all(fd, buf, 4 + len, pass_fd);
-    free(buf);
+    const int fds[2] = {pass_fd, pass_fd};
+    int r = arena_peer_send_env(fd, env, fds, pass_fd >= 0 ? 2 : 0, -1);
+    ck_assert_msg(r == 0, "sendmsg: %s", strerror(-r));
 }
 
 static void send_env(int fd, const Arena__V1__Envelope *env)
@@ -120,46 +108,18 @@ static void send_env(int fd, const Arena__V1__Envelope *env)
     send_env_fd(fd, env, -1);
 }
 
-/* Reads exactly len bytes; returns false on EOF before the first byte.
+/* The next envelope, or NULL when the daemon closed the connection.
  * Collects a passed fd into *ret_fd when given. */
-static bool recv_exact(int fd, void *buf, size_t len, int *ret_fd)
-{
-    uint8_t *p = buf;
-    size_t got = 0;
-    while (got < len) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, IO_TIMEOUT_MS);
-        ck_assert_msg(pr == 1, "no answer from the daemon within %d ms", IO_TIMEOUT_MS);
-        ssize_t n = arena__recv_with_fds(fd, p + got, len - got, ret_fd, ret_fd ? 1 : 0, 0);
-        if (n == -ECONNRESET)
-            n = 0;
-        ck_assert_msg(n >= 0, "recvmsg: %s", strerror((int)-n));
-        if (n == 0) {
-            ck_assert_msg(got == 0, "connection closed in the middle of a reply");
-            return false;
-        }
-        got += (size_t)n;
-    }
-    return true;
-}
-
-/* The next envelope, or NULL when the daemon closed the connection. */
 static Arena__V1__Envelope *recv_env_fd(int fd, int *ret_fd)
 {
-    uint8_t hdr[4];
-    if (!recv_exact(fd, hdr, 4, ret_fd))
-        return NULL;
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    ck_assert_uint_le(len, 16u << 20);
-    uint8_t *buf = malloc(len ? len : 1);
-    ck_assert_ptr_nonnull(buf);
-    if (len)
-        ck_assert(recv_exact(fd, buf, len, ret_fd));
-    Arena__V1__Envelope *env = arena__v1__envelope__unpack(NULL, len, buf);
-    free(buf);
-    ck_assert_msg(env != NULL, "the daemon sent a frame that does not decode");
-    return env;
+    Arena__V1__Envelope *env = NULL;
+    int r = arena_peer_recv_env(fd, &env, ret_fd, IO_TIMEOUT_MS);
+    ck_assert_msg(r != -ETIMEDOUT, "no answer from the daemon within %d ms", IO_TIMEOUT_MS);
+    ck_assert_msg(r != -EPROTO, "connection closed in the middle of a reply");
+    ck_assert_msg(r != -EMSGSIZE, "the daemon sent a frame above 16 MiB");
+    ck_assert_msg(r != -EBADMSG, "the daemon sent a frame that does not decode");
+    ck_assert_msg(r >= 0, "recvmsg: %s", strerror(-r));
+    return r == 0 ? NULL : env;
 }
 
 static Arena__V1__Envelope *recv_env(int fd)
@@ -192,7 +152,7 @@ static void expect_error(int fd, uint64_t request_id, Arena__V1__ErrorCode code)
 
 static int connect_daemon(void)
 {
-    int fd = harness_connect(&daemon_);
+    int fd = arena_test_daemon_connect(&daemon_);
     ck_assert_msg(fd >= 0, "connect: %s", strerror(-fd));
     return fd;
 }
@@ -201,11 +161,7 @@ static void send_hello(int fd, uint64_t id, uint32_t version, const char *name)
 {
     Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
     Arena__V1__Hello hello = ARENA__V1__HELLO__INIT;
-    hello.protocol_version = version;
-    hello.client_name = (char *)name;
-    env.request_id = id;
-    env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO;
-    env.hello = &hello;
+    arena_peer_hello_env(&env, &hello, id, version, name);
     send_env(fd, &env);
 }
 
@@ -347,21 +303,18 @@ static void check_healthy(uint64_t min_protocol_errors)
 }
 
 /* The daemon's fd count once it stops changing: connections that closed
- * just before (the harness's start-up probe) are fully gone. Each round trip
+ * just before (the fixture's start-up probe) are fully gone. Each round trip
  * on fd lets the daemon's loop run its close callbacks. */
+static void status_round_trip(void *fd)
+{
+    Arena__V1__Envelope *st = status_on(*(int *)fd);
+    arena__v1__envelope__free_unpacked(st, NULL);
+    nap_ms(10);
+}
+
 static int stable_fd_count(int fd)
 {
-    int last = -1;
-    for (int i = 0; i < 100; i++) {
-        Arena__V1__Envelope *st = status_on(fd);
-        arena__v1__envelope__free_unpacked(st, NULL);
-        nap_ms(10);
-        int now = harness_count_fds(daemon_.pid);
-        if (now == last)
-            return now;
-        last = now;
-    }
-    return last;
+    return arena_test_stable_fds(daemon_.pid, status_round_trip, &fd);
 }
 
 /* Waits (bounded) for the daemon's fd count to come back to want; returns
@@ -370,7 +323,7 @@ static int settled_fd_count(int want)
 {
     int now = -1;
     for (int i = 0; i < 500; i++) {
-        now = harness_count_fds(daemon_.pid);
+        now = arena_test_count_fds(daemon_.pid);
         if (now == want)
             break;
         nap_ms(10);
@@ -416,16 +369,7 @@ END_TEST
 START_TEST(test_max_frame_from_config)
 {
     /* max_frame from a config file: 1 KiB. A 2 KiB hello is refused. */
-    harness_daemon_stop(&daemon_);
-    char path[] = "/tmp/arenad-test-conf-XXXXXX";
-    int cfd = mkstemp(path);
-    ck_assert_int_ge(cfd, 0);
-    const char text[] = "# test\nmax_frame = 1K\nbudget = 64M\n\nheap_size = 128M\n";
-    ck_assert_int_eq(write(cfd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
-    (void)close(cfd);
-    const char *const args[] = {"--config", path, NULL};
-    start_with(args);
-    (void)unlink(path);
+    restart_with_config("# test\nmax_frame = 1K\nbudget = 64M\n\nheap_size = 128M\n");
 
     int fd = connect_daemon();
     char name[2048];
@@ -452,20 +396,6 @@ START_TEST(test_truncated_frame_then_close)
     check_healthy(0);
 }
 END_TEST
-
-/* Restarts the daemon with the settings in text (a config file). */
-static void restart_with_config(const char *text)
-{
-    harness_daemon_stop(&daemon_);
-    char path[] = "/tmp/arenad-test-conf-XXXXXX";
-    int cfd = mkstemp(path);
-    ck_assert_int_ge(cfd, 0);
-    ck_assert_int_eq(write(cfd, text, strlen(text)), (ssize_t)strlen(text));
-    (void)close(cfd);
-    const char *const args[] = {"--config", path, NULL};
-    start_with(args);
-    (void)unlink(path);
-}
 
 START_TEST(test_socket_mode_and_group)
 {
@@ -877,19 +807,10 @@ END_TEST
 
 START_TEST(test_max_clients)
 {
-    harness_daemon_stop(&daemon_);
-    char path[] = "/tmp/arenad-test-conf-XXXXXX";
-    int cfd = mkstemp(path);
-    ck_assert_int_ge(cfd, 0);
-    const char text[] = "max_clients = 2\nbudget = 64M\nheap_size = 128M\n";
-    ck_assert_int_eq(write(cfd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
-    (void)close(cfd);
-    const char *const args[] = {"--config", path, NULL};
-    start_with(args);
-    (void)unlink(path);
+    restart_with_config("max_clients = 2\nbudget = 64M\nheap_size = 128M\n");
 
     int a = connect_hello("one", NULL);
-    /* The harness's start-up probe is a connection too, until the daemon
+    /* The fixture's start-up probe is a connection too, until the daemon
      * has seen it close. */
     (void)stable_fd_count(a);
     int b = connect_hello("two", NULL);
@@ -1112,7 +1033,7 @@ START_TEST(test_max_connections_per_uid)
             (void)close(fds[i]);
     } else {
         int fds[CAP];
-        /* The harness's probe may still hold a slot: wait until it is gone. */
+        /* The fixture's probe may still hold a slot: wait until it is gone. */
         nap_ms(100);
         for (int i = 0; i < CAP; i++)
             fds[i] = connect_hello("capped", NULL);
@@ -1134,15 +1055,8 @@ END_TEST
  * exempt). */
 START_TEST(test_reload_connection_limits)
 {
-    harness_daemon_stop(&daemon_);
-    char path[] = "/tmp/arenad-test-conf-XXXXXX";
-    int cfd = mkstemp(path);
-    ck_assert_int_ge(cfd, 0);
-    const char text[] = "budget = 64M\nheap_size = 128M\nhello_timeout_ms = 0\n";
-    ck_assert_int_eq(write(cfd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
-    (void)close(cfd);
-    const char *const args[] = {"--config", path, NULL};
-    start_with(args);
+    restart_with_config("budget = 64M\nheap_size = 128M\nhello_timeout_ms = 0\n");
+    const char *path = daemon_.config;
     int fd = connect_hello("reloader", NULL);
     int silent = connect_daemon();
     nap_ms(300);
@@ -1165,13 +1079,13 @@ START_TEST(test_reload_connection_limits)
     }
     (void)lease_ok(fd, 2, 4096); /* the greeted client is untouched */
     (void)close(fd);
-    (void)unlink(path);
 }
 END_TEST
 
 /* ---- start-up ------------------------------------------------------------- */
 
-/* Runs arenad in the foreground with extra args and returns its exit status. */
+/* Runs arenad with args (its output collected and dropped) and returns its
+ * exit status, or 128 + the signal that ended it. */
 static int run_arenad(const char *const *args)
 {
     const char *argv[16];
@@ -1180,26 +1094,14 @@ static int run_arenad(const char *const *args)
     for (size_t i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0)
-            (void)dup2(null, STDERR_FILENO);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    for (int i = 0; i < 1000; i++) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        nap_ms(10);
-    }
-    (void)kill(pid, SIGKILL);
-    (void)waitpid(pid, &status, 0);
-    ck_abort_msg("arenad did not exit");
-    return -1;
+    arena_run_opts_t opts = {.timeout_ms = 10000};
+    arena_run_t r;
+    int rc = arena_run(argv, &opts, &r);
+    ck_assert_msg(rc != -ETIMEDOUT, "arenad did not exit");
+    ck_assert_msg(rc == 0, "arenad: %s", strerror(-rc));
+    int code = r.code >= 0 ? r.code : 128 - r.code;
+    arena_run_free(&r);
+    return code;
 }
 
 START_TEST(test_second_daemon_refused)
@@ -1248,7 +1150,7 @@ START_TEST(test_stale_socket_replaced)
     daemon_.pid = pid;
     int fd = -1;
     for (int i = 0; i < 1000 && fd < 0; i++) {
-        fd = harness_connect(&daemon_);
+        fd = arena_test_daemon_connect(&daemon_);
         if (fd < 0)
             nap_ms(10);
     }
@@ -1283,22 +1185,15 @@ START_TEST(test_sigterm_releases_and_unlinks)
     (void)munmap(p, 1u << 20);
     (void)close(pool_fd);
     /* Remove its directory, and restart so teardown has something to stop. */
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), -1);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), -1);
     setup();
 }
 END_TEST
 
 START_TEST(test_sighup_reload)
 {
-    harness_daemon_stop(&daemon_);
-    char path[] = "/tmp/arenad-test-conf-XXXXXX";
-    int cfd = mkstemp(path);
-    ck_assert_int_ge(cfd, 0);
-    const char text[] = "budget = 64M\nheap_size = 128M\n";
-    ck_assert_int_eq(write(cfd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
-    (void)close(cfd);
-    const char *const args[] = {"--config", path, NULL};
-    start_with(args);
+    restart_with_config("budget = 64M\nheap_size = 128M\n");
+    const char *path = daemon_.config;
 
     int fd = connect_hello("reloader", NULL);
     /* A bad file keeps the old settings. */
@@ -1337,9 +1232,8 @@ START_TEST(test_sighup_reload)
     send_lease(fd, 9, 48u << 20, 0);
     expect_error(fd, 9, ARENA__V1__ERROR_CODE__ERROR_TOO_LARGE);
     (void)close(fd);
-    (void)unlink(path);
     /* Put the standard daemon back for check_healthy's budget and teardown. */
-    harness_daemon_stop(&daemon_);
+    arena_test_daemon_stop(&daemon_);
     setup();
     check_healthy(0);
 }
@@ -1347,16 +1241,7 @@ END_TEST
 
 START_TEST(test_decay_punches)
 {
-    harness_daemon_stop(&daemon_);
-    char path[] = "/tmp/arenad-test-conf-XXXXXX";
-    int cfd = mkstemp(path);
-    ck_assert_int_ge(cfd, 0);
-    const char text[] = "budget = 64M\nheap_size = 128M\ndecay_ms = 100\n";
-    ck_assert_int_eq(write(cfd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
-    (void)close(cfd);
-    const char *const args[] = {"--config", path, NULL};
-    start_with(args);
-    (void)unlink(path);
+    restart_with_config("budget = 64M\nheap_size = 128M\ndecay_ms = 100\n");
 
     int fd = connect_hello("decayer", NULL);
     uint64_t id = lease_ok(fd, 2, 1u << 20);
@@ -1386,9 +1271,9 @@ START_TEST(test_daemonise_waits_for_socket)
     const char *const args[] = {"--socket", sock, "--budget", "64M", "--log-level", "error", NULL};
     ck_assert_int_eq(run_arenad(args), 0);
     /* The parent exited 0 only once the child listened: no retry needed. */
-    harness_daemon_t other = {.pid = 0};
+    arena_test_daemon_t other = {.pid = 0};
     memcpy(other.socket, sock, sizeof(sock));
-    int fd = harness_connect(&other);
+    int fd = arena_test_daemon_connect(&other);
     ck_assert_msg(fd >= 0, "connect right after start: %s", strerror(-fd));
     struct ucred cred;
     socklen_t cl = sizeof(cred);
@@ -1582,11 +1467,4 @@ static Suite *badinput_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(badinput_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(badinput_suite)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_lease.c -- raw leases end to end: a real arenad (tests/integration
- * harness) and clients in separate processes, through libarena-client.
+ * test_lease.c -- raw leases end to end: a real arenad (tests/lib
+ * daemon fixture) and clients in separate processes, through libarena-client.
  *
  * Covers: leases of several processes are distinct and writable, and one
  * process's data survives others writing and churning their own leases; a
@@ -12,7 +12,7 @@
  * releases, a daemon that goes away).
  *
  * Each test starts its own daemon and stops it at the end; an atexit hook
- * stops it when an assertion ends the test early, and the harness's
+ * stops it when an assertion ends the test early, and the fixture's
  * PR_SET_PDEATHSIG covers a crash. Client children only ever _exit(), so
  * they never run that hook, and they die with the test (PDEATHSIG too).
  */
@@ -30,37 +30,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
 #include "wire.h"
 
 #define MiB  (1024u * 1024u)
 #define UNIT (256u * 1024u)
 
-static harness_daemon_t daemon_;
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
-
+static arena_test_daemon_t daemon_;
 static void daemon_start(const char *const *args)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
 static void daemon_stop(void)
 {
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0); /* a clean exit on SIGTERM */
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0); /* a clean exit on SIGTERM */
 }
 
 static void nap_ms(long ms)
@@ -524,17 +512,11 @@ END_TEST
  * together; a refusal says which limit it was, and frees make room again. */
 START_TEST(test_byte_limits_say_which)
 {
-    char path[] = "/tmp/arenad-limits-XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
     char text[96];
-    int n =
-        snprintf(text, sizeof(text), "max_bytes_per_uid = 8M\ncap.%u = 6M\n", (unsigned)geteuid());
-    ck_assert_int_eq(write(fd, text, (size_t)n), n);
-    (void)close(fd);
-    const char *const args[] = {"--budget", "64M", "--config", path, NULL};
-    daemon_start(args);
-    (void)unlink(path);
+    (void)snprintf(text, sizeof(text), "max_bytes_per_uid = 8M\ncap.%u = 6M\n",
+                   (unsigned)geteuid());
+    const char *const args[] = {"--budget", "64M", NULL};
+    arena_test_daemon_up(&daemon_, text, args, 0);
     arena_conn_t *a, *b;
     ck_assert_int_eq(arena_connect(daemon_.socket, &a), 0);
     ck_assert_int_eq(arena_connect(daemon_.socket, &b), 0);
@@ -799,11 +781,4 @@ static Suite *lease_suite(void)
 }
 
 /* argv[1], if given, names the one TCase to run ("lease" or "restart"). */
-int main(int argc, char **argv)
-{
-    SRunner *sr = srunner_create(lease_suite());
-    srunner_run_tagged(sr, NULL, argc > 1 ? argv[1] : NULL, NULL, NULL, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(lease_suite)

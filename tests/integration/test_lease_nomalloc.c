@@ -20,10 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
 #include "wire.h"
 
 static atomic_bool counting;
@@ -100,13 +101,7 @@ void *__wrap_aligned_alloc(size_t a, size_t n)
     return __real_aligned_alloc(a, n);
 }
 
-static harness_daemon_t daemon_;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
+static arena_test_daemon_t daemon_;
 
 START_TEST(test_wrap_is_live)
 {
@@ -122,10 +117,8 @@ END_TEST
 
 START_TEST(test_connection_path_never_allocates)
 {
-    ck_assert_int_eq(atexit(daemon_cleanup), 0);
     const char *const args[] = {"--budget", "64M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_daemon_up(&daemon_, NULL, args, ARENA_TEST_EXPORT_SOCKET);
 
     atomic_store(&calls, 0);
     atomic_store(&counting, true);
@@ -199,11 +192,11 @@ START_TEST(test_connection_path_never_allocates)
     ck_assert_int_eq(r_metrics, 0);
     ck_assert_int_eq(r_reclaim, 0);
     ck_assert_int_eq(atomic_load(&calls), 0);
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 END_TEST
 
-int main(void)
+static Suite *lease_nomalloc_suite(void)
 {
     Suite *s = suite_create("lease_nomalloc");
     TCase *tc = tcase_create("nomalloc");
@@ -211,9 +204,7 @@ int main(void)
     tcase_add_test(tc, test_wrap_is_live);
     tcase_add_test(tc, test_connection_path_never_allocates);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+ARENA_TEST_MAIN(lease_nomalloc_suite)

@@ -7,7 +7,7 @@
  * building and dropping millions of small objects, sort(1) on a 20 MB file,
  * and mt_prog, our multi-threaded malloc/realloc/free workload with a
  * checksum. test_preload_api checks the C library contract from inside a
- * preloaded program. The "daemon" cases run a real arenad from the harness
+ * preloaded program. The "daemon" cases run a real arenad from tests/lib's fixture
  * (ARENAD_SOCKET set); the "no_daemon" cases point ARENAD_SOCKET at a socket
  * nobody listens on and check the one warning line and the fallback, or the
  * failure with ARENA_REQUIRE_DAEMON=1. Every program runs in its own process
@@ -18,7 +18,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,11 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "check_main.h"
+#include "fixture.h"
+#include "run.h"
+#include "tmpdir.h"
 
 #define RUN_TIMEOUT_S 120
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 static char tmpdir[256];
 
 /* ---- helpers -------------------------------------------------------------------- */
@@ -47,98 +49,25 @@ static void path_in_tmp(char *buf, size_t len, const char *name)
 
 /* Runs argv with the environment changes in env ("NAME=VALUE", or "NAME" to
  * unset; NULL-terminated), LD_PRELOAD set to the preload library when
- * preload is true (else unset), stdin from in_path (NULL: /dev/null), stdout
- * and stderr into files. Returns the wait status; kills the program's process
- * group and fails the test when it runs past RUN_TIMEOUT_S. */
-static int run(const char *const *argv, const char *const *env, bool preload, const char *in_path,
-               const char *out_path, const char *err_path)
+ * preload is true (else unset), stdin from in_path (NULL: /dev/null); its
+ * output and wait status go to *r (earlier output freed). Fails the test
+ * when it runs past RUN_TIMEOUT_S (its process group is killed). */
+static void run(const char *const *argv, const char *const *env, bool preload, const char *in_path,
+                arena_run_t *r)
 {
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        (void)setpgid(0, 0);
-        if (preload)
-            (void)setenv("LD_PRELOAD", PRELOAD_PATH, 1);
-        else
-            (void)unsetenv("LD_PRELOAD");
-        for (; env && *env; env++) {
-            const char *eq = strchr(*env, '=');
-            if (eq) {
-                char name[128];
-                snprintf(name, sizeof(name), "%.*s", (int)(eq - *env), *env);
-                (void)setenv(name, eq + 1, 1);
-            } else {
-                (void)unsetenv(*env);
-            }
-        }
-        int in = open(in_path ? in_path : "/dev/null", O_RDONLY | O_CLOEXEC);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-            _exit(126);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
+    const char *all[16];
+    size_t n = 0;
+    all[n++] = preload ? "LD_PRELOAD=" PRELOAD_PATH : "LD_PRELOAD";
+    for (; env && *env; env++) {
+        ck_assert_uint_lt(n, sizeof(all) / sizeof(all[0]) - 1);
+        all[n++] = *env;
     }
-    (void)setpgid(pid, pid);
-
-    struct timespec start, now, tick = {0, 10 * 1000 * 1000};
-    int status = 0;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            return status;
-        ck_assert_int_eq(w, 0);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec > RUN_TIMEOUT_S) {
-            (void)kill(-pid, SIGKILL);
-            (void)kill(pid, SIGKILL);
-            (void)waitpid(pid, &status, 0);
-            ck_abort_msg("%s did not finish within %d s", argv[0], RUN_TIMEOUT_S);
-        }
-        nanosleep(&tick, NULL);
-    }
-}
-
-/* Reads a whole (small) file into a NUL-terminated heap buffer. */
-static char *slurp(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "re");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long len = ftell(f);
-    ck_assert_int_ge(len, 0);
-    rewind(f);
-    char *buf = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    if (ret_len)
-        *ret_len = (size_t)len;
-    return buf;
-}
-
-/* True when two files have the same bytes (compared in blocks). */
-static bool same_file(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "re"), *fb = fopen(b, "re");
-    static char ba[65536], bb[65536];
-    bool same = fa && fb;
-
-    while (same) {
-        size_t na = fread(ba, 1, sizeof(ba), fa);
-        size_t nb = fread(bb, 1, sizeof(bb), fb);
-        if (na != nb || memcmp(ba, bb, na) != 0)
-            same = false;
-        if (na == 0)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
-    return same;
+    all[n] = NULL;
+    arena_run_opts_t opts = {.env = all, .in_path = in_path, .timeout_ms = RUN_TIMEOUT_S * 1000};
+    arena_run_free(r);
+    int rc = arena_run(argv, &opts, r);
+    ck_assert_msg(rc != -ETIMEDOUT, "%s did not finish within %d s", argv[0], RUN_TIMEOUT_S);
+    ck_assert_msg(rc == 0, "%s: %s", argv[0], strerror(-rc));
 }
 
 static bool exited_ok(int status)
@@ -151,28 +80,19 @@ static bool exited_ok(int status)
 static void compare_runs(const char *name, const char *const *argv, const char *const *env,
                          const char *in_path)
 {
-    char out_plain[320], err_plain[320], out_pre[320], err_pre[320], tag[64];
+    arena_run_t plain = {0}, pre = {0};
 
-    snprintf(tag, sizeof(tag), "%s.plain.out", name);
-    path_in_tmp(out_plain, sizeof(out_plain), tag);
-    snprintf(tag, sizeof(tag), "%s.plain.err", name);
-    path_in_tmp(err_plain, sizeof(err_plain), tag);
-    snprintf(tag, sizeof(tag), "%s.preload.out", name);
-    path_in_tmp(out_pre, sizeof(out_pre), tag);
-    snprintf(tag, sizeof(tag), "%s.preload.err", name);
-    path_in_tmp(err_pre, sizeof(err_pre), tag);
-
-    int st = run(argv, env, false, in_path, out_plain, err_plain);
-    ck_assert_msg(exited_ok(st), "%s without preload: status %#x", name, st);
-    st = run(argv, env, true, in_path, out_pre, err_pre);
-    char *err = slurp(err_pre, NULL);
-    ck_assert_msg(exited_ok(st), "%s under preload: status %#x, stderr: %s", name, st, err);
-    ck_assert_msg(err[0] == '\0', "%s under preload printed: %s", name, err);
-    free(err);
-    ck_assert_msg(same_file(out_plain, out_pre), "%s: output differs under preload", name);
-    struct stat sb;
-    ck_assert_int_eq(stat(out_pre, &sb), 0);
-    ck_assert_int_gt(sb.st_size, 0);
+    run(argv, env, false, in_path, &plain);
+    ck_assert_msg(exited_ok(plain.status), "%s without preload: status %#x", name, plain.status);
+    run(argv, env, true, in_path, &pre);
+    ck_assert_msg(exited_ok(pre.status), "%s under preload: status %#x, stderr: %s", name,
+                  pre.status, pre.err);
+    ck_assert_msg(pre.err[0] == '\0', "%s under preload printed: %s", name, pre.err);
+    ck_assert_msg(plain.out_len == pre.out_len && memcmp(plain.out, pre.out, pre.out_len) == 0,
+                  "%s: output differs under preload", name);
+    ck_assert_uint_gt(pre.out_len, 0);
+    arena_run_free(&plain);
+    arena_run_free(&pre);
 }
 
 /* ---- fixtures -------------------------------------------------------------------- */
@@ -183,33 +103,24 @@ static void make_tmpdir(void)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path) == 0 ? 0 : -1;
-}
-
 static void remove_tmpdir(void)
 {
     if (!tmpdir[0])
         return;
-    (void)nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)arena_test_rmtree(tmpdir);
     tmpdir[0] = '\0';
 }
 
 static void setup_daemon(void)
 {
     make_tmpdir();
-    ck_assert_int_eq(harness_daemon_start(&daemon_, NULL), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_fixture_setup();
 }
 
 static void teardown_daemon(void)
 {
-    (void)harness_daemon_stop(&daemon_);
     remove_tmpdir();
+    arena_test_fixture_teardown();
 }
 
 static char absent_socket[320];
@@ -226,21 +137,18 @@ static void setup_no_daemon(void)
 START_TEST(test_api_contract_leased)
 {
     const char *argv[] = {PRELOAD_API_PATH, "leased", NULL};
-    char out[320], err[320];
+    arena_run_t r = {0};
 
-    path_in_tmp(out, sizeof(out), "api.out");
-    path_in_tmp(err, sizeof(err), "api.err");
-    int st = run(argv, NULL, true, NULL, out, err);
-    char *o = slurp(out, NULL), *e = slurp(err, NULL);
-    ck_assert_msg(exited_ok(st), "status %#x, stdout: %s, stderr: %s", st, o, e);
-    ck_assert_ptr_nonnull(strstr(o, " 0 failed"));
-    ck_assert_str_eq(e, "");
-    free(o);
-    free(e);
+    run(argv, NULL, true, NULL, &r);
+    ck_assert_msg(exited_ok(r.status), "status %#x, stdout: %s, stderr: %s", r.status, r.out,
+                  r.err);
+    ck_assert_ptr_nonnull(strstr(r.out, " 0 failed"));
+    ck_assert_str_eq(r.err, "");
 
     /* Without the library the first check (malloc is ours) fails. */
-    st = run(argv, NULL, false, NULL, out, err);
-    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    run(argv, NULL, false, NULL, &r);
+    ck_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
+    arena_run_free(&r);
 }
 END_TEST
 
@@ -321,32 +229,26 @@ END_TEST
 START_TEST(test_no_daemon_falls_back_with_one_warning)
 {
     const char *argv[] = {MT_PROG_PATH, "4", "30000", NULL};
-    char out_plain[320], out[320], err[320], expect[512];
+    char expect[512];
+    arena_run_t plain = {0}, r = {0};
 
-    path_in_tmp(out_plain, sizeof(out_plain), "plain.out");
-    path_in_tmp(out, sizeof(out), "fallback.out");
-    path_in_tmp(err, sizeof(err), "fallback.err");
-    int st = run(argv, NULL, false, NULL, out_plain, err);
-    ck_assert(exited_ok(st));
-    st = run(argv, NULL, true, NULL, out, err);
-    char *e = slurp(err, NULL);
-    ck_assert_msg(exited_ok(st), "status %#x, stderr: %s", st, e);
+    run(argv, NULL, false, NULL, &plain);
+    ck_assert(exited_ok(plain.status));
+    run(argv, NULL, true, NULL, &r);
+    ck_assert_msg(exited_ok(r.status), "status %#x, stderr: %s", r.status, r.err);
     snprintf(expect, sizeof(expect), "arena-preload: no arenad at %s, using anonymous memory\n",
              absent_socket);
-    ck_assert_str_eq(e, expect);
-    free(e);
-    ck_assert(same_file(out_plain, out));
+    ck_assert_str_eq(r.err, expect);
+    ck_assert(plain.out_len == r.out_len && memcmp(plain.out, r.out, r.out_len) == 0);
+    arena_run_free(&plain);
 
     /* The API contract holds on anonymous memory too. */
     const char *api[] = {PRELOAD_API_PATH, "anonymous", NULL};
-    st = run(api, NULL, true, NULL, out, err);
-    char *o = slurp(out, NULL);
-    ck_assert_msg(exited_ok(st), "status %#x, stdout: %s", st, o);
-    ck_assert_ptr_nonnull(strstr(o, " 0 failed"));
-    free(o);
-    e = slurp(err, NULL);
-    ck_assert_str_eq(e, expect);
-    free(e);
+    run(api, NULL, true, NULL, &r);
+    ck_assert_msg(exited_ok(r.status), "status %#x, stdout: %s", r.status, r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, " 0 failed"));
+    ck_assert_str_eq(r.err, expect);
+    arena_run_free(&r);
 }
 END_TEST
 
@@ -354,39 +256,37 @@ START_TEST(test_require_daemon_fails_allocations)
 {
     const char *argv[] = {MT_PROG_PATH, "2", "1000", NULL};
     const char *env[] = {"ARENA_REQUIRE_DAEMON=1", NULL};
-    char out[320], err[320];
+    arena_run_t r = {0};
 
-    path_in_tmp(out, sizeof(out), "require.out");
-    path_in_tmp(err, sizeof(err), "require.err");
-    int st = run(argv, env, true, NULL, out, err);
-    char *e = slurp(err, NULL);
+    run(argv, env, true, NULL, &r);
     /* mt_prog reports the failure (of malloc, or of pthread_create, which
      * allocates) and exits 1. */
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %#x, stderr: %s", st, e);
-    ck_assert_ptr_nonnull(strstr(e, "arena-preload: no arenad at "));
-    ck_assert_ptr_nonnull(strstr(e, "ARENA_REQUIRE_DAEMON=1"));
-    ck_assert_ptr_nonnull(strstr(e, "mt_prog: "));
-    free(e);
+    ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1, "status %#x, stderr: %s",
+                  r.status, r.err);
+    ck_assert_ptr_nonnull(strstr(r.err, "arena-preload: no arenad at "));
+    ck_assert_ptr_nonnull(strstr(r.err, "ARENA_REQUIRE_DAEMON=1"));
+    ck_assert_ptr_nonnull(strstr(r.err, "mt_prog: "));
+    arena_run_free(&r);
 }
 END_TEST
 
-/* The library exports the malloc family and nothing else. */
+/* The library exports the malloc family (and glibc's malloc introspection)
+ * and nothing else. */
 START_TEST(test_exports_only_malloc_family)
 {
     static const char *const want[] = {
-        "aligned_alloc", "calloc",         "free",    "malloc",  "malloc_usable_size",
-        "memalign",      "posix_memalign", "pvalloc", "realloc", "valloc"};
+        "aligned_alloc", "calloc",         "free",      "malloc",  "malloc_usable_size",
+        "memalign",      "posix_memalign", "pvalloc",   "realloc", "valloc",
+        "malloc_trim",   "malloc_stats",   "mallinfo2", "mallinfo"};
     const char *argv[] = {"nm", "-D", "--defined-only", PRELOAD_PATH, NULL};
-    char out[320], err[320], name[256], type[8];
+    char name[256], type[8];
     bool seen[sizeof(want) / sizeof(want[0])] = {false};
+    arena_run_t r = {0};
 
-    path_in_tmp(out, sizeof(out), "nm.out");
-    path_in_tmp(err, sizeof(err), "nm.err");
-    ck_assert(exited_ok(run(argv, NULL, false, NULL, out, err)));
-    FILE *f = fopen(out, "re");
-    ck_assert_ptr_nonnull(f);
-    char line[512];
-    while (fgets(line, sizeof(line), f)) {
+    run(argv, NULL, false, NULL, &r);
+    ck_assert(exited_ok(r.status));
+    char *save = NULL;
+    for (char *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (sscanf(line, "%*s %7s %255s", type, name) != 2)
             continue;
         if (strcmp(type, "A") == 0)
@@ -397,7 +297,7 @@ START_TEST(test_exports_only_malloc_family)
                 known = seen[i] = true;
         ck_assert_msg(known, "libarena-preload.so exports %s", name);
     }
-    fclose(f);
+    arena_run_free(&r);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         ck_assert_msg(seen[i], "libarena-preload.so does not export %s", want[i]);
 }
@@ -407,6 +307,7 @@ static Suite *preload_suite(void)
 {
     Suite *s = suite_create("preload");
     TCase *tc = tcase_create("daemon");
+    arena_test_fixture_use(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
     tcase_add_checked_fixture(tc, setup_daemon, teardown_daemon);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_api_contract_leased);
@@ -428,11 +329,4 @@ static Suite *preload_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(preload_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(preload_suite)

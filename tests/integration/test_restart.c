@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
  * test_restart.c -- the daemon dies and comes back; the clients' data does
- * not notice (DESIGN.md section 7, issue 6).
+ * not notice (DESIGN.md section 7).
  *
- * Real processes throughout: a real arenad started by the harness, killed
+ * Real processes throughout: a real arenad started by tests/lib's fixture, killed
  * with SIGKILL and started again on the same socket; clients are forked
  * children linking libarena-client, each holding leases full of a pattern
  * only it writes. After the restart every child checks its pattern, makes a
@@ -42,11 +42,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
 #include "fdpass.h"
-#include "harness.h"
+#include "fixture.h"
+#include "peer.h"
+#include "proc.h"
+#include "sock.h"
 #include "conn.h"
 #include "wire.h"
 
@@ -60,7 +64,7 @@
 static const size_t lease_sizes[] = {64 * KIB, 1 * MIB, 4 * MIB + 8 * KIB};
 #define NLEASES (sizeof(lease_sizes) / sizeof(lease_sizes[0]))
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 static char config_path[64];
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -85,43 +89,38 @@ static void nap_ms(unsigned ms)
         ;
 }
 
-/* The daemon's arguments: a small budget and the grace period under test. */
+/* The daemon's arguments: a small budget. */
 static const char *const *daemon_args(void)
 {
-    static const char *args[8];
-    args[0] = "--budget";
-    args[1] = "96M";
-    args[2] = "--config";
-    args[3] = config_path;
-    args[4] = NULL;
+    static const char *const args[] = {"--budget", "96M", NULL};
     return args;
 }
 
-/* The config file every daemon here reads: the grace period under test, and
+/* The config every daemon here reads: the grace period under test, and
  * pages punched at once so resident bytes tell what is held. */
+static const char *restart_config(void)
+{
+    static char text[128];
+    (void)snprintf(text, sizeof(text), "restart_grace_ms = %d\ndecay_ms = 0\n", GRACE_MS);
+    return text;
+}
+
+/* The same config as a file, for the daemon the service manager below
+ * starts itself. */
 static void write_config(void)
 {
     (void)snprintf(config_path, sizeof(config_path), "/tmp/arenad-restart-XXXXXX");
     int fd = mkstemp(config_path);
     ck_assert_int_ge(fd, 0);
-    char text[128];
-    int n = snprintf(text, sizeof(text), "restart_grace_ms = %d\ndecay_ms = 0\n", GRACE_MS);
-    ck_assert_int_eq(write(fd, text, (size_t)n), n);
+    const char *text = restart_config();
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     (void)close(fd);
 }
 
 static void setup(void)
 {
-    write_config();
-    ck_assert_int_eq(harness_daemon_start(&daemon_, daemon_args()), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_fixture_setup();
     ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
-}
-
-static void teardown(void)
-{
-    (void)harness_daemon_stop(&daemon_);
-    (void)unlink(config_path);
 }
 
 /* The pattern word of child `who`, lease k, at word i. */
@@ -380,7 +379,7 @@ START_TEST(test_sigkill_restart_keeps_every_byte)
         per_child += lease_sizes[k];
     ck_assert_uint_eq(before.leased_bytes, (CHILDREN + 1) * per_child);
 
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     (void)kill(kids[CHILDREN].pid, SIGKILL);
     ck_assert_int_eq(child_finish(&kids[CHILDREN]), 100 + SIGKILL);
     kids[CHILDREN].pid = 0;
@@ -448,23 +447,22 @@ static int raw_send(int fd, const arena__msg_t *m, int pass_fd)
     long n = arena__wire_encode(m, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
-    return arena__send_with_fd(fd, buf, (size_t)n, pass_fd, NULL, 0, 0) == n ? 0 : -EIO;
+    return arena_peer_send(fd, buf, (size_t)n, &pass_fd, pass_fd >= 0 ? 1 : 0, -1);
 }
 
 static arena__scratch_t scratch;
 
 /* Reads one frame (skipping notifications); its first passed fd, if any,
- * goes to *ret_fd. Returns 0 or -EIO. */
+ * goes to *ret_fd. Returns 0 or -EIO. The decoded message may point into
+ * the frame, which stays until the next call. */
 static int raw_read(int fd, arena__msg_t *m, int *ret_fd)
 {
+    static uint8_t *body;
     for (;;) {
-        uint8_t hdr[4];
-        if (arena__recv_with_fds(fd, hdr, 4, ret_fd, ret_fd ? 1 : 0, MSG_WAITALL) != 4)
-            return -EIO;
-        uint32_t len =
-            hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-        static uint8_t body[1 << 20];
-        if (len > sizeof(body) || recv(fd, body, len, MSG_WAITALL) != (ssize_t)len)
+        size_t len;
+        free(body);
+        body = NULL;
+        if (arena_peer_recv_frame(fd, &body, &len, ret_fd, WAIT_MS) != 1)
             return -EIO;
         arena__scratch_reset(&scratch);
         if (arena__wire_decode(body, len, &scratch, m) != 0)
@@ -517,7 +515,7 @@ static int raw_claim(int sock, uint64_t offset, uint64_t size)
 START_TEST(test_forged_claims_and_pools)
 {
     /* This uid's pool, as any process of the uid could get it. */
-    int s = harness_connect(&daemon_);
+    int s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_ge(s, 0);
     int pool = -1;
     ck_assert_int_eq(raw_hello(s, false, -1, &pool), ARENA__MSG_HELLO_REPLY);
@@ -538,12 +536,12 @@ START_TEST(test_forged_claims_and_pools)
     ck_assert_uint_eq(list->count, 1);
     uint64_t off = list->items[0].offset, size = list->items[0].size;
     arena__admin_leases_free(list);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
 
     /* Not a pool: a pipe, an unsealed memfd, no fd at all. */
     int pp[2];
     ck_assert_int_eq(pipe2(pp, O_CLOEXEC), 0);
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, pp[0], NULL), -ARENA__WIRE_ERROR_INVALID_ARGUMENT);
     (void)close(s);
     (void)close(pp[0]);
@@ -551,11 +549,11 @@ START_TEST(test_forged_claims_and_pools)
     int loose = memfd_create("not-a-pool", MFD_CLOEXEC);
     ck_assert_int_ge(loose, 0);
     ck_assert_int_eq(ftruncate(loose, 64 * MIB), 0);
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, loose, NULL), -ARENA__WIRE_ERROR_INVALID_ARGUMENT);
     (void)close(s);
     (void)close(loose);
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, -1, NULL), -ARENA__WIRE_ERROR_PROTOCOL);
     (void)close(s);
 
@@ -567,7 +565,7 @@ START_TEST(test_forged_claims_and_pools)
         if (pid == 0) {
             if (setgid(65534) != 0 || setuid(65534) != 0)
                 _exit(2);
-            int x = harness_connect(&daemon_);
+            int x = arena_test_daemon_connect(&daemon_);
             if (x < 0)
                 _exit(3);
             _exit(raw_hello(x, true, pool, NULL) == -ARENA__WIRE_ERROR_PERMISSION ? 0 : 4);
@@ -579,7 +577,7 @@ START_TEST(test_forged_claims_and_pools)
     }
 
     /* The forger hands the pool back first and claims bad extents. */
-    s = harness_connect(&daemon_);
+    s = arena_test_daemon_connect(&daemon_);
     ck_assert_int_eq(raw_hello(s, true, pool, NULL), ARENA__MSG_HELLO_REPLY);
     ck_assert_int_eq(raw_claim(s, 4096 + 1, 4096), ARENA__WIRE_ERROR_INVALID_ARGUMENT);
     ck_assert_int_eq(raw_claim(s, 0, 0), ARENA__WIRE_ERROR_INVALID_ARGUMENT);
@@ -630,7 +628,7 @@ START_TEST(test_release_across_restart_is_not_sent_stale)
     ck_assert_int_eq(arena_lease(a, MIB, 0, &la), 0);
     ck_assert_int_eq(arena_lease(a, MIB, 0, &lb), 0);
     fill(lb.addr, lb.size, 3, 1);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     /* A newcomer takes lease id 1 of the new daemon before `a` comes back. */
     arena_conn_t *b = NULL;
     ck_assert_int_eq(arena_connect(daemon_.socket, &b), 0);
@@ -668,7 +666,7 @@ START_TEST(test_late_client_without_fd_store_loses_its_pages)
     ck_assert_int_eq(arena_lease(late, MIB, 0, &ll), 0);
     fill(lp.addr, lp.size, 1, 0);
     fill(ll.addr, ll.size, 2, 0);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     /* prompt hands the pool back and claims; its lease is granted once the
      * grace period is over, when the unclaimed rest has been punched. */
     ck_assert_int_eq(arena_lease(prompt, MIB, 3 * GRACE_MS, &x), 0);
@@ -844,21 +842,16 @@ static void manager_setup(void)
     ck_assert_ptr_nonnull(mkdtemp(m->dir));
     (void)snprintf(m->sock_path, sizeof(m->sock_path), "%.31s/arenad.sock", m->dir);
     (void)snprintf(m->notify_path, sizeof(m->notify_path), "%.31s/notify", m->dir);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    m->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    m->listen_fd = arena_test_unix_socket(m->sock_path, SOCK_STREAM, ARENA_TEST_SOCK_LISTEN);
     ck_assert_int_ge(m->listen_fd, 0);
-    memcpy(sa.sun_path, m->sock_path, strlen(m->sock_path) + 1);
-    ck_assert_int_eq(bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(m->listen_fd, 64), 0);
-    m->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    m->notify_fd = arena_test_unix_socket(m->notify_path, SOCK_DGRAM, ARENA_TEST_SOCK_BIND);
     ck_assert_int_ge(m->notify_fd, 0);
-    memcpy(sa.sun_path, m->notify_path, strlen(m->notify_path) + 1);
-    ck_assert_int_eq(bind(m->notify_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     write_config();
     ck_assert_int_eq(setenv("ARENAD_SOCKET", m->sock_path, 1), 0);
     ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
     /* books() and the children find the daemon through this. */
-    (void)snprintf(daemon_.socket, sizeof(daemon_.socket), "%s", m->sock_path);
+    ck_assert_uint_lt(strlen(m->sock_path), sizeof(daemon_.socket));
+    memcpy(daemon_.socket, m->sock_path, strlen(m->sock_path) + 1);
     ck_assert_int_eq(pthread_mutex_init(&m->lock, NULL), 0);
     ck_assert_int_eq(pthread_create(&m->reader, NULL, manager_reader, m), 0);
     fork_gate = &m->lock;
@@ -1018,7 +1011,7 @@ START_TEST(test_threads_share_a_connection_through_a_restart)
         ck_assert_int_eq(pthread_create(&th[i], NULL, churn_thread, &ch[i]), 0);
     }
     nap_ms(300);
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, daemon_args()), 0);
     nap_ms(GRACE_MS + 700); /* claims, then grants again after the grace period */
     atomic_store(&stop, true);
     long ops = 0;
@@ -1078,7 +1071,7 @@ static int churn_main(unsigned seed)
             parked[i] = arena_lease_unpark(c, &l[i]) != 0;
         } else if (op == 5) {
             /* Half a frame on a raw connection, left hanging. */
-            int s = harness_connect(&daemon_);
+            int s = arena_test_daemon_connect(&daemon_);
             static const uint8_t half[] = {40, 0, 0, 0, 0x08, 0x01};
             if (s >= 0 && write(s, half, sizeof(half)) < 0)
                 return 3;
@@ -1107,10 +1100,10 @@ START_TEST(test_clients_killed_anywhere_leave_nothing)
     books(&st, NULL); /* the uid's pool memfd exists from the first hello on */
     /* The daemon closes books()'s connection when it sees the EOF: the
      * baseline is the count once that has happened. */
-    int fds_before = harness_count_fds(daemon_.pid);
+    int fds_before = arena_test_count_fds(daemon_.pid);
     for (int i = 0; i < 20; i++) {
         nap_ms(SLEEP_STEP);
-        int n = harness_count_fds(daemon_.pid);
+        int n = arena_test_count_fds(daemon_.pid);
         fds_before = n < fds_before ? n : fds_before;
     }
     ck_assert_int_gt(fds_before, 0);
@@ -1139,9 +1132,9 @@ START_TEST(test_clients_killed_anywhere_leave_nothing)
     ck_assert_uint_eq(st.leases, 0);
     ck_assert_uint_eq(resident_bytes(), 0);
     deadline = now_ms() + WAIT_MS;
-    while (harness_count_fds(daemon_.pid) != fds_before && now_ms() < deadline)
+    while (arena_test_count_fds(daemon_.pid) != fds_before && now_ms() < deadline)
         nap_ms(SLEEP_STEP);
-    ck_assert_int_eq(harness_count_fds(daemon_.pid), fds_before);
+    ck_assert_int_eq(arena_test_count_fds(daemon_.pid), fds_before);
 }
 END_TEST
 
@@ -1149,7 +1142,8 @@ static Suite *restart_suite(void)
 {
     Suite *s = suite_create("restart");
     TCase *tc = tcase_create("restart");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    arena_test_fixture_use(&daemon_, restart_config(), daemon_args(), ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, setup, arena_test_fixture_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_sigkill_restart_keeps_every_byte);
     tcase_add_test(tc, test_forged_claims_and_pools);
@@ -1166,11 +1160,4 @@ static Suite *restart_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(restart_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(restart_suite)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * test_share.c -- sharing leases by token end to end (DESIGN.md section 8):
- * a real arenad (the harness) and owners and attachers in separate
+ * a real arenad (tests/lib's daemon fixture) and owners and attachers in separate
  * processes, through libarena-client.
  *
  * Covers: an attacher sees the owner's bytes and the owner the attacher's
@@ -39,35 +39,24 @@
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
+#include "check_main.h"
 #include "fdpass.h"
-#include "harness.h"
+#include "fixture.h"
 #include "wire.h"
 
 #define MiB (1024u * 1024u)
 
-static harness_daemon_t daemon_;
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
+static arena_test_daemon_t daemon_;
 
 static void daemon_start(void)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
     static const char *const args[] = {"--budget", "256M", NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
 static void daemon_stop(void)
 {
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 
 static void nap_ms(long ms)
@@ -695,7 +684,7 @@ static bool raw_recv(int s, arena__scratch_t *scratch, arena__msg_t *m, int *fds
  * as an attacker that keeps it would. */
 static int raw_attach_fd(const char *token)
 {
-    int s = harness_connect(&daemon_);
+    int s = arena_test_daemon_connect(&daemon_);
     if (s < 0)
         return -1;
     arena__scratch_t scratch = {0};
@@ -783,7 +772,7 @@ START_TEST(test_second_uid)
         return;
     }
     daemon_start();
-    /* The harness's directory is 0700: let nobody reach the socket. */
+    /* The fixture's directory (mkdtemp) is 0700: let nobody reach the socket. */
     ck_assert_int_eq(chmod(daemon_.dir, 0711), 0);
     arena_conn_t *owner = connect_ok();
     arena_lease_t own, pool;
@@ -847,7 +836,7 @@ START_TEST(test_restart_one_owner)
     ck_assert_msg(ra.status == 0, "attach: step %d, %s", ra.status, arena_strerror(ra.err));
 
     static const char *const args[] = {"--budget", "256M", NULL};
-    ck_assert_int_eq(harness_daemon_restart(&daemon_, SIGKILL, args), 0);
+    ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, args), 0);
     /* Both come back and claim the one extent: one gets it. */
     child_send(&owner, 's');
     child_read(&owner, &ro);
@@ -901,11 +890,4 @@ static Suite *share_suite(void)
     return s;
 }
 
-int main(int argc, char **argv)
-{
-    SRunner *sr = srunner_create(share_suite());
-    srunner_run_tagged(sr, NULL, argc > 1 ? argv[1] : NULL, NULL, NULL, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(share_suite)

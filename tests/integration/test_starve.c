@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_starve.c -- no starvation, end to end: a real arenad (tests/integration
- * harness), generators and simulators in separate processes, through
- * libarena-client (DESIGN.md sections 4 and 5, issue 5).
+ * test_starve.c -- no starvation, end to end: a real arenad (tests/lib
+ * daemon fixture), generators and simulators in separate processes, through
+ * libarena-client (DESIGN.md sections 4 and 5).
  *
  * Covers: a generator stopped with SIGSTOP while holding only parked leases
  * loses them to a simulator within the simulator's deadline, without running,
@@ -37,39 +37,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "ctl.h"
 #include "arena.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
 #include "conn.h"
 #include "wire.h"
 
 #define MiB ((size_t)1024 * 1024)
 
-static harness_daemon_t daemon_;
-static bool atexit_armed;
-
-static void daemon_cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
+static arena_test_daemon_t daemon_;
 
 static void daemon_start(const char *budget)
 {
-    if (!atexit_armed) {
-        ck_assert_int_eq(atexit(daemon_cleanup), 0);
-        atexit_armed = true;
-    }
     const char *const args[] = {"--budget", budget, NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
 static void daemon_stop(void)
 {
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
 }
 
 /* Forks a client child that dies with the test. */
@@ -892,11 +881,4 @@ static Suite *starve_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(starve_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(starve_suite)

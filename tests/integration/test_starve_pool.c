@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_starve_pool.c -- the story of issue 5, with the allocator pools: a
+ * test_starve_pool.c -- the no-starvation story, with the allocator heaps: a
  * generator mallocs half the budget in small objects, frees them all and
  * stops (SIGSTOP: it runs no code at all). A simulator asks for a lease that
  * only fits if the generator's parked segments are taken back: the daemon
@@ -8,7 +8,7 @@
  * Resumed, the generator mallocs again and works: its parked regions are
  * gone (the unpark says so) and it gets fresh ones.
  *
- * A real arenad on a temporary socket (harness), always stopped by the
+ * A real arenad on a temporary socket (tests/lib/daemon.h), always stopped by the
  * teardown; the generator is a child that dies with the test process
  * (PR_SET_PDEATHSIG, SIGKILL also ends a stopped process) and is killed and
  * reaped by the teardown if the test fails.
@@ -25,24 +25,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
-#include "harness.h"
+#include "fixture.h"
 #include "alloc/internal.h"
 
 #define MiB  ((size_t)1 << 20)
 #define OBJ  4000
 #define NOBJ 8000 /* 32 MB: half the budget */
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 static pid_t gen_pid;
 static void *objs[NOBJ];
 
+static const char *const daemon_args[] = {"--budget", "64M", NULL};
+
 static void setup(void)
 {
-    static const char *const args[] = {"--budget", "64M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_fixture_setup();
     gen_pid = 0;
 }
 
@@ -53,7 +54,7 @@ static void teardown(void)
         (void)waitpid(gen_pid, NULL, 0);
         gen_pid = 0;
     }
-    (void)harness_daemon_stop(&daemon_);
+    arena_test_fixture_teardown();
 }
 
 static bool alloc_fill(unsigned seed)
@@ -190,6 +191,7 @@ static Suite *starve_pool_suite(void)
     Suite *s = suite_create("starve_pool");
     TCase *tc = tcase_create("story");
     tcase_set_timeout(tc, 60);
+    arena_test_fixture_use(&daemon_, NULL, daemon_args, ARENA_TEST_EXPORT_SOCKET);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_stopped_generator_feeds_simulator);
     suite_add_tcase(s, tc);
@@ -199,9 +201,5 @@ static Suite *starve_pool_suite(void)
 int main(void)
 {
     (void)unsetenv("ARENA_FALLBACK");
-    SRunner *sr = srunner_create(starve_pool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(starve_pool_suite(), NULL);
 }

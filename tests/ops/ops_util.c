@@ -3,8 +3,9 @@
  * ops_util.c -- see ops_util.h. Test support code: it may print and abort.
  */
 #include "ops_util.h"
+#include "sock.h"
+#include "tmpdir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -38,7 +39,7 @@ void ops_base_setup(void)
 
 void ops_base_teardown(void)
 {
-    ops_rmdir(ops_base);
+    (void)arena_test_rmtree(ops_base);
     ops_base[0] = '\0';
 }
 
@@ -53,52 +54,9 @@ int ops_tmpdir(char *dir, size_t len)
     return mkdtemp(dir) ? 0 : -errno;
 }
 
-/* Removes the entries of dir (recursing depth more levels) and dir itself. */
-static void ops_rmdir_depth(const char *dir, int depth)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[512];
-            (void)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (depth > 0 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-                ops_rmdir_depth(p, depth - 1);
-            else
-                (void)unlink(p);
-        }
-        (void)closedir(d);
-    }
-    (void)rmdir(dir);
-}
-
-void ops_rmdir(const char *dir)
-{
-    if (!dir || !dir[0])
-        return;
-    ops_rmdir_depth(dir, 2);
-}
-
 int ops_notify_open(const char *path)
 {
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int r = -errno;
-        (void)close(fd);
-        return r;
-    }
-    return fd;
+    return arena_test_unix_socket(path, SOCK_DGRAM, ARENA_TEST_SOCK_BIND);
 }
 
 int ops_notify_wait(int fd, const char *needle, int timeout_ms, char *log, size_t log_len)
@@ -150,36 +108,6 @@ pid_t ops_spawn(char *const argv[], const char *watchdog_usec, pid_t watchdog_pi
         _exit(127);
     }
     return pid;
-}
-
-int ops_wait(pid_t pid, int timeout_ms)
-{
-    long long end = ops_now_ms() + timeout_ms;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-        if (r < 0)
-            return -1;
-        if (ops_now_ms() >= end)
-            return -ETIMEDOUT;
-        (void)usleep(10000);
-    }
-}
-
-int ops_stop(pid_t pid)
-{
-    if (pid <= 0)
-        return -1;
-    if (kill(pid, SIGTERM) < 0)
-        return -1;
-    int r = ops_wait(pid, 5000);
-    if (r == -ETIMEDOUT) {
-        (void)kill(pid, SIGKILL);
-        r = ops_wait(pid, 5000);
-    }
-    return r;
 }
 
 bool ops_wait_path(const char *path, int timeout_ms)

@@ -2,7 +2,8 @@
  *
  * ops_util.h -- helpers of the ops tests: a temporary directory, a notify
  * socket that records what the daemon sends, and children that die with the
- * test (PR_SET_PDEATHSIG) and are always reaped.
+ * test (PR_SET_PDEATHSIG); they are waited for and stopped with
+ * tests/lib/child.h.
  */
 #ifndef ARENA_OPS_UTIL_H
 #define ARENA_OPS_UTIL_H
@@ -23,10 +24,6 @@ void ops_base_teardown(void);
  * (>= 128 bytes). Returns 0 or -errno. */
 int ops_tmpdir(char *dir, size_t len);
 
-/* rm -r of dir, two levels deep (files, sockets, subdirectories of files);
- * "" is a no-op. */
-void ops_rmdir(const char *dir);
-
 /* Binds a SOCK_DGRAM Unix socket at path (CLOEXEC). Returns the fd or -errno. */
 int ops_notify_open(const char *path);
 
@@ -40,14 +37,6 @@ int ops_notify_wait(int fd, const char *needle, int timeout_ms, char *log, size_
  * it and WATCHDOG_PID to its own pid (or to watchdog_pid when not 0).
  * Returns the pid or -errno. */
 pid_t ops_spawn(char *const argv[], const char *watchdog_usec, pid_t watchdog_pid);
-
-/* SIGTERM, wait up to 5 s, then SIGKILL; reaps. Returns the exit status, or
- * -signal when killed, or -1 when pid is not ours. */
-int ops_stop(pid_t pid);
-
-/* Waits (up to timeout_ms) for pid to exit; returns the exit status, -signal,
- * or -ETIMEDOUT (the child still runs). */
-int ops_wait(pid_t pid, int timeout_ms);
 
 /* Waits up to timeout_ms for path to exist. Returns true when it does. */
 bool ops_wait_path(const char *path, int timeout_ms);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * test_ops_ctl.c -- arenactl as an operator's tool, against a real arenad
- * (tests/integration/harness.h) while this process holds leases: `top
+ * (tests/lib/daemon.h) while this process holds leases: `top
  * --once` prints a frame with the expected columns and figures, `--json top`
  * prints one JSON document per frame, the live view on a pseudo-terminal
  * redraws with ANSI escapes and quits on q (restoring the screen), bad top
@@ -21,8 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
-#include "harness.h"
+#include "fixture.h"
+#include "run.h"
 
 #ifndef ARENACTL_PATH
 #error "ARENACTL_PATH must be defined by the build"
@@ -30,57 +32,29 @@
 
 #define MiB (1024u * 1024u)
 
-static harness_daemon_t daemon_;
-
-static void cleanup(void)
-{
-    if (daemon_.pid > 0)
-        (void)harness_daemon_stop(&daemon_);
-}
+static arena_test_daemon_t daemon_;
 
 static void start(void)
 {
-    ck_assert_int_eq(atexit(cleanup), 0);
     const char *const args[] = {"--budget", "64M", NULL};
-    int r = harness_daemon_start(&daemon_, args);
-    ck_assert_msg(r == 0, "arenad did not start: %s", arena_strerror(r));
+    arena_test_daemon_up(&daemon_, NULL, args, 0);
 }
 
-typedef struct run {
-    int code;
-    char out[65536];
-} run_t;
+typedef arena_run_t run_t;
 
 /* Runs arenactl with args (NULL-terminated, after argv[0]); stdout and stderr
- * go to r->out. */
+ * go to r->out, in order; r's earlier output is freed. */
 static void ctl(run_t *r, const char *const *args)
 {
-    char *argv[32] = {(char *)ARENACTL_PATH};
+    const char *argv[32] = {ARENACTL_PATH};
     int n = 1;
     for (; args[n - 1] && n < 31; n++)
-        argv[n] = (char *)args[n - 1];
+        argv[n] = args[n - 1];
     argv[n] = NULL;
-    int p[2];
-    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        (void)dup2(p[1], STDOUT_FILENO);
-        (void)dup2(p[1], STDERR_FILENO);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    (void)close(p[1]);
-    size_t used = 0;
-    ssize_t got;
-    while ((got = read(p[0], r->out + used, sizeof(r->out) - 1 - used)) > 0)
-        used += (size_t)got;
-    r->out[used] = '\0';
-    (void)close(p[0]);
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    r->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    arena_run_opts_t opts = {.merge_err = true};
+    arena_run_free(r);
+    int rc = arena_run(argv, &opts, r);
+    ck_assert_msg(rc == 0, "arenactl: %s", strerror(-rc));
 }
 
 START_TEST(test_top_once)
@@ -265,7 +239,7 @@ START_TEST(test_top_daemon_gone)
         used += (size_t)got;
         buf[used] = '\0';
     }
-    ck_assert_int_eq(harness_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     ssize_t got;
     while ((got = read(p[0], buf + used, sizeof(buf) - 1 - used)) > 0)
         used += (size_t)got;
@@ -356,7 +330,7 @@ START_TEST(test_help_everywhere)
 }
 END_TEST
 
-int main(void)
+static Suite *ops_ctl_suite(void)
 {
     Suite *s = suite_create("ops_ctl");
     TCase *tc = tcase_create("top");
@@ -370,9 +344,7 @@ int main(void)
     tcase_add_test(tc, test_shares_events);
     tcase_add_test(tc, test_help_everywhere);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+ARENA_TEST_MAIN(ops_ctl_suite)

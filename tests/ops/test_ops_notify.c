@@ -18,14 +18,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "notify.h"
 #include "ops_util.h"
+#include "tmpdir.h"
 
 static char dir_[128];
 
 static void cleanup(void)
 {
-    ops_rmdir(dir_);
+    (void)arena_test_rmtree(dir_);
     dir_[0] = '\0';
 }
 
@@ -252,7 +254,7 @@ START_TEST(test_watchdog_usec)
 }
 END_TEST
 
-int main(void)
+static Suite *ops_notify_suite(void)
 {
     Suite *s = suite_create(NOTIFY_VARIANT);
     TCase *tc = tcase_create("listen");
@@ -272,9 +274,7 @@ int main(void)
     tcase_add_test(tc, test_notify_disabled_and_broken);
     tcase_add_test(tc, test_watchdog_usec);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+ARENA_TEST_MAIN(ops_notify_suite)

@@ -24,9 +24,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
+#include "child.h"
 #include "ops_util.h"
+#include "tmpdir.h"
+#include "sock.h"
 
 #ifndef ARENAD_PATH
 #error "ARENAD_PATH must be defined by the build"
@@ -42,12 +46,12 @@ static char log_[16384];
 static void cleanup(void)
 {
     if (pid_ > 0)
-        (void)ops_stop(pid_);
+        (void)arena_test_child_stop(pid_, 5000);
     pid_ = 0;
     if (nfd_ >= 0)
         (void)close(nfd_);
     nfd_ = -1;
-    ops_rmdir(dir_);
+    (void)arena_test_rmtree(dir_);
     dir_[0] = '\0';
 }
 
@@ -138,7 +142,7 @@ START_TEST(test_notify_lifecycle)
 
     ck_assert_int_eq(kill(pid_, SIGTERM), 0);
     expect("STOPPING=1", 5000);
-    int code = ops_wait(pid_, 5000);
+    int code = arena_test_child_wait(pid_, 5000);
     pid_ = 0;
     ck_assert_int_eq(code, 0);
 }
@@ -241,7 +245,7 @@ START_TEST(test_socket_activate_tool)
     ck_assert_int_eq(arena_release(c, &l), 0);
     arena_disconnect(c);
 
-    int code = ops_stop(pid_);
+    int code = arena_test_child_stop(pid_, 5000);
     pid_ = 0;
     ck_assert_int_eq(code, 0);
     /* The socket belongs to the service manager: arenad leaves it. */
@@ -265,16 +269,13 @@ static pid_t spawn_listen_fds(const char *sock, bool file)
     if (file) {
         fd = open(sock, O_RDWR | O_CREAT, 0600);
     } else {
-        struct sockaddr_un sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sun_family = AF_UNIX;
-        (void)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-        fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
+        fd = arena_test_unix_socket(sock, SOCK_STREAM, ARENA_TEST_SOCK_LISTEN);
+        if (fd < 0)
             _exit(126);
     }
     if (fd < 0 || dup2(fd, 3) < 0)
         _exit(126);
+    (void)fcntl(3, F_SETFD, 0); /* dup2 onto itself keeps CLOEXEC */
     char p[32];
     (void)snprintf(p, sizeof(p), "%ld", (long)getpid());
     (void)setenv("LISTEN_PID", p, 1);
@@ -307,7 +308,7 @@ START_TEST(test_listen_fds_by_hand)
     ck_assert_int_eq(arena__admin_status(c, &st), 0);
     ck_assert_str_eq(st.socket_path, sock);
     arena_disconnect(c);
-    int code = ops_stop(pid_);
+    int code = arena_test_child_stop(pid_, 5000);
     pid_ = 0;
     ck_assert_int_eq(code, 0);
     struct stat sb;
@@ -322,7 +323,7 @@ START_TEST(test_listen_fds_not_a_socket)
     char path[256];
     path_in(path, sizeof(path), "plain-file");
     pid_ = spawn_listen_fds(path, true);
-    int code = ops_wait(pid_, 10000);
+    int code = arena_test_child_wait(pid_, 10000);
     pid_ = 0;
     ck_assert_int_eq(code, 1);
 }
@@ -432,11 +433,4 @@ static Suite *ops_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(ops_suite)

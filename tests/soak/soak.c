@@ -6,7 +6,7 @@
  * Usage: soak [--minutes M | --seconds S] [--clients N] [--socket PATH]
  *             [--budget SIZE] [--seed N]
  *
- * Starts its own daemon (tests/integration/harness.h) unless --socket names
+ * Starts its own daemon (tests/lib/daemon.h) unless --socket names
  * a running one. N client processes (default 8) each churn, until the time
  * is up: raw leases of random sizes (arena_lease / arena_release, checking
  * that a lease said to be zeroed reads as zero and that the pattern written
@@ -49,7 +49,9 @@
 
 #include "admin.h"
 #include "arena.h"
-#include "harness.h"
+#include "daemon.h"
+#include "proc.h"
+#include "sock.h"
 
 #define MAX_CLIENTS 1024
 #define MAX_LEASES  6
@@ -346,37 +348,21 @@ typedef struct daemon_sample {
     uint32_t clients;
 } daemon_sample_t;
 
-static long read_rss_kib(pid_t pid)
-{
-    char path[64];
-    (void)snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    (void)fclose(f);
-    return kib;
-}
-
 static int sample(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
 {
     arena__admin_status_t st;
     int r = arena__admin_status(mon, &st);
     if (r < 0)
         return r;
-    ret->rss_kib = read_rss_kib(dpid);
-    ret->fds = harness_count_fds(dpid);
+    ret->rss_kib = arena_test_rss_kib(dpid);
+    ret->fds = arena_test_count_fds(dpid);
     ret->leased = st.leased_bytes;
     ret->clients = st.clients;
     return 0;
 }
 
 /* A sample once the daemon's fd count stops changing: connections that
- * closed just before (the harness's start-up probe) must be fully gone. */
+ * closed just before (the fixture's start-up probe) must be fully gone. */
 static int sample_stable(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
 {
     daemon_sample_t s;
@@ -396,20 +382,13 @@ static int sample_stable(arena_conn_t *mon, pid_t dpid, daemon_sample_t *ret)
 /* The pid of the daemon behind path (SO_PEERCRED), or -errno. */
 static pid_t daemon_pid_of(const char *path)
 {
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(sa.sun_path, path, strlen(path));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = arena_test_unix_socket(path, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
     if (fd < 0)
-        return -errno;
+        return fd;
     struct ucred cred;
     socklen_t len = sizeof(cred);
     int r = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
         r = -errno;
     (void)close(fd);
     return r < 0 ? r : cred.pid;
@@ -473,11 +452,11 @@ int main(int argc, char **argv)
         perror("soak: mmap");
         return 2;
     }
-    harness_daemon_t d;
+    arena_test_daemon_t d;
     memset(&d, 0, sizeof(d));
     if (!socket_path) {
         const char *const args[] = {"--budget", budget, NULL};
-        int r = harness_daemon_start(&d, args);
+        int r = arena_test_daemon_start(&d, NULL, args);
         if (r < 0) {
             (void)fprintf(stderr, "soak: cannot start arenad: %s\n", strerror(-r));
             return 2;
@@ -616,6 +595,6 @@ out:
         }
     free(pids);
     if (d.pid > 0)
-        (void)harness_daemon_stop(&d);
+        (void)arena_test_daemon_stop(&d);
     return rc;
 }

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "ledger.h"
 #include "lease.h"
@@ -484,11 +485,4 @@ static Suite *adopt_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(adopt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(adopt_suite)

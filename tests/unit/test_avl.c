@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "avl.h"
 
 typedef struct item {
@@ -108,7 +109,7 @@ START_TEST(test_sequential_stays_balanced)
 }
 END_TEST
 
-int main(void)
+static Suite *avl_suite(void)
 {
     Suite *s = suite_create("avl");
     TCase *tc = tcase_create("avl");
@@ -116,9 +117,7 @@ int main(void)
     tcase_add_loop_test(tc, test_random_against_model, 0, 3);
     tcase_add_test(tc, test_sequential_stays_balanced);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+ARENA_TEST_MAIN(avl_suite)

@@ -5,7 +5,7 @@
  * Most cases run on anonymous fallback regions (ARENAD_SOCKET points at a
  * socket nobody listens on and the fallback is switched on): the same code
  * path as leases minus the daemon; the "daemon" case runs a real arenad from
- * the integration harness and checks the chunks are leased memory. Whether a region is given back
+ * the tests' daemon fixture and checks the chunks are leased memory. Whether a region is given back
  * is checked with mincore(), which fails with ENOMEM on unmapped pages.
  */
 #include <check.h>
@@ -17,8 +17,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
-#include "harness.h"
+#include "fixture.h"
+#include "proc.h"
 #include "alloc/internal.h"
 
 #define KiB ((size_t)1024)
@@ -405,38 +407,12 @@ END_TEST
 
 /* ---- on daemon leases ----------------------------------------------------------- */
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
 static void setup_daemon(void)
 {
-    ck_assert_int_eq(harness_daemon_start(&daemon_, NULL), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_fixture_setup();
     arena__region_allow_fallback(false);
-}
-
-static void teardown_daemon(void)
-{
-    (void)harness_daemon_stop(&daemon_);
-}
-
-/* True when addr lies in a mapping of the daemon's pool memfd. */
-static bool is_leased(const void *addr)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    char line[512];
-    bool leased = false;
-
-    ck_assert_ptr_nonnull(f);
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)addr >= lo &&
-            (uintptr_t)addr < hi) {
-            leased = strstr(line, "memfd:") != NULL;
-            break;
-        }
-    }
-    fclose(f);
-    return leased;
 }
 
 START_TEST(test_bump_on_leases)
@@ -457,9 +433,9 @@ START_TEST(test_bump_on_leases)
     unsigned char *big = arena_bump_alloc(bump, 3 * MiB, 0);
     ck_assert_ptr_nonnull(big);
     memset(big, 0x11, 3 * MiB);
-    ck_assert(is_leased(first));
-    ck_assert(is_leased(last));
-    ck_assert(is_leased(big));
+    ck_assert(arena_test_is_memfd_mapped(first));
+    ck_assert(arena_test_is_memfd_mapped(last));
+    ck_assert(arena_test_is_memfd_mapped(big));
     arena__bump_info(bump, &info);
     ck_assert_uint_ge(info.chunk_count, 7);
     ck_assert_uint_eq(info.large_count, 1);
@@ -473,7 +449,7 @@ START_TEST(test_bump_on_leases)
     ck_assert_uint_eq(after.leased_bytes - before.leased_bytes, info.held_bytes);
     ck_assert(!is_mapped(last));
     ck_assert(!is_mapped(big));
-    ck_assert(is_leased(first));
+    ck_assert(arena_test_is_memfd_mapped(first));
     arena_bump_destroy(bump);
     ck_assert_int_eq(arena_stats(&after), 0);
     ck_assert_uint_eq(after.leased_bytes, before.leased_bytes);
@@ -500,7 +476,8 @@ static Suite *bump_suite(void)
     suite_add_tcase(s, tc);
 
     TCase *td = tcase_create("daemon");
-    tcase_add_checked_fixture(td, setup_daemon, teardown_daemon);
+    arena_test_fixture_use(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(td, setup_daemon, arena_test_fixture_teardown);
     tcase_set_timeout(td, 60);
     tcase_add_test(td, test_bump_on_leases);
     suite_add_tcase(s, td);
@@ -512,11 +489,4 @@ static Suite *bump_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(bump_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(bump_suite)

@@ -30,6 +30,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
+#include "peer.h"
+#include "sock.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
@@ -55,28 +58,15 @@ typedef int (*peer_script_fn)(int fd);
 
 static arena__scratch_t peer_scratch;
 
-static int peer_read_full(int fd, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-    while (n) {
-        ssize_t r = read(fd, p, n);
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
+/* Reads one frame and decodes it into *m (which may point into the frame,
+ * kept until the next call). Returns 0 or -1. */
 static int peer_read(int fd, arena__msg_t *m)
 {
-    static uint8_t body[65536];
-    uint8_t hdr[4];
-    if (peer_read_full(fd, hdr, 4) < 0)
-        return -1;
-    uint32_t len =
-        (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
-    if (len > sizeof(body) || peer_read_full(fd, body, len) < 0)
+    static uint8_t *body;
+    size_t len;
+    free(body);
+    body = NULL;
+    if (arena_peer_recv_frame(fd, &body, &len, NULL, -1) != 1)
         return -1;
     arena__scratch_reset(&peer_scratch);
     return arena__wire_decode(body, len, &peer_scratch, m) == 0 ? 0 : -1;
@@ -88,7 +78,7 @@ static int peer_send(int fd, const arena__msg_t *m, int pass_fd)
     long n = arena__wire_encode(m, frame, sizeof(frame));
     if (n < 0)
         return -1;
-    return arena__send_with_fd(fd, frame, (size_t)n, pass_fd, NULL, 0, 0) == n ? 0 : -1;
+    return arena_peer_send(fd, frame, (size_t)n, &pass_fd, pass_fd >= 0 ? 1 : 0, -1) == 0 ? 0 : -1;
 }
 
 static int peer_send_error(int fd, uint64_t id, int code, const char *text)
@@ -317,13 +307,8 @@ static void peer_start(peer_t *p, peer_script_fn script)
     (void)snprintf(p->dir, sizeof(p->dir), "/tmp/arena-conn-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(p->dir));
     (void)snprintf(p->path, sizeof(p->path), "%s/peer.sock", p->dir);
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int lfd = arena_test_unix_socket(p->path, SOCK_STREAM, ARENA_TEST_SOCK_LISTEN);
     ck_assert_int_ge(lfd, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    ck_assert_uint_lt(strlen(p->path), sizeof(sa.sun_path));
-    memcpy(sa.sun_path, p->path, strlen(p->path) + 1);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(lfd, 4), 0);
     pid_t parent = getpid();
     p->pid = fork();
     ck_assert_int_ge(p->pid, 0);
@@ -375,11 +360,8 @@ START_TEST(test_connect_no_daemon)
     ck_assert_int_eq(arena_connect(path, &conn), ARENA_ENODAEMON);
     /* A socket file nobody listens on any more. */
     (void)snprintf(path, sizeof(path), "%s/stale.sock", dir);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int fd = arena_test_unix_socket(path, SOCK_STREAM, ARENA_TEST_SOCK_BIND);
+    ck_assert_int_ge(fd, 0);
     (void)close(fd);
     ck_assert_int_eq(arena_connect(path, &conn), ARENA_ENODAEMON);
     ck_assert_int_eq(unlink(path), 0);
@@ -801,11 +783,4 @@ static Suite *conn_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(conn_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(conn_suite)

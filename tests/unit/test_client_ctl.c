@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
 #include "ctl.h"
 #include "wire.h"
@@ -463,11 +464,4 @@ static Suite *ctl_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ctl_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(ctl_suite)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "arena.h"
 #include "conn.h"
 #include "wire.h"
@@ -132,11 +133,4 @@ static Suite *error_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(error_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(error_suite)

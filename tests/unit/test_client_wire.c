@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "arena.pb-c.h"
 #include "paths.h"
 #include "wire.h"
@@ -378,11 +379,4 @@ static Suite *wire_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(wire_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(wire_suite)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "check_main.h"
 #include "conn.h"
 #include "fdpass.h"
 #include "log.h"
@@ -436,11 +437,4 @@ static Suite *conn_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(conn_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(conn_suite)

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "ctlword.h"
 
 typedef struct shared {
@@ -136,7 +137,7 @@ START_TEST(test_park_unpark_race_across_processes)
 }
 END_TEST
 
-int main(void)
+static Suite *ctlword_suite(void)
 {
     Suite *s = suite_create("ctlword");
     TCase *tc = tcase_create("ctlword");
@@ -144,9 +145,7 @@ int main(void)
     tcase_add_test(tc, test_encoding);
     tcase_add_test(tc, test_park_unpark_race_across_processes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+ARENA_TEST_MAIN(ctlword_suite)

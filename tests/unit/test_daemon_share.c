@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "ctlword.h"
 #include "lease.h"
 #include "ledger.h"
@@ -150,6 +151,49 @@ START_TEST(test_attached_never_reclaimed)
     /* Once b let go, it is an ordinary parked lease again. */
     ck_assert_int_eq(ad_leases_release(mgr, b, ab.grant.lease_id, 4), 0);
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 5), (int64_t)(4 * MiB));
+    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
+}
+END_TEST
+
+/* The parked decay takes a lease parked for parked_decay_ms, but never one
+ * another holder maps, however long it stays parked. */
+START_TEST(test_attached_never_decayed)
+{
+    ad_leases_free(mgr);
+    ad_leases_config_t c = {.budget = 64 * MiB,
+                            .heap_size = 128 * MiB,
+                            .small_limit = 4 * MiB,
+                            .decay_ms = 1000,
+                            .max_leases_per_client = 100,
+                            .parked_decay_ms = 100};
+    ck_assert_int_eq(ad_leases_new(&c, &mgr), 0);
+    uint64_t a = client(100, 1000), b = client(101, 1000);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 1, &g), 0);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, AD_SHARE_ONCE, false, 0, 1, tok), 0);
+    ad_lease_attach_t ab;
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &ab), 0);
+    int fd;
+    uint32_t slots;
+    ck_assert_int_eq(ad_leases_control_info(mgr, a, &fd, &slots), 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    /* Ten decays of scans: the attached extent stays. */
+    uint64_t t = 10;
+    for (; t < 1000; t += 10)
+        (void)ad_leases_purge(mgr, t);
+    ck_assert_uint_eq(stats().parked_decay_bytes_total, 0);
+    ck_assert_uint_eq(leased(a), 4 * MiB);
+    /* Once b let go, it is an ordinary parked lease, and the decay takes it. */
+    ck_assert_int_eq(ad_leases_release(mgr, b, ab.grant.lease_id, t), 0);
+    for (uint64_t end = t + 200; t < end; t += 10)
+        (void)ad_leases_purge(mgr, t);
+    ck_assert_uint_eq(stats().parked_decay_bytes_total, 4 * MiB);
+    ck_assert_uint_eq(leased(a), 0);
     ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
 }
 END_TEST
@@ -407,6 +451,7 @@ static Suite *share_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_charge_passes_and_last_punches);
     tcase_add_test(tc, test_attached_never_reclaimed);
+    tcase_add_test(tc, test_attached_never_decayed);
     tcase_add_test(tc, test_tokens_checked);
     tcase_add_test(tc, test_own_memory_across_uids);
     tcase_add_test(tc, test_own_memory_uid_limit);
@@ -417,11 +462,4 @@ static Suite *share_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(share_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(share_suite)

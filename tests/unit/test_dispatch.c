@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "check_main.h"
+#include "peer.h"
 #include "admin.h"
 #include "arena.pb-c.h"
 #include "conn.h"
@@ -148,15 +150,10 @@ static bool peer_write(peer_t *p, const void *buf, size_t len)
 
 static void peer_send_env(peer_t *p, const Arena__V1__Envelope *env)
 {
-    size_t len = arena__v1__envelope__get_packed_size(env);
-    uint8_t *buf = malloc(4 + len);
+    size_t len;
+    uint8_t *buf = arena_peer_pack(env, &len);
     ck_assert_ptr_nonnull(buf);
-    buf[0] = (uint8_t)len;
-    buf[1] = (uint8_t)(len >> 8);
-    buf[2] = (uint8_t)(len >> 16);
-    buf[3] = (uint8_t)(len >> 24);
-    (void)arena__v1__envelope__pack(env, buf + 4);
-    ck_assert(peer_write(p, buf, 4 + len));
+    ck_assert(peer_write(p, buf, len));
     free(buf);
 }
 
@@ -192,11 +189,7 @@ static void send_hello(peer_t *p)
 {
     Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
     Arena__V1__Hello hello = ARENA__V1__HELLO__INIT;
-    hello.protocol_version = 1;
-    hello.client_name = "unit";
-    env.request_id = 1;
-    env.body_case = ARENA__V1__ENVELOPE__BODY_HELLO;
-    env.hello = &hello;
+    arena_peer_hello_env(&env, &hello, 1, 1, "unit");
     peer_send_env(p, &env);
 }
 
@@ -445,11 +438,4 @@ static Suite *dispatch_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(dispatch_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(dispatch_suite)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "extent.h"
 
 /* ---- a recording punch callback ---------------------------------------------- */
@@ -1025,11 +1026,4 @@ static Suite *extent_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(extent_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(extent_suite)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "heap.h"
 
 #define MIB (1024ull * 1024ull)
@@ -248,7 +249,7 @@ START_TEST(test_hugetlb_when_available)
 }
 END_TEST
 
-int main(void)
+static Suite *heap_suite(void)
 {
     Suite *s = suite_create("heap");
     TCase *tc = tcase_create("memfd");
@@ -262,9 +263,7 @@ int main(void)
     tcase_add_test(tc, test_urgent_pages_punched_when_no_clean_space);
     tcase_add_test(tc, test_hugetlb_when_available);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+ARENA_TEST_MAIN(heap_suite)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "ctlword.h"
 #include "lease.h"
@@ -789,11 +790,4 @@ static Suite *lease_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(lease_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(lease_suite)

@@ -7,7 +7,7 @@
  *
  * Built twice: test_pool runs on anonymous fallback memory (no daemon);
  * test_pool_shared (POOL_TEST_DAEMON) runs the same cases on leases from a
- * real arenad started per test by the integration harness (stopped in the
+ * real arenad started per test by the tests' daemon fixture (stopped in the
  * teardown, and killed with the test process through PR_SET_PDEATHSIG), so
  * purging is MADV_REMOVE on shared memory and fork copies shared mappings.
  */
@@ -20,9 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
 #ifdef POOL_TEST_DAEMON
-#include "harness.h"
+#include "fixture.h"
 #endif
 #include "alloc/internal.h"
 
@@ -253,10 +254,10 @@ START_TEST(test_realloc_large_in_place)
     /* A fresh heap: the span is followed by free slices, so it grows in place. */
     unsigned char *p = arena_malloc(200 * 1024);
     fill(p, 200 * 1024, 4);
-    unsigned char *q = arena_realloc(p, 600 * 1024);
+    unsigned char *q = arena_realloc(p, 450 * 1024);
     ck_assert_ptr_eq(q, p);
     ck_assert(check_fill(q, 200 * 1024, 4));
-    ck_assert_uint_ge(arena_usable_size(q), 600 * 1024);
+    ck_assert_uint_ge(arena_usable_size(q), 450 * 1024);
     q = arena_realloc(q, 150 * 1024);
     ck_assert_ptr_eq(q, p);
     ck_assert_uint_lt(arena_usable_size(q), 160 * 1024);
@@ -296,16 +297,18 @@ END_TEST
 
 START_TEST(test_large_coalesce)
 {
-    /* Three adjacent 1 MiB objects in a fresh segment; freeing the first two
-     * makes one 2 MiB free span, which a 2 MiB request must reuse. */
-    unsigned char *a = arena_malloc((size_t)1 << 20);
-    unsigned char *b = arena_malloc((size_t)1 << 20);
-    unsigned char *c = arena_malloc((size_t)1 << 20);
-    ck_assert_ptr_eq(b, a + ((size_t)1 << 20));
-    ck_assert_ptr_eq(c, b + ((size_t)1 << 20));
+    /* Three adjacent 256 KiB objects in a fresh segment; freeing the first
+     * two makes one 512 KiB free span, which a 512 KiB request (the largest
+     * a span serves) must reuse. */
+    const size_t half = ARENA__LARGE_MAX / 2;
+    unsigned char *a = arena_malloc(half);
+    unsigned char *b = arena_malloc(half);
+    unsigned char *c = arena_malloc(half);
+    ck_assert_ptr_eq(b, a + half);
+    ck_assert_ptr_eq(c, b + half);
     arena_free(b);
     arena_free(a);
-    unsigned char *d = arena_malloc((size_t)2 << 20);
+    unsigned char *d = arena_malloc(ARENA__LARGE_MAX);
     ck_assert_ptr_eq(d, a);
     arena_stats_t st;
     ck_assert_int_eq(arena_stats(&st), 0);
@@ -405,9 +408,9 @@ START_TEST(test_stats_and_trim)
     ck_assert_uint_eq(st.leased_bytes, 0);
 #ifdef POOL_TEST_DAEMON
     /* Leases are parked, not released: held for reuse until the daemon
-     * takes them (region.h), counted as parked only. */
-    ck_assert_uint_eq(st.parked_bytes, ARENA__SEGMENT_SIZE);
-    ck_assert_uint_eq(arena__region_parked_bytes(), ARENA__SEGMENT_SIZE);
+     * takes them (region.c), counted as parked only; the huge block's too. */
+    ck_assert_uint_eq(st.parked_bytes, ARENA__SEGMENT_SIZE + ((size_t)10 << 20));
+    ck_assert_uint_eq(arena__region_parked_bytes(), ARENA__SEGMENT_SIZE + ((size_t)10 << 20));
 #else
     /* Anonymous fallback memory is never parked: unmapped at once. */
     ck_assert_uint_eq(st.parked_bytes, 0);
@@ -420,11 +423,11 @@ END_TEST
 
 START_TEST(test_spare_segment_no_churn)
 {
-    /* Alloc/free of a whole-segment-sized object at the boundary keeps one
-     * spare instead of getting and releasing a segment every time. */
+    /* Alloc/free of the largest span-served object at the boundary keeps
+     * one spare instead of getting and releasing a segment every time. */
     arena_stats_t st;
     for (int i = 0; i < 50; i++) {
-        void *p = arena_malloc((size_t)2 << 20);
+        void *p = arena_malloc(ARENA__LARGE_MAX);
         ck_assert_ptr_nonnull(p);
         arena_free(p);
         ck_assert_int_eq(arena_stats(&st), 0);
@@ -437,8 +440,8 @@ END_TEST
 START_TEST(test_decay_purge)
 {
     void *keep = arena_malloc(1000); /* keeps the segment non-empty */
-    void *p = arena_malloc((size_t)1 << 20);
-    memset(p, 1, (size_t)1 << 20);
+    void *p = arena_malloc(ARENA__LARGE_MAX);
+    memset(p, 1, ARENA__LARGE_MAX);
     arena_stats_t before, after;
     ck_assert_int_eq(arena_stats(&before), 0);
     arena_free(p);
@@ -446,9 +449,9 @@ START_TEST(test_decay_purge)
     ck_assert_int_eq(arena_stats(&after), 0);
     ck_assert_uint_eq(after.purged_bytes, before.purged_bytes);
     usleep((ARENA__DECAY_MS + 300) * 1000);
-    void *q = arena_malloc(300 * 1024); /* slow path: runs the purge tick */
+    void *q = arena_malloc(200 * 1024); /* slow path: runs the purge tick */
     ck_assert_int_eq(arena_stats(&after), 0);
-    ck_assert_uint_ge(after.purged_bytes, before.purged_bytes + ((size_t)700 << 10));
+    ck_assert_uint_ge(after.purged_bytes, before.purged_bytes + ARENA__LARGE_MAX - (200 << 10));
     arena_free(q);
     arena_free(keep);
     ck_assert(arena__heap_is_valid());
@@ -681,19 +684,10 @@ START_TEST(test_fork_private_copy)
 END_TEST
 
 #ifdef POOL_TEST_DAEMON
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
-static void daemon_setup(void)
-{
-    static const char *const args[] = {"--budget", "256M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
-}
-
-static void daemon_teardown(void)
-{
-    (void)harness_daemon_stop(&daemon_);
-}
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). */
+static const char *const daemon_args[] = {"--budget", "256M", NULL};
 #endif
 
 static Suite *pool_suite(void)
@@ -701,7 +695,12 @@ static Suite *pool_suite(void)
     Suite *s = suite_create("pool");
 #ifdef POOL_TEST_DAEMON
     TCase *tc = tcase_create("daemon");
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    /* The cases compare the client's parked books with the daemon's: the
+     * daemon's parked decay (a slow run takes more than its second) would
+     * take parked leases between the two looks. test_rss tests it. */
+    arena_test_fixture_use(&daemon_, "parked_decay_ms = 0\n", daemon_args,
+                           ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
 #else
     TCase *tc = tcase_create("fallback");
 #endif
@@ -746,9 +745,5 @@ int main(void)
     (void)setenv("ARENA_FALLBACK", "1", 1);
     (void)unsetenv("ARENA_REQUIRE_DAEMON");
 #endif
-    SRunner *sr = srunner_create(pool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(pool_suite(), NULL);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_pool_daemon.c -- the pools against a real arenad (tests/integration
- * harness: a daemon on a temporary socket per test, always stopped, also on
+ * test_pool_daemon.c -- the pools against a real arenad (tests/lib
+ * daemon fixture: a daemon on a temporary socket per test, always stopped, also on
  * failure: the fixture's teardown stops it and the daemon dies with the test
  * process through PR_SET_PDEATHSIG). ARENA_FALLBACK is unset, so nothing here
  * silently runs on fallback memory unless a test asks for it.
@@ -23,11 +23,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
 #include "conn.h"
-#include "harness.h"
+#include "fixture.h"
 #include "alloc/internal.h"
 
 typedef struct pool_stress_params {
@@ -38,19 +39,10 @@ typedef struct pool_stress_params {
 
 int pool_stress_run(const pool_stress_params_t *params, char *err, size_t errlen);
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
-static void daemon_setup(void)
-{
-    static const char *const args[] = {"--budget", "256M", NULL};
-    ck_assert_int_eq(harness_daemon_start(&daemon_, args), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
-}
-
-static void daemon_teardown(void)
-{
-    (void)harness_daemon_stop(&daemon_);
-}
+/* Every test gets a daemon with a 256 MiB budget (the shared fixture). */
+static const char *const daemon_args[] = {"--budget", "256M", NULL};
 
 /* Bytes the daemon says are leased (all clients; tests run alone). */
 static uint64_t daemon_leased(void)
@@ -78,17 +70,22 @@ START_TEST(test_segments_are_leases)
     arena_free(big);
     ck_assert_int_eq(arena_stats(&st), 0);
     ck_assert_uint_eq(st.lease_count, 1);
-    ck_assert_uint_eq(daemon_leased(), st.leased_bytes);
+    /* The huge block is parked for reuse within the decay window: still
+     * ours in the daemon's books, parked in ours. */
+    ck_assert_uint_eq(arena__region_parked_bytes(), (size_t)8 << 20);
+    ck_assert_uint_eq(daemon_leased(), st.leased_bytes + arena__region_parked_bytes());
     arena_free(p);
     ck_assert_int_gt(arena_trim(), 0);
     ck_assert_int_eq(arena_stats(&st), 0);
     ck_assert_uint_eq(st.lease_count, 0);
     /* The emptied segment is parked, not released: still ours in the
-     * daemon's books until it takes it (test_pool_park has the details). */
-    ck_assert_uint_eq(st.parked_bytes, ARENA__SEGMENT_SIZE);
-    ck_assert_uint_eq(daemon_leased(), ARENA__SEGMENT_SIZE);
+     * daemon's books until it takes it (test_pool_park has the details);
+     * so is the huge block. */
+    ck_assert_uint_eq(st.parked_bytes, ARENA__SEGMENT_SIZE + ((size_t)8 << 20));
+    ck_assert_uint_eq(daemon_leased(), ARENA__SEGMENT_SIZE + ((size_t)8 << 20));
     /* Released outright (what pressure does): the daemon has it back. */
-    ck_assert_int_eq(arena__region_park_release(), (long long)ARENA__SEGMENT_SIZE);
+    ck_assert_int_eq(arena__region_park_release(),
+                     (long long)(ARENA__SEGMENT_SIZE + ((size_t)8 << 20)));
     ck_assert_uint_eq(daemon_leased(), 0);
 }
 END_TEST
@@ -112,12 +109,12 @@ START_TEST(test_fallback_decision_remembered)
     /* No daemon at first: with the fallback allowed, regions are anonymous,
      * and the daemon is not asked again for a few seconds even once it is
      * back; after that window, regions are leases again. */
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
     arena__region_allow_fallback(true);
     arena__region_t r1, r2, r3;
     ck_assert_int_eq(arena__region_acquire(65536, 65536, &r1), 0);
     ck_assert(r1.anonymous);
-    daemon_setup();
+    arena_test_fixture_setup();
     ck_assert_int_eq(arena__region_acquire(65536, 65536, &r2), 0);
     ck_assert(r2.anonymous);
     (void)usleep(3300 * 1000);
@@ -147,9 +144,8 @@ START_TEST(test_pressure_trims)
      * and waits; the daemon sends us Pressure, our trim hook returns the
      * idle segments, and the other process gets its lease. */
     static const char *const small_budget[] = {"--budget", "64M", NULL};
-    (void)harness_daemon_stop(&daemon_);
-    ck_assert_int_eq(harness_daemon_start(&daemon_, small_budget), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    (void)arena_test_daemon_stop(&daemon_);
+    arena_test_daemon_up(&daemon_, NULL, small_budget, ARENA_TEST_EXPORT_SOCKET);
     static void *objs[10000];
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, alloc_40m_and_exit, objs), 0);
@@ -217,7 +213,7 @@ START_TEST(test_trim_after_threads)
     /* Every segment given back: parked up to the cache's bound, the rest
      * released. */
     ck_assert_uint_eq(daemon_leased(), arena__region_parked_bytes());
-    ck_assert_uint_le(arena__region_parked_bytes(), (size_t)64 << 20);
+    ck_assert_uint_le(arena__region_parked_bytes(), ARENA__PARK_CACHE_BYTES);
     (void)arena__region_park_release();
     ck_assert_uint_eq(daemon_leased(), 0);
 }
@@ -304,7 +300,7 @@ START_TEST(test_no_daemon_enomem)
 {
     /* The daemon goes away before the first allocation: without the
      * fallback, allocation fails cleanly. */
-    (void)harness_daemon_stop(&daemon_);
+    (void)arena_test_daemon_stop(&daemon_);
     errno = 0;
     ck_assert_ptr_null(arena_malloc(100));
     ck_assert_int_eq(errno, ENOMEM);
@@ -337,7 +333,12 @@ static Suite *daemon_suite(void)
     Suite *s = suite_create("pool_daemon");
     TCase *tc = tcase_create("daemon");
     tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, daemon_setup, daemon_teardown);
+    /* The cases compare the client's parked books with the daemon's: the
+     * daemon's parked decay (a slow run takes more than its second) would
+     * take parked leases between the two looks. test_rss tests it. */
+    arena_test_fixture_use(&daemon_, "parked_decay_ms = 0\n", daemon_args,
+                           ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(tc, arena_test_fixture_setup, arena_test_fixture_teardown);
     tcase_add_test(tc, test_segments_are_leases);
     tcase_add_test(tc, test_region_is_lease);
     tcase_add_test(tc, test_fallback_decision_remembered);
@@ -355,9 +356,5 @@ int main(void)
 {
     (void)setenv("ARENA_REQUIRE_DAEMON", "0", 1);
     (void)unsetenv("ARENA_FALLBACK");
-    SRunner *sr = srunner_create(daemon_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(daemon_suite(), NULL);
 }

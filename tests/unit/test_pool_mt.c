@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "arena.h"
 
 typedef struct pool_stress_params {
@@ -282,9 +283,5 @@ int main(void)
     (void)setenv("ARENAD_SOCKET", "/nonexistent-arenad-test-dir/arenad.sock", 1);
     (void)setenv("ARENA_FALLBACK", "1", 1);
     (void)unsetenv("ARENA_REQUIRE_DAEMON");
-    SRunner *sr = srunner_create(mt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return arena_test_run(mt_suite(), NULL);
 }

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "paths.h"
 #include "size.h"
 
@@ -122,7 +123,7 @@ START_TEST(test_client_socket_path)
 }
 END_TEST
 
-int main(void)
+static Suite *size_suite(void)
 {
     Suite *s = suite_create("size");
     TCase *tc = tcase_create("size");
@@ -133,9 +134,7 @@ int main(void)
     tcase_add_test(tc, test_default_socket_path);
     tcase_add_test(tc, test_client_socket_path);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+ARENA_TEST_MAIN(size_suite)

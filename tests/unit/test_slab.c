@@ -5,8 +5,8 @@
  * Most cases run on anonymous fallback regions (ARENAD_SOCKET points at a
  * socket nobody listens on and the fallback is switched on), the same code
  * path as leases minus the daemon; the "daemon" case runs a real arenad from
- * the integration harness and checks the slots are leased memory. Concurrency cases are seeded and
- * also run under TSan (label tsan) with smaller parameters when SLAB_TEST_SMALL is set.
+ * the tests' daemon fixture and checks the slots are leased memory. Concurrency cases are seeded
+ * and also run under TSan (label tsan) with smaller parameters when SLAB_TEST_SMALL is set.
  */
 #include <check.h>
 #include <errno.h>
@@ -21,8 +21,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "arena.h"
-#include "harness.h"
+#include "fixture.h"
+#include "proc.h"
 #include "alloc/internal.h"
 
 static void setup_fallback(void)
@@ -696,38 +698,12 @@ END_TEST
 
 /* ---- on daemon leases ----------------------------------------------------------- */
 
-static harness_daemon_t daemon_;
+static arena_test_daemon_t daemon_;
 
 static void setup_daemon(void)
 {
-    ck_assert_int_eq(harness_daemon_start(&daemon_, NULL), 0);
-    ck_assert_int_eq(setenv("ARENAD_SOCKET", daemon_.socket, 1), 0);
+    arena_test_fixture_setup();
     arena__region_allow_fallback(false);
-}
-
-static void teardown_daemon(void)
-{
-    (void)harness_daemon_stop(&daemon_);
-}
-
-/* True when addr lies in a mapping of the daemon's pool memfd. */
-static bool is_leased(const void *addr)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    char line[512];
-    bool leased = false;
-
-    ck_assert_ptr_nonnull(f);
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)addr >= lo &&
-            (uintptr_t)addr < hi) {
-            leased = strstr(line, "memfd:") != NULL;
-            break;
-        }
-    }
-    fclose(f);
-    return leased;
 }
 
 START_TEST(test_slab_on_leases)
@@ -744,8 +720,8 @@ START_TEST(test_slab_on_leases)
         ck_assert_ptr_nonnull(p[i]);
         memset(p[i], i & 0xff, 100);
     }
-    ck_assert(is_leased(p[0]));
-    ck_assert(is_leased(p[19999]));
+    ck_assert(arena_test_is_memfd_mapped(p[0]));
+    ck_assert(arena_test_is_memfd_mapped(p[19999]));
     for (int i = 0; i < 20000; i++)
         ck_assert_uint_eq(((unsigned char *)p[i])[99], i & 0xff);
     arena__slab_info(slab, &info);
@@ -781,7 +757,8 @@ static Suite *slab_suite(void)
     suite_add_tcase(s, tn);
 
     TCase *td = tcase_create("daemon");
-    tcase_add_checked_fixture(td, setup_daemon, teardown_daemon);
+    arena_test_fixture_use(&daemon_, NULL, NULL, ARENA_TEST_EXPORT_SOCKET);
+    tcase_add_checked_fixture(td, setup_daemon, arena_test_fixture_teardown);
     tcase_set_timeout(td, 60);
     tcase_add_test(td, test_slab_on_leases);
     suite_add_tcase(s, td);
@@ -801,11 +778,4 @@ static Suite *slab_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(slab_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+ARENA_TEST_MAIN(slab_suite)

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "config.h"
 #include "control.h"
 #include "ctlword.h"
@@ -630,11 +631,4 @@ static Suite *starve_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(starve_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+ARENA_TEST_MAIN(starve_suite)

@@ -91,4 +91,52 @@ int arena__admin_reclaim(arena_conn_t *conn, uint64_t bytes, uint64_t client_id,
 int arena__admin_metrics(arena_conn_t *conn, arena__admin_text_t **ret_text);
 void arena__admin_text_free(arena__admin_text_t *text);
 
+/* ---- heap map (`arenactl map`) ---------------------------------------------- */
+
+/* One extent of a pool heap. state is ARENA__MAP_* (wire.h): free, dirty
+ * (released, waiting for its punch), leased, parked, held (a previous
+ * daemon's lease kept for its client); client_id names the holder of a
+ * leased or parked extent, else 0. */
+typedef struct arena__admin_map_extent {
+    uint64_t offset;
+    uint64_t length;
+    uint32_t state;
+    uint64_t client_id;
+} arena__admin_map_extent_t;
+
+/* One pool heap: its extents tile [0, heap_size) in address order (the
+ * daemon's word; arenactl checks it before drawing). The byte figures are
+ * exact even when the daemon merged extents to fit its frame (coalesced). */
+typedef struct arena__admin_map_pool {
+    uint32_t uid;
+    uint64_t pool; /* the daemon's pool number */
+    uint64_t heap_size;
+    uint64_t granule;
+    uint64_t leased_bytes; /* ACTIVE leases */
+    uint64_t parked_bytes;
+    uint64_t dirty_bytes;
+    uint64_t free_bytes; /* clean free bytes */
+    uint64_t held_bytes;
+    uint64_t largest_free;  /* largest free extent, dirty pages included */
+    uint64_t extents_total; /* extents before merging */
+    bool coalesced;
+    size_t count;
+    const arena__admin_map_extent_t *extents; /* inside the same mapping */
+} arena__admin_map_pool_t;
+
+typedef struct arena__admin_map {
+    size_t map_size;
+    uint32_t pools_omitted; /* pools the daemon left out to fit its frame */
+    size_t count;
+    arena__admin_map_pool_t pools[]; /* then every pool's extents */
+} arena__admin_map_t;
+
+/* The heap map of the pools of uid (by_uid), or of every pool the caller
+ * may see (all for a privileged caller, else those of its own uid), mmap'd
+ * for the caller (free with arena__admin_map_free()). Returns 0 and
+ * *ret_map, or -EPERM (another user's uid, unprivileged), -ENOENT (no pool
+ * of that uid), -ENOMEM, the connection's codes. */
+int arena__admin_map(arena_conn_t *conn, bool by_uid, uint32_t uid, arena__admin_map_t **ret_map);
+void arena__admin_map_free(arena__admin_map_t *map);
+
 #endif

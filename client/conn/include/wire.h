@@ -47,6 +47,8 @@ typedef enum arena__msg_kind {
     ARENA__MSG_PRESSURE,        /* notification (request id 0) */
     ARENA__MSG_CLAIM,           /* re-registration after a daemon restart */
     ARENA__MSG_CLAIM_REPLY,
+    ARENA__MSG_MAP, /* arenactl map */
+    ARENA__MSG_MAP_REPLY,
     ARENA__MSG_SHARE, /* sharing a lease by token */
     ARENA__MSG_SHARE_REPLY,
     ARENA__MSG_ATTACH,
@@ -108,6 +110,39 @@ enum {
     ARENA__EVENT_DETACH = 8,
     ARENA__EVENT_UNSHARE = 9,
 };
+
+/* Heap map states, numbered as MapState in proto/arena.proto. */
+enum {
+    ARENA__MAP_FREE = 1,
+    ARENA__MAP_DIRTY = 2,
+    ARENA__MAP_LEASED = 3,
+    ARENA__MAP_PARKED = 4,
+    ARENA__MAP_HELD = 5,
+};
+
+typedef struct arena__wire_map_extent {
+    uint64_t offset;
+    uint64_t length;
+    uint32_t state; /* ARENA__MAP_* (or an unknown value) */
+    uint64_t client_id;
+} arena__wire_map_extent_t;
+
+typedef struct arena__wire_map_pool {
+    uint32_t uid;
+    uint64_t pool;
+    uint64_t heap_size;
+    uint64_t granule;
+    uint64_t leased_bytes;
+    uint64_t parked_bytes;
+    uint64_t dirty_bytes;
+    uint64_t free_bytes;
+    uint64_t held_bytes;
+    uint64_t largest_free;
+    uint64_t extents_total;
+    bool coalesced;
+    size_t count;
+    arena__wire_map_extent_t *extents;
+} arena__wire_map_pool_t;
 
 /* One decoded or to-be-encoded message. Strings and arrays of a decoded
  * message live in the scratch it was decoded into; strings are never NULL. */
@@ -222,6 +257,15 @@ typedef struct arena__msg {
             size_t count;
             arena__wire_claim_result_t *results;
         } claim_reply;
+        struct {
+            uint32_t uid;
+            bool by_uid;
+        } map;
+        struct {
+            size_t count;
+            arena__wire_map_pool_t *pools;
+            uint32_t pools_omitted;
+        } map_reply;
         struct {
             int code; /* ARENA__WIRE_ERROR_* (or an unknown value) */
             const char *message;

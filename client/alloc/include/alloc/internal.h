@@ -63,15 +63,17 @@ int arena__region_acquire(size_t size, size_t align, arena__region_t *ret_region
  * Returns 0 or a negative code; the mapping is gone either way. */
 int arena__region_release(const arena__region_t *region);
 
-/* Gives a region back for reuse: a lease of exactly ARENA__SEGMENT_SIZE
- * bytes is parked (PROT_NONE, the daemon may take it) and cached, so a later
- * arena__region_acquire() of that size unparks it (a CAS and an mprotect, no
- * round trip; the region then says zeroed = false). region->zeroed says here
- * that the caller purged all of it (no pages to give back later); otherwise
- * arena__region_park_purge() purges it once parked for the decay time, or on
- * a trim. Anything else (other
- * sizes, anonymous memory, no control region, the cache full) is released as
- * by arena__region_release(). Call only when nothing in the region is live.
+/* Gives a region back for reuse: a lease (a segment, or a huge object's) is
+ * parked (PROT_NONE, the daemon may take it) and cached, so a later
+ * arena__region_acquire() of that size (a segment: exactly; anything else:
+ * up to an eighth less) unparks it (a CAS and an mprotect, no round trip;
+ * the region then says zeroed = false). A full cache first releases its
+ * oldest entry. region->zeroed says here that the caller purged all of it
+ * (no pages to give back later); otherwise arena__region_park_purge() purges
+ * it once parked for the decay time, or on a trim, unless the daemon's
+ * parked decay takes it first. Anything else (anonymous memory, no control
+ * region, a region over half the cache) is released as by
+ * arena__region_release(). Call only when nothing in the region is live.
  * Returns 0 or a negative code; either way the caller no longer owns it.
  * Example (segment.c): arena__region_give_back(&seg->hdr.region); */
 int arena__region_give_back(const arena__region_t *region);
@@ -196,6 +198,14 @@ size_t arena__heap_purge(arena__heap_t *heap, bool force, uint64_t now_ms);
 
 /* Releases empty segments beyond `keep`. Returns the bytes released. */
 size_t arena__heap_release_empty(arena__heap_t *heap, uint32_t keep);
+
+/* Gives back every empty segment, the spare too. The one given back last,
+ * which the next acquire unparks first (the cache is LIFO), is purged
+ * first: a program that frees everything and then makes a few small
+ * allocations (stdio, a log line) does not bring back a whole dirty
+ * segment, and every other one keeps its pages for a hot reuse until the
+ * daemon's parked decay takes it. Returns the bytes given back. */
+size_t arena__heap_release_all(arena__heap_t *heap);
 
 /* Gives back (parks, see region.c) every empty segment of heap, the spare
  * included, that has been empty for ARENA__DECAY_MS at now_ms: the purge

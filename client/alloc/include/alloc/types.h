@@ -40,8 +40,13 @@
 
 /* Largest size served from small-object pages; sizes above are large spans. */
 #define ARENA__SMALL_MAX ((size_t)128 * 1024)
-/* Largest size served from spans inside a segment; above: a region of its own. */
-#define ARENA__LARGE_MAX ((size_t)2 * 1024 * 1024)
+/* Largest size served from spans inside a segment; above: a region of its own.
+ * An eighth of a segment, so objects of one size waste at most 12.5% of the
+ * segments they fill (four of 1 MiB + a header would not fit in 4 MiB; as
+ * regions of their own, a page each at most). */
+#define ARENA__LARGE_MAX ((size_t)512 * 1024)
+/* Bytes of regions a process keeps parked for reuse at most (region.c). */
+#define ARENA__PARK_CACHE_BYTES ((size_t)128 * 1024 * 1024)
 /* Segment size and alignment (a pointer finds its segment by masking). */
 #define ARENA__SEGMENT_SIZE ((size_t)4 * 1024 * 1024)
 
@@ -169,12 +174,13 @@ typedef struct arena__seghdr {
 
 typedef struct arena__segment {
     arena__seghdr_t hdr;
-    _Atomic(struct arena__heap *) xowner;       /* owner heap (atomic, see head) */
-    struct arena__segment *next, *prev;         /* owner's segment list */
-    struct arena__segment *abandoned_next;      /* abandoned stack link */
-    uint32_t used_slices;                       /* slices in used spans (owner) */
-    uint32_t zero_slices;                       /* slices known to read as zero (owner) */
-    bool is_empty;                              /* counted as a kept empty segment */
+    _Atomic(struct arena__heap *) xowner;  /* owner heap (atomic, see head) */
+    struct arena__segment *next, *prev;    /* owner's segment list */
+    struct arena__segment *abandoned_next; /* abandoned stack link */
+    uint32_t used_slices;                  /* slices in used spans (owner) */
+    uint32_t zero_slices;                  /* slices known to read as zero (owner) */
+    bool is_empty;                         /* counted as a kept empty segment */
+    bool meta_tail_zero; /* recycled metadata: the pages after the first read zero */
     _Atomic uint64_t xremote[ARENA__SEG_WORDS]; /* pages with remote frees (atomic) */
     uint64_t zero[ARENA__SEG_WORDS];            /* slices known zero (owner) */
     uint16_t span_start[ARENA__SEG_SLICES];
@@ -223,6 +229,9 @@ typedef struct arena__heap {
     arena__pqueue_t bins[ARENA__SPAN_BINS];     /* free spans */
     arena__segment_t *segments;                 /* owned segments */
     uint32_t empty_segments;                    /* owned segments with nothing used */
+    uint32_t segment_count;                     /* owned segments */
+    bool idle_armed;          /* grew past one segment since its last idle action (heap.c) */
+    uint32_t abandoned_frees; /* its frees into abandoned segments (heap.c) */
     uint64_t last_purge_ms;
     uint64_t pressure_seen;         /* pressure epoch last acted on */
     _Atomic int64_t xlive;          /* live bytes (owner stores, relaxed; others load, relaxed) */
