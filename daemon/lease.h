@@ -315,7 +315,8 @@ int ad_leases_foreach_lease(const ad_leases_t *leases, uint64_t client_id,
 typedef struct ad_leases_orphan {
     uint64_t offset;
     uint64_t size;
-    pid_t pid; /* the process that held it; 0: unknown */
+    pid_t pid;      /* the process that held it; 0: unknown */
+    uint64_t start; /* its start time (procid.h), so a reused pid is not it; 0: unknown */
 } ad_leases_orphan_t;
 
 typedef struct ad_leases_adopt_stats {
