@@ -439,10 +439,19 @@ void ad_leases_adopt_stats(const ad_leases_t *m, ad_leases_adopt_stats_t *ret_st
     *ret_stats = m->adopt;
     ret_stats->orphan_bytes = m->orphan_bytes;
     ret_stats->held_orphan_bytes = 0;
+    ret_stats->grace_end_ms = 0;
+    ret_stats->held_orphans = 0;
+    ret_stats->unknown_pools = 0;
     for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
         const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
         if (p->grace_until_ms == 0)
             ret_stats->held_orphan_bytes += p->orphan_bytes;
+        if (p->grace_until_ms > ret_stats->grace_end_ms)
+            ret_stats->grace_end_ms = p->grace_until_ms;
+        if (p->unknown)
+            ret_stats->unknown_pools++;
+        for (size_t i = 0; i < p->orphan_count; i++)
+            ret_stats->held_orphans += !p->orphans[i].taken;
     }
     ret_stats->grace_until_ms = m->grace_until_ms;
 }

@@ -329,6 +329,9 @@ typedef struct ad_leases_adopt_stats {
     uint64_t orphan_bytes;      /* reserved now, waiting for claims */
     uint64_t held_orphan_bytes; /* of those, past the grace period: their process lives */
     uint64_t grace_until_ms;    /* the next grace end or look at held orphans; 0: none */
+    uint64_t grace_end_ms;      /* the latest grace end of any pool; 0: no grace period runs */
+    uint64_t held_orphans;      /* orphans not claimed yet (orphan_bytes of them) */
+    uint32_t unknown_pools;     /* pools handed back by clients still in their grace period */
 } ad_leases_adopt_stats_t;
 
 /* Takes over a pool memfd of uid (pool_fd is the manager's on success only).
