@@ -53,6 +53,7 @@ typedef struct supervisor {
     int ready_fd;
     pid_t child;
     bool child_ready; /* the current server said READY=1 */
+    bool ever_ready;  /* some server did: the configuration can serve */
     bool stopping;    /* a stop was asked for: no restart */
     size_t n;
     int fds[AD_NOTIFY_MAX_STORED];
@@ -211,6 +212,7 @@ static int sup_notify_read(supervisor_t *s)
         s->stopping = true;
     if (strstr(buf, "READY=1")) {
         s->child_ready = true;
+        s->ever_ready = true;
         if (s->ready_fd >= 0) {
             ssize_t w = write(s->ready_fd, "R", 1);
             (void)w;
@@ -344,9 +346,11 @@ static int sup_child_ended(supervisor_t *s, int status, bool *ret_in_child)
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
-    if (s->stopping || !s->child_ready) {
+    /* The first server dying before it is ready is a start-up failure, not
+     * a crash to ride out; later ones are restarted within the burst limit. */
+    if (s->stopping || !s->ever_ready) {
         ad_log(AD_LOG_ERROR, "supervisor: server %ld ended by signal %d%s", (long)dead, sig,
-               s->stopping ? "" : " before it was ready");
+               s->stopping ? "" : " before it was ever ready");
         return 128 + sig;
     }
     if (!sup_may_restart(s, sup_now_ms())) {

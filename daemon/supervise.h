@@ -28,8 +28,9 @@
  * the server as under a service manager. In the supervisor, returns the
  * exit code for main once the server stops for good: the server's own exit
  * status when it exits (0 after SIGTERM/SIGINT, which are forwarded, as is
- * SIGHUP), 128 + signal when a signal ended it and it is not restarted, 1
- * when supervising cannot start. ready_fd (-1: none) is the daemonising
+ * SIGHUP), 128 + signal when a signal ended it and it is not restarted (a
+ * stop was asked for, no server was ever ready, or the burst limit is
+ * reached), 1 when supervising cannot start. ready_fd (-1: none) is the daemonising
  * parent's pipe: 'R' is written to it once the first server says READY=1;
  * the server never sees it. */
 int ad_supervise(int ready_fd);

@@ -38,6 +38,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "fdpass.h"
+#include "proc.h"
 #include "run.h"
 
 #define MIB ((size_t)1024 * 1024)
@@ -369,6 +370,22 @@ START_TEST(test_supervisor_lifecycle)
 }
 END_TEST
 
+START_TEST(test_supervisor_killed_takes_its_server)
+{
+    up(NULL);
+    pid_t server = arena_test_daemon_server_pid(&d, 0);
+    ck_assert_int_gt(server, 0);
+    /* The fixture kills the supervisor and waits for its server to go. */
+    const char *const args[] = {"--budget", "256M", NULL};
+    ck_assert_int_eq(arena_test_daemon_restart(&d, SIGKILL, args), 0);
+    ck_assert_int_ne(arena_test_catches_signal(server, SIGTERM), 1);
+    arena__admin_status_t st;
+    books(&st);
+    ck_assert_uint_eq(st.restart_held_bytes, 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&d), 0);
+}
+END_TEST
+
 static Suite *supervise_suite(void)
 {
     Suite *s = suite_create("supervise");
@@ -378,6 +395,7 @@ static Suite *supervise_suite(void)
     tcase_add_test(tc, test_idle_client_keeps_every_byte);
     tcase_add_test(tc, test_first_grant_right_after_restart);
     tcase_add_test(tc, test_supervisor_lifecycle);
+    tcase_add_test(tc, test_supervisor_killed_takes_its_server);
     suite_add_tcase(s, tc);
     return s;
 }

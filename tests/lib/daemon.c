@@ -262,9 +262,16 @@ int arena_test_daemon_restart(arena_test_daemon_t *d, int sig, const char *const
     if (!d || d->dir[0] == '\0')
         return -EINVAL;
     if (d->pid > 0) {
+        /* A supervisor's server goes with it (its death signal), but not in
+         * the same instant: wait until it is gone, or it may still hold the
+         * socket when the next daemon binds. */
+        pid_t server = d->supervised ? arena_test_daemon_server_pid(d, 0) : 0;
         (void)kill(d->pid, sig);
         (void)waitpid(d->pid, NULL, 0);
         d->pid = 0;
+        for (int i = 0; server > 0 && i < 500 && arena_test_catches_signal(server, SIGTERM) == 1;
+             i++)
+            daemon_nap();
     }
     return daemon_spawn(d, extra_args);
 }

@@ -67,7 +67,8 @@ pid_t arena_test_daemon_server_pid(const arena_test_daemon_t *d, pid_t not_pid);
  * call twice (the second call returns ARENA_TEST_DAEMON_NOT_RUNNING). */
 int arena_test_daemon_stop(arena_test_daemon_t *d);
 
-/* Kills the running daemon with sig (SIGKILL: a crash; SIGTERM: a stop),
+/* Kills the running daemon with sig (SIGKILL: a crash; SIGTERM: a stop;
+ * for a supervised one the supervisor, which takes its server along),
  * reaps it, and starts a new one on the same socket (and config file) with
  * extra_args, as arena_test_daemon_start() does. The directory stays.
  * Returns 0, or -errno (then no daemon runs, and arena_test_daemon_stop()
