@@ -416,8 +416,9 @@ uint64_t ad_leases_next_deadline(const ad_leases_t *m)
  * needed, so a blocked or stopped process loses its parked pages too.
  *
  * A scan runs every quarter of the decay while any lease exists, and a lease
- * two scans half a decay apart found parked is taken: it goes between half a
- * decay and the whole of it after it was parked. "Parked since" is the first
+ * two scans a quarter of the decay apart found parked is taken: it goes
+ * between a quarter and half of the decay after it was parked, which leaves
+ * the purges the rest of the decay to punch its pages. "Parked since" is the first
  * scan that saw the word PARKED with no scan seeing it ACTIVE since: a lease
  * unparked and parked again between two scans counts as parked all along,
  * which costs its owner at worst one more lease request. */
@@ -450,10 +451,11 @@ static uint64_t parked_decay(ad_leases_t *m, uint64_t now_ms)
                 l->parked_seen_ms = now_ms;
                 continue;
             }
-            /* Seen parked for half the decay: with a scan every quarter, it
-             * was parked at most three quarters before, so it goes (and its
-             * pages with the next purges) within the decay. */
-            if (now_ms - l->parked_seen_ms < decay / 2)
+            /* Seen parked at two scans a quarter of the decay apart: it was
+             * parked for at most half the decay, so it goes, and its pages
+             * with the purges that follow (a slice a millisecond), within
+             * the decay. */
+            if (now_ms - l->parked_seen_ms < decay / 4)
                 continue;
             if (!shares)
                 shares = ad_leases__shares(m, NULL, 0); /* for the event; NULL: 0 */
