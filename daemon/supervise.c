@@ -339,10 +339,12 @@ static void sup_free(supervisor_t *s)
  * tells which side we are), or the exit code. */
 static int sup_child_ended(supervisor_t *s, int status, bool *ret_in_child)
 {
+    /* What it sent before it died is still queued and still its own (a pool
+     * stored just before the crash): read it all before forgetting it. */
+    while (sup_notify_read(s) > 0)
+        ;
     pid_t dead = s->child;
     s->child = 0;
-    while (sup_notify_read(s) > 0)
-        ; /* nothing more from it is heard; drop what is queued */
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
