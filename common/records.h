@@ -57,6 +57,8 @@
     X(restart_grace_left_ms, U64, 0, MS, NULL, 0)                                                  \
     /* pools handed back by clients with no ledger: they grant nothing until their grace ends */   \
     X(restart_unknown_pools, U32, 0, COUNT, NULL, 0)                                               \
+    /* pools and the lease ledger are kept in an fd store (systemd's, or the supervisor's) */      \
+    X(restart_fd_store, BOOL, 0, BOOL, NULL, 0)                                                    \
     X(free_bytes, U64, 0, BYTES, NULL, 0)                                                          \
     X(dirty_bytes, U64, 0, BYTES, NULL, 0)                                                         \
     X(largest_free, U64, 0, BYTES, NULL, 0)                                                        \

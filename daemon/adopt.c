@@ -442,6 +442,7 @@ void ad_leases_adopt_stats(const ad_leases_t *m, ad_leases_adopt_stats_t *ret_st
     ret_stats->grace_end_ms = 0;
     ret_stats->held_orphans = 0;
     ret_stats->unknown_pools = 0;
+    ret_stats->ledger = m->ledger != NULL;
     for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
         const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
         if (p->grace_until_ms == 0)

@@ -332,6 +332,7 @@ typedef struct ad_leases_adopt_stats {
     uint64_t grace_end_ms;      /* the latest grace end of any pool; 0: no grace period runs */
     uint64_t held_orphans;      /* orphans not claimed yet (orphan_bytes of them) */
     uint32_t unknown_pools;     /* pools handed back by clients still in their grace period */
+    bool ledger;                /* a ledger is kept (an fd store to survive in) */
 } ad_leases_adopt_stats_t;
 
 /* Takes over a pool memfd of uid (pool_fd is the manager's on success only).

@@ -226,6 +226,7 @@ START_TEST(test_idle_client_keeps_every_byte)
     ck_assert_uint_gt(st.restart_grace_left_ms, 0);
     ck_assert_uint_le(st.restart_grace_left_ms, grace);
     ck_assert_uint_eq(st.restart_unknown_pools, 0);
+    ck_assert(st.restart_fd_store);
     char *argv[] = {(char *)ARENACTL_PATH, (char *)"--socket", d.socket, (char *)"status", NULL};
     arena_run_t r;
     ck_assert_int_eq(arena_run((const char *const *)argv, NULL, &r), 0);
