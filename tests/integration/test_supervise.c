@@ -12,7 +12,8 @@
  * latencies are printed; only "well under the grace period" is asserted);
  * `arenactl status` says a grace period runs and what it holds; the
  * supervisor forwards SIGHUP, stops with its server on SIGTERM (exit 0) and
- * hears no fd from a stranger. Clients are forked children linking
+ * hears no fd from a stranger. Without any store (--no-supervise), a new
+ * client is still served at once, from a fresh pool. Clients are forked children linking
  * libarena-client, driven over pipes; the test's own process only reads the
  * books.
  */
@@ -94,7 +95,7 @@ typedef struct answer {
 
 typedef struct holder {
     pid_t pid;
-    int cmd; /* write: 'C' check, 'L' check and lease anew, 'Q' quit */
+    int cmd; /* write: 'C' check, 'S' a status call, 'L' check and lease anew, 'Q' quit */
     int ans; /* read: 'R' once holding, then an answer_t per command */
 } holder_t;
 
@@ -126,6 +127,12 @@ static void holder_main(int cmd, int ans, size_t size)
         if (what == 'Q')
             break;
         a.intact = holder_intact(&l);
+        if (what == 'S') { /* a call that reconnects and claims, nothing more */
+            arena__admin_status_t st;
+            uint64_t t0 = now_ms();
+            a.code = arena__admin_status(c, &st);
+            a.ms = now_ms() - t0;
+        }
         if (what == 'L') {
             arena_lease_t more;
             uint64_t t0 = now_ms();
@@ -293,6 +300,42 @@ START_TEST(test_first_grant_right_after_restart)
 }
 END_TEST
 
+START_TEST(test_no_store_new_clients_get_a_fresh_pool)
+{
+    /* --no-supervise by hand: no fd store, the pool comes back from its
+     * client and grants nothing during the grace period. */
+    const uint64_t grace = 10000;
+    const char *const args[] = {"--budget", "256M", NULL};
+    ck_assert_int_eq(arena_test_daemon_start(&d, NULL, args), 0);
+    ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "15000", 1), 0);
+    holder_t h;
+    holder_start(&h, 8 * MIB);
+    ck_assert_int_eq(arena_test_daemon_restart(&d, SIGKILL, args), 0);
+    answer_t a = holder_ask(&h, 'S');
+    ck_assert_int_eq(a.code, 0);
+    ck_assert(a.intact);
+    arena__admin_status_t st;
+    books(&st);
+    ck_assert(!st.restart_fd_store);
+    ck_assert_uint_eq(st.restart_unknown_pools, 1);
+    /* A new client of the same uid is served at once, from a fresh pool. */
+    arena_conn_t *c = NULL;
+    arena_lease_t l;
+    uint64_t t0 = now_ms();
+    ck_assert_int_eq(arena_connect(d.socket, &c), 0);
+    ck_assert_int_eq(arena_lease(c, 8 * MIB, 5000, &l), 0);
+    uint64_t took = now_ms() - t0;
+    (void)printf("without a store: new client granted in %" PRIu64 " ms during the grace period\n",
+                 took);
+    ck_assert_uint_lt(took, grace / 4);
+    books(&st);
+    ck_assert_uint_eq(st.pools, 2);
+    ck_assert_uint_gt(st.restart_grace_left_ms, 0);
+    arena_disconnect(c);
+    holder_stop(&h);
+}
+END_TEST
+
 /* Sends an FDSTORE=1 datagram with fd to the supervisor as a stranger
  * would: its abstract socket is listed in /proc/net/unix for anybody. */
 static void forge_store(int fd, const char *name)
@@ -402,6 +445,7 @@ static Suite *supervise_suite(void)
     tcase_add_test(tc, test_first_grant_right_after_restart);
     tcase_add_test(tc, test_supervisor_lifecycle);
     tcase_add_test(tc, test_supervisor_killed_takes_its_server);
+    tcase_add_test(tc, test_no_store_new_clients_get_a_fresh_pool);
     suite_add_tcase(s, tc);
     return s;
 }
