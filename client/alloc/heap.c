@@ -33,14 +33,19 @@
  * segments' page records and then collects their remote frees, so nothing
  * freed by another thread is lost or leaked.
  *
+ * Frees into abandoned segments by a thread with a heap adopt them every
+ * ABANDONED_FREES_ADOPT frees, so the objects of a thread that exited, freed
+ * by another, do not pin their segments. A heap that grew past one segment
+ * and shrinks back gives everything it no longer uses back at once (the idle
+ * action, heap_idle()).
+ *
  * Pressure notifications from the daemon run the trim hook registered with
- * park.h: it bumps a global epoch, which every heap checks on its slow paths
- * (and then trims itself), and trims the calling thread's heap at once when
- * that is safe (not from inside the allocator's own daemon calls). Trims give
- * empty segments back PARKED (region.c); pressure also releases the parked
- * cache. The slow paths publish the live bytes for arenactl
- * (arena__heap_publish_live(): purge tick, trim, segment in or out), the
- * fast paths never.
+ * the connection library (conn.h): it bumps a global epoch, which every heap checks on its slow
+ * paths (and then trims itself), and trims the calling thread's heap at once when that is safe (not
+ * from inside the allocator's own daemon calls). Trims give empty segments back PARKED (region.c);
+ * pressure also releases the parked cache. The slow paths publish the live bytes for arenactl
+ * (arena__heap_publish_live(): purge tick, trim, segment in or out, large and
+ * huge frees, the idle action), the fast paths never.
  *
  * Slow-path locks: heaps_lock guards the list of all heaps (for stats) and the
  * list of heap structs to reuse; segment.c and region.c have their own. The
@@ -546,10 +551,21 @@ static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
             p = next;
         }
     }
-    (void)arena__heap_release_all(heap);
     uint64_t now = arena__now_ms();
-    /* The segment still in use keeps its objects' pages only. */
-    (void)arena__heap_purge(heap, true, now);
+    /* A heap that grows and shrinks back over and over (a server's
+     * batches) keeps its pages hot: purging them at every cycle would fault
+     * them back in at the next. Only an idle action a decay time after the
+     * last one purges; the parked segments go back by the daemon's decay
+     * whatever happens. */
+    bool cycling = heap->last_idle_ms != 0 && now - heap->last_idle_ms < ARENA__DECAY_MS;
+    heap->last_idle_ms = now;
+    if (cycling) {
+        (void)arena__heap_release_empty(heap, 0);
+    } else {
+        (void)arena__heap_release_all(heap);
+        /* The segment still in use keeps its objects' pages only. */
+        (void)arena__heap_purge(heap, true, now);
+    }
     /* What the purge tick would have done besides: entries of the parking
      * cache parked for the decay time lose their pages. */
     (void)arena__region_park_purge(false, now);

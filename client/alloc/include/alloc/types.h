@@ -232,6 +232,7 @@ typedef struct arena__heap {
     uint32_t segment_count;                     /* owned segments */
     bool idle_armed;          /* grew past one segment since its last idle action (heap.c) */
     uint32_t abandoned_frees; /* its frees into abandoned segments (heap.c) */
+    uint64_t last_idle_ms;    /* its last idle action (heap.c) */
     uint64_t last_purge_ms;
     uint64_t pressure_seen;         /* pressure epoch last acted on */
     _Atomic int64_t xlive;          /* live bytes (owner stores, relaxed; others load, relaxed) */
