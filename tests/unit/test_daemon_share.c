@@ -386,7 +386,8 @@ static void collect_orphan(void *ctx, const ad_ledger_record_t *rec)
 {
     orphans_t *o = ctx;
     if (o->count < 8)
-        o->items[o->count++] = (ad_leases_orphan_t){rec->offset, rec->size, (pid_t)rec->pid};
+        o->items[o->count++] =
+            (ad_leases_orphan_t){rec->offset, rec->size, (pid_t)rec->pid, rec->start};
 }
 
 START_TEST(test_restart_one_owner_from_the_ledger)
