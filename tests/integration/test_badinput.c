@@ -1372,7 +1372,7 @@ START_TEST(test_admin_visibility)
 {
     if (geteuid() != 0) {
         /* Needs a second uid; covered by the unit suite otherwise. */
-        fprintf(stderr, "test_admin_visibility: not root, skipped\n");
+        arena_test_skip("test_admin_visibility: needs root for a second uid");
         return;
     }
     uint64_t root_client;
