@@ -586,7 +586,12 @@ static void free_huge(arena__huge_t *h)
     arena__heap_t *heap = tls_heap;
     if (heap != NULL && heap_is_idle(heap)) {
         heap_idle(heap);
+        return;
     }
+    /* Large and huge frees move the live figure by 128 KiB or more: the
+     * control region (arenactl, the daemon's view) hears of it at once, so
+     * a program whose last free is a large one shows 0 live. */
+    arena__heap_publish_live();
 }
 
 static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr)
@@ -599,6 +604,7 @@ static void free_large_local(arena__heap_t *heap, arena__page_t *page, void *ptr
         return;
     }
     heap_tick(heap);
+    arena__heap_publish_live(); /* as free_huge() says */
 }
 
 /* A page that emptied or was full: page lists, then maybe segments. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * test_restart.c -- the daemon dies and comes back; the clients' data does
- * not notice (DESIGN.md section 7, issue 6).
+ * not notice (DESIGN.md section 7).
  *
  * Real processes throughout: a real arenad started by tests/lib's fixture, killed
  * with SIGKILL and started again on the same socket; clients are forked

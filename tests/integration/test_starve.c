@@ -2,7 +2,7 @@
  *
  * test_starve.c -- no starvation, end to end: a real arenad (tests/lib
  * daemon fixture), generators and simulators in separate processes, through
- * libarena-client (DESIGN.md sections 4 and 5, issue 5).
+ * libarena-client (DESIGN.md sections 4 and 5).
  *
  * Covers: a generator stopped with SIGSTOP while holding only parked leases
  * loses them to a simulator within the simulator's deadline, without running,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_starve_pool.c -- the story of issue 5, with the allocator pools: a
+ * test_starve_pool.c -- the no-starvation story, with the allocator heaps: a
  * generator mallocs half the budget in small objects, frees them all and
  * stops (SIGSTOP: it runs no code at all). A simulator asks for a lease that
  * only fits if the generator's parked segments are taken back: the daemon

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_pool_park.c -- the pools park empty segments instead of releasing
- * them (issue 5), and publish their live bytes.
+ * test_pool_park.c -- the allocator parks empty segments instead of
+ * releasing them (so the daemon can take them without the client's help),
+ * and publishes its live bytes.
  *
  * Every test runs against a real arenad (tests/lib/daemon.h: a
  * daemon on a temporary socket per test, started by the checked fixture in
