@@ -665,8 +665,14 @@ int main(int argc, char **argv)
         if (!res[i].ok)
             fprintf(stderr, "bench-pool: %s run failed\n", res[i].name);
     }
-    if (own_daemon)
-        (void)arena_test_daemon_stop(&d);
+    if (own_daemon) {
+        /* A crash or a sanitizer's report at exit (23): no figures. */
+        int status = arena_test_daemon_stop(&d);
+        if (status != 0) {
+            fprintf(stderr, "bench-pool: arenad did not exit cleanly: %d\n", status);
+            return 1;
+        }
+    }
 
     printf("bench-pool%s: ns per operation; p50/p99/p99.9: single free+malloc pairs timed\n"
            "with rdtsc (its own cost subtracted; the TSC steps about 10 ns on a VM)\n",

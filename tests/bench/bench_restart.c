@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     }
     if (r != 0) {
         fprintf(stderr, "bench-restart: lease: %s\n", arena_strerror(r));
-        arena_test_daemon_stop(&d);
+        (void)arena_test_daemon_stop(&d); /* failing already */
         return 1;
     }
     double *took = calloc((size_t)rounds, sizeof(double));
@@ -102,8 +102,13 @@ int main(int argc, char **argv)
            "status_rtt_us=%.1f\n",
            leases, p50, max, (double)leases / (p50 / 1e3), rtt / rounds);
     arena_disconnect(conn);
-    arena_test_daemon_stop(&d);
+    /* A crash or a sanitizer's report at exit (23) fails the benchmark. */
+    int status = arena_test_daemon_stop(&d);
     free(took);
     free(held);
+    if (status != 0) {
+        fprintf(stderr, "bench-restart: arenad did not exit cleanly: %d\n", status);
+        return 1;
+    }
     return 0;
 }
