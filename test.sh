@@ -74,7 +74,7 @@ run_suite() {
 skips=""
 collect_skips() {
     local dir=$1 name reasons
-    for name in $(sed -n 's/^ *[0-9]* - \([^ ]*\) (Skipped)$/\1/p' "$dir/ctest.out"); do
+    for name in $(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) (Skipped)$/\1/p' "$dir/ctest.out"); do
         reasons=$(awk -v t="$name" '
             $0 ~ "^[0-9]+/[0-9]+ Test(ing)?: " { cur = $NF }
             cur == t && /SKIP/ { print "      " $0 }' "$dir/Testing/Temporary/LastTest.log" |
