@@ -568,9 +568,13 @@ static bool run_child(const char *self, const char *mode, const char *preload, s
             setenv("LD_PRELOAD", preload, 1);
         else
             unsetenv("LD_PRELOAD");
-        /* The child proves which allocator answers; the arena preload must
-         * lease from the daemon, never fall back to anonymous memory. */
-        setenv("BENCH_POOL_EXPECT", preload ? preload : "libc", 1);
+        /* A child measuring malloc proves which allocator answers it; the
+         * arena preload must lease from the daemon, never fall back to
+         * anonymous memory. */
+        if (strcmp(mode, "arena") == 0)
+            unsetenv("BENCH_POOL_EXPECT"); /* calls arena_malloc, not malloc */
+        else
+            setenv("BENCH_POOL_EXPECT", preload ? preload : "libc", 1);
         if (preload)
             setenv("ARENA_REQUIRE_DAEMON", "1", 1);
         execl(self, self, "--child", mode, quick ? "--quick" : NULL, (char *)NULL);
