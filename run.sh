@@ -10,7 +10,9 @@
 #
 # As root arenad listens on its embedded default (/run/arenad/arenad.sock,
 # or $ARENAD_SOCKET); otherwise on ./run/arenad.sock. Ctrl-C stops it cleanly:
-# the script execs arenad, so the signal goes straight to it.
+# the script execs arenad, so the signal goes straight to it. arenad supervises
+# itself (no --no-supervise here): a crash of its serving process is restarted
+# with the pools and the lease ledger, so clients lose nothing, as under systemd.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"

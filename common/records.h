@@ -51,6 +51,14 @@
     X(leased_bytes, U64, 0, BYTES, NULL, 0)                                                        \
     /* a previous daemon's leases not claimed back yet; they count against the budget */           \
     X(restart_held_bytes, U64, 0, BYTES, NULL, 0)                                                  \
+    /* of those, how many leases */                                                                \
+    X(restart_held_leases, U64, 0, COUNT, NULL, 0)                                                 \
+    /* time left of the grace period running after a restart; 0: none runs */                      \
+    X(restart_grace_left_ms, U64, 0, MS, NULL, 0)                                                  \
+    /* pools handed back by clients with no ledger: they grant nothing until their grace ends */   \
+    X(restart_unknown_pools, U32, 0, COUNT, NULL, 0)                                               \
+    /* pools and the lease ledger are kept in an fd store (systemd's, or the supervisor's) */      \
+    X(restart_fd_store, BOOL, 0, BOOL, NULL, 0)                                                    \
     X(free_bytes, U64, 0, BYTES, NULL, 0)                                                          \
     X(dirty_bytes, U64, 0, BYTES, NULL, 0)                                                         \
     X(largest_free, U64, 0, BYTES, NULL, 0)                                                        \

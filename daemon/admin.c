@@ -124,6 +124,10 @@ void ad_admin_status(const ad_admin_t *a, uint64_t now_ms, ad_wire_status_t *ret
     ad_leases_adopt_stats_t as;
     ad_leases_adopt_stats(a->leases, &as);
     st.restart_held_bytes = as.orphan_bytes;
+    st.restart_held_leases = as.held_orphans;
+    st.restart_grace_left_ms = as.grace_end_ms > now_ms ? as.grace_end_ms - now_ms : 0;
+    st.restart_unknown_pools = as.unknown_pools;
+    st.restart_fd_store = as.ledger;
     *ret_status = st;
 }
 

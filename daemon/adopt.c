@@ -10,7 +10,7 @@
  * it may hold a lease of a client that has not come back yet, so it grants
  * nothing and takes non-overlapping claims until its grace period ends.
  * Then unclaimed space is punched and free, except orphans whose process
- * still lives (kill(pid, 0)), which stay reserved and are looked at once a
+ * still lives (its pid with its start time, procid.h), which stay reserved and are looked at once a
  * second. Claims never overlap and pools never cross uids; the invariants
  * are checked where each claim is accepted (ad_leases_claim()).
  *
@@ -23,7 +23,6 @@
 #include "lease.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -34,6 +33,7 @@
 #include "heap.h"
 #include "lease_internal.h"
 #include "ledger.h"
+#include "procid.h"
 
 /* The pool whose memfd is the same file as fd, or NULL. */
 static pool_t *pool_find_file(ad_leases_t *m, int fd)
@@ -61,15 +61,22 @@ static void grace_note(ad_leases_t *m, uint64_t until_ms)
     m->grace_until_ms = earliest(m->grace_until_ms, until_ms);
 }
 
-/* Whether process pid still exists (a zombie counts until it is reaped).
- * kill(pid, 0) needs neither /proc (the unit hides it: ProtectProc=) nor
- * the right to signal (EPERM says it exists). The pid may since have gone
- * to another process; then its orphan is held until that one is gone too:
- * memory kept too long, never data lost, and claims still need the pool's
- * uid, the pid and the exact extent. */
-static bool process_alive(pid_t pid)
+/* Whether the orphan's process still exists (a zombie counts until it is
+ * reaped): the pid with the start time the ledger recorded, so a process
+ * that got a dead client's pid is not it (procid.h). Where the start time
+ * is unknown or /proc is hidden (the unit's ProtectProc=), kill(pid, 0)
+ * decides: memory kept too long then, never data lost, and claims still
+ * need the pool's uid, the pid and the exact extent. */
+static bool process_alive(const orphan_t *o)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    return ad_proc_alive(o->pid, o->start);
+}
+
+/* Whether client c is the orphan's process: the same pid and, when both
+ * start times are known, the same start. */
+static bool orphan_owner(const orphan_t *o, const client_t *c)
+{
+    return o->pid == c->pid && (o->start == 0 || c->start == 0 || o->start == c->start);
 }
 
 /* Whose pool the memfd is: an arenad of our own user made it (its owner is
@@ -147,15 +154,17 @@ int ad_leases_adopt_pool(ad_leases_t *m, uid_t uid, int pool_fd, const ad_leases
             const ad_leases_orphan_t *o = &orphans[i];
             if (o->size == 0 || o->offset % granule || o->size % granule)
                 continue;
-            if (o->pid > 0 && !process_alive(o->pid)) {
+            orphan_t cand = {
+                o->offset, o->size,       o->pid > 0 ? o->pid : 0, o->pid > 0 ? o->start : 0,
+                false,     AD_LEDGER_NONE};
+            if (cand.pid > 0 && !process_alive(&cand)) {
                 /* Its process is gone: nobody can claim it. Punched below. */
                 m->adopt.unclaimed_bytes_total += o->size;
                 continue;
             }
             if (ad_heap_claim(p->heap, o->offset, o->size, 0) < 0)
                 continue;
-            p->orphans[p->orphan_count++] =
-                (orphan_t){o->offset, o->size, o->pid > 0 ? o->pid : 0, false, AD_LEDGER_NONE};
+            p->orphans[p->orphan_count++] = cand;
             p->orphan_bytes += o->size;
         }
         /* Punch the gaps between the orphans (sorted by offset first). */
@@ -181,7 +190,8 @@ int ad_leases_adopt_pool(ad_leases_t *m, uid_t uid, int pool_fd, const ad_leases
     ad_leases__pool_insert(m, p, uid);
     for (size_t i = 0; m->ledger && i < p->orphan_count; i++)
         (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, uid, p->orphans[i].pid,
-                            p->orphans[i].offset, p->orphans[i].size, &p->orphans[i].ledger_slot);
+                            p->orphans[i].start, p->orphans[i].offset, p->orphans[i].size,
+                            &p->orphans[i].ledger_slot);
     if (p->grace_until_ms)
         grace_note(m, p->grace_until_ms);
     m->adopt.pools_adopted++;
@@ -259,7 +269,7 @@ int ad_leases_claim(ad_leases_t *m, uint64_t client_id, uint64_t offset, uint64_
         for (size_t i = 0; i < p->orphan_count && !orphan; i++) {
             const orphan_t *o = &p->orphans[i];
             if (!o->taken && o->offset == offset && o->size == size &&
-                (o->pid > 0 ? o->pid == c->pid : in_grace))
+                (o->pid > 0 ? orphan_owner(o, c) : in_grace))
                 orphan = &p->orphans[i];
         }
         if (!orphan) {
@@ -355,13 +365,14 @@ static int64_t pool_punch_unclaimed(ad_leases_t *m, pool_t *p)
 static uint64_t pool_free_orphans(ad_leases_t *m, pool_t *p, uint64_t now_ms)
 {
     uint64_t freed = 0;
-    pid_t alive = 0; /* the last pid found alive: orphans come in runs of one owner */
+    const orphan_t *alive = NULL; /* the last found alive: orphans come in runs of one owner */
     for (size_t i = 0; i < p->orphan_count; i++) {
         orphan_t *o = &p->orphans[i];
         if (o->taken)
             continue;
-        if (o->pid > 0 && (o->pid == alive || process_alive(o->pid))) {
-            alive = o->pid;
+        if (o->pid > 0 &&
+            ((alive && alive->pid == o->pid && alive->start == o->start) || process_alive(o))) {
+            alive = o;
             continue;
         }
         if (ad_heap_release(p->heap, o->offset, o->size, now_ms, true) < 0)
@@ -428,10 +439,20 @@ void ad_leases_adopt_stats(const ad_leases_t *m, ad_leases_adopt_stats_t *ret_st
     *ret_stats = m->adopt;
     ret_stats->orphan_bytes = m->orphan_bytes;
     ret_stats->held_orphan_bytes = 0;
+    ret_stats->grace_end_ms = 0;
+    ret_stats->held_orphans = 0;
+    ret_stats->unknown_pools = 0;
+    ret_stats->ledger = m->ledger != NULL;
     for (arena__avl_node_t *n = arena__avl_first(&m->pools); n; n = arena__avl_next(&m->pools, n)) {
         const pool_t *p = ARENA_AVL_ENTRY(n, pool_t, node);
         if (p->grace_until_ms == 0)
             ret_stats->held_orphan_bytes += p->orphan_bytes;
+        if (p->grace_until_ms > ret_stats->grace_end_ms)
+            ret_stats->grace_end_ms = p->grace_until_ms;
+        if (p->unknown)
+            ret_stats->unknown_pools++;
+        for (size_t i = 0; i < p->orphan_count; i++)
+            ret_stats->held_orphans += !p->orphans[i].taken;
     }
     ret_stats->grace_until_ms = m->grace_until_ms;
 }

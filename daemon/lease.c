@@ -39,6 +39,7 @@
 #include "fairshare.h"
 #include "heap.h"
 #include "lease_internal.h"
+#include "procid.h"
 #include "ledger.h"
 #include "size.h"
 
@@ -48,8 +49,8 @@ void ad_leases__ledger_add(ad_leases_t *m, lease_t *l)
     l->ledger_slot = AD_LEDGER_NONE;
     const pool_t *p = l->client->pool;
     if (m->ledger)
-        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, p->uid, l->client->pid, l->offset, l->size,
-                            &l->ledger_slot);
+        (void)ad_ledger_add(m->ledger, (uint64_t)p->ino, p->uid, l->client->pid, l->client->start,
+                            l->offset, l->size, &l->ledger_slot);
 }
 
 static int u64_cmp(uint64_t a, uint64_t b)
@@ -287,6 +288,8 @@ int ad_leases__client_create(ad_leases_t *m, pool_t *pool, pid_t pid, uid_t uid,
     }
     c->id = m->next_client_id++;
     c->pid = pid;
+    if (pid <= 0 || ad_proc_start_time(pid, &c->start) < 0)
+        c->start = 0; /* unknown: the ledger and claims fall back to the pid */
     c->uid = uid;
     c->gid = gid;
     (void)snprintf(c->name, sizeof(c->name), "%s", name ? name : "");

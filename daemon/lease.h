@@ -315,7 +315,8 @@ int ad_leases_foreach_lease(const ad_leases_t *leases, uint64_t client_id,
 typedef struct ad_leases_orphan {
     uint64_t offset;
     uint64_t size;
-    pid_t pid; /* the process that held it; 0: unknown */
+    pid_t pid;      /* the process that held it; 0: unknown */
+    uint64_t start; /* its start time (procid.h), so a reused pid is not it; 0: unknown */
 } ad_leases_orphan_t;
 
 typedef struct ad_leases_adopt_stats {
@@ -328,6 +329,10 @@ typedef struct ad_leases_adopt_stats {
     uint64_t orphan_bytes;      /* reserved now, waiting for claims */
     uint64_t held_orphan_bytes; /* of those, past the grace period: their process lives */
     uint64_t grace_until_ms;    /* the next grace end or look at held orphans; 0: none */
+    uint64_t grace_end_ms;      /* the latest grace end of any pool; 0: no grace period runs */
+    uint64_t held_orphans;      /* orphans not claimed yet (orphan_bytes of them) */
+    uint32_t unknown_pools;     /* pools handed back by clients still in their grace period */
+    bool ledger;                /* a ledger is kept (an fd store to survive in) */
 } ad_leases_adopt_stats_t;
 
 /* Takes over a pool memfd of uid (pool_fd is the manager's on success only).

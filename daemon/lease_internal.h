@@ -34,7 +34,8 @@
 typedef struct orphan {
     uint64_t offset;
     uint64_t size;
-    pid_t pid; /* the process that held it (0: unknown); only it may claim */
+    pid_t pid;      /* the process that held it (0: unknown); only it may claim */
+    uint64_t start; /* and its start time (procid.h; 0: unknown) */
     bool taken;
     uint32_t ledger_slot;
 } orphan_t;
@@ -68,6 +69,7 @@ typedef struct client {
     arena__avl_node_t node; /* in ad_leases.clients, by id */
     uint64_t id;
     pid_t pid;
+    uint64_t start; /* the process's start time (procid.h); 0: unknown */
     uid_t uid;
     gid_t gid;
     char name[AD_LEASES_NAME_MAX + 1];

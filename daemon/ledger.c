@@ -3,8 +3,8 @@
  * ledger.c -- the compact lease ledger (see ledger.h for why and what).
  *
  * Layout: a 64-byte header {magic, version, records}, then `records`
- * records of 32 bytes. Free slots are kept in process memory (a stack of
- * slot numbers below the high-water mark), never in the memfd: only the
+ * records of 40 bytes (version 2; version 1 had 32, without the start time). Free slots are kept in
+ * process memory (a stack of slot numbers below the high-water mark), never in the memfd: only the
  * records themselves need to survive the daemon.
  */
 #include "ledger.h"
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define LEDGER_MAGIC   0x3147444c616e6572ULL /* "renaLDG1" */
-#define LEDGER_VERSION 1u
+#define LEDGER_VERSION 2u
 #define LEDGER_HEADER  64u
 
 typedef struct ledger_header {
@@ -141,8 +141,8 @@ void ad_ledger_clear(ad_ledger_t *l)
     l->count = 0;
 }
 
-int ad_ledger_add(ad_ledger_t *l, uint64_t ino, uid_t uid, pid_t pid, uint64_t offset,
-                  uint64_t size, uint32_t *ret_slot)
+int ad_ledger_add(ad_ledger_t *l, uint64_t ino, uid_t uid, pid_t pid, uint64_t start,
+                  uint64_t offset, uint64_t size, uint32_t *ret_slot)
 {
     if (!l || ino == 0 || pid < 0 || !ret_slot)
         return -EINVAL;
@@ -159,6 +159,7 @@ int ad_ledger_add(ad_ledger_t *l, uint64_t ino, uid_t uid, pid_t pid, uint64_t o
     rec->pid = (uint32_t)pid;
     rec->offset = offset;
     rec->size = size;
+    rec->start = pid > 0 ? start : 0;
     /* The inode last: only a whole record is ever in use. */
     atomic_store_explicit((_Atomic uint64_t *)&rec->ino, ino, memory_order_release);
     l->count++;

@@ -14,6 +14,13 @@
  * daemon forks; the parent waits on a pipe until the child's socket listens,
  * so `arenad && client` never races the socket into existence.
  *
+ * Started without a service manager, the daemon supervises itself
+ * (supervise.h): the process the user started keeps the fd store and
+ * restarts the serving process it forks when that one crashes, so pools and
+ * the ledger survive as under systemd. --no-supervise (and any service
+ * manager: $NOTIFY_SOCKET, $INVOCATION_ID, an inherited socket) serves in
+ * the process started.
+ *
  * Under systemd (see notify.c, the only file that speaks its protocol): an
  * inherited listening socket (LISTEN_FDS) is served instead of binding the
  * configured path; READY=1 follows once the socket accepts; STATUS= lines
@@ -37,6 +44,7 @@
 #include "notify.h"
 #include "server.h"
 #include "size.h"
+#include "supervise.h"
 
 #ifndef AD_VERSION
 #define AD_VERSION "0.0.0"
@@ -65,6 +73,9 @@ static void usage(FILE *f)
            "      --heap-size SIZE   address space of each per-uid pool (default 2 x budget)\n"
            "  -c, --config FILE      read key = value settings from FILE (flags win)\n"
            "  -f, --foreground       do not daemonise\n"
+           "      --no-supervise     serve in this process: no supervising process that\n"
+           "                         keeps pools and ledger across a crash (for service\n"
+           "                         managers with their own fd store; implied under one)\n"
            "  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
            "  -h, --help             show this help\n"
            "  -V, --version          show the version\n"
@@ -237,19 +248,16 @@ static int daemonise(int *ret_ready_fd)
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"socket", required_argument, NULL, 's'},
-        {"budget", required_argument, NULL, 'b'},
-        {"heap-size", required_argument, NULL, 'H'},
-        {"config", required_argument, NULL, 'c'},
-        {"foreground", no_argument, NULL, 'f'},
-        {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"socket", required_argument, NULL, 's'},    {"budget", required_argument, NULL, 'b'},
+        {"heap-size", required_argument, NULL, 'H'}, {"config", required_argument, NULL, 'c'},
+        {"foreground", no_argument, NULL, 'f'},      {"no-supervise", no_argument, NULL, 'S'},
+        {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
     main_ctx_t m;
     memset(&m, 0, sizeof(m));
     bool foreground = false;
+    bool no_supervise = false;
     int opt;
 
     (void)signal(SIGPIPE, SIG_IGN);
@@ -272,6 +280,9 @@ int main(int argc, char **argv)
             break;
         case 'f':
             foreground = true;
+            break;
+        case 'S':
+            no_supervise = true;
             break;
         case 'l':
             r = add_override(&m, "log_level", optarg);
@@ -318,9 +329,11 @@ int main(int argc, char **argv)
         (void)fprintf(stderr, "arenad: %s\n", err);
         return 1;
     }
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe): single-threaded start-up */
+    const char *invocation = getenv("INVOCATION_ID");
+    bool managed = ad_notify_enabled() || (invocation && invocation[0]);
     hooks.stored_count = ad_notify_stored_fds(&hooks.stored);
-    if (fdstore_wanted())
-        hooks.fdstore = fdstore_hook;
+    bool supervise = !no_supervise && !managed && r == 0 && hooks.stored_count == 0;
     if (r > 0) {
         hooks.has_listen_fd = true;
         hooks.listen_fd = lfd;
@@ -337,6 +350,28 @@ int main(int argc, char **argv)
     }
     ad_log_set_level(cfg.log_level);
 
+    int ready_fd = -1;
+    if (!foreground && (!invocation || invocation[0] == '\0')) {
+        int code = daemonise(&ready_fd);
+        if (code >= 0)
+            return code;
+    }
+    if (supervise) {
+        int code = ad_supervise(ready_fd);
+        if (code >= 0)
+            return code;
+        /* The server, under its supervisor: the fd store comes back the
+         * way a service manager hands it over. */
+        ready_fd = -1;
+        r = ad_notify_listen_fd(inherited_path, sizeof(inherited_path), err, sizeof(err), &lfd);
+        if (r != 0) {
+            ad_log(AD_LOG_ERROR, "%s", r < 0 ? err : "unexpected listening socket");
+            return 1;
+        }
+        hooks.stored_count = ad_notify_stored_fds(&hooks.stored);
+    }
+    if (fdstore_wanted())
+        hooks.fdstore = fdstore_hook;
     if (ad_notify_enabled()) {
         hooks.status = status_hook;
         uint64_t usec = ad_notify_watchdog_usec();
@@ -344,15 +379,6 @@ int main(int argc, char **argv)
             hooks.watchdog = watchdog_hook;
             hooks.watchdog_ms = usec / 2000 > 0 ? usec / 2000 : 1;
         }
-    }
-
-    int ready_fd = -1;
-    /* NOLINTNEXTLINE(concurrency-mt-unsafe): single-threaded start-up */
-    const char *invocation = getenv("INVOCATION_ID");
-    if (!foreground && (!invocation || invocation[0] == '\0')) {
-        int code = daemonise(&ready_fd);
-        if (code >= 0)
-            return code;
     }
 
     ad_server_t *server = NULL;

@@ -74,6 +74,23 @@ typedef struct victim {
 } victim_t;
 
 /* Furthest above its share first: by leased - share, as a signed quantity. */
+/* Appends the grant event of a request of c that held `before` bytes. */
+static void event_granted(ad_leases_t *m, const client_t *c, uint64_t before,
+                          const ad_lease_grant_t *grant, uint64_t now_ms)
+{
+    ad_event_t e = {
+        .time_ms = now_ms,
+        .kind = AD_EVENT_GRANT,
+        .client_id = c->id,
+        .pid = c->pid,
+        .bytes = grant->size,
+        .leased = before,
+        .budget_leased = m->leased_total,
+        .lease_id = grant->lease_id,
+    };
+    (void)ad_events_add(m->events, &e);
+}
+
 static int victim_cmp(const void *a, const void *b)
 {
     const victim_t *x = a, *y = b;
@@ -278,17 +295,7 @@ int ad_leases_request(ad_leases_t *m, uint64_t client_id, uint64_t size, uint64_
     ad_lease_grant_t grant;
     int r = grant_policy(m, c, size, length, now_ms, &grant, &reclaimable);
     if (r == 0) {
-        ad_event_t e = {
-            .time_ms = now_ms,
-            .kind = AD_EVENT_GRANT,
-            .client_id = c->id,
-            .pid = c->pid,
-            .bytes = grant.size,
-            .leased = before,
-            .budget_leased = m->leased_total,
-            .lease_id = grant.lease_id,
-        };
-        (void)ad_events_add(m->events, &e);
+        event_granted(m, c, before, &grant, now_ms);
         *ret_grant = grant;
         return 0;
     }
@@ -345,19 +352,8 @@ size_t ad_leases_serve_waiters(ad_leases_t *m, uint64_t now_ms, ad_leases_waiter
         if (!blocked || expired) {
             uint64_t before = c ? c->leased_bytes : 0;
             r = c ? grant_policy(m, c, w->size, 0, now_ms, &grant, &reclaimable) : -ENOENT;
-            if (r == 0) {
-                ad_event_t e = {
-                    .time_ms = now_ms,
-                    .kind = AD_EVENT_GRANT,
-                    .client_id = c->id,
-                    .pid = c->pid,
-                    .bytes = grant.size,
-                    .leased = before,
-                    .budget_leased = m->leased_total,
-                    .lease_id = grant.lease_id,
-                };
-                (void)ad_events_add(m->events, &e);
-            }
+            if (r == 0)
+                event_granted(m, c, before, &grant, now_ms);
         }
         if (r == -ENOMEM && !expired) {
             blocked = true;
@@ -416,8 +412,9 @@ uint64_t ad_leases_next_deadline(const ad_leases_t *m)
  * needed, so a blocked or stopped process loses its parked pages too.
  *
  * A scan runs every quarter of the decay while any lease exists, and a lease
- * two scans half a decay apart found parked is taken: it goes between half a
- * decay and the whole of it after it was parked. "Parked since" is the first
+ * two scans a quarter of the decay apart found parked is taken: it goes
+ * between a quarter and half of the decay after it was parked, which leaves
+ * the purges the rest of the decay to punch its pages. "Parked since" is the first
  * scan that saw the word PARKED with no scan seeing it ACTIVE since: a lease
  * unparked and parked again between two scans counts as parked all along,
  * which costs its owner at worst one more lease request. */
@@ -450,10 +447,11 @@ static uint64_t parked_decay(ad_leases_t *m, uint64_t now_ms)
                 l->parked_seen_ms = now_ms;
                 continue;
             }
-            /* Seen parked for half the decay: with a scan every quarter, it
-             * was parked at most three quarters before, so it goes (and its
-             * pages with the next purges) within the decay. */
-            if (now_ms - l->parked_seen_ms < decay / 2)
+            /* Seen parked at two scans a quarter of the decay apart: it was
+             * parked for at most half the decay, so it goes, and its pages
+             * with the purges that follow (a slice a millisecond), within
+             * the decay. */
+            if (now_ms - l->parked_seen_ms < decay / 4)
                 continue;
             if (!shares)
                 shares = ad_leases__shares(m, NULL, 0); /* for the event; NULL: 0 */

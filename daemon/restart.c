@@ -127,7 +127,8 @@ int ad_restart_resume(ad_leases_t *leases, ad_stored_fd_t *stored, size_t count,
         for (size_t k = 0; orphans && k < recs.count; k++) {
             const ad_ledger_record_t *rec = &recs.items[k];
             if (rec->ino == (uint64_t)st.st_ino && rec->uid == (uint32_t)uid) {
-                orphans[n++] = (ad_leases_orphan_t){rec->offset, rec->size, (pid_t)rec->pid};
+                orphans[n++] =
+                    (ad_leases_orphan_t){rec->offset, rec->size, (pid_t)rec->pid, rec->start};
                 bytes += rec->size;
             }
         }

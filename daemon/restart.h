@@ -3,7 +3,9 @@
  * restart.h -- surviving restarts through the service manager's file
  * descriptor store (DESIGN.md section 7).
  *
- * Under systemd (FileDescriptorStoreMax= in the unit) the daemon hands every
+ * Under systemd (FileDescriptorStoreMax= in the unit), or under arenad's own
+ * supervisor when started by hand (supervise.h, the same protocol), the
+ * daemon hands every
  * pool memfd and its lease ledger (ledger.h) to the manager with FDSTORE=1,
  * named "pool-uid<UID>-<INODE>" and "ledger". When the daemon is restarted
  * -- crashed, killed or upgraded -- the manager passes them back

@@ -33,14 +33,19 @@
  * segments' page records and then collects their remote frees, so nothing
  * freed by another thread is lost or leaked.
  *
+ * Frees into abandoned segments by a thread with a heap adopt them every
+ * ABANDONED_FREES_ADOPT frees, so the objects of a thread that exited, freed
+ * by another, do not pin their segments. A heap that grew past one segment
+ * and shrinks back gives everything it no longer uses back at once (the idle
+ * action, heap_idle()).
+ *
  * Pressure notifications from the daemon run the trim hook registered with
- * park.h: it bumps a global epoch, which every heap checks on its slow paths
- * (and then trims itself), and trims the calling thread's heap at once when
- * that is safe (not from inside the allocator's own daemon calls). Trims give
- * empty segments back PARKED (region.c); pressure also releases the parked
- * cache. The slow paths publish the live bytes for arenactl
- * (arena__heap_publish_live(): purge tick, trim, segment in or out), the
- * fast paths never.
+ * the connection library (conn.h): it bumps a global epoch, which every heap checks on its slow
+ * paths (and then trims itself), and trims the calling thread's heap at once when that is safe (not
+ * from inside the allocator's own daemon calls). Trims give empty segments back PARKED (region.c);
+ * pressure also releases the parked cache. The slow paths publish the live bytes for arenactl
+ * (arena__heap_publish_live(): purge tick, trim, segment in or out, large and
+ * huge frees, the idle action), the fast paths never.
  *
  * Slow-path locks: heaps_lock guards the list of all heaps (for stats) and the
  * list of heap structs to reuse; segment.c and region.c have their own. The

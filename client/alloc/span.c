@@ -20,8 +20,10 @@
  * others are given back at once: parked (region.c), so the daemon can take
  * them at any moment and a later segment reuses them without a round trip.
  * The spare itself is given back by the purge tick once it has been empty
- * for the decay time (arena__heap_release_idle()), and by any trim: a thread
- * that frees everything and then blocks keeps nothing active for long.
+ * for the decay time (arena__heap_release_idle()), by any trim, and by the
+ * heap's idle action when a heap that grew shrinks back
+ * (arena__heap_release_all(), heap.c): a thread that frees everything and
+ * then blocks keeps nothing active for long.
  *
  * The zero[] bitmap tracks slices known to read as zero (fresh zeroed memory
  * or purged), so calloc can skip the memset of large objects.

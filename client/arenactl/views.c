@@ -40,6 +40,23 @@ static void status_summary(const arena__admin_status_t *st, FILE *out)
         (void)fprintf(out,
                       "  held          %s after restart (reserved for clients to claim back)\n",
                       arena__ctl_size(st->restart_held_bytes, a, sizeof(a)));
+    if (st->restart_grace_left_ms > 0 || st->restart_held_leases > 0) {
+        (void)fprintf(out, "  restart       ");
+        if (st->restart_grace_left_ms > 0)
+            (void)fprintf(out, "grace period running, %s left; ",
+                          arena__ctl_duration(st->restart_grace_left_ms, a, sizeof(a)));
+        else
+            (void)fprintf(out, "grace period over; ");
+        (void)fprintf(out, "%" PRIu64 " lease%s (%s) held for %s clients", st->restart_held_leases,
+                      st->restart_held_leases == 1 ? "" : "s",
+                      arena__ctl_size(st->restart_held_bytes, b, sizeof(b)),
+                      st->restart_grace_left_ms > 0 ? "returning" : "living");
+        if (st->restart_unknown_pools > 0)
+            (void)fprintf(out, "; %" PRIu32 " pool%s handed back by clients grant%s nothing yet",
+                          st->restart_unknown_pools, st->restart_unknown_pools == 1 ? "" : "s",
+                          st->restart_unknown_pools == 1 ? "s" : "");
+        (void)fprintf(out, "\n");
+    }
     (void)fprintf(out, "  free          %s in %" PRIu64 " extent%s, largest %s\n",
                   arena__ctl_size(st->free_bytes, a, sizeof(a)), st->free_extents,
                   st->free_extents == 1 ? "" : "s",

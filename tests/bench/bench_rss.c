@@ -183,12 +183,17 @@ static int child_main(size_t index, const char *expect, bool quick)
         w[0] = (work_t){objs, p.count, p.size, NULL, NULL, NULL};
         objs_alloc(&w[0]);
     }
-    for (size_t i = 0; i < p.count; i++) {
+    int bad = 0;
+    for (size_t i = 0; i < p.count && !bad; i++) {
         if (!objs[i])
-            return 4;
+            bad = 4;
     }
-    if (!child_check(expect))
-        return 5;
+    if (!bad && !child_check(expect))
+        bad = 5;
+    if (bad) {
+        free(objs); /* the rest go with the process */
+        return bad;
+    }
     rss_t peak = rss_now();
     if (threads > 0) {
         (void)pthread_barrier_wait(&go_free);
@@ -246,11 +251,12 @@ static figures_t run_child(const char *self, size_t index, const alloc_t *a, con
         (void)dup2(pipefd[1], STDOUT_FILENO);
         char idx[16];
         (void)snprintf(idx, sizeof(idx), "%zu", index);
+        /* The child of a fork, one thread: setenv is safe here. */
         if (a->preload)
-            (void)setenv("LD_PRELOAD", a->preload, 1);
+            (void)setenv("LD_PRELOAD", a->preload, 1); /* NOLINT(concurrency-mt-unsafe) */
         if (socket) {
-            (void)setenv("ARENAD_SOCKET", socket, 1);
-            (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1);
+            (void)setenv("ARENAD_SOCKET", socket, 1);     /* NOLINT(concurrency-mt-unsafe) */
+            (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1); /* NOLINT(concurrency-mt-unsafe) */
         }
         execl(self, self, "--child", idx, a->expect ? a->expect : "", quick ? "quick" : "full",
               (char *)NULL);
@@ -299,7 +305,7 @@ static pid_t daemon_start(const char *arenad, const char *dir, char *sock_path, 
             (void)close(s);
         if (up)
             return pid;
-        struct timespec ts = {0, 50 * 1000 * 1000};
+        struct timespec ts = {0, 50L * 1000 * 1000};
         (void)nanosleep(&ts, NULL);
     }
     (void)kill(pid, SIGKILL);

@@ -11,6 +11,7 @@
  * bytes. Output is deterministic; rerun it after changing the format.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,19 @@ static void env_release(uint64_t lease_id, uint64_t id)
     env.request_id = id;
     env.body_case = ARENA__V1__ENVELOPE__BODY_RELEASE;
     env.release = &release;
+    env_frame(&env);
+}
+
+/* `arenactl map`: every pool the caller may see, or one uid's. */
+static void env_map(bool by_uid, uint32_t uid, uint64_t id)
+{
+    Arena__V1__Envelope env = ARENA__V1__ENVELOPE__INIT;
+    Arena__V1__MapRequest map = ARENA__V1__MAP_REQUEST__INIT;
+    map.by_uid = by_uid;
+    map.uid = uid;
+    env.request_id = id;
+    env.body_case = ARENA__V1__ENVELOPE__BODY_MAP;
+    env.map = &map;
     env_frame(&env);
 }
 
@@ -189,6 +203,15 @@ int main(int argc, char **argv)
     req(FUZZ_REQ_METRICS, 0, 0, 2);
     rc |= save(dir, "metrics");
 
+    env_hello();
+    env_lease(MiB, 0, 2);
+    env_lease(20 * MiB, 0, 3);
+    env_release(1, 4);
+    env_map(false, 0, 5);
+    env_map(true, 0, 6);
+    env_map(true, 4000000000u, 7); /* no such pool */
+    rc |= save(dir, "map_packed");
+
     /* Two peers: the second fills the budget, the first queues and is
      * served once the second goes away. */
     req(FUZZ_REQ_HELLO, 1, 1, 1);
@@ -296,7 +319,7 @@ int main(int argc, char **argv)
      * 8..9 count, 16.. stride. */
     env_hello_reattach(12);
     req(FUZZ_REQ_CLAIM, 0, (uint64_t)4 << 4 | (uint64_t)2 << 8 | (uint64_t)(1 << 20) << 16, 2);
-    req(FUZZ_REQ_CLAIM, 8192, 1 << 4, 3);            /* overlaps the first */
+    req(FUZZ_REQ_CLAIM, 8192, 1 << 4, 3);             /* overlaps the first */
     req(FUZZ_REQ_CLAIM, 4097, 1 | (uint64_t)4096, 4); /* raw: misaligned */
     req(FUZZ_REQ_LEASE, MiB, 200, 5);
     pump(60); /* the grace period (500 ms in the fuzzer) ends */

@@ -57,8 +57,12 @@ int main(int argc, char **argv)
         return 3;
     for (size_t i = 0; i < count; i++) {
         objs[i] = malloc(size);
-        if (!objs[i])
+        if (!objs[i]) {
+            for (size_t k = 0; k < i; k++)
+                free(objs[k]);
+            free(objs);
             return 3;
+        }
         memset(objs[i], (int)(i & 0x7f) + 1, size);
     }
     for (size_t i = 0; i < count; i++)

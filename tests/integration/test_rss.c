@@ -37,7 +37,7 @@
 #include "fixture.h"
 #include "run.h"
 
-static arena_test_daemon_t daemon_;
+static arena_test_daemon_t rss_daemon;
 
 /* VmRSS and RssShmem of pid in KiB (-1 when unreadable). */
 static void rss_of(pid_t pid, long *ret_rss, long *ret_shmem)
@@ -86,9 +86,10 @@ static void prog_start(prog_t *p, const char *mode, const char *count, const cha
     if (p->pid == 0) {
         (void)dup2(in[0], STDIN_FILENO);
         (void)dup2(out[1], STDOUT_FILENO);
-        (void)setenv("LD_PRELOAD", PRELOAD_PATH, 1);
-        (void)setenv("ARENAD_SOCKET", daemon_.socket, 1);
-        (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1);
+        /* The child of a fork, one thread: setenv is safe here. */
+        (void)setenv("LD_PRELOAD", PRELOAD_PATH, 1);         /* NOLINT(concurrency-mt-unsafe) */
+        (void)setenv("ARENAD_SOCKET", rss_daemon.socket, 1); /* NOLINT(concurrency-mt-unsafe) */
+        (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1);        /* NOLINT(concurrency-mt-unsafe) */
         execl(RSS_PROG_PATH, RSS_PROG_PATH, mode, count, size, (char *)NULL);
         _exit(127);
     }
@@ -111,7 +112,7 @@ static void prog_finish(prog_t *p)
 static uint64_t daemon_live_of(pid_t pid)
 {
     arena_conn_t *c;
-    ck_assert_int_eq(arena_connect(daemon_.socket, &c), 0);
+    ck_assert_int_eq(arena_connect(rss_daemon.socket, &c), 0);
     arena__admin_clients_t *list = NULL;
     ck_assert_int_eq(arena__admin_clients(c, &list), 0);
     uint64_t live = UINT64_MAX;
@@ -127,7 +128,7 @@ static uint64_t daemon_live_of(pid_t pid)
 
 START_TEST(test_free_all_goes_back_while_stopped)
 {
-    arena_test_daemon_up(&daemon_, NULL, (const char *const[]){"--budget", "1G", NULL}, 0);
+    arena_test_daemon_up(&rss_daemon, NULL, (const char *const[]){"--budget", "1G", NULL}, 0);
     prog_t p;
     prog_start(&p, "freeall", "200000", "1000"); /* 200 MB of 1000-byte objects */
     long start_rss, start_shmem;
@@ -156,17 +157,17 @@ START_TEST(test_free_all_goes_back_while_stopped)
      * stdout buffer (4 KiB, malloc'd by stdio), nothing of the 200 MB. */
     uint64_t live = daemon_live_of(p.pid);
     printf("free all: the daemon shows %llu bytes live\n", (unsigned long long)live);
-    ck_assert_uint_le(live, 16 * 1024);
+    ck_assert_uint_le(live, (uint64_t)16 * 1024);
     ck_assert_int_eq(kill(p.pid, SIGCONT), 0);
     prog_finish(&p);
-    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&rss_daemon), 0);
 }
 END_TEST
 
 START_TEST(test_malloc_trim_gives_back_at_once)
 {
     /* No parked decay: only malloc_trim() can give the memory back here. */
-    arena_test_daemon_up(&daemon_, "parked_decay_ms = 0\n",
+    arena_test_daemon_up(&rss_daemon, "parked_decay_ms = 0\n",
                          (const char *const[]){"--budget", "1G", NULL}, 0);
     prog_t p;
     prog_start(&p, "trim", "200000", "1000");
@@ -183,7 +184,7 @@ START_TEST(test_malloc_trim_gives_back_at_once)
     ck_assert_msg(shmem <= 1024, "RssShmem %ld KiB after malloc_trim", shmem);
     ck_assert_msg(rss <= start_rss + 4096, "VmRSS %ld KiB, started at %ld KiB", rss, start_rss);
     prog_finish(&p);
-    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&rss_daemon), 0);
 }
 END_TEST
 
@@ -201,17 +202,18 @@ static const char simulator_py[] = "blocks = [bytearray(1 << 20) for _ in range(
 
 START_TEST(test_python_simulator_served_next_to_stopped_generator)
 {
-    arena_test_daemon_up(&daemon_, NULL, (const char *const[]){"--budget", "512M", NULL}, 0);
+    arena_test_daemon_up(&rss_daemon, NULL, (const char *const[]){"--budget", "512M", NULL}, 0);
     int out[2];
     ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
     pid_t gen = fork();
     ck_assert_int_ge(gen, 0);
     if (gen == 0) {
         (void)dup2(out[1], STDOUT_FILENO);
-        (void)setenv("LD_PRELOAD", PRELOAD_PATH, 1);
-        (void)setenv("PYTHONMALLOC", "malloc", 1);
-        (void)setenv("ARENAD_SOCKET", daemon_.socket, 1);
-        (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1);
+        /* The child of a fork, one thread: setenv is safe here. */
+        (void)setenv("LD_PRELOAD", PRELOAD_PATH, 1);         /* NOLINT(concurrency-mt-unsafe) */
+        (void)setenv("PYTHONMALLOC", "malloc", 1);           /* NOLINT(concurrency-mt-unsafe) */
+        (void)setenv("ARENAD_SOCKET", rss_daemon.socket, 1); /* NOLINT(concurrency-mt-unsafe) */
+        (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1);        /* NOLINT(concurrency-mt-unsafe) */
         execl(PYTHON3_PATH, PYTHON3_PATH, "-c", generator_py, (char *)NULL);
         _exit(127);
     }
@@ -229,7 +231,7 @@ START_TEST(test_python_simulator_served_next_to_stopped_generator)
     const char *env[] = {"LD_PRELOAD=" PRELOAD_PATH, "PYTHONMALLOC=malloc",
                          "ARENA_REQUIRE_DAEMON=1", NULL};
     char sock_env[400];
-    (void)snprintf(sock_env, sizeof(sock_env), "ARENAD_SOCKET=%s", daemon_.socket);
+    (void)snprintf(sock_env, sizeof(sock_env), "ARENAD_SOCKET=%s", rss_daemon.socket);
     const char *env_all[] = {env[0], env[1], env[2], sock_env, NULL};
     arena_run_opts_t opts = {.env = env_all, .timeout_ms = 60000};
     arena_run_t r;
@@ -243,7 +245,7 @@ START_TEST(test_python_simulator_served_next_to_stopped_generator)
     (void)kill(gen, SIGKILL);
     ck_assert_int_eq(arena_test_child_wait(gen, 5000), ARENA_TEST_KILLED(SIGKILL));
     (void)fclose(f);
-    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
+    ck_assert_int_eq(arena_test_daemon_stop(&rss_daemon), 0);
 }
 END_TEST
 #endif

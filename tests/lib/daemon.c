@@ -96,6 +96,8 @@ static int daemon_spawn(arena_test_daemon_t *nd, const char *const *extra_args)
     argv[n++] = nd->socket;
     argv[n++] = "--log-level";
     argv[n++] = "warn";
+    if (!nd->supervised)
+        argv[n++] = "--no-supervise";
     if (nd->config[0] != '\0') {
         argv[n++] = "--config";
         argv[n++] = nd->config;
@@ -183,13 +185,15 @@ static int daemon_write_config(const char *path, const char *text)
     return r;
 }
 
-int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
-                            const char *const *extra_args)
+/* Starts a daemon, supervised or not (see the two callers). */
+static int daemon_start(arena_test_daemon_t *d, const char *config, const char *const *extra_args,
+                        int supervised)
 {
     arena_test_daemon_t nd;
     if (!d)
         return -EINVAL;
     memset(&nd, 0, sizeof(nd));
+    nd.supervised = supervised;
     (void)snprintf(nd.dir, sizeof(nd.dir), "/tmp/arenad-test-XXXXXX");
     if (!mkdtemp(nd.dir))
         return -errno;
@@ -210,14 +214,64 @@ int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
     return 0;
 }
 
+int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
+                            const char *const *extra_args)
+{
+    return daemon_start(d, config, extra_args, 0);
+}
+
+int arena_test_daemon_start_supervised(arena_test_daemon_t *d, const char *config,
+                                       const char *const *extra_args)
+{
+    return daemon_start(d, config, extra_args, 1);
+}
+
+pid_t arena_test_daemon_server_pid(const arena_test_daemon_t *d, pid_t not_pid)
+{
+    if (!d || d->pid <= 0)
+        return -EINVAL;
+    if (!d->supervised)
+        return d->pid;
+    char path[64];
+    (void)snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)d->pid, (long)d->pid);
+    uint64_t deadline = daemon_now_ms() + DAEMON_START_MS;
+    for (;;) {
+        long child = 0;
+        FILE *f = fopen(path, "re");
+        if (f) {
+            if (fscanf(f, "%ld", &child) != 1)
+                child = 0;
+            (void)fclose(f);
+        }
+        if (child > 0 && (pid_t)child != not_pid &&
+            arena_test_catches_signal((pid_t)child, SIGTERM) == 1) {
+            int fd = arena_test_unix_socket(d->socket, SOCK_STREAM, ARENA_TEST_SOCK_CONNECT);
+            if (fd >= 0) {
+                (void)close(fd);
+                return (pid_t)child;
+            }
+        }
+        if (daemon_now_ms() >= deadline)
+            return -ETIMEDOUT;
+        daemon_nap();
+    }
+}
+
 int arena_test_daemon_restart(arena_test_daemon_t *d, int sig, const char *const *extra_args)
 {
     if (!d || d->dir[0] == '\0')
         return -EINVAL;
     if (d->pid > 0) {
+        /* A supervisor's server goes with it (its death signal), but not in
+         * the same instant: wait until it is gone, or it may still hold the
+         * socket when the next daemon binds. */
+        pid_t server = d->supervised ? arena_test_daemon_server_pid(d, 0) : 0;
         (void)kill(d->pid, sig);
         (void)waitpid(d->pid, NULL, 0);
         d->pid = 0;
+        for (int i = 0; server > 0 && i < 500 && arena_test_catches_signal(server, SIGTERM) == 1;
+             i++)
+            daemon_nap();
     }
     return daemon_spawn(d, extra_args);
 }

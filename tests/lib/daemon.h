@@ -21,6 +21,7 @@ typedef struct arena_test_daemon {
     char dir[256];    /* the temporary directory; empty when removed */
     char socket[320]; /* dir + "/arenad.sock" */
     char config[320]; /* dir + "/arenad.conf" when started with config text, else empty */
+    int supervised;   /* started as ./run.sh starts it: pid is the supervisor */
 } arena_test_daemon_t;
 
 /* arena_test_daemon_stop()'s answer when no daemon was running (or it could
@@ -30,7 +31,7 @@ typedef struct arena_test_daemon {
 /* Creates a temporary directory (mkdtemp "/tmp/arenad-test-XXXXXX"); when
  * config is not NULL writes it to DIR/arenad.conf; spawns ARENAD_PATH (or
  * $ARENAD_HARNESS_BINARY) --foreground --socket DIR/arenad.sock --log-level
- * warn [--config DIR/arenad.conf] followed by extra_args (NULL-terminated,
+ * warn --no-supervise [--config DIR/arenad.conf] followed by extra_args (NULL-terminated,
  * may be NULL; a later --log-level wins). Waits until the daemon handles
  * SIGTERM and its socket accepts a connection (up to 10 s); fails early if
  * the child exits.
@@ -45,6 +46,18 @@ typedef struct arena_test_daemon {
 int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
                             const char *const *extra_args);
 
+/* As arena_test_daemon_start(), without --no-supervise: the daemon runs as
+ * ./run.sh runs it, a supervising process (d->pid) that keeps the fd store
+ * and restarts the serving process when it crashes. */
+int arena_test_daemon_start_supervised(arena_test_daemon_t *d, const char *config,
+                                       const char *const *extra_args);
+
+/* The serving process of a supervised daemon (the supervisor's child), or
+ * d->pid for an unsupervised one; waits up to 10 s for a supervisor to have
+ * one that listens, other than not_pid (0: any). Returns the pid or -errno
+ * (-ETIMEDOUT). */
+pid_t arena_test_daemon_server_pid(const arena_test_daemon_t *d, pid_t not_pid);
+
 /* Sends SIGTERM, waits up to 5 s for the daemon to exit, then SIGKILLs it and
  * reaps it; removes the temporary directory and everything in it, also when
  * no daemon runs. Returns the daemon's exit status (0 for a clean exit, 23
@@ -54,7 +67,8 @@ int arena_test_daemon_start(arena_test_daemon_t *d, const char *config,
  * call twice (the second call returns ARENA_TEST_DAEMON_NOT_RUNNING). */
 int arena_test_daemon_stop(arena_test_daemon_t *d);
 
-/* Kills the running daemon with sig (SIGKILL: a crash; SIGTERM: a stop),
+/* Kills the running daemon with sig (SIGKILL: a crash; SIGTERM: a stop;
+ * for a supervised one the supervisor, which takes its server along),
  * reaps it, and starts a new one on the same socket (and config file) with
  * extra_args, as arena_test_daemon_start() does. The directory stays.
  * Returns 0, or -errno (then no daemon runs, and arena_test_daemon_stop()

@@ -27,6 +27,7 @@
 #include "check_main.h"
 #include "admin.h"
 #include "ledger.h"
+#include "procid.h"
 #include "lease.h"
 #include "restart.h"
 
@@ -433,6 +434,77 @@ START_TEST(test_orphans_follow_their_process)
 }
 END_TEST
 
+/* Sets the start time of the ledger record of the extent at offset, as a
+ * record of a dead process whose pid a new process got would read. */
+static void ledger_forge_start(ad_ledger_t *ledger, uint64_t offset, uint64_t start)
+{
+    int fd = ad_ledger_fd(ledger);
+    for (uint32_t i = 0; i < 16; i++) {
+        ad_ledger_record_t rec;
+        off_t at = 64 + (off_t)i * (off_t)sizeof(rec);
+        ck_assert_int_eq(pread(fd, &rec, sizeof(rec), at), (ssize_t)sizeof(rec));
+        if (rec.ino != 0 && rec.offset == offset) {
+            ck_assert_uint_ne(rec.start, 0);
+            rec.start = start;
+            ck_assert_int_eq(pwrite(fd, &rec, sizeof(rec), at), (ssize_t)sizeof(rec));
+            return;
+        }
+    }
+    ck_abort_msg("no ledger record at offset %llu", (unsigned long long)offset);
+}
+
+START_TEST(test_reused_pid_inherits_nothing)
+{
+    ad_ledger_t *ledger;
+    ck_assert_int_eq(ad_ledger_new(1024, &ledger), 0);
+    ad_leases_set_ledger(old_m, ledger);
+    pid_t living = child_alive();
+    uint64_t cl;
+    ck_assert_int_eq(ad_leases_client_new(old_m, living, getuid(), getgid(), "l", 0, &cl), 0);
+    ad_pool_info_t info;
+    ck_assert_int_eq(ad_leases_pool_info(old_m, cl, &info), 0);
+    int pool = fcntl(info.fd, F_DUPFD_CLOEXEC, 0);
+    ck_assert_int_ge(pool, 0);
+    ad_lease_grant_t mine = old_lease(cl, pool, MiB, 0x61),
+                     dead = old_lease(cl, pool, 2 * MiB, 0x62);
+    /* The record of `dead` names a process that started at another time
+     * under the same pid: the process that held it is gone, and the living
+     * one only reuses its pid. */
+    uint64_t start = 0;
+    ck_assert_int_eq(ad_proc_start_time(living, &start), 0);
+    ledger_forge_start(ledger, dead.offset, start + 1);
+    struct stat st;
+    ck_assert_int_eq(fstat(pool, &st), 0);
+    ad_stored_fd_t stored[2];
+    stored[0].fd = fcntl(ad_ledger_fd(ledger), F_DUPFD_CLOEXEC, 0);
+    (void)snprintf(stored[0].name, sizeof(stored[0].name), "ledger");
+    stored[1].fd = fcntl(pool, F_DUPFD_CLOEXEC, 0);
+    (void)snprintf(stored[1].name, sizeof(stored[1].name), "pool-uid%lu-%llu",
+                   (unsigned long)getuid(), (unsigned long long)st.st_ino);
+    ad_restart_t *rs = NULL;
+    ck_assert_int_eq(ad_restart_resume(new_m, stored, 2, NULL, NULL, 100, &rs), 0);
+
+    /* Freed at once, punched; the extent of the living process is kept. */
+    ad_restart_stats_t rst;
+    ad_restart_stats(rs, &rst);
+    ck_assert_uint_eq(rst.orphans, 2);
+    ck_assert_uint_eq(rst.gone_bytes, dead.size);
+    ck_assert_uint_eq(byte_at(pool, dead.offset), 0);
+    ck_assert_uint_eq(byte_at(pool, mine.offset), 0x61);
+    uint64_t o;
+    ck_assert_int_eq(ad_leases_client_new(new_m, living, getuid(), getgid(), "o", 100, &o), 0);
+    ad_lease_grant_t g;
+    ck_assert_int_eq(ad_leases_claim(new_m, o, dead.offset, dead.size, 100, &g), -EBUSY);
+    ck_assert_int_eq(ad_leases_claim(new_m, o, mine.offset, mine.size, 100, &g), 0);
+    ck_assert(ad_leases_is_valid(new_m));
+
+    (void)kill(living, SIGKILL);
+    (void)waitpid(living, NULL, 0);
+    resumed_free(rs, ledger);
+    (void)close(pool);
+}
+END_TEST
+
 static void count_pid_42(void *ctx, const ad_ledger_record_t *rec)
 {
     if (rec->pid == 42)
@@ -444,13 +516,13 @@ START_TEST(test_ledger_records)
     ad_ledger_t *l;
     ck_assert_int_eq(ad_ledger_new(2, &l), 0);
     uint32_t s1, s2, s3;
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 0, 4096, &s1), 0);
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 4096, 4096, &s2), 0);
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 8192, 4096, &s3), -ENOSPC);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 0, 0, 4096, &s1), 0);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 0, 4096, 4096, &s2), 0);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 0, 8192, 4096, &s3), -ENOSPC);
     ad_ledger_remove(l, s1);
     ad_ledger_remove(l, s1); /* twice: harmless */
     ck_assert_uint_eq(ad_ledger_count(l), 1);
-    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 8192, 4096, &s3), 0);
+    ck_assert_int_eq(ad_ledger_add(l, 7, 1, 42, 0, 8192, 4096, &s3), 0);
     ck_assert_uint_eq(s3, s1);
     int with_pid = 0;
     ad_ledger_foreach(l, count_pid_42, &with_pid);
@@ -480,6 +552,7 @@ static Suite *adopt_suite(void)
     tcase_add_test(tc, test_reload_sets_the_grace);
     tcase_add_test(tc, test_resume_from_the_ledger);
     tcase_add_test(tc, test_orphans_follow_their_process);
+    tcase_add_test(tc, test_reused_pid_inherits_nothing);
     tcase_add_test(tc, test_ledger_records);
     suite_add_tcase(s, tc);
     return s;
