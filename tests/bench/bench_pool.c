@@ -456,12 +456,42 @@ static double work_bump(long allocs, bool call)
 
 /* ---- child ------------------------------------------------------------------------- */
 
+/* Whether malloc in this process resolves into the allocator the parent
+ * meant (BENCH_POOL_EXPECT: a preloaded library's path, or "libc"): ld.so
+ * only warns when it cannot preload a library and runs glibc's malloc, so a
+ * row could otherwise carry glibc's figures under another name. */
+static bool child_allocator_is_expected(void)
+{
+    const char *want = getenv("BENCH_POOL_EXPECT");
+    if (!want)
+        return true; /* run by hand */
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    Dl_info di;
+    if (!m || !dladdr(m, &di) || !di.dli_fname) {
+        fprintf(stderr, "bench-pool: cannot tell where malloc comes from\n");
+        return false;
+    }
+    char got[PATH_MAX], exp[PATH_MAX];
+    bool ok;
+    if (strcmp(want, "libc") == 0) {
+        const char *slash = strrchr(di.dli_fname, '/');
+        ok = strncmp(slash ? slash + 1 : di.dli_fname, "libc.so", 7) == 0;
+    } else {
+        ok = realpath(di.dli_fname, got) && realpath(want, exp) && strcmp(got, exp) == 0;
+    }
+    if (!ok)
+        fprintf(stderr, "bench-pool: malloc resolves into %s, not %s\n", di.dli_fname, want);
+    return ok;
+}
+
 static int child_main(const char *mode)
 {
     struct hist h;
     double tick_ns = ns_per_tick();
     long peak, final;
     long steps = quick ? 500000 : 3000000;
+    if (!child_allocator_is_expected())
+        return 3; /* no figure for the wrong allocator */
 
     init_sizes();
     hist_init(&h);
@@ -538,6 +568,15 @@ static bool run_child(const char *self, const char *mode, const char *preload, s
             setenv("LD_PRELOAD", preload, 1);
         else
             unsetenv("LD_PRELOAD");
+        /* A child measuring malloc proves which allocator answers it; the
+         * arena preload must lease from the daemon, never fall back to
+         * anonymous memory. */
+        if (strcmp(mode, "arena") == 0)
+            unsetenv("BENCH_POOL_EXPECT"); /* calls arena_malloc, not malloc */
+        else
+            setenv("BENCH_POOL_EXPECT", preload ? preload : "libc", 1);
+        if (preload)
+            setenv("ARENA_REQUIRE_DAEMON", "1", 1);
         execl(self, self, "--child", mode, quick ? "--quick" : NULL, (char *)NULL);
         _exit(127);
     }
@@ -630,8 +669,14 @@ int main(int argc, char **argv)
         if (!res[i].ok)
             fprintf(stderr, "bench-pool: %s run failed\n", res[i].name);
     }
-    if (own_daemon)
-        (void)arena_test_daemon_stop(&d);
+    if (own_daemon) {
+        /* A crash or a sanitizer's report at exit (23): no figures. */
+        int status = arena_test_daemon_stop(&d);
+        if (status != 0) {
+            fprintf(stderr, "bench-pool: arenad did not exit cleanly: %d\n", status);
+            return 1;
+        }
+    }
 
     printf("bench-pool%s: ns per operation; p50/p99/p99.9: single free+malloc pairs timed\n"
            "with rdtsc (its own cost subtracted; the TSC steps about 10 ns on a VM)\n",

@@ -48,11 +48,16 @@ static void cleanup(void)
 {
     if (generator > 0) {
         (void)kill(generator, SIGKILL);
-        (void)waitpid(generator, NULL, 0);
+        (void)waitpid(generator, NULL, 0); /* only on the way out of a failure */
         generator = 0;
     }
-    if (daemon_.pid > 0)
-        (void)arena_test_daemon_stop(&daemon_);
+    if (daemon_.pid > 0) {
+        int status = arena_test_daemon_stop(&daemon_);
+        if (status != 0) {
+            fprintf(stderr, "bench-reclaim: arenad did not exit cleanly: %d\n", status);
+            _exit(1);
+        }
+    }
 }
 
 static void die(const char *what, int r)
@@ -63,7 +68,10 @@ static void die(const char *what, int r)
 }
 
 /* The generator: per round, lease everything, write it, park it, say 'r',
- * wait for 'g' (stopped meanwhile), then find its leases reclaimed. */
+ * wait for 'g' (stopped meanwhile), then find its leases reclaimed. The
+ * budget is exactly its LEASES leases, so each of the benchmark's LEASES
+ * grants came from a reclaim only if every one of them is reclaimed: fewer
+ * is a failure (15), and the benchmark prints no figure. */
 static int generator_main(int ready_fd, int go_fd, int rounds)
 {
     arena_conn_t *conn;
@@ -82,12 +90,20 @@ static int generator_main(int ready_fd, int go_fd, int rounds)
         char c = 'r';
         if (write(ready_fd, &c, 1) != 1 || read(go_fd, &c, 1) != 1)
             return 13;
+        int reclaimed = 0;
         for (int i = 0; i < LEASES; i++) {
             int r = arena_lease_unpark(conn, &l[i]);
             if (r == 0)
                 r = arena_release(conn, &l[i]);
-            else if (r != ARENA_ERECLAIMED)
+            else if (r == ARENA_ERECLAIMED)
+                reclaimed++;
+            else
                 return 14;
+        }
+        if (reclaimed != LEASES) {
+            (void)fprintf(stderr, "bench-reclaim: round %d: %d of %d leases reclaimed\n", round,
+                          reclaimed, LEASES);
+            return 15;
         }
     }
     arena_disconnect(conn);
@@ -104,7 +120,9 @@ int main(int argc, char **argv)
     /* BENCH_RECLAIM_LOG=debug shows the daemon's punches on stderr. */
     const char *log = getenv("BENCH_RECLAIM_LOG");
     const char *const args[] = {"--budget", budget, "--log-level", log ? log : "warn", NULL};
-    int r = arena_test_daemon_start(&daemon_, NULL, args);
+    /* parked_decay_ms = 0: parked leases stay parked until a request needs
+     * them, so every starving request measures the reclaim path. */
+    int r = arena_test_daemon_start(&daemon_, "parked_decay_ms = 0\n", args);
     if (r < 0)
         die("cannot start arenad", r);
     (void)atexit(cleanup);
@@ -140,13 +158,25 @@ int main(int argc, char **argv)
         (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(99);
+        (void)close(ready[0]);
+        (void)close(go[1]);
         _exit(generator_main(ready[1], go[0], rounds));
     }
+    /* Only the generator holds these ends: when it dies, the read below
+     * sees end of file instead of waiting for ever. */
+    (void)close(ready[1]);
+    (void)close(go[0]);
     size_t n = 0;
     for (int round = 0; round < rounds; round++) {
         char c;
-        if (read(ready[0], &c, 1) != 1)
+        if (read(ready[0], &c, 1) != 1) {
+            int st = 0;
+            if (waitpid(generator, &st, 0) == generator) {
+                generator = 0;
+                fprintf(stderr, "bench-reclaim: the generator ended (status 0x%x)\n", st);
+            }
             die("generator", -EPIPE);
+        }
         if (kill(generator, SIGSTOP) < 0)
             die("SIGSTOP", -errno);
         int st;
@@ -170,10 +200,14 @@ int main(int argc, char **argv)
             die("generator", -EPIPE);
     }
     int st;
-    if (waitpid(generator, &st, 0) != generator || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (waitpid(generator, &st, 0) != generator || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench-reclaim: the generator failed (status 0x%x)\n", st);
+        generator = 0;
         die("generator failed", -ECHILD);
+    }
     generator = 0;
     arena_disconnect(conn);
+    cleanup(); /* the daemon's exit status before any figure */
 
     bench_sort(plain, nplain);
     bench_sort(starve, n);

@@ -76,9 +76,13 @@ static int first_grants(int rounds, double *ret_new_ms, double *ret_back_ms)
         printf("%6d %14.2f %18.2f\n", k, fresh[k], back[k]);
     }
     arena_disconnect(conn);
-    arena_test_daemon_stop(&d);
+    int status = arena_test_daemon_stop(&d);
     if (r != 0) {
         fprintf(stderr, "bench-restart: first grant after a restart: %s\n", arena_strerror(r));
+        return -1;
+    }
+    if (status != 0) {
+        fprintf(stderr, "bench-restart: arenad did not exit cleanly: %d\n", status);
         return -1;
     }
     bench_sort(fresh, (size_t)rounds);
@@ -118,7 +122,7 @@ int main(int argc, char **argv)
     }
     if (r != 0) {
         fprintf(stderr, "bench-restart: lease: %s\n", arena_strerror(r));
-        arena_test_daemon_stop(&d);
+        (void)arena_test_daemon_stop(&d); /* failing already */
         return 1;
     }
     double *took = calloc((size_t)rounds, sizeof(double));
@@ -159,7 +163,14 @@ int main(int argc, char **argv)
     printf("reconnects %llu, detached %llu\n", (unsigned long long)notes.reconnects_total,
            (unsigned long long)notes.detached_total);
     arena_disconnect(conn);
-    arena_test_daemon_stop(&d);
+    /* A crash or a sanitizer's report at exit (23) fails the benchmark. */
+    int status = arena_test_daemon_stop(&d);
+    if (status != 0) {
+        fprintf(stderr, "bench-restart: arenad did not exit cleanly: %d\n", status);
+        free(took);
+        free(held);
+        return 1;
+    }
     double fresh_ms, back_ms;
     if (first_grants(rounds < 4 ? rounds : 4, &fresh_ms, &back_ms) < 0)
         return 1;

@@ -389,12 +389,20 @@ int main(int argc, char **argv)
         }
         (void)fflush(stdout);
     }
+    /* A daemon that crashed, or reported to a sanitizer at exit, fails the
+     * benchmark before any figure. */
+    int daemon_status = 0;
     if (daemon > 0) {
         (void)kill(daemon, SIGTERM);
-        (void)waitpid(daemon, NULL, 0);
+        while (waitpid(daemon, &daemon_status, 0) < 0 && errno == EINTR)
+            ;
     }
     (void)unlink(socket);
     (void)rmdir(dir);
+    if (!WIFEXITED(daemon_status) || WEXITSTATUS(daemon_status) != 0) {
+        fprintf(stderr, "bench-rss: arenad did not exit cleanly (status 0x%x)\n", daemon_status);
+        return 1;
+    }
 
     long best = -1;
     for (size_t a = 0; a + 1 < nalloc; a++) {

@@ -1059,7 +1059,7 @@ static long daemon_vmsize_kib(void)
 START_TEST(test_out_of_memory)
 {
 #ifdef HOSTILE_DAEMON_ASAN
-    printf("nomem: skipped: ASan's shadow memory does not fit an address-space cap\n");
+    arena_test_skip("test_out_of_memory: ASan's shadow memory does not fit an address-space cap");
     return;
 #else
     enum { NOLD = 24, NNEW = 8, BIG = 60 * 1024 };
@@ -1260,7 +1260,7 @@ static int second_uid_child(uint64_t victim_client, const uint64_t *victim_lease
 START_TEST(test_second_uid)
 {
     if (geteuid() != 0) {
-        printf("test_second_uid: skipped: needs root to drop to uid 65534\n");
+        arena_test_skip("test_second_uid: needs root to drop to uid 65534");
         return;
     }
     /* the fixture's directory is 0700: let nobody reach the socket. */

@@ -49,7 +49,7 @@ static void start_with(const char *const *args)
  * daemon_.config, which a test may rewrite before a SIGHUP). */
 static void restart_with_config(const char *text)
 {
-    arena_test_daemon_stop(&daemon_);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     arena_test_daemon_up(&daemon_, text, NULL, 0);
 }
 
@@ -1136,7 +1136,7 @@ START_TEST(test_stale_socket_replaced)
     char sock[sizeof(daemon_.socket)];
     memcpy(sock, daemon_.socket, sizeof(sock));
     (void)kill(daemon_.pid, SIGKILL);
-    (void)waitpid(daemon_.pid, NULL, 0);
+    ck_assert_int_eq(arena_test_child_wait(daemon_.pid, 5000), ARENA_TEST_KILLED(SIGKILL));
     daemon_.pid = 0;
     ck_assert_int_eq(access(sock, F_OK), 0);
     /* A new daemon on the same path takes it over. */
@@ -1233,7 +1233,7 @@ START_TEST(test_sighup_reload)
     expect_error(fd, 9, ARENA__V1__ERROR_CODE__ERROR_TOO_LARGE);
     (void)close(fd);
     /* Put the standard daemon back for check_healthy's budget and teardown. */
-    arena_test_daemon_stop(&daemon_);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     setup();
     check_healthy(0);
 }
@@ -1372,7 +1372,7 @@ START_TEST(test_admin_visibility)
 {
     if (geteuid() != 0) {
         /* Needs a second uid; covered by the unit suite otherwise. */
-        fprintf(stderr, "test_admin_visibility: not root, skipped\n");
+        arena_test_skip("test_admin_visibility: needs root for a second uid");
         return;
     }
     uint64_t root_client;

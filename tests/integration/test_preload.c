@@ -29,8 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "arena.h"
 #include "check_main.h"
 #include "fixture.h"
+#include "wire.h"
 #include "run.h"
 #include "tmpdir.h"
 
@@ -75,8 +78,42 @@ static bool exited_ok(int status)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* The daemon's newest event number (its log is this test's alone: the
+ * fixture starts a daemon per test). */
+static uint64_t events_last_seq(arena_conn_t *conn)
+{
+    arena__admin_events_t *ev = NULL;
+    ck_assert_int_eq(arena__admin_events(conn, 0, 1, &ev), 0);
+    uint64_t last = ev->last_seq;
+    arena__admin_events_free(ev);
+    return last;
+}
+
+/* Grants the daemon logged after event since to processes other than this
+ * test's: the preloaded program and its children are the only others. */
+static uint64_t grants_since(arena_conn_t *conn, uint64_t since)
+{
+    uint64_t grants = 0;
+    for (;;) {
+        arena__admin_events_t *ev = NULL;
+        ck_assert_int_eq(arena__admin_events(conn, since, 0, &ev), 0);
+        size_t count = ev->count;
+        for (size_t i = 0; i < count; i++) {
+            if (ev->items[i].kind == ARENA__EVENT_GRANT && ev->items[i].pid != (uint32_t)getpid())
+                grants++;
+            since = ev->items[i].seq;
+        }
+        arena__admin_events_free(ev);
+        if (count == 0)
+            return grants;
+    }
+}
+
 /* Runs argv with and without the preload library and checks both succeed
- * with identical stdout and an empty stderr under the library. */
+ * with identical stdout and an empty stderr under the library; with a
+ * daemon, also that the preloaded run really leased from it (a library
+ * ld.so did not load, or a silent fallback to anonymous memory, leases
+ * nothing). */
 static void compare_runs(const char *name, const char *const *argv, const char *const *env,
                          const char *in_path)
 {
@@ -84,7 +121,17 @@ static void compare_runs(const char *name, const char *const *argv, const char *
 
     run(argv, env, false, in_path, &plain);
     ck_assert_msg(exited_ok(plain.status), "%s without preload: status %#x", name, plain.status);
+    arena_conn_t *admin = NULL;
+    uint64_t since = 0;
+    if (daemon_.pid > 0) {
+        ck_assert_int_eq(arena_connect(daemon_.socket, &admin), 0);
+        since = events_last_seq(admin);
+    }
     run(argv, env, true, in_path, &pre);
+    if (admin) {
+        ck_assert_msg(grants_since(admin, since) > 0, "%s under preload leased nothing", name);
+        arena_disconnect(admin);
+    }
     ck_assert_msg(exited_ok(pre.status), "%s under preload: status %#x, stderr: %s", name,
                   pre.status, pre.err);
     ck_assert_msg(pre.err[0] == '\0', "%s under preload printed: %s", name, pre.err);
@@ -186,6 +233,13 @@ START_TEST(test_python_small_objects)
     const char *argv[] = {PYTHON3_PATH, "-c", script, NULL};
     const char *env[] = {"PYTHONMALLOC=malloc", "PYTHONDONTWRITEBYTECODE=1", NULL};
     compare_runs("python", argv, env, NULL);
+}
+END_TEST
+#else
+START_TEST(test_python_small_objects)
+{
+    arena_test_skip(
+        "test_python_small_objects: no python3 was found when the build was configured");
 }
 END_TEST
 #endif
@@ -313,9 +367,7 @@ static Suite *preload_suite(void)
     tcase_add_test(tc, test_api_contract_leased);
     tcase_add_test(tc, test_mt_prog_same_output);
     tcase_add_test(tc, test_shell_forks);
-#ifdef PYTHON3_PATH
     tcase_add_test(tc, test_python_small_objects);
-#endif
     tcase_add_test(tc, test_sort_large_file);
     suite_add_tcase(s, tc);
 

@@ -862,8 +862,10 @@ static void manager_teardown(void)
 {
     manager_t *m = &mgr;
     if (m->pid > 0) {
+        /* Still running until this SIGKILL: a daemon that crashed or exited
+         * on its own before it fails the test. */
         (void)kill(m->pid, SIGKILL);
-        (void)waitpid(m->pid, NULL, 0);
+        ck_assert_int_eq(arena_test_child_wait(m->pid, 5000), ARENA_TEST_KILLED(SIGKILL));
     }
     atomic_store(&m->stop, true);
     (void)pthread_join(m->reader, NULL);
@@ -895,7 +897,7 @@ START_TEST(test_fd_store_resumes_the_books)
 
     /* The crash: the manager keeps the socket and the stored fds. */
     (void)kill(m->pid, SIGKILL);
-    (void)waitpid(m->pid, NULL, 0);
+    ck_assert_int_eq(arena_test_child_wait(m->pid, 5000), ARENA_TEST_KILLED(SIGKILL));
     m->pid = 0;
     (void)kill(kids[2].pid, SIGKILL);
     ck_assert_int_eq(child_finish(&kids[2]), 100 + SIGKILL);

@@ -241,8 +241,9 @@ START_TEST(test_python_simulator_served_next_to_stopped_generator)
     ck_assert_ptr_nonnull(strstr(r.out, "served 400 419430400"));
     arena_run_free(&r);
 
+    /* Alive until this SIGKILL: a generator that crashed before fails. */
     (void)kill(gen, SIGKILL);
-    (void)waitpid(gen, NULL, 0);
+    ck_assert_int_eq(arena_test_child_wait(gen, 5000), ARENA_TEST_KILLED(SIGKILL));
     (void)fclose(f);
     ck_assert_int_eq(arena_test_daemon_stop(&rss_daemon), 0);
 }

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -131,6 +132,17 @@ static bool check_fill(const arena_lease_t *l, uint64_t tag)
     return true;
 }
 
+/* Whether every byte of the lease reads zero: the whole lease, since a
+ * reclaim that left one page unpunched shows only there. */
+static bool lease_is_zero(const arena_lease_t *l)
+{
+    const uint64_t *w = l->addr;
+    for (size_t i = 0; i < l->size / sizeof(uint64_t); i++)
+        if (w[i] != 0)
+            return false;
+    return true;
+}
+
 /* The client of pid in the daemon's list, or 0. */
 static uint64_t client_of(arena_conn_t *conn, pid_t pid, arena__admin_client_t *ret)
 {
@@ -224,7 +236,7 @@ START_TEST(test_stopped_generator_loses_parked_leases)
     int r = arena_lease(sim, 40 * MiB, 5000, &big);
     ck_assert_msg(r == 0, "simulator: %s", arena_strerror(r));
     /* The pages are the simulator's now: punched (zero) and writable. */
-    ck_assert_uint_eq(((uint64_t *)big.addr)[0], 0);
+    ck_assert(lease_is_zero(&big));
     memset(big.addr, 0x5a, big.size);
 
     arena__admin_client_t after;
@@ -561,7 +573,7 @@ static int racer(int ready_fd, int out_fd, long iters)
             lost++;
             if (arena_lease(conn, RACE_SIZE, 1000, &l) != 0)
                 return 13;
-            if (((uint64_t *)l.addr)[0] != 0)
+            if (!lease_is_zero(&l))
                 return 14; /* a reclaimed extent comes back punched */
             fill(&l, ++tag);
             continue;
@@ -640,7 +652,39 @@ typedef struct rnd_lease {
     arena_lease_t l;
     bool parked;
     uint64_t tag;
+    uint64_t parked_at; /* now_ms() right after the park returned */
 } rnd_lease_t;
+
+/* The clients' own observations, in a MAP_SHARED page the parent reads:
+ * spans of time a lease was parked throughout (from just after its park
+ * returned to just before an unpark that found it intact), the requests
+ * refused, and the parked leases found reclaimed. The parent judges each
+ * within-share refusal in the event log against the spans: a lease parked
+ * throughout a refusal is parked memory the daemon should have taken. Only
+ * spans longer than twice the clock margin are kept: shorter ones cannot
+ * cover a refusal with margin on both sides. */
+#define RND_SPANS     32768
+#define RND_MARGIN_MS 30
+
+typedef struct rnd_span {
+    uint64_t from_ms, to_ms;
+} rnd_span_t;
+
+typedef struct rnd_seen {
+    uint64_t refused;   /* requests refused (-ENOMEM, -ETIMEDOUT) */
+    uint64_t reclaimed; /* parked leases found reclaimed */
+    uint32_t spans;
+    rnd_span_t span[RND_SPANS];
+} rnd_seen_t;
+
+static rnd_seen_t *rnd_seen; /* RND_CLIENTS slots, one per client, MAP_SHARED */
+
+/* Notes that a lease parked at parked_at was still parked just now. */
+static void rnd_parked_span(rnd_seen_t *me, uint64_t parked_at, uint64_t now)
+{
+    if (now >= parked_at + 2 * RND_MARGIN_MS && me->spans < RND_SPANS)
+        me->span[me->spans++] = (rnd_span_t){parked_at, now};
+}
 
 static unsigned rnd_next(unsigned *s)
 {
@@ -651,7 +695,8 @@ static unsigned rnd_next(unsigned *s)
 /* Random leases (1-8 MiB), releases, parks, unparks and waits until 'q';
  * checks its data on every unpark. Reports 'd' when its time is up and
  * then holds what it has until 'q' (so the parent can count). */
-static int randomized_client(unsigned seed, uint64_t until_ms, int done_fd, int quit_fd)
+static int randomized_client(unsigned seed, uint64_t until_ms, int done_fd, int quit_fd,
+                             rnd_seen_t *me)
 {
     arena_conn_t *conn;
     if (arena__conn_default(&conn) != 0)
@@ -671,24 +716,32 @@ static int randomized_client(unsigned seed, uint64_t until_ms, int done_fd, int 
                 h[n].tag = ++tag;
                 fill(&h[n].l, h[n].tag);
                 n++;
-            } else if (r != -ENOMEM && r != -ETIMEDOUT) {
+            } else if (r == -ENOMEM || r == -ETIMEDOUT) {
+                me->refused++;
+            } else {
                 return 11;
             }
         } else if (op < 6 && n > 0) {
             int i = (int)(rnd_next(&s) % (unsigned)n);
-            if (!h[i].parked && arena_lease_park(NULL, &h[i].l) != 0)
-                return 12;
+            if (!h[i].parked) {
+                if (arena_lease_park(NULL, &h[i].l) != 0)
+                    return 12;
+                h[i].parked_at = now_ms();
+            }
             h[i].parked = true;
         } else if (op < 8 && n > 0) {
             int i = (int)(rnd_next(&s) % (unsigned)n);
             if (h[i].parked) {
+                uint64_t before = now_ms();
                 int r = arena_lease_unpark(NULL, &h[i].l);
                 if (r == ARENA_ERECLAIMED) {
+                    me->reclaimed++;
                     h[i] = h[--n];
                     continue;
                 }
                 if (r != 0)
                     return 13;
+                rnd_parked_span(me, h[i].parked_at, before);
                 h[i].parked = false;
             }
             if (!check_fill(&h[i].l, h[i].tag))
@@ -706,19 +759,23 @@ static int randomized_client(unsigned seed, uint64_t until_ms, int done_fd, int 
         for (int i = 0; i < n; i++) {
             if (!h[i].parked)
                 continue;
+            uint64_t before = now_ms();
             int r = arena_lease_unpark(NULL, &h[i].l);
             if (r == ARENA_ERECLAIMED) {
+                me->reclaimed++;
                 h[i] = h[--n];
                 i--;
                 continue;
             }
             if (r != 0)
                 return 17;
+            rnd_parked_span(me, h[i].parked_at, before);
             if (!check_fill(&h[i].l, h[i].tag))
                 return 18;
             h[i].parked = false;
             if (arena_lease_park(NULL, &h[i].l) != 0)
                 return 19;
+            h[i].parked_at = now_ms();
             h[i].parked = true;
         }
     }
@@ -732,6 +789,7 @@ typedef struct rnd_check {
     uint64_t within;   /* of those, of a client at or under its share */
     uint64_t grants;
     uint64_t reclaims;
+    uint64_t *within_ms; /* the daemon's uptime at each within-share refusal */
 } rnd_check_t;
 
 /* Reads every new event and checks the rule on each refusal. */
@@ -753,6 +811,9 @@ static void rnd_drain(arena_conn_t *adm, rnd_check_t *c)
                 continue;
             c->refusals++;
             if (e->leased + e->bytes <= e->fair_share) {
+                c->within_ms = realloc(c->within_ms, (c->within + 1) * sizeof(uint64_t));
+                ck_assert_ptr_nonnull(c->within_ms);
+                c->within_ms[c->within] = e->time_ms;
                 c->within++;
                 ck_assert_msg(e->reclaimable == 0,
                               "client %" PRIu64 " (holds %" PRIu64 ", asks %" PRIu64
@@ -773,21 +834,39 @@ START_TEST(test_randomized_clients_event_log)
     long seconds = e ? atol(e) : 3;
     if (seconds < 1)
         seconds = 1;
+    rnd_seen = mmap(NULL, RND_CLIENTS * sizeof(rnd_seen_t), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(rnd_seen, MAP_FAILED);
     int done[2], quit[2];
     ck_assert_int_eq(pipe(done), 0);
     ck_assert_int_eq(pipe(quit), 0);
+    arena_conn_t *adm;
+    ck_assert_int_eq(arena_connect(daemon_.socket, &adm), 0);
+    /* The daemon's uptime (its events' clock) on this process's clock, read
+     * before the clients load the machine; the quickest of a few answers. */
+    uint64_t daemon_start_ms = 0, best_rtt = UINT64_MAX;
+    for (int i = 0; i < 20 && best_rtt > 2; i++) {
+        arena__admin_status_t st0;
+        uint64_t asked = now_ms();
+        ck_assert_int_eq(arena__admin_status(adm, &st0), 0);
+        uint64_t answered = now_ms();
+        if (answered - asked < best_rtt) {
+            best_rtt = answered - asked;
+            daemon_start_ms = answered - st0.uptime_ms;
+        }
+    }
+    ck_assert_uint_le(best_rtt, RND_MARGIN_MS / 3);
     uint64_t until = now_ms() + (uint64_t)seconds * 1000u;
     pid_t kids[RND_CLIENTS];
     for (int i = 0; i < RND_CLIENTS; i++) {
         kids[i] = spawn();
         if (kids[i] == 0) {
             (void)close(quit[1]);
-            _exit(randomized_client(0x5eed0u + (unsigned)i * 7919u, until, done[1], quit[0]));
+            _exit(randomized_client(0x5eed0u + (unsigned)i * 7919u, until, done[1], quit[0],
+                                    &rnd_seen[i]));
         }
     }
     (void)close(quit[0]);
-    arena_conn_t *adm;
-    ck_assert_int_eq(arena_connect(daemon_.socket, &adm), 0);
     rnd_check_t c = {0};
     int finished = 0;
     ck_assert_int_eq(fcntl(done[0], F_SETFL, O_NONBLOCK), 0);
@@ -852,6 +931,39 @@ START_TEST(test_randomized_clients_event_log)
             " refusals (%" PRIu64 " within fair share, none with parked memory)\n",
             seconds, c.grants, c.reclaims, c.refusals, c.within);
     ck_assert_uint_gt(c.grants, 0);
+
+    /* Fairness from the clients' side: no within-share refusal while some
+     * client's lease sat parked throughout it (margins for the two clocks
+     * and the daemon's cached loop time). */
+    uint64_t client_refused = 0, client_reclaimed = 0, spans = 0;
+    for (int i = 0; i < RND_CLIENTS; i++) {
+        const rnd_seen_t *me = &rnd_seen[i];
+        client_refused += me->refused;
+        client_reclaimed += me->reclaimed;
+        spans += me->spans;
+        for (uint32_t k = 0; k < me->spans; k++)
+            for (uint64_t j = 0; j < c.within; j++) {
+                uint64_t t = daemon_start_ms + c.within_ms[j];
+                ck_assert_msg(!(me->span[k].from_ms + RND_MARGIN_MS <= t &&
+                                t + RND_MARGIN_MS <= me->span[k].to_ms),
+                              "a within-share refusal at %" PRIu64 " ms while client %d held a "
+                              "lease parked from %" PRIu64 " to %" PRIu64 " ms",
+                              c.within_ms[j], i, me->span[k].from_ms - daemon_start_ms,
+                              me->span[k].to_ms - daemon_start_ms);
+            }
+    }
+    fprintf(stderr,
+            "randomized: clients saw %" PRIu64 " refusals, %" PRIu64 " leases reclaimed, %" PRIu64
+            " long parked spans\n",
+            client_refused, client_reclaimed, spans);
+    /* The run must have exercised what it judges: refusals within a share
+     * (each one also seen by the client refused) and reclaims (each one
+     * found by its client). */
+    ck_assert_msg(c.within > 0, "the run exercised no within-share refusal");
+    ck_assert_uint_eq(client_refused, c.refusals);
+    ck_assert_msg(c.reclaims > 0 && client_reclaimed > 0, "the run exercised no reclaim");
+    free(c.within_ms);
+    (void)munmap(rnd_seen, RND_CLIENTS * sizeof(rnd_seen_t));
     arena_disconnect(adm);
     daemon_stop();
 }

@@ -200,7 +200,7 @@ START_TEST(test_socket_activate_tool)
 {
     const char *tool = find_socket_activate();
     if (!tool) {
-        printf("SKIP test_socket_activate_tool: systemd-socket-activate is not installed\n");
+        arena_test_skip("test_socket_activate_tool: systemd-socket-activate is not installed");
         return;
     }
     setup_dir();

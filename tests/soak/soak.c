@@ -18,9 +18,11 @@
  *
  * The parent prints the daemon's RSS, fd count and leased bytes at start and
  * end (after every client is gone the daemon must hold no leased bytes), the
- * operation and error counts (an error is any unexpected return code or a
- * data mismatch; a lease or malloc refused for want of memory is counted
- * apart as "refused"), and last one line:
+ * operation and error counts (an error is any unexpected return code, a
+ * data mismatch, a client that crashed -- a signal other than the parent's
+ * SIGKILL, a sanitizer's exit code -- or a daemon that did not exit cleanly;
+ * a lease or malloc refused for want of memory is counted apart as
+ * "refused"), and last one line:
  *   RESULT minutes=... clients=... ops=... daemon_rss_growth_kib=... fd_growth=... errors=...
  * Exit status 0 when errors=0, fd_growth=0 and leased bytes are back to 0,
  * else 1 (2: usage or setup failure).
@@ -394,6 +396,23 @@ static pid_t daemon_pid_of(const char *path)
     return r < 0 ? r : cred.pid;
 }
 
+/* Whether a reaped client crashed: a client ends with 0, or 1 when it could
+ * not connect (already counted as its own error); anything else -- a signal
+ * other than the parent's own SIGKILL, a sanitizer's exit code -- is a crash
+ * the client could not count itself. Says which on stderr. */
+static bool client_crashed(unsigned index, int status, bool killed_by_parent)
+{
+    if (WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 1))
+        return false;
+    if (killed_by_parent && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        return false;
+    if (WIFSIGNALED(status))
+        (void)fprintf(stderr, "soak: client %u crashed: signal %d\n", index, WTERMSIG(status));
+    else
+        (void)fprintf(stderr, "soak: client %u crashed: exit %d\n", index, WEXITSTATUS(status));
+    return true;
+}
+
 static pid_t spawn_client(unsigned index, uint64_t seed, uint64_t deadline)
 {
     pid_t pid = fork();
@@ -492,7 +511,7 @@ int main(int argc, char **argv)
     uint64_t pseed = seed * 0x9E3779B97F4A7C15ull + 1;
     for (unsigned i = 0; i < nclients; i++)
         pids[i] = spawn_client(i, rnd(&pseed), deadline);
-    uint64_t kills = 0, reclaims = 0, parent_errors = 0, peak_leased = 0;
+    uint64_t kills = 0, reclaims = 0, parent_errors = 0, peak_leased = 0, crashes = 0;
     uint64_t next_report = t0 + 60000;
     while (now_ms() + 1000 < deadline) {
         /* Every 1-3 s: one client SIGKILLed at whatever it was doing. */
@@ -502,15 +521,21 @@ int main(int argc, char **argv)
         unsigned victim = (unsigned)(rnd(&pseed) % nclients);
         if (pids[victim] > 0) {
             (void)kill(pids[victim], SIGKILL);
-            (void)waitpid(pids[victim], NULL, 0);
+            int status = 0;
+            if (waitpid(pids[victim], &status, 0) == pids[victim] &&
+                client_crashed(victim, status, true))
+                crashes++;
             kills++;
         }
         pids[victim] = spawn_client(victim, rnd(&pseed), deadline);
         /* Reap clients that ended on their own (e.g. failed to connect). */
         for (unsigned i = 0; i < nclients; i++) {
             int status;
-            if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i])
+            if (pids[i] > 0 && waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+                if (client_crashed(i, status, false))
+                    crashes++;
                 pids[i] = spawn_client(i, rnd(&pseed), deadline);
+            }
         }
         uint64_t got;
         r = arena__admin_reclaim(mon, 0, 0, &got);
@@ -536,9 +561,12 @@ int main(int argc, char **argv)
     atomic_store(&SH->stop, 1);
     uint64_t wait_until = now_ms() + 30000;
     for (unsigned i = 0; i < nclients; i++) {
+        bool killed = false;
         while (pids[i] > 0) {
             int status;
             pid_t w = waitpid(pids[i], &status, WNOHANG);
+            if (w == pids[i] && client_crashed(i, status, killed))
+                crashes++;
             if (w == pids[i] || (w < 0 && errno == ECHILD)) {
                 pids[i] = 0;
                 break;
@@ -546,6 +574,7 @@ int main(int argc, char **argv)
             if (now_ms() > wait_until) {
                 (void)fprintf(stderr, "soak: client %u did not finish; killing it\n", i);
                 (void)kill(pids[i], SIGKILL);
+                killed = true;
             }
             (void)usleep(10000);
         }
@@ -563,7 +592,7 @@ int main(int argc, char **argv)
         (void)usleep(20000);
     }
     double minutes = (double)(now_ms() - t0) / 60000.0;
-    uint64_t ops = 0, errors = parent_errors, refused = 0, spawned = 0;
+    uint64_t ops = 0, errors = parent_errors + crashes, refused = 0, spawned = 0;
     for (unsigned i = 0; i < nclients; i++) {
         ops += atomic_load(&SH->slots[i].ops);
         errors += atomic_load(&SH->slots[i].errors);
@@ -574,8 +603,8 @@ int main(int argc, char **argv)
     printf("end:   daemon rss_kib=%ld fds=%d leased_bytes=%" PRIu64 " clients=%" PRIu32 "\n",
            s1.rss_kib, s1.fds, s1.leased, s1.clients);
     printf("client processes %" PRIu64 ", SIGKILLed %" PRIu64 ", parent reclaims %" PRIu64
-           ", refused (no memory) %" PRIu64 ", peak leased %" PRIu64 " MiB\n",
-           spawned, kills, reclaims, refused, peak_leased >> 20);
+           ", refused (no memory) %" PRIu64 ", peak leased %" PRIu64 " MiB, crashed %" PRIu64 "\n",
+           spawned, kills, reclaims, refused, peak_leased >> 20, crashes);
     if (s1.leased != 0) {
         (void)fprintf(stderr, "soak: the daemon still holds %" PRIu64 " leased bytes\n", s1.leased);
         errors++;
@@ -594,7 +623,15 @@ out:
             (void)waitpid(pids[i], NULL, 0);
         }
     free(pids);
-    if (d.pid > 0)
-        (void)arena_test_daemon_stop(&d);
+    if (d.pid > 0) {
+        /* A daemon that crashed or reported to a sanitizer at exit (23)
+         * fails the soak too. */
+        int status = arena_test_daemon_stop(&d);
+        if (status != 0) {
+            (void)fprintf(stderr, "soak: arenad did not exit cleanly: %d\n", status);
+            if (rc == 0)
+                rc = 1;
+        }
+    }
     return rc;
 }

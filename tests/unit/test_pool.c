@@ -683,6 +683,71 @@ START_TEST(test_fork_private_copy)
 }
 END_TEST
 
+/* Whether every byte of the n bytes at p is c. */
+static bool all_bytes(const unsigned char *p, size_t n, unsigned char c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != c)
+            return false;
+    return true;
+}
+
+START_TEST(test_fork_private_all_sizes)
+{
+    /* A small object (a slab page), a large one (a span in a segment) and a
+     * huge one (a lease of its own, larger than a segment) are each private
+     * to parent and child after fork: each side writes all of every block
+     * and sees only its own bytes, whole blocks compared. */
+    static const size_t sizes[] = {64, 256 * 1024, 8 * 1024 * 1024};
+    enum { NBLOCKS = sizeof(sizes) / sizeof(sizes[0]) };
+    unsigned char *blk[NBLOCKS];
+    for (int i = 0; i < NBLOCKS; i++) {
+        blk[i] = arena_malloc(sizes[i]);
+        ck_assert_ptr_nonnull(blk[i]);
+        memset(blk[i], 'B', sizes[i]);
+    }
+    int to_child[2], to_parent[2];
+    ck_assert_int_eq(pipe(to_child), 0);
+    ck_assert_int_eq(pipe(to_parent), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char c;
+        for (int i = 0; i < NBLOCKS; i++)
+            memset(blk[i], 'C', sizes[i]);
+        if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &c, 1) != 1)
+            _exit(3);
+        /* The parent has written all of its copies by now. */
+        for (int i = 0; i < NBLOCKS; i++)
+            if (!all_bytes(blk[i], sizes[i], 'C'))
+                _exit(10 + i);
+        for (int i = 0; i < NBLOCKS; i++)
+            arena_free(blk[i]);
+        _exit(0);
+    }
+    char c;
+    ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+    for (int i = 0; i < NBLOCKS; i++) {
+        ck_assert_msg(all_bytes(blk[i], sizes[i], 'B'), "the child's write of %zu B shows",
+                      sizes[i]);
+        memset(blk[i], 'P', sizes[i]);
+    }
+    ck_assert_int_eq(write(to_child[1], "x", 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child saw the parent's writes (status 0x%x)", status);
+    for (int i = 0; i < NBLOCKS; i++) {
+        ck_assert(all_bytes(blk[i], sizes[i], 'P'));
+        arena_free(blk[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        (void)close(to_child[i]);
+        (void)close(to_parent[i]);
+    }
+}
+END_TEST
+
 #ifdef POOL_TEST_DAEMON
 static arena_test_daemon_t daemon_;
 
@@ -729,6 +794,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_owns_and_usable);
     tcase_add_test(tc, test_remote_free_reused_by_live_owner);
     tcase_add_test(tc, test_fork_private_copy);
+    tcase_add_test(tc, test_fork_private_all_sizes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -109,7 +109,7 @@ START_TEST(test_fallback_decision_remembered)
     /* No daemon at first: with the fallback allowed, regions are anonymous,
      * and the daemon is not asked again for a few seconds even once it is
      * back; after that window, regions are leases again. */
-    (void)arena_test_daemon_stop(&daemon_);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     arena__region_allow_fallback(true);
     arena__region_t r1, r2, r3;
     ck_assert_int_eq(arena__region_acquire(65536, 65536, &r1), 0);
@@ -144,7 +144,7 @@ START_TEST(test_pressure_trims)
      * and waits; the daemon sends us Pressure, our trim hook returns the
      * idle segments, and the other process gets its lease. */
     static const char *const small_budget[] = {"--budget", "64M", NULL};
-    (void)arena_test_daemon_stop(&daemon_);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     arena_test_daemon_up(&daemon_, NULL, small_budget, ARENA_TEST_EXPORT_SOCKET);
     static void *objs[10000];
     pthread_t t;
@@ -300,7 +300,7 @@ START_TEST(test_no_daemon_enomem)
 {
     /* The daemon goes away before the first allocation: without the
      * fallback, allocation fails cleanly. */
-    (void)arena_test_daemon_stop(&daemon_);
+    ck_assert_int_eq(arena_test_daemon_stop(&daemon_), 0);
     errno = 0;
     ck_assert_ptr_null(arena_malloc(100));
     ck_assert_int_eq(errno, ENOMEM);
