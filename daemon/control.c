@@ -57,15 +57,15 @@ int ad_control_new(uint32_t slots, const char *name, ad_control_t **ret_control)
     if (!c)
         return -ENOMEM;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    c->map_len = (size_t)((arena_ctl_region_size(slots) + page - 1) & ~(uint64_t)(page - 1));
+    c->map_len = (size_t)((arena__ctlword_region_size(slots) + page - 1) & ~(uint64_t)(page - 1));
     int r = ad_memfd_sealed(name ? name : "arenad-control", c->map_len, &c->fd, &c->map);
     if (r < 0) {
         free(c);
         return r;
     }
-    arena_ctl_header_t *h = c->map;
-    h->magic = ARENA_CTL_MAGIC;
-    h->version = ARENA_CTL_VERSION;
+    arena__ctlword_header_t *h = c->map;
+    h->magic = ARENA__CTLWORD_MAGIC;
+    h->version = ARENA__CTLWORD_VERSION;
     h->slots = slots;
     c->slots = slots;
     *ret_control = c;
@@ -106,13 +106,13 @@ uint64_t ad_control_live_bytes(const ad_control_t *c, uint64_t at_most)
 {
     /* One relaxed load of a word only the client writes: whatever it holds,
      * it is a number to show, cut to what the daemon knows is leased. */
-    uint64_t live = arena_ctl_read_live(c->map);
+    uint64_t live = arena__ctlword_read_live(c->map);
     return live < at_most ? live : at_most;
 }
 
 static _Atomic uint64_t *control_word(const ad_control_t *c, uint32_t slot)
 {
-    return arena_ctl_slot(c->map, slot);
+    return arena__ctlword_slot(c->map, slot);
 }
 
 /* Grows the per-slot arrays so that slot `need - 1` fits. */
@@ -156,7 +156,7 @@ int ad_control_acquire(ad_control_t *c, uint32_t *ret_slot, uint64_t *ret_genera
         gen = 1; /* after 2^62 reuses of one slot; unreachable in practice */
     c->generations[slot] = gen;
     c->in_use[slot] = 1;
-    arena_ctl_store_active_release(control_word(c, slot), gen);
+    arena__ctlword_store_active_release(control_word(c, slot), gen);
     *ret_slot = slot;
     *ret_generation = gen;
     return 0;
@@ -175,13 +175,13 @@ int ad_control_release(ad_control_t *c, uint32_t slot, uint64_t generation)
         c->free_cap = cap;
     }
     _Atomic uint64_t *w = control_word(c, slot);
-    uint64_t word = arena_ctl_load_acquire(w);
+    uint64_t word = arena__ctlword_load_acquire(w);
     /* A RECLAIMED word stays as it is: the client's unpark must see it. Any
      * other word of this generation becomes FREE. A word of another
      * generation is a scribble: overwrite it too, the slot is ours. */
-    if (!(arena_ctl_generation_of(word) == generation &&
-          arena_ctl_state_of(word) == ARENA_CTL_RECLAIMED))
-        arena_ctl_store_free_release(w, generation);
+    if (!(arena__ctlword_generation_of(word) == generation &&
+          arena__ctlword_state_of(word) == ARENA__CTLWORD_RECLAIMED))
+        arena__ctlword_store_free_release(w, generation);
     c->in_use[slot] = 0;
     c->free_stack[c->free_count++] = slot;
     return 0;
@@ -191,20 +191,20 @@ bool ad_control_is_parked(const ad_control_t *c, uint32_t slot, uint64_t generat
 {
     if (slot >= c->used_hwm || !c->in_use[slot] || c->generations[slot] != generation)
         return false;
-    return arena_ctl_load_acquire(control_word(c, slot)) ==
-           arena_ctl_make(generation, ARENA_CTL_PARKED);
+    return arena__ctlword_load_acquire(control_word(c, slot)) ==
+           arena__ctlword_make(generation, ARENA__CTLWORD_PARKED);
 }
 
 bool ad_control_reclaim(ad_control_t *c, uint32_t slot, uint64_t generation)
 {
     if (slot >= c->used_hwm || !c->in_use[slot] || c->generations[slot] != generation)
         return false;
-    return arena_ctl_reclaim_acq_rel(control_word(c, slot), generation);
+    return arena__ctlword_reclaim_acq_rel(control_word(c, slot), generation);
 }
 
 uint64_t ad_control_word(const ad_control_t *c, uint32_t slot)
 {
     if (slot >= c->slots)
         return 0;
-    return arena_ctl_load_acquire(control_word(c, slot));
+    return arena__ctlword_load_acquire(control_word(c, slot));
 }

@@ -6,8 +6,8 @@
  * connection library's admin calls (admin.h). The unit tests link the same
  * files (all but main.c) to drive the CLI without a process per case.
  */
-#ifndef ARENA_CTL_H
-#define ARENA_CTL_H
+#ifndef ARENACTL_CTL_H
+#define ARENACTL_CTL_H
 
 #include <json-c/json.h>
 #include <stdbool.h>

@@ -152,7 +152,7 @@ void arena__conn_table_remove(arena_conn_t *conn, lease_slot_t *e);
 /* The state word of a lease with has_ctl set. */
 static inline _Atomic uint64_t *arena__conn_word(arena_conn_t *conn, const lease_slot_t *e)
 {
-    return arena_ctl_slot(conn->ctl_map, e->ctl_slot);
+    return arena__ctlword_slot(conn->ctl_map, e->ctl_slot);
 }
 
 /* Maps the control region the daemon sent (fd is consumed). A region that

@@ -42,7 +42,7 @@ void arena__conn_publish_live(uint64_t live_bytes)
         return;
     void *region = atomic_load_explicit(&conn->xctl_publish, memory_order_acquire);
     if (region)
-        arena_ctl_publish_live(region, live_bytes);
+        arena__ctlword_publish_live(region, live_bytes);
 }
 
 int arena__conn_default(arena_conn_t **ret_conn)

@@ -144,8 +144,8 @@ void arena__conn_note(arena_conn_t *conn, const arena__msg_t *msg)
         /* Believe the word, not the message: only a lease we parked whose
          * word says RECLAIMED at its generation is unmapped. */
         if (e && e->parked && !e->gone && e->has_ctl &&
-            arena_ctl_load_acquire(arena__conn_word(conn, e)) ==
-                arena_ctl_make(e->generation, ARENA_CTL_RECLAIMED)) {
+            arena__ctlword_load_acquire(arena__conn_word(conn, e)) ==
+                arena__ctlword_make(e->generation, ARENA__CTLWORD_RECLAIMED)) {
             (void)munmap(e->addr, e->size);
             e->gone = true;
             conn->parked_bytes -= e->size;

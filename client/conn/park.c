@@ -49,8 +49,8 @@ int arena__conn_set_control(arena_conn_t *conn, uint64_t id, uint32_t slot, uint
         r = -ENOTSUP;
     } else if (e) {
         /* Only what the daemon published for this lease may be used. */
-        if (arena_ctl_load_acquire(arena_ctl_slot(conn->ctl_map, slot)) ==
-            arena_ctl_make(generation, ARENA_CTL_ACTIVE)) {
+        if (arena__ctlword_load_acquire(arena__ctlword_slot(conn->ctl_map, slot)) ==
+            arena__ctlword_make(generation, ARENA__CTLWORD_ACTIVE)) {
             e->has_ctl = true;
             e->ctl_slot = slot;
             e->generation = generation;
@@ -110,7 +110,7 @@ int arena__lease_park(arena_conn_t *conn, const arena_lease_t *lease)
         r = -errno;
         goto out;
     }
-    if (!arena_ctl_park_release(arena__conn_word(conn, e), e->generation)) {
+    if (!arena__ctlword_park_release(arena__conn_word(conn, e), e->generation)) {
         /* Not ACTIVE at our generation: someone scribbled on the region. */
         (void)mprotect(e->addr, e->size, PROT_READ | PROT_WRITE);
         r = ARENA_EPROTOCOL;
@@ -151,7 +151,7 @@ int arena__lease_unpark(arena_conn_t *conn, const arena_lease_t *lease)
         r = 0; /* active already */
         goto out;
     }
-    if (!arena_ctl_unpark_acquire(arena__conn_word(conn, e), e->generation)) {
+    if (!arena__ctlword_unpark_acquire(arena__conn_word(conn, e), e->generation)) {
         /* The daemon won: the extent is punched and may be someone else's. */
         (void)munmap(e->addr, e->size);
         arena__conn_table_remove(conn, e);
@@ -213,7 +213,7 @@ void arena__conn_map_control(arena_conn_t *conn, int fd)
     conn->ctl_slots = 0;
     if (fd < 0)
         return;
-    uint64_t need = arena_ctl_region_size(slots);
+    uint64_t need = arena__ctlword_region_size(slots);
     if (slots == 0 || fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < need ||
         (uint64_t)st.st_size > SIZE_MAX) {
         (void)close(fd);
@@ -224,8 +224,9 @@ void arena__conn_map_control(arena_conn_t *conn, int fd)
     (void)close(fd);
     if (p == MAP_FAILED)
         return;
-    const arena_ctl_header_t *h = p;
-    if (h->magic != ARENA_CTL_MAGIC || h->version != ARENA_CTL_VERSION || h->slots != slots) {
+    const arena__ctlword_header_t *h = p;
+    if (h->magic != ARENA__CTLWORD_MAGIC || h->version != ARENA__CTLWORD_VERSION ||
+        h->slots != slots) {
         (void)munmap(p, len);
         return;
     }

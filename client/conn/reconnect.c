@@ -176,8 +176,8 @@ static int conn_claim_all(arena_conn_t *conn)
             e->daemon_id = res->lease_id;
             e->epoch = conn->epoch;
             if (conn->ctl_map && res->slot < conn->ctl_slots &&
-                arena_ctl_load_acquire(arena_ctl_slot(conn->ctl_map, res->slot)) ==
-                    arena_ctl_make(res->generation, ARENA_CTL_ACTIVE)) {
+                arena__ctlword_load_acquire(arena__ctlword_slot(conn->ctl_map, res->slot)) ==
+                    arena__ctlword_make(res->generation, ARENA__CTLWORD_ACTIVE)) {
                 e->has_ctl = true;
                 e->ctl_slot = res->slot;
                 e->generation = res->generation;

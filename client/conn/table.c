@@ -206,8 +206,8 @@ static int conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_
                         conn->parked_bytes -= e->size;
                         /* Take it back from the daemon's reach first: if it
                          * is already taken, there is nothing to release. */
-                        if (e->has_ctl &&
-                            !arena_ctl_unpark_acquire(arena__conn_word(conn, e), e->generation)) {
+                        if (e->has_ctl && !arena__ctlword_unpark_acquire(arena__conn_word(conn, e),
+                                                                         e->generation)) {
                             (void)munmap(e->addr, e->size);
                             r = ARENA_ERECLAIMED;
                         }

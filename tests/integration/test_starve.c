@@ -51,10 +51,14 @@
 
 static arena_test_daemon_t daemon_;
 
+/* The parked decay is off: these cases test what a request that does not
+ * fit sets in motion (reclaim, pressure, queue, refusal), and a slow machine
+ * would let the decay take parked leases before the request comes
+ * (test_rss tests the decay). */
 static void daemon_start(const char *budget)
 {
     const char *const args[] = {"--budget", budget, NULL};
-    arena_test_daemon_up(&daemon_, NULL, args, 0);
+    arena_test_daemon_up(&daemon_, "parked_decay_ms = 0\n", args, 0);
 }
 
 static void daemon_stop(void)

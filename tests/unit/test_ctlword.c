@@ -22,7 +22,7 @@
 #include "ctlword.h"
 
 typedef struct shared {
-    arena_ctl_header_t head;
+    arena__ctlword_header_t head;
     _Atomic uint64_t xslot[1];
     _Atomic uint64_t xin_use;      /* client holds the lease (test probe) */
     _Atomic uint64_t xclient_done; /* cycles the client finished */
@@ -33,22 +33,23 @@ typedef struct shared {
 
 START_TEST(test_encoding)
 {
-    uint64_t w = arena_ctl_make(12345, ARENA_CTL_PARKED);
-    ck_assert_int_eq(arena_ctl_state_of(w), ARENA_CTL_PARKED);
-    ck_assert_uint_eq(arena_ctl_generation_of(w), 12345);
+    uint64_t w = arena__ctlword_make(12345, ARENA__CTLWORD_PARKED);
+    ck_assert_int_eq(arena__ctlword_state_of(w), ARENA__CTLWORD_PARKED);
+    ck_assert_uint_eq(arena__ctlword_generation_of(w), 12345);
     _Atomic uint64_t x;
-    arena_ctl_store_active_release(&x, 7);
-    ck_assert(!arena_ctl_unpark_acquire(&x, 7)); /* not parked */
-    ck_assert(!arena_ctl_reclaim_acq_rel(&x, 7));
-    ck_assert(!arena_ctl_park_release(&x, 8)); /* wrong generation */
-    ck_assert(arena_ctl_park_release(&x, 7));
-    ck_assert(!arena_ctl_reclaim_acq_rel(&x, 6)); /* a late CAS for an older lease */
-    ck_assert(arena_ctl_reclaim_acq_rel(&x, 7));
-    ck_assert(!arena_ctl_unpark_acquire(&x, 7));
-    ck_assert_int_eq(arena_ctl_state_of(arena_ctl_load_acquire(&x)), ARENA_CTL_RECLAIMED);
-    arena_ctl_store_free_release(&x, 8);
-    ck_assert_int_eq(arena_ctl_state_of(arena_ctl_load_acquire(&x)), ARENA_CTL_FREE);
-    ck_assert_uint_eq(arena_ctl_region_size(4), sizeof(arena_ctl_header_t) + 32);
+    arena__ctlword_store_active_release(&x, 7);
+    ck_assert(!arena__ctlword_unpark_acquire(&x, 7)); /* not parked */
+    ck_assert(!arena__ctlword_reclaim_acq_rel(&x, 7));
+    ck_assert(!arena__ctlword_park_release(&x, 8)); /* wrong generation */
+    ck_assert(arena__ctlword_park_release(&x, 7));
+    ck_assert(!arena__ctlword_reclaim_acq_rel(&x, 6)); /* a late CAS for an older lease */
+    ck_assert(arena__ctlword_reclaim_acq_rel(&x, 7));
+    ck_assert(!arena__ctlword_unpark_acquire(&x, 7));
+    ck_assert_int_eq(arena__ctlword_state_of(arena__ctlword_load_acquire(&x)),
+                     ARENA__CTLWORD_RECLAIMED);
+    arena__ctlword_store_free_release(&x, 8);
+    ck_assert_int_eq(arena__ctlword_state_of(arena__ctlword_load_acquire(&x)), ARENA__CTLWORD_FREE);
+    ck_assert_uint_eq(arena__ctlword_region_size(4), sizeof(arena__ctlword_header_t) + 32);
 }
 END_TEST
 
@@ -56,7 +57,7 @@ static void client_loop(shared_t *sh, unsigned char *lease, size_t page, uint64_
 {
     uint64_t gen = 1;
     for (uint64_t i = 0; i < cycles; i++) {
-        if (arena_ctl_unpark_acquire(&sh->xslot[0], gen)) {
+        if (arena__ctlword_unpark_acquire(&sh->xslot[0], gen)) {
             if (mprotect(lease, page, PROT_READ | PROT_WRITE) < 0)
                 _exit(3);
             atomic_store(&sh->xin_use, 1);
@@ -64,18 +65,19 @@ static void client_loop(shared_t *sh, unsigned char *lease, size_t page, uint64_
             atomic_store(&sh->xin_use, 0);
             if (mprotect(lease, page, PROT_NONE) < 0)
                 _exit(3);
-            if (!arena_ctl_park_release(&sh->xslot[0], gen))
+            if (!arena__ctlword_park_release(&sh->xslot[0], gen))
                 _exit(4); /* only the client moves an ACTIVE word */
         } else {
             /* Gone: wait for the next grant, as a pool would lease anew. */
             atomic_fetch_add(&sh->xlost, 1);
             uint64_t w;
-            while (arena_ctl_state_of(w = arena_ctl_load_acquire(&sh->xslot[0])) !=
-                       ARENA_CTL_ACTIVE ||
-                   arena_ctl_generation_of(w) == gen)
+            while (arena__ctlword_state_of(w = arena__ctlword_load_acquire(&sh->xslot[0])) !=
+                       ARENA__CTLWORD_ACTIVE ||
+                   arena__ctlword_generation_of(w) == gen)
                 ;
-            gen = arena_ctl_generation_of(w);
-            if (mprotect(lease, page, PROT_NONE) < 0 || !arena_ctl_park_release(&sh->xslot[0], gen))
+            gen = arena__ctlword_generation_of(w);
+            if (mprotect(lease, page, PROT_NONE) < 0 ||
+                !arena__ctlword_park_release(&sh->xslot[0], gen))
                 _exit(5);
         }
         atomic_store(&sh->xclient_done, i + 1);
@@ -96,7 +98,7 @@ START_TEST(test_park_unpark_race_across_processes)
     ck_assert_int_eq(ftruncate(fd, (off_t)page), 0);
     uint64_t gen = 1;
     /* Granted, then parked by the client before the race starts. */
-    atomic_store(&sh->xslot[0], arena_ctl_make(gen, ARENA_CTL_PARKED));
+    atomic_store(&sh->xslot[0], arena__ctlword_make(gen, ARENA__CTLWORD_PARKED));
 
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -107,12 +109,12 @@ START_TEST(test_park_unpark_race_across_processes)
         client_loop(sh, lease, page, cycles);
     }
     while (atomic_load(&sh->xclient_done) < cycles) {
-        if (arena_ctl_reclaim_acq_rel(&sh->xslot[0], gen)) {
+        if (arena__ctlword_reclaim_acq_rel(&sh->xslot[0], gen)) {
             if (atomic_load(&sh->xin_use))
                 atomic_fetch_add(&sh->xviolations, 1);
             atomic_fetch_add(&sh->xreclaims, 1);
             (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)page);
-            arena_ctl_store_active_release(&sh->xslot[0], ++gen);
+            arena__ctlword_store_active_release(&sh->xslot[0], ++gen);
         }
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {

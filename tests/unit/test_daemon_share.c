@@ -145,7 +145,7 @@ START_TEST(test_attached_never_reclaimed)
     ck_assert_int_eq(fstat(fd, &st), 0);
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
     ck_assert_uint_eq(stats().parked_bytes, 0);
     /* Once b let go, it is an ordinary parked lease again. */
@@ -181,7 +181,7 @@ START_TEST(test_attached_never_decayed)
     ck_assert_int_eq(fstat(fd, &st), 0);
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
     /* Ten decays of scans: the attached extent stays. */
     uint64_t t = 10;
     for (; t < 1000; t += 10)
@@ -282,7 +282,7 @@ START_TEST(test_own_memory_across_uids)
     ck_assert_int_eq(fstat(cfd, &st), 0);
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
     ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
     ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
     /* The attacher of another uid pays once the owner goes. */
@@ -343,7 +343,7 @@ START_TEST(test_own_memory_reclaims_parked)
     ad_lease_grant_t own;
     int ofd = -1;
     ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 2, &own, &ofd), -ENOMEM);
-    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g.slot), g.generation));
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
     ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 3, &own, &ofd), 0);
     ck_assert_uint_eq(leased(a), 0);
     ck_assert_uint_eq(leased(b), 8 * MiB);

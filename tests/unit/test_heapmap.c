@@ -189,7 +189,7 @@ static void park(uint64_t id, const ad_lease_grant_t *g)
     ck_assert_int_eq(fstat(fd, &st), 0);
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, g->slot), g->generation));
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g->slot), g->generation));
     ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
 }
 

@@ -673,14 +673,14 @@ START_TEST(test_live_bytes_clamped_to_leased)
     ad_client_view_t v;
     ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
     ck_assert_uint_eq(v.live_bytes, 0); /* never said */
-    arena_ctl_publish_live(region, 3 * MiB);
+    arena__ctlword_publish_live(region, 3 * MiB);
     ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
     ck_assert_uint_eq(v.live_bytes, 0); /* leases nothing: shows nothing */
     ad_lease_grant_t g;
     ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 0, &g), 0);
     ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
     ck_assert_uint_eq(v.live_bytes, 3 * MiB);
-    arena_ctl_publish_live(region, UINT64_MAX);
+    arena__ctlword_publish_live(region, UINT64_MAX);
     ck_assert_int_eq(ad_leases_client_view(mgr, a, &v), 0);
     ck_assert_uint_eq(v.live_bytes, 4 * MiB);
 
@@ -689,7 +689,7 @@ START_TEST(test_live_bytes_clamped_to_leased)
     ad_admin_caller_t root = {.uid = 0, .privileged = true};
     ad_wire_client_info_t *ci;
     size_t n;
-    arena_ctl_publish_live(region, MiB + 1);
+    arena__ctlword_publish_live(region, MiB + 1);
     ck_assert_int_eq(ad_admin_list_clients(adm, &root, 0, &ci, &n), 0);
     ck_assert_uint_eq(n, 1);
     ck_assert_uint_eq(ci[0].live_bytes, MiB + 1);

@@ -581,9 +581,9 @@ static bool header_live(uint64_t *ret_live)
         }
         unsigned long lo = 0;
         ck_assert_int_eq(sscanf(line, "%lx-", &lo), 1);
-        const arena_ctl_header_t *h = (const arena_ctl_header_t *)(uintptr_t)lo;
-        ck_assert(h->magic == ARENA_CTL_MAGIC);
-        live = arena_ctl_read_live(h);
+        const arena__ctlword_header_t *h = (const arena__ctlword_header_t *)(uintptr_t)lo;
+        ck_assert(h->magic == ARENA__CTLWORD_MAGIC);
+        live = arena__ctlword_read_live(h);
         found++;
     }
     (void)fclose(f);

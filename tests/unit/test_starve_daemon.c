@@ -108,44 +108,45 @@ START_TEST(test_control_region_sealed_and_headed)
     ck_assert_int_eq(ftruncate(fd, 0), -1); /* a client cannot shrink it under us */
     size_t len;
     void *map = map_fd(fd, &len);
-    const arena_ctl_header_t *h = map;
-    ck_assert_uint_eq(h->magic, ARENA_CTL_MAGIC);
-    ck_assert_uint_eq(h->version, ARENA_CTL_VERSION);
+    const arena__ctlword_header_t *h = map;
+    ck_assert_uint_eq(h->magic, ARENA__CTLWORD_MAGIC);
+    ck_assert_uint_eq(h->version, ARENA__CTLWORD_VERSION);
     ck_assert_uint_eq(h->slots, 8);
-    ck_assert_uint_ge(len, arena_ctl_region_size(8));
+    ck_assert_uint_ge(len, arena__ctlword_region_size(8));
 
     uint32_t slot[9];
     uint64_t gen[9];
     for (int i = 0; i < 8; i++) {
         ck_assert_int_eq(ad_control_acquire(c, &slot[i], &gen[i]), 0);
-        ck_assert_uint_eq(arena_ctl_load_acquire(arena_ctl_slot(map, slot[i])),
-                          arena_ctl_make(gen[i], ARENA_CTL_ACTIVE));
+        ck_assert_uint_eq(arena__ctlword_load_acquire(arena__ctlword_slot(map, slot[i])),
+                          arena__ctlword_make(gen[i], ARENA__CTLWORD_ACTIVE));
     }
     ck_assert_int_eq(ad_control_acquire(c, &slot[8], &gen[8]), -ENOSPC);
     /* Reuse gives a new generation, and the old one's CAS fails. */
     ck_assert_int_eq(ad_control_release(c, slot[3], gen[3]), 0);
     ck_assert_int_eq(ad_control_release(c, slot[3], gen[3]), -EINVAL);
-    ck_assert_uint_eq(arena_ctl_load_acquire(arena_ctl_slot(map, slot[3])),
-                      arena_ctl_make(gen[3], ARENA_CTL_FREE));
+    ck_assert_uint_eq(arena__ctlword_load_acquire(arena__ctlword_slot(map, slot[3])),
+                      arena__ctlword_make(gen[3], ARENA__CTLWORD_FREE));
     uint32_t s2;
     uint64_t g2;
     ck_assert_int_eq(ad_control_acquire(c, &s2, &g2), 0);
     ck_assert_uint_eq(s2, slot[3]);
     ck_assert_uint_ne(g2, gen[3]);
-    ck_assert(!arena_ctl_park_release(arena_ctl_slot(map, s2), gen[3]));
+    ck_assert(!arena__ctlword_park_release(arena__ctlword_slot(map, s2), gen[3]));
     /* Park, reclaim: exactly one side wins. */
-    ck_assert(arena_ctl_park_release(arena_ctl_slot(map, s2), g2));
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, s2), g2));
     ck_assert(ad_control_is_parked(c, s2, g2));
     ck_assert(!ad_control_reclaim(c, s2, gen[3])); /* a stale generation */
     ck_assert(ad_control_reclaim(c, s2, g2));
-    ck_assert(!arena_ctl_unpark_acquire(arena_ctl_slot(map, s2), g2));
+    ck_assert(!arena__ctlword_unpark_acquire(arena__ctlword_slot(map, s2), g2));
     ck_assert(!ad_control_reclaim(c, s2, g2));
     /* Release keeps RECLAIMED so the client's unpark keeps failing. */
     ck_assert_int_eq(ad_control_release(c, s2, g2), 0);
-    ck_assert_uint_eq(arena_ctl_load_acquire(arena_ctl_slot(map, s2)),
-                      arena_ctl_make(g2, ARENA_CTL_RECLAIMED));
+    ck_assert_uint_eq(arena__ctlword_load_acquire(arena__ctlword_slot(map, s2)),
+                      arena__ctlword_make(g2, ARENA__CTLWORD_RECLAIMED));
     /* A scribbled word is never taken for a parked lease. */
-    atomic_store(arena_ctl_slot(map, slot[0]), arena_ctl_make(gen[0] + 5, ARENA_CTL_PARKED));
+    atomic_store(arena__ctlword_slot(map, slot[0]),
+                 arena__ctlword_make(gen[0] + 5, ARENA__CTLWORD_PARKED));
     ck_assert(!ad_control_is_parked(c, slot[0], gen[0]));
     ck_assert(!ad_control_reclaim(c, slot[0], gen[0]));
     ad_control_close_fd(c);
@@ -257,14 +258,14 @@ static ad_lease_grant_t grant(const cl_t *c, uint64_t size)
 {
     ad_lease_grant_t g;
     ck_assert_int_eq(ad_leases_grant(mgr, c->id, size, 1, &g), 0);
-    ck_assert_uint_eq(arena_ctl_load_acquire(arena_ctl_slot(c->map, g.slot)),
-                      arena_ctl_make(g.generation, ARENA_CTL_ACTIVE));
+    ck_assert_uint_eq(arena__ctlword_load_acquire(arena__ctlword_slot(c->map, g.slot)),
+                      arena__ctlword_make(g.generation, ARENA__CTLWORD_ACTIVE));
     return g;
 }
 
 static void park(const cl_t *c, const ad_lease_grant_t *g)
 {
-    ck_assert(arena_ctl_park_release(arena_ctl_slot(c->map, g->slot), g->generation));
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(c->map, g->slot), g->generation));
 }
 
 static ad_client_view_t view(const cl_t *c)
@@ -309,7 +310,8 @@ START_TEST(test_parked_leases_reclaimed_for_a_starving_client)
     /* The reclaimed words say RECLAIMED: the client's unpark fails. */
     int lost = 0;
     for (int i = 0; i < 8; i++) {
-        if (!arena_ctl_unpark_acquire(arena_ctl_slot(gen.map, g[i].slot), g[i].generation))
+        if (!arena__ctlword_unpark_acquire(arena__ctlword_slot(gen.map, g[i].slot),
+                                           g[i].generation))
             lost++;
     }
     ck_assert_int_eq(lost, 6);
