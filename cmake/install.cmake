@@ -3,7 +3,6 @@
 # with debhelper (dpkg-buildpackage) and sets the two directories below.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
-include(${CMAKE_CURRENT_LIST_DIR}/ops.cmake)
 
 if(TARGET arenad)
   install(TARGETS arenad RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
