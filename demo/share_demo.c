@@ -165,7 +165,10 @@ int arena_demo_share(const char *socket, size_t scenario_mb)
     bool gen_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     printf("generator pid %ld exited (%s)\n", (long)gen,
            gen_ok ? "status 0, holding its lease to the end" : "FAILED");
-    (void)write(go[1], "g", 1);
+    /* The simulator waits for this byte; without it, it sees EOF and fails,
+     * which the result below reports. */
+    if (write(go[1], "g", 1) != 1)
+        printf("could not wake the simulator\n");
     sim_result_t r = {0};
     bool got = io_all(res[0], &r, sizeof(r), false);
     (void)waitpid(sim, &status, 0);

@@ -185,7 +185,7 @@ static answer_t holder_ask(holder_t *h, char what)
 
 static void holder_stop(holder_t *h)
 {
-    (void)write(h->cmd, "Q", 1);
+    ck_assert_int_eq(write(h->cmd, "Q", 1), 1);
     int status = 0;
     ck_assert_int_eq(waitpid(h->pid, &status, 0), h->pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
