@@ -503,41 +503,15 @@ void *arena__heap_calloc(size_t count, size_t size)
  * over and over never parks, unparks or purges for it.
  *
  * "Shrunk back" is read off the segments, not the live counter (frees of its
- * objects by other threads count on theirs): at most one segment still holds
- * a used page -- a large object, or a small page with a block out; a class's
- * current page stays when its last block goes, and does not count. Programs
- * keep a few objects of their own and of the C library for good, hence the
- * one segment.
+ * objects by other threads count on theirs): at most one segment is not
+ * empty. While the heap is armed, a page whose last block goes is retired
+ * even when it is its class's only page (page.c), so segments do empty;
+ * programs keep a few objects of their own and of the C library for good,
+ * hence the one segment. The test is two loads, no walk: a heap that grew
+ * and keeps working (a server's threads) pays nothing for it.
  * Blocks other threads freed and this heap has not collected keep their
  * pages used; the heap looks again at its next page-empty event. Owner only;
  * from the slow paths of free. */
-/* Whether at most one segment of heap holds a used page (a large object, or
- * a small page with a block out): the test of the idle action. Early exit at
- * the second such segment. */
-static __attribute__((noinline)) bool heap_shrunk_back(const arena__heap_t *heap)
-{
-    unsigned in_use = 0;
-    for (const arena__segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
-        if (seg->is_empty) {
-            continue;
-        }
-        for (uint32_t i = 0; i < ARENA__SEG_SLICES;) {
-            const arena__page_t *p = &seg->pages[i];
-            if (p->kind == ARENA__PAGE_LARGE || (p->kind == ARENA__PAGE_SMALL && p->used != 0)) {
-                if (++in_use > 1) {
-                    return false;
-                }
-                break;
-            }
-            if (p->slice_count == 0) {
-                return false; /* cannot happen: spans tile the segment */
-            }
-            i += p->slice_count;
-        }
-    }
-    return true;
-}
-
 static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
 {
     heap->idle_armed = false;
@@ -564,8 +538,7 @@ static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
 /* Whether heap should take its idle action now (see above). */
 static inline bool heap_is_idle(const arena__heap_t *heap)
 {
-    return ARENA__UNLIKELY(heap->idle_armed) &&
-           (heap->segment_count - heap->empty_segments <= 1 || heap_shrunk_back(heap));
+    return ARENA__UNLIKELY(heap->idle_armed) && heap->segment_count - heap->empty_segments <= 1;
 }
 
 static void live_sub_remote(int64_t bytes)

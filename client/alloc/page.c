@@ -115,11 +115,12 @@ void arena__page_retire(arena__heap_t *heap, arena__page_t *page)
 
 /* A page with nothing used goes back unless it is the only page of its class
  * (keeping that one avoids churn when a program allocates and frees one
- * object over and over). */
+ * object over and over) -- and unless the heap is armed for its idle action
+ * (heap.c): then its segments must be able to empty. */
 static void page_maybe_retire(arena__heap_t *heap, arena__page_t *page)
 {
     arena__pqueue_t *q = &heap->queues[page->cls];
-    if (!page->in_full && q->first == page && q->last == page) {
+    if (!heap->idle_armed && !page->in_full && q->first == page && q->last == page) {
         return;
     }
     arena__page_retire(heap, page);
