@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "cmdchild.h"
 #include "admin.h"
 #include "arena.h"
 #include "conn.h"
@@ -68,74 +69,37 @@ typedef struct report {
     int status; /* 0: fine, else the step that failed */
 } report_t;
 
-typedef struct child {
-    pid_t pid;
-    int cmd;  /* parent -> child: one byte per command */
-    int resp; /* child -> parent: report_t */
-} child_t;
-
-typedef void (*child_fn)(int cmd, int resp, void *arg);
+typedef arena_test_cmd_child_t child_t; /* commands down, report_t up (tests/lib) */
+typedef arena_test_cmd_child_fn child_fn;
 
 static void child_spawn(child_t *c, child_fn fn, void *arg)
 {
-    int down[2], up[2];
-    ck_assert_int_eq(pipe2(down, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(up, O_CLOEXEC), 0);
-    pid_t parent = getpid();
-    (void)fflush(NULL);
-    c->pid = fork();
-    ck_assert_int_ge(c->pid, 0);
-    if (c->pid == 0) {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-            _exit(100);
-        (void)close(down[1]);
-        (void)close(up[0]);
-        fn(down[0], up[1], arg);
-        _exit(0);
-    }
-    (void)close(down[0]);
-    (void)close(up[1]);
-    c->cmd = down[1];
-    c->resp = up[0];
+    ck_assert_int_eq(arena_test_cmd_child_spawn(c, fn, arg), 0);
 }
 
 static void child_send(const child_t *c, char cmd)
 {
-    ck_assert_int_eq(write(c->cmd, &cmd, 1), 1);
+    ck_assert_int_eq(arena_test_cmd_child_send(c, cmd), 0);
 }
 
 static void child_read(const child_t *c, report_t *r)
 {
-    size_t got = 0;
-    while (got < sizeof(*r)) {
-        ssize_t n = read(c->resp, (char *)r + got, sizeof(*r) - got);
-        ck_assert_msg(n > 0, "child %ld went away", (long)c->pid);
-        got += (size_t)n;
-    }
+    ck_assert_msg(arena_test_cmd_child_read(c, r, sizeof(*r)) == 0, "child %ld went away",
+                  (long)c->pid);
 }
 
 /* Waits for the child; returns its exit code (-signal if killed). */
 static int child_wait(child_t *c)
 {
-    int status;
-    pid_t w;
-    do {
-        w = waitpid(c->pid, &status, 0);
-    } while (w < 0 && errno == EINTR);
-    (void)close(c->cmd);
-    (void)close(c->resp);
-    ck_assert_int_eq(w, c->pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    pid_t pid = c->pid;
+    int r = arena_test_cmd_child_wait(c);
+    ck_assert_msg(r != ARENA_TEST_CMD_CHILD_LOST, "child %ld could not be reaped", (long)pid);
+    return r;
 }
 
 static char child_recv_cmd(int cmd)
 {
-    char c = 0;
-    ssize_t n;
-    do {
-        n = read(cmd, &c, 1);
-    } while (n < 0 && errno == EINTR);
-    return n == 1 ? c : 0;
+    return arena_test_cmd_child_next(cmd);
 }
 
 static void child_report(int resp, const report_t *r)

@@ -40,6 +40,7 @@
 #include "arena.h"
 #include "conn.h"
 #include "check_main.h"
+#include "cmdchild.h"
 #include "fdpass.h"
 #include "fixture.h"
 #include "wire.h"
@@ -93,11 +94,7 @@ typedef struct reply {
     char token[ARENA_TOKEN_SIZE];
 } reply_t;
 
-typedef struct child {
-    pid_t pid;
-    int cmd;
-    int resp;
-} child_t;
+typedef arena_test_cmd_child_t child_t; /* commands down, reply_t up (tests/lib) */
 
 typedef struct child_arg {
     char token[ARENA_TOKEN_SIZE];
@@ -108,66 +105,46 @@ typedef struct child_arg {
 
 typedef void (*child_fn)(int cmd, int resp, const child_arg_t *arg);
 
+/* What the child runs: fn with its argument (tests/lib passes a void *). */
+typedef struct child_call {
+    child_fn fn;
+    const child_arg_t *arg;
+} child_call_t;
+
+static void child_trampoline(int cmd, int resp, void *call)
+{
+    const child_call_t *c = call;
+    c->fn(cmd, resp, c->arg);
+}
+
 static void child_spawn(child_t *c, child_fn fn, const child_arg_t *arg)
 {
-    int down[2], up[2];
-    ck_assert_int_eq(pipe2(down, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(up, O_CLOEXEC), 0);
-    pid_t parent = getpid();
-    (void)fflush(NULL);
-    c->pid = fork();
-    ck_assert_int_ge(c->pid, 0);
-    if (c->pid == 0) {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-            _exit(100);
-        (void)close(down[1]);
-        (void)close(up[0]);
-        fn(down[0], up[1], arg);
-        _exit(0);
-    }
-    (void)close(down[0]);
-    (void)close(up[1]);
-    c->cmd = down[1];
-    c->resp = up[0];
+    child_call_t call = {fn, arg}; /* the child has its own copy after fork */
+    ck_assert_int_eq(arena_test_cmd_child_spawn(c, child_trampoline, &call), 0);
 }
 
 static void child_send(const child_t *c, char cmd)
 {
-    ck_assert_int_eq(write(c->cmd, &cmd, 1), 1);
+    ck_assert_int_eq(arena_test_cmd_child_send(c, cmd), 0);
 }
 
 static void child_read(const child_t *c, reply_t *r)
 {
-    size_t got = 0;
-    while (got < sizeof(*r)) {
-        ssize_t n = read(c->resp, (char *)r + got, sizeof(*r) - got);
-        ck_assert_msg(n > 0, "child %ld went away", (long)c->pid);
-        got += (size_t)n;
-    }
+    ck_assert_msg(arena_test_cmd_child_read(c, r, sizeof(*r)) == 0, "child %ld went away",
+                  (long)c->pid);
 }
 
 static int child_wait(child_t *c)
 {
-    int status;
-    pid_t w;
-    do {
-        w = waitpid(c->pid, &status, 0);
-    } while (w < 0 && errno == EINTR);
-    (void)close(c->cmd);
-    (void)close(c->resp);
-    ck_assert_int_eq(w, c->pid);
-    c->pid = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    pid_t pid = c->pid;
+    int r = arena_test_cmd_child_wait(c);
+    ck_assert_msg(r != ARENA_TEST_CMD_CHILD_LOST, "child %ld could not be reaped", (long)pid);
+    return r;
 }
 
 static char child_cmd(int cmd)
 {
-    char c = 0;
-    ssize_t n;
-    do {
-        n = read(cmd, &c, 1);
-    } while (n < 0 && errno == EINTR);
-    return n == 1 ? c : 0;
+    return arena_test_cmd_child_next(cmd);
 }
 
 static void child_reply(int resp, const reply_t *r)
