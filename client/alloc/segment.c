@@ -342,9 +342,16 @@ void arena__huge_release(arena__huge_t *h)
     (void)arena__map_set(h->hdr.base, h->hdr.size, NULL);
     arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)h->hdr.size);
     arena__atomic_add_relaxed(&arena__stat_leases, -1);
-    /* Parked for reuse within the decay window (a huge block freed and
-     * allocated again does not fault its pages back in); the daemon takes
-     * it back after its parked decay, or the cache evicts it. */
-    (void)arena__region_give_back(&h->hdr.region);
+    /* Its pages go back at once, and its lease is parked for reuse within
+     * the decay window (no daemon round trip for the next huge block of
+     * that size); the daemon takes it back after its parked decay, or the
+     * cache evicts it. Parking it with its pages would keep every freed
+     * block resident while a program grows its arrays: a Python list or
+     * dict that doubles frees a block at each step, and measured under the
+     * preload, python3's peak RSS went from 229 MB to 280-300 MB. */
+    arena__region_t region = h->hdr.region;
+    int advice = region.anonymous ? MADV_DONTNEED : MADV_REMOVE;
+    region.zeroed = madvise(region.addr, region.size, advice) == 0;
+    (void)arena__region_give_back(&region);
     huge_meta_put(h);
 }
