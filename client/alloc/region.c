@@ -32,10 +32,9 @@
  * once when a request does not fit, without our help (a stopped or blocked
  * process loses it all the same); until then, the next
  * arena__region_acquire() of that size gets it back with a CAS and an
- * mprotect instead of a round trip and, for a huge block, without faulting
- * its pages in again (glibc and tcmalloc keep freed large blocks mapped for
- * the same reason; an allocator that returns and refaults them runs 3x
- * slower on large-block workloads). A huge request takes the smallest entry
+ * mprotect instead of a round trip (a huge block's pages are purged before
+ * it is parked, segment.c, so a growing program's freed blocks do not raise
+ * its peak). A huge request takes the smallest entry
  * that fits, at most an eighth larger; a segment only its exact size.
  * Unparked memory is not known to be zero. Entries can disappear behind the
  * cache's back (a LeaseReclaimed note, the default trim's
