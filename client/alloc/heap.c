@@ -21,23 +21,37 @@
  * and a free is local exactly when xowner equals the caller's heap. The value
  * "my heap" is only ever stored by the thread itself (segment creation,
  * adoption), and is overwritten before its heap struct can be reused by
- * another thread, so a relaxed load decides correctly. When a thread exits,
- * a pthread key destructor abandons its heap: it collects remote frees,
- * returns empty segments, stores &heap_abandoned into each remaining
- * segment's xowner (release) and pushes them on a global lock-free stack
- * (CAS push; the stack is only ever emptied whole with one exchange, so no
- * ABA). Frees into abandoned segments go the remote way. A heap that needs
- * fresh memory (span.c's refill hook, registered here) or arena_trim()
- * first adopts the whole stack (exchange,
- * acquire): it stores itself into xowner, rebuilds its lists from the
- * segments' page records and then collects their remote frees, so nothing
- * freed by another thread is lost or leaked.
+ * another thread, so a relaxed load decides correctly.
  *
- * Frees into abandoned segments by a thread with a heap adopt them every
- * ABANDONED_FREES_ADOPT frees, so the objects of a thread that exited, freed
- * by another, do not pin their segments. A heap that grew past one segment
- * and shrinks back gives everything it no longer uses back at once (the idle
- * action, heap_idle()).
+ * Thread exit recycles the heap whole (as mimalloc does): a pthread key
+ * destructor collects its remote frees, retires its empty pages, gives back
+ * its empty segments, and puts the heap -- its segments, page lists and
+ * current pages untouched, xowner still the heap -- on the reuse list,
+ * unbound (xbound false). The next thread that needs a heap takes the most
+ * recent one from that list under heaps_lock and goes on where the last
+ * thread stopped: its first malloc is a fast-path pop, not a segment lease,
+ * and no segment is walked. The mutex is what makes the relaxed xowner test
+ * right across the hand-over: the exiting thread's last stores happen before
+ * its unlock, the new thread's first load after its lock. Frees into an
+ * unbound heap's segments go the remote way; every ABANDONED_FREES_ADOPT of
+ * them by one thread, that thread takes the heap off the list for a moment
+ * and services it (collects, retires, purges, gives back empty segments:
+ * heap_service_idle()), so the objects of exited threads, freed by others,
+ * do not pin memory while no new thread comes.
+ *
+ * At most IDLE_HEAPS_MAX unbound heaps keep segments. Past that (a burst of
+ * threads that all exit), an exiting heap abandons its segments: it stores
+ * &heap_abandoned into each one's xowner (release) and pushes them on a
+ * global lock-free stack (CAS push; the stack is only ever emptied whole with
+ * one exchange, so no ABA). A heap that needs fresh memory (span.c's refill
+ * hook, registered here) or arena_trim() first adopts the whole stack
+ * (exchange, acquire): it stores itself into xowner, rebuilds its lists from
+ * the segments' page records and then collects their remote frees, so
+ * nothing freed by another thread is lost or leaked. Each abandoned segment
+ * is walked once, by the heap that adopts it and keeps it; frees into
+ * abandoned segments adopt them every ABANDONED_FREES_ADOPT frees too. A heap
+ * that grew past one segment and shrinks back gives everything it no longer
+ * uses back at once (the idle action, heap_idle()).
  *
  * Pressure notifications from the daemon run the trim hook registered with
  * the connection library (conn.h): it bumps a global epoch, which every heap checks on its slow
@@ -59,8 +73,15 @@
 #include "alloc/internal.h"
 #include "conn.h"
 
-/* Frees into abandoned segments after which a heap adopts them (free_generic). */
+/* Frees into unbound heaps' segments after which a heap adopts or services
+ * them (free_generic). */
 #define ABANDONED_FREES_ADOPT 1024u
+
+/* Unbound heaps on the reuse list that keep their segments, at most. A
+ * thread churning program has about as many as it runs threads at once;
+ * a burst of exits beyond this abandons the rest, whose segments then go to
+ * whichever heap needs memory first. */
+#define IDLE_HEAPS_MAX 64u
 
 /* The owner of abandoned segments (xowner), the heap of no thread. */
 static arena__heap_t heap_abandoned;
@@ -71,7 +92,8 @@ static pthread_once_t heaps_once = PTHREAD_ONCE_INIT;
 static pthread_key_t heap_key;
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static arena__heap_t *heaps_all;
-static arena__heap_t *heaps_reuse;
+static arena__heap_t *heaps_reuse; /* unbound heaps, most recently unbound first */
+static uint32_t heaps_idle_count;  /* of them, those holding segments */
 static _Atomic(arena__segment_t *) abandoned;
 static _Atomic uint64_t pressure_epoch; /* bumped by each Pressure notification */
 
@@ -119,38 +141,76 @@ static void heap_reset(arena__heap_t *heap)
     heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
 }
 
-/* A heap struct from the reuse list (or fresh), reset, bound to nobody. */
+static void heap_abandon_segments(arena__heap_t *heap);
+
+/* The reuse list, under heaps_lock. A heap on it is touched by nobody (its
+ * segments only get remote frees), so whether it holds segments cannot
+ * change while it is there and heaps_idle_count stays exact. */
+static void reuse_push_locked(arena__heap_t *heap)
+{
+    ARENA__ATOMIC_STORE_RELAXED(&heap->xbound, false);
+    heap->reuse_next = heaps_reuse;
+    heaps_reuse = heap;
+    heaps_idle_count += heap->segments != NULL ? 1u : 0u;
+}
+
+static void reuse_unlink_locked(arena__heap_t *heap, arena__heap_t **link)
+{
+    *link = heap->reuse_next;
+    heap->reuse_next = NULL;
+    heaps_idle_count -= heap->segments != NULL ? 1u : 0u;
+}
+
+/* A fresh heap struct, reset, on the list of all heaps, bound to nobody. */
+static arena__heap_t *heap_struct_new(void)
+{
+    void *mem = mmap(NULL, sizeof(arena__heap_t), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    arena__heap_t *heap = mem;
+    heap_reset(heap);
+    (void)pthread_mutex_lock(&heaps_lock);
+    heap->all_next = heaps_all;
+    heaps_all = heap;
+    (void)pthread_mutex_unlock(&heaps_lock);
+    return heap;
+}
+
+/* A heap for a new thread: the most recently unbound one, with whatever
+ * segments, pages and current pages it kept, or a fresh one. */
 static arena__heap_t *heap_struct_get(void)
 {
     (void)pthread_mutex_lock(&heaps_lock);
     arena__heap_t *heap = heaps_reuse;
     if (heap != NULL) {
-        heaps_reuse = heap->reuse_next;
+        reuse_unlink_locked(heap, &heaps_reuse);
+        ARENA__ATOMIC_STORE_RELAXED(&heap->xbound, true);
     }
     (void)pthread_mutex_unlock(&heaps_lock);
     if (heap == NULL) {
-        void *mem =
-            mmap(NULL, sizeof(*heap), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED) {
-            errno = ENOMEM;
+        heap = heap_struct_new();
+        if (heap == NULL) {
             return NULL;
         }
-        heap = mem;
-        (void)pthread_mutex_lock(&heaps_lock);
-        heap->all_next = heaps_all;
-        heaps_all = heap;
-        (void)pthread_mutex_unlock(&heaps_lock);
+        ARENA__ATOMIC_STORE_RELAXED(&heap->xbound, true);
     }
-    heap_reset(heap);
-    heap->reuse_next = NULL;
+    heap->abandoned_frees = 0;
+    heap->idle_armed = false;
     return heap;
 }
 
+/* Puts an unbound heap on the reuse list, keeping its segments unless
+ * IDLE_HEAPS_MAX heaps there hold some already (then they are abandoned). */
 static void heap_struct_put(arena__heap_t *heap)
 {
     (void)pthread_mutex_lock(&heaps_lock);
-    heap->reuse_next = heaps_reuse;
-    heaps_reuse = heap;
+    if (heap->segments != NULL && heaps_idle_count >= IDLE_HEAPS_MAX) {
+        heap_abandon_segments(heap);
+    }
+    reuse_push_locked(heap);
     (void)pthread_mutex_unlock(&heaps_lock);
 }
 
@@ -240,9 +300,8 @@ static size_t heaps_refill_hook(arena__heap_t *heap, unsigned attempt)
     return attempt == 0 ? arena__heap_collect_remote(heap) : heap_adopt(heap);
 }
 
-static void heap_abandon(arena__heap_t *heap)
+static void heap_retire_unused(arena__heap_t *heap)
 {
-    (void)arena__heap_collect_remote(heap);
     for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
         arena__page_t *p = heap->queues[c].first;
         while (p != NULL) {
@@ -253,7 +312,23 @@ static void heap_abandon(arena__heap_t *heap)
             p = next;
         }
     }
+}
+
+/* What a heap does before it is unbound: takes the remote frees, retires
+ * pages with nothing used and gives back empty segments (parked, so the
+ * next heap's segment comes from the park cache without a round trip). */
+static void heap_leave(arena__heap_t *heap)
+{
+    (void)arena__heap_collect_remote(heap);
+    heap_retire_unused(heap);
     (void)arena__heap_release_empty(heap, 0);
+}
+
+/* Hands every segment of heap to the abandoned stack and resets it. Takes
+ * no lock, makes no system call (heap_struct_put() calls it under
+ * heaps_lock). */
+static void heap_abandon_segments(arena__heap_t *heap)
+{
     arena__segment_t *seg = heap->segments;
     while (seg != NULL) {
         arena__segment_t *next = seg->next;
@@ -269,13 +344,37 @@ static void heap_abandon(arena__heap_t *heap)
     heap_reset(heap);
 }
 
+/* An unbound heap that others freed into (free_generic): if it is still on
+ * the reuse list, take it off, give back what those frees emptied (its free
+ * runs purged: no thread of its own will tick it) and put it back. */
+static __attribute__((noinline)) void heap_service_idle(arena__heap_t *idle)
+{
+    (void)pthread_mutex_lock(&heaps_lock);
+    arena__heap_t **link = &heaps_reuse;
+    while (*link != NULL && *link != idle) {
+        link = &(*link)->reuse_next;
+    }
+    bool found = *link == idle;
+    if (found) {
+        reuse_unlink_locked(idle, link);
+    }
+    (void)pthread_mutex_unlock(&heaps_lock);
+    if (!found) {
+        return; /* bound again, or being serviced by another thread */
+    }
+    heap_leave(idle);
+    (void)arena__heap_purge(idle, true, arena__now_ms());
+    arena__heap_publish_live();
+    heap_struct_put(idle);
+}
+
 static void heap_thread_done(void *arg)
 {
     arena__heap_t *heap = arg;
     if (heap == NULL) {
         return;
     }
-    heap_abandon(heap);
+    heap_leave(heap);
     /* Its live bytes (objects that outlive the thread, less the frees it
      * made of other heaps' objects) move to the process-wide counter, so
      * the next thread given this heap struct starts from zero. */
@@ -655,14 +754,22 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
                                                         : (int64_t)span_usable(page, ptr));
         arena__page_free_remote(seg, page, ptr);
         /* Objects of a thread that exited, freed here: nobody collects
-         * them until some heap adopts the abandoned segments, and a program
-         * that frees them and then waits would keep them resident. Every
-         * ABANDONED_FREES_ADOPT such frees, this heap adopts them all: the
-         * rest of the frees are local, and emptied segments go back. */
-        if (ARENA__UNLIKELY(heap != NULL &&
-                            ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == &heap_abandoned) &&
+         * them while their heap is unbound, and a program that frees them
+         * and then waits would keep them resident. Every
+         * ABANDONED_FREES_ADOPT such frees, this heap adopts the abandoned
+         * segments (the rest of the frees are then local, and emptied
+         * segments go back) or services the unbound heap. Reading xbound of
+         * whatever owner this names is safe: heap structs are never
+         * unmapped. */
+        arena__heap_t *owner = ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner);
+        if (ARENA__UNLIKELY(heap != NULL && owner != NULL &&
+                            !ARENA__ATOMIC_LOAD_RELAXED(&owner->xbound)) &&
             ++heap->abandoned_frees % ABANDONED_FREES_ADOPT == 0) {
-            (void)heap_adopt(heap);
+            if (owner == &heap_abandoned) {
+                (void)heap_adopt(heap);
+            } else {
+                heap_service_idle(owner);
+            }
         }
         return;
     }
@@ -810,22 +917,45 @@ static long long heap_trim(arena__heap_t *heap, bool adopt)
     return (long long)total;
 }
 
-/* Returns what exited threads left behind without binding it to the
- * calling thread: a heap struct of nobody's adopts the abandoned segments,
- * gives back everything free, and abandons the rest again. Safe from any
- * thread, also one that never allocates (the notification thread). */
-static long long trim_abandoned(void)
+/* Gives back what exited threads left: every unbound heap that holds
+ * segments is trimmed (the list is taken whole, so no new thread binds one
+ * meanwhile; one arriving then gets a fresh heap), and the abandoned
+ * segments are adopted by one of them, or by a fresh unbound heap, and
+ * trimmed too. They all stay unbound. Safe from any thread, also one that
+ * never allocates (the notification thread). */
+static long long trim_idle_heaps(void)
 {
-    if (ARENA__ATOMIC_LOAD_RELAXED(&abandoned) == NULL) {
-        return 0;
+    (void)pthread_mutex_lock(&heaps_lock);
+    arena__heap_t *list = heaps_reuse;
+    heaps_reuse = NULL;
+    heaps_idle_count = 0;
+    (void)pthread_mutex_unlock(&heaps_lock);
+    bool adopt = ARENA__ATOMIC_LOAD_RELAXED(&abandoned) != NULL;
+    long long got = 0;
+    for (arena__heap_t *h = list; h != NULL; h = h->reuse_next) {
+        if (h->segments != NULL || adopt) {
+            got += heap_trim(h, adopt);
+            adopt = false;
+        }
     }
-    arena__heap_t *heap = heap_struct_get();
-    if (heap == NULL) {
-        return 0;
+    if (adopt) {
+        arena__heap_t *h = heap_struct_new();
+        if (h != NULL) {
+            got += heap_trim(h, true);
+            h->reuse_next = list;
+            list = h;
+        }
     }
-    long long got = heap_trim(heap, true);
-    heap_abandon(heap);
-    heap_struct_put(heap);
+    (void)pthread_mutex_lock(&heaps_lock);
+    while (list != NULL) {
+        arena__heap_t *next = list->reuse_next;
+        if (list->segments != NULL && heaps_idle_count >= IDLE_HEAPS_MAX) {
+            heap_abandon_segments(list);
+        }
+        reuse_push_locked(list);
+        list = next;
+    }
+    (void)pthread_mutex_unlock(&heaps_lock);
     return got;
 }
 
@@ -835,7 +965,7 @@ long long arena__heap_trim(void)
     if (heap == NULL) {
         return 0;
     }
-    long long got = heap_trim(heap, true);
+    long long got = heap_trim(heap, true) + trim_idle_heaps();
     /* Parked segments that still hold pages lose them too. */
     return got + (long long)arena__region_park_purge(true, arena__now_ms());
 }
@@ -857,10 +987,10 @@ static long long heaps_trim_hook(void)
     arena__heap_t *heap = tls_heap;
     long long got;
     if (heap == NULL) {
-        got = trim_abandoned();
+        got = trim_idle_heaps();
     } else {
         heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
-        got = heap_trim(heap, true);
+        got = heap_trim(heap, true) + trim_idle_heaps();
     }
     return got + arena__region_park_release();
 }

@@ -245,6 +245,134 @@ START_TEST(test_thread_exit_freed_by_others)
 }
 END_TEST
 
+/* ---- thread churn -------------------------------------------------------------- */
+
+#define CHURN_SLOTS   4096
+#define CHURN_THREADS 10 /* at a time */
+
+static _Atomic(void *) churn_table[CHURN_SLOTS];
+static _Atomic unsigned churn_seq;
+static _Atomic int churn_bad;
+
+/* A short thread: allocates a few objects, swaps each into the shared table
+ * and frees what it found there (mostly objects of threads that exited). */
+static void *churn_thread(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < 4; k++) {
+        unsigned s = atomic_fetch_add(&churn_seq, 7919u);
+        size_t n = 16 + s % 240;
+        unsigned char *p = arena_malloc(n);
+        if (p == NULL) {
+            atomic_store(&churn_bad, 1);
+            return NULL;
+        }
+        p[0] = (unsigned char)n;
+        p[n - 1] = (unsigned char)n;
+        unsigned char *old = atomic_exchange(&churn_table[s % CHURN_SLOTS], p);
+        if (old != NULL) {
+            size_t m = arena_usable_size(old);
+            if (m < 16 || old[0] < 16 || old[old[0] - 1] != old[0] || m < old[0]) {
+                atomic_store(&churn_bad, 1);
+            }
+            arena_free(old);
+        }
+    }
+    return NULL;
+}
+
+/* Thousands of threads, ten at a time, hand objects across through a table:
+ * exited threads' heaps are recycled with their segments, so the leased
+ * bytes stay near what ten threads need instead of growing with the number
+ * of threads that ever ran; at the end everything goes back. */
+START_TEST(test_thread_churn_bounded)
+{
+    unsigned total = small_run() ? 1000u : 4000u;
+    uint64_t peak_leased = 0, peak_leases = 0;
+    for (unsigned i = 0; i < total; i += CHURN_THREADS) {
+        pthread_t t[CHURN_THREADS];
+        for (int k = 0; k < CHURN_THREADS; k++) {
+            ck_assert_int_eq(pthread_create(&t[k], NULL, churn_thread, NULL), 0);
+        }
+        for (int k = 0; k < CHURN_THREADS; k++) {
+            ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+        }
+        arena_stats_t st;
+        ck_assert_int_eq(arena_stats(&st), 0);
+        peak_leased = st.leased_bytes > peak_leased ? st.leased_bytes : peak_leased;
+        peak_leases = st.lease_count > peak_leases ? st.lease_count : peak_leases;
+    }
+    ck_assert_int_eq(atomic_load(&churn_bad), 0);
+    /* At most a segment per thread running at once, and two more (here: 2
+     * leases; before heaps were recycled, 131 leases, 524 MiB). */
+    ck_assert_msg(peak_leased <= (uint64_t)(CHURN_THREADS + 2) * (4u << 20),
+                  "peak leased %llu bytes in %llu leases", (unsigned long long)peak_leased,
+                  (unsigned long long)peak_leases);
+    for (unsigned i = 0; i < CHURN_SLOTS; i++) {
+        arena_free(atomic_exchange(&churn_table[i], NULL));
+    }
+    arena_stats_t st;
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+    (void)arena_trim();
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 0);
+}
+END_TEST
+
+/* More threads exit at once than unbound heaps may keep segments: the rest
+ * are abandoned, and a thread that frees into them or trims gets every one
+ * back; nothing is lost either way. */
+#define BURST_THREADS 80
+#define BURST_OBJS    200
+
+static pthread_barrier_t burst_barrier;
+
+static void *burst_thread(void *arg)
+{
+    void **objs = arg;
+    for (unsigned i = 0; i < BURST_OBJS; i++) {
+        objs[i] = arena_malloc(32 + (i * 53u) % 2000);
+        if (objs[i] != NULL) {
+            memset(objs[i], 0x5a, 32);
+        }
+    }
+    (void)pthread_barrier_wait(&burst_barrier);
+    return NULL;
+}
+
+START_TEST(test_thread_burst_exit)
+{
+    static void *objs[BURST_THREADS][BURST_OBJS];
+    pthread_t t[BURST_THREADS];
+    ck_assert_int_eq(pthread_barrier_init(&burst_barrier, NULL, BURST_THREADS), 0);
+    for (int i = 0; i < BURST_THREADS; i++) {
+        ck_assert_int_eq(pthread_create(&t[i], NULL, burst_thread, objs[i]), 0);
+    }
+    for (int i = 0; i < BURST_THREADS; i++) {
+        ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+    }
+    (void)pthread_barrier_destroy(&burst_barrier);
+    arena_stats_t st;
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_ge(st.lease_count, BURST_THREADS);
+    /* The main thread frees them all: remote frees into unbound and
+     * abandoned heaps, serviced and adopted as they come. */
+    for (int i = 0; i < BURST_THREADS; i++) {
+        for (unsigned j = 0; j < BURST_OBJS; j++) {
+            unsigned char *p = objs[i][j];
+            ck_assert(p != NULL && p[0] == 0x5a && p[31] == 0x5a);
+            arena_free(p);
+        }
+    }
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+    (void)arena_trim();
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 0);
+}
+END_TEST
+
 /* ---- seeded stress ------------------------------------------------------------ */
 
 START_TEST(test_stress)
@@ -273,6 +401,8 @@ static Suite *mt_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_producer_consumer);
     tcase_add_test(tc, test_thread_exit_freed_by_others);
+    tcase_add_test(tc, test_thread_churn_bounded);
+    tcase_add_test(tc, test_thread_burst_exit);
     tcase_add_loop_test(tc, test_stress, 0, 2);
     suite_add_tcase(s, tc);
     return s;

@@ -22,11 +22,16 @@
  * the owner touches spans, page lists and the plain fields. Other threads only
  * push blocks onto a page's xthread_free (CAS, release) and set the page's bit
  * in xremote (fetch_or, release); the owner takes them with exchange
- * (acquire). A heap whose thread exits sets xowner of its segments to
- * the abandoned heap (release) and pushes them on the global abandoned
- * stack; a heap that adopts them stores itself into xowner and only then
- * collects. A free by thread T is a local free exactly when xowner == T's heap;
- * since only T ever stores that value, a relaxed load is enough to decide.
+ * (acquire). A heap whose thread exits keeps its segments and waits, unbound
+ * (xbound false), on the list of heaps to reuse; the next new thread binds it
+ * and goes on with them (heap.c). Only when too many unbound heaps hold
+ * segments does an exiting heap set xowner of its segments to the abandoned
+ * heap (release) and push them on the global abandoned stack; a heap that
+ * adopts them stores itself into xowner and only then collects. A free by
+ * thread T is a local free exactly when xowner == T's heap; only the thread
+ * bound to a heap (or the one holding it off the reuse list) ever stores that
+ * heap there, and a heap changes hands only through the reuse list's mutex,
+ * so a relaxed load is enough to decide.
  */
 #ifndef ARENA_ALLOC_TYPES_H
 #define ARENA_ALLOC_TYPES_H
@@ -235,6 +240,7 @@ typedef struct arena__heap {
     uint64_t last_purge_ms;
     uint64_t pressure_seen;         /* pressure epoch last acted on */
     _Atomic int64_t xlive;          /* live bytes (owner stores, relaxed; others load, relaxed) */
+    _Atomic bool xbound;            /* a thread's heap now (stored under heaps_lock; a hint) */
     struct arena__heap *all_next;   /* global list of heaps (never freed) */
     struct arena__heap *reuse_next; /* free heap structs */
 } arena__heap_t;
