@@ -14,8 +14,12 @@
  *           page via span_start[] -> owner? push local_free :
  *           CAS push xthread_free (page.c)
  *
- * No locks there, and no atomic read-modify-write on the owner's side: live
- * byte counters are single-writer words updated with relaxed load + store.
+ * No locks there, no atomic read-modify-write, no counter: live bytes of
+ * small blocks are counted per page when the page changes state (page.c),
+ * and no NULL test either: a thread without a heap of its own runs on the
+ * static empty heap, whose pages have no blocks and whose segment cache
+ * matches no pointer, so its first call falls through to the slow path,
+ * which binds a real heap.
  *
  * Who owns a segment (and so every page in it) is its atomic xowner field,
  * and a free is local exactly when xowner equals the caller's heap. The value
@@ -86,7 +90,34 @@
 /* The owner of abandoned segments (xowner), the heap of no thread. */
 static arena__heap_t heap_abandoned;
 
-static __thread arena__heap_t *tls_heap __attribute__((tls_model("initial-exec")));
+/* The heap of a thread that has none (yet, or any more): read-only. Every
+ * page pointer is the empty page, so the malloc fast path finds no block,
+ * and free_base matches no pointer, so the free fast path finds no segment.
+ * Only heap_get() and the slow paths ever see it, and they test for it. */
+#define EMPTY1  &arena__page_empty
+#define EMPTY4  EMPTY1, EMPTY1, EMPTY1, EMPTY1
+#define EMPTY16 EMPTY4, EMPTY4, EMPTY4, EMPTY4
+#define EMPTY64 EMPTY16, EMPTY16, EMPTY16, EMPTY16
+_Static_assert(ARENA__DIRECT_SLOTS == 129 && ARENA__NCLASSES == 89,
+               "heap_empty's initialiser counts its page pointers");
+static arena__heap_t heap_empty = {
+    .free_base = ARENA__NO_BASE,
+    .direct = {EMPTY64, EMPTY64, EMPTY1},
+    .current = {EMPTY64, EMPTY16, EMPTY4, EMPTY4, EMPTY1},
+    .xbound = true,
+};
+#undef EMPTY1
+#undef EMPTY4
+#undef EMPTY16
+#undef EMPTY64
+
+static __thread arena__heap_t *tls_heap __attribute__((tls_model("initial-exec"))) = &heap_empty;
+
+/* Whether heap is a real heap, not the static empty one. */
+static inline bool heap_is_real(const arena__heap_t *heap)
+{
+    return heap != &heap_empty;
+}
 
 static pthread_once_t heaps_once = PTHREAD_ONCE_INIT;
 static pthread_key_t heap_key;
@@ -217,7 +248,7 @@ static void heap_struct_put(arena__heap_t *heap)
 static arena__heap_t *heap_get(void)
 {
     arena__heap_t *heap = tls_heap;
-    if (ARENA__LIKELY(heap != NULL)) {
+    if (ARENA__LIKELY(heap_is_real(heap))) {
         return heap;
     }
     arena__heap_init();
@@ -322,6 +353,7 @@ static void heap_leave(arena__heap_t *heap)
     (void)arena__heap_collect_remote(heap);
     heap_retire_unused(heap);
     (void)arena__heap_release_empty(heap, 0);
+    arena__heap_settle(heap);
 }
 
 /* Hands every segment of heap to the abandoned stack and resets it. Takes
@@ -381,7 +413,7 @@ static void heap_thread_done(void *arg)
     arena__atomic_add_relaxed(&arena__stat_live_orphan, ARENA__ATOMIC_LOAD_RELAXED(&heap->xlive));
     ARENA__ATOMIC_STORE_RELAXED(&heap->xlive, 0);
     if (tls_heap == heap) {
-        tls_heap = NULL;
+        tls_heap = &heap_empty;
     }
     heap_struct_put(heap);
 }
@@ -410,6 +442,7 @@ static void heap_tick(arena__heap_t *heap)
         /* Segments parked with their pages (at once, by a free) lose them
          * after the decay time as well. */
         (void)arena__region_park_purge(false, now);
+        arena__heap_settle(heap);
         arena__heap_publish_live();
     }
     if (heap->empty_segments > 1) {
@@ -478,10 +511,6 @@ static void *malloc_slow(size_t size, size_t align, bool *ret_zero)
         } else {
             b = arena__page_malloc_generic(heap, cls);
         }
-        if (b == NULL) {
-            return NULL;
-        }
-        arena__counter_add(&heap->xlive, (int64_t)arena__class_size(cls));
         return b;
     }
     return alloc_big(heap, size, align, ret_zero);
@@ -494,7 +523,8 @@ static void *malloc_slow(size_t size, size_t align, bool *ret_zero)
 static __attribute__((noinline)) void *malloc_generic(size_t size)
 {
     arena__heap_t *heap = tls_heap;
-    if (size <= ARENA__SMALL_MAX && heap != NULL) {
+    if (size <= ARENA__SMALL_MAX) {
+        /* The empty heap's current page has no lists: it falls through. */
         unsigned cls = arena__size_class(size);
         arena__page_t *page = heap->current[cls];
         arena__block_t *b = page->free;
@@ -510,7 +540,6 @@ static __attribute__((noinline)) void *malloc_generic(size_t size)
         if (ARENA__LIKELY(b != NULL)) {
             page->free = b->next;
             page->used++;
-            arena__counter_add(&heap->xlive, (int64_t)page->bsize);
             return b;
         }
     }
@@ -521,14 +550,13 @@ static __attribute__((noinline)) void *malloc_generic(size_t size)
 void *arena__heap_malloc(size_t size)
 {
     arena__heap_t *heap = tls_heap;
-    if (ARENA__LIKELY(size <= ARENA__DIRECT_MAX && heap != NULL)) {
+    if (ARENA__LIKELY(size <= ARENA__DIRECT_MAX)) {
         /* One load from size to page: no class computation. */
         arena__page_t *page = heap->direct[(size + 7) >> 3];
         arena__block_t *b = page->free;
         if (ARENA__LIKELY(b != NULL)) {
             page->free = b->next;
             page->used++;
-            arena__counter_add(&heap->xlive, (int64_t)page->bsize);
             return b;
         }
     }
@@ -614,6 +642,7 @@ void *arena__heap_calloc(size_t count, size_t size)
 static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
 {
     heap->idle_armed = false;
+    arena__heap_settle(heap);
     for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
         arena__page_t *p = heap->queues[c].first;
         while (p != NULL) {
@@ -643,7 +672,7 @@ static inline bool heap_is_idle(const arena__heap_t *heap)
 static void live_sub_remote(int64_t bytes)
 {
     arena__heap_t *heap = tls_heap;
-    if (heap != NULL) {
+    if (heap_is_real(heap)) {
         arena__counter_add(&heap->xlive, -bytes);
     } else {
         arena__atomic_add_relaxed(&arena__stat_live_orphan, -bytes);
@@ -661,7 +690,7 @@ static void free_huge(arena__huge_t *h)
     live_sub_remote((int64_t)h->hdr.size);
     arena__huge_release(h);
     arena__heap_t *heap = tls_heap;
-    if (heap != NULL && heap_is_idle(heap)) {
+    if (heap_is_real(heap) && heap_is_idle(heap)) {
         heap_idle(heap);
         return;
     }
@@ -710,12 +739,12 @@ static inline void free_small_local(arena__heap_t *heap, arena__page_t *page, vo
     arena__block_t *b = ptr;
     b->next = page->local_free;
     page->local_free = b;
-    page->used--;
-    arena__counter_add(&heap->xlive, -(int64_t)page->bsize);
-    if (ARENA__UNLIKELY(page->used == 0 || page->in_full)) {
+    uint32_t used = page->used - 1;
+    page->used = used;
+    if (ARENA__UNLIKELY(used == 0 || page->in_full)) {
         /* The only page of its class stays (no churn): skip the call,
          * unless the heap may be idle (heap_idle()). */
-        if (page->used != 0 || page->in_full || page->next != NULL ||
+        if (used != 0 || page->in_full || page->next != NULL ||
             heap->queues[page->cls].first != page || heap->idle_armed) {
             free_small_slow(heap, page);
         }
@@ -739,8 +768,9 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
         /* Segments are 4 MiB-aligned: the slice index is in the low bits. */
         uintptr_t idx = ((uintptr_t)ptr & (ARENA__SEGMENT_SIZE - 1)) >> ARENA__SLICE_SHIFT;
         arena__page_t *page = &seg->pages[seg->span_start[idx]];
-        /* Relaxed: only this thread ever stores its own heap here. */
-        if (heap != NULL && ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap) {
+        /* Relaxed: only this thread ever stores its own heap here (never
+         * the empty heap). */
+        if (ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap) {
             heap->free_base = seg->hdr.base;
             heap->free_seg = seg;
             if (ARENA__LIKELY(page->kind == ARENA__PAGE_SMALL)) {
@@ -762,7 +792,7 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
          * whatever owner this names is safe: heap structs are never
          * unmapped. */
         arena__heap_t *owner = ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner);
-        if (ARENA__UNLIKELY(heap != NULL && owner != NULL &&
+        if (ARENA__UNLIKELY(heap_is_real(heap) && owner != NULL &&
                             !ARENA__ATOMIC_LOAD_RELAXED(&owner->xbound)) &&
             ++heap->abandoned_frees % ABANDONED_FREES_ADOPT == 0) {
             if (owner == &heap_abandoned) {
@@ -780,24 +810,26 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
 }
 
 /* The fast path: a small block of the segment this thread freed into last
- * (mask, compare, one xowner check: no map lookup) goes onto its page's
- * local_free. NULL never matches (free_base is never 0). */
+ * (mask, compare: no map lookup, no ownership test, since the cached
+ * segment is this heap's by the cache's invariant, alloc/types.h) goes onto
+ * its page's local_free. NULL never matches (free_base is never 0), nor
+ * anything in the empty heap. */
 void arena__heap_free(void *ptr)
 {
     arena__heap_t *heap = tls_heap;
     uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1);
-    if (ARENA__LIKELY(heap != NULL && base == heap->free_base)) {
+    if (ARENA__LIKELY(base == heap->free_base)) {
         arena__segment_t *seg = heap->free_seg;
-        /* Relaxed: only this thread ever stores its own heap here. Once it
-         * is ours, the plain fields are ours too: is it still that base? */
-        if (ARENA__LIKELY(ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap &&
-                          seg->hdr.base == base)) {
-            uintptr_t idx = ((uintptr_t)ptr - base) >> ARENA__SLICE_SHIFT;
-            arena__page_t *page = &seg->pages[seg->span_start[idx]];
-            if (ARENA__LIKELY(page->kind == ARENA__PAGE_SMALL)) {
-                free_small_local(heap, page, ptr);
-                return;
-            }
+        uintptr_t idx = ((uintptr_t)ptr - base) >> ARENA__SLICE_SHIFT;
+        arena__page_t *page = &seg->pages[seg->span_start[idx]];
+#if defined(__GNUC__)
+        /* One register for the page: gcc otherwise computes the record's
+         * address twice (once for its fields, once for the slow call). */
+        __asm__("" : "+r"(page));
+#endif
+        if (ARENA__LIKELY(page->kind == ARENA__PAGE_SMALL)) {
+            free_small_local(heap, page, ptr);
+            return;
         }
     }
     free_generic(heap, ptr);
@@ -862,8 +894,8 @@ void *arena__heap_realloc(void *ptr, size_t size)
             if (size <= old && size >= old / 2) {
                 return ptr;
             }
-        } else if (heap != NULL && ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap &&
-                   size > ARENA__SMALL_MAX && size <= ARENA__LARGE_MAX) {
+        } else if (ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap && size > ARENA__SMALL_MAX &&
+                   size <= ARENA__LARGE_MAX) {
             size_t front = (size_t)((uint8_t *)ptr - page->start);
             size_t need = round_up(front + size, ARENA__SLICE_SIZE) >> ARENA__SLICE_SHIFT;
             bool zero;
@@ -913,6 +945,7 @@ static long long heap_trim(arena__heap_t *heap, bool adopt)
      * stay resident until the daemon takes it. */
     size_t total = arena__heap_purge(heap, true, arena__now_ms());
     total += arena__heap_release_empty(heap, 0);
+    arena__heap_settle(heap);
     arena__heap_publish_live();
     return (long long)total;
 }
@@ -986,7 +1019,7 @@ static long long heaps_trim_hook(void)
     }
     arena__heap_t *heap = tls_heap;
     long long got;
-    if (heap == NULL) {
+    if (!heap_is_real(heap)) {
         got = trim_idle_heaps();
     } else {
         heap->pressure_seen = atomic_load_explicit(&pressure_epoch, memory_order_relaxed);
@@ -1016,6 +1049,9 @@ int arena__heap_stats(arena_stats_t *ret_stats)
 {
     if (ret_stats == NULL) {
         return -EINVAL;
+    }
+    if (heap_is_real(tls_heap)) {
+        arena__heap_settle(tls_heap); /* exact for the calling thread */
     }
     int64_t live = live_sum();
     int64_t leased = ARENA__ATOMIC_LOAD_RELAXED(&arena__stat_leased);
@@ -1102,7 +1138,7 @@ static bool segment_is_valid(const arena__heap_t *heap, const arena__segment_t *
 bool arena__heap_is_valid(void)
 {
     const arena__heap_t *heap = tls_heap;
-    if (heap == NULL) {
+    if (!heap_is_real(heap)) {
         return true;
     }
     size_t free_spans = 0;

@@ -23,6 +23,24 @@
  * (and its segment) can never be recycled while another thread still has an
  * uncollected block on it.
  *
+ * Live bytes are counted per page, not per block, so the fast paths touch
+ * nothing but the page (as in mimalloc). `counted` is the value of `used`
+ * last added to the owner heap's xlive; arena__page_settle() adds the
+ * difference. Over all heaps, with u the uncollected remote frees of a page:
+ *
+ *     sum(xlive) + sum over pages of (used - counted) * bsize == live bytes
+ *
+ * holds after every step: a pop or local free moves `used` only; a remote
+ * free subtracts its block from the freeing thread's xlive at once (u grows
+ * by one, live falls by one block); collecting n remote frees lowers `used`
+ * and `counted` together (the freers counted them), so no block is counted
+ * twice. A page is settled when it fills, empties or is retired, and every
+ * page of a heap when it is read exactly (arena_stats for the calling
+ * thread, trim, the idle action, the purge tick, thread exit), so xlive
+ * alone is exact there and stale elsewhere by at most the blocks moved on
+ * pages since their last state change. `counted` is signed: a collection
+ * can take it below zero before the pops it pairs with are settled.
+ *
  * Owner thread only, except arena__page_free_remote().
  */
 #include <errno.h>
@@ -72,6 +90,7 @@ static uint32_t page_take_xthread(arena__page_t *page)
     if (page->kind == ARENA__PAGE_SMALL) {
         tail->next = page->free;
         page->free = list;
+        page->counted -= (int32_t)n; /* the freers counted them (see head) */
     }
     page->used -= n;
     return n;
@@ -110,6 +129,7 @@ void arena__page_retire(arena__heap_t *heap, arena__page_t *page)
         arena__heap_set_current(heap, page->cls, &arena__page_empty);
     }
     page->free = page->local_free = NULL;
+    arena__page_settle(heap, page);
     arena__span_free(heap, page);
 }
 
@@ -135,6 +155,7 @@ static void page_unfull(arena__heap_t *heap, arena__page_t *page)
 
 void arena__page_free_slow(arena__heap_t *heap, arena__page_t *page)
 {
+    arena__page_settle(heap, page);
     if (page->in_full) {
         page_unfull(heap, page);
     }
@@ -216,6 +237,7 @@ void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls)
             arena__pqueue_remove(q, p);
             p->in_full = 1;
             arena__pqueue_push(&heap->full, p);
+            arena__page_settle(heap, p);
             p = next;
         }
         if (heap->current[cls] != &arena__page_empty) {
@@ -238,8 +260,21 @@ void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls)
     p->reserved = (uint32_t)(((size_t)slices << ARENA__SLICE_SHIFT) / bsize);
     p->capacity = 0;
     p->used = 0;
+    p->counted = 0;
     arena__pqueue_push(q, p);
     page_extend(p);
     arena__heap_set_current(heap, cls, p);
     return page_pop(p);
+}
+
+void arena__heap_settle(arena__heap_t *heap)
+{
+    for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
+        for (arena__page_t *p = heap->queues[c].first; p != NULL; p = p->next) {
+            arena__page_settle(heap, p);
+        }
+    }
+    for (arena__page_t *p = heap->full.first; p != NULL; p = p->next) {
+        arena__page_settle(heap, p);
+    }
 }

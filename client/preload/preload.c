@@ -14,7 +14,8 @@
  * the loader); those calls come back here on the same thread and are served
  * from a static bootstrap buffer, recognised by a thread-local "in init" flag.
  * Other threads that allocate meanwhile wait for the initialising thread.
- * free() recognises bootstrap pointers by address and ignores them; realloc()
+ * free() ignores bootstrap pointers as it ignores every pointer the allocator
+ * does not own (the address map has no entry for the buffer); realloc()
  * moves them into the allocator. The buffer is never reused, so its memory reads
  * as zero and calloc() needs no memset there.
  *
@@ -218,9 +219,8 @@ PRELOAD_EXPORT void *malloc(size_t size)
 PRELOAD_EXPORT void free(void *ptr)
 {
     /* arena__heap_free() ignores NULL and pointers it does not own itself
-     * (its slow path looks the pointer up once), so no lookup here. */
-    if (unlikely(boot_owns(ptr)))
-        return;
+     * (its slow path looks the pointer up once and finds no segment), and
+     * the bootstrap buffer is no segment: no test here. */
     arena__heap_free(ptr);
 }
 

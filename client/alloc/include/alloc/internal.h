@@ -251,6 +251,21 @@ static inline void arena__heap_set_current(arena__heap_t *heap, unsigned cls, ar
     }
 }
 
+/* Adds what page's allocations and local frees since it was last counted
+ * changed to heap's live bytes (a SMALL page heap owns). */
+static inline void arena__page_settle(arena__heap_t *heap, arena__page_t *page)
+{
+    int32_t delta = (int32_t)page->used - page->counted;
+    if (delta != 0) {
+        page->counted = (int32_t)page->used;
+        arena__counter_add(&heap->xlive, (int64_t)delta * (int64_t)page->bsize);
+    }
+}
+
+/* Settles every small page of heap (its class queues and full list), so
+ * its xlive is exact. Owner only; a slow path (a walk of its pages). */
+void arena__heap_settle(arena__heap_t *heap);
+
 /* The slow path of a small allocation of class cls: finds or makes a page
  * with room, makes it current and pops a block. Returns NULL with errno set. */
 void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls);

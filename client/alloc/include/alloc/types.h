@@ -167,6 +167,7 @@ typedef struct arena__page {
     uint8_t cls;          /* SMALL: size class */
     uint8_t in_full;      /* SMALL: on the heap's full list */
     uint8_t dirty;        /* FREE: may hold pages not purged */
+    int32_t counted;      /* SMALL: `used` as last added to a heap's xlive (page.c) */
 } arena__page_t;
 
 /* What the map points to: the common head of segment and huge metadata. */
@@ -215,14 +216,14 @@ typedef struct arena__pqueue {
 /* A thread heap. Owner thread only, except xlive (read by arena_stats). */
 typedef struct arena__heap {
     /* The free fast path's cache: the last segment of this heap a free went
-     * to, so a free into it skips the map (mask the pointer, compare). Set
-     * only to a segment whose xowner is this heap; cleared by heap reset.
-     * It may go stale (the segment released, its metadata recycled): the
-     * free path checks xowner == this heap (arena__segment_release() stores
-     * NULL) and only then, the metadata being ours, hdr.base == free_base,
-     * so neither a segment that changed hands nor recycled metadata is ever
-     * taken for the cached one. free_base is ARENA__NO_BASE (no 4 MiB-aligned
-     * address, NULL's chunk neither) when empty. */
+     * to, so a free into it skips the map (mask the pointer, compare).
+     * Invariant: when free_base is not ARENA__NO_BASE, free_seg is a segment
+     * this heap owns and free_base its base. It is set only to a segment
+     * whose xowner is this heap, and a segment leaves a heap only by the
+     * heap's own hand, which clears the cache first (span.c's give back,
+     * heap.c's abandon); so the fast path needs no further check. free_base
+     * is ARENA__NO_BASE (no 4 MiB-aligned address, NULL's chunk neither)
+     * when empty, and always in the static empty heap. */
     uintptr_t free_base;
     struct arena__segment *free_seg;
     /* direct[] next: the malloc fast path reads one slot and nothing else
@@ -238,8 +239,14 @@ typedef struct arena__heap {
     bool idle_armed;          /* grew past one segment since its last idle action (heap.c) */
     uint32_t abandoned_frees; /* its frees into abandoned segments (heap.c) */
     uint64_t last_purge_ms;
-    uint64_t pressure_seen;         /* pressure epoch last acted on */
-    _Atomic int64_t xlive;          /* live bytes (owner stores, relaxed; others load, relaxed) */
+    uint64_t pressure_seen; /* pressure epoch last acted on */
+    /* Live bytes, as the owner last counted them (owner stores, relaxed;
+     * others load, relaxed). Small blocks are not counted one by one: a
+     * page's allocations and local frees move its `used` only, and the
+     * difference to its `counted` is added here when the page changes state
+     * or the heap settles (page.c). Large and huge blocks, and frees of other
+     * heaps' blocks, are counted as they happen. */
+    _Atomic int64_t xlive;
     _Atomic bool xbound;            /* a thread's heap now (stored under heaps_lock; a hint) */
     struct arena__heap *all_next;   /* global list of heaps (never freed) */
     struct arena__heap *reuse_next; /* free heap structs */
