@@ -8,7 +8,9 @@
  * extents become orphans reserved for their processes, the rest is punched
  * and granted at once. A pool a client hands back is `unknown`: any byte of
  * it may hold a lease of a client that has not come back yet, so it grants
- * nothing and takes non-overlapping claims until its grace period ends.
+ * nothing and takes non-overlapping claims until its grace period ends
+ * (ad_leases_pool_paused(): dispatch.c serves its clients' new leases as
+ * memory of their own meanwhile).
  * Then unclaimed space is punched and free, except orphans whose process
  * still lives (its pid with its start time, procid.h), which stay reserved and are looked at once a
  * second. Claims never overlap and pools never cross uids; the invariants
@@ -230,6 +232,12 @@ uint64_t ad_leases_grace_left(const ad_leases_t *m, uint64_t client_id, uint64_t
     if (!c || c->pool->grace_until_ms <= now_ms)
         return 0;
     return c->pool->grace_until_ms - now_ms;
+}
+
+bool ad_leases_pool_paused(const ad_leases_t *m, uint64_t client_id, uint64_t now_ms)
+{
+    const client_t *c = m ? ad_leases__client_find(m, client_id) : NULL;
+    return c && c->pool->unknown && c->pool->grace_until_ms > now_ms;
 }
 
 int ad_leases_claim(ad_leases_t *m, uint64_t client_id, uint64_t offset, uint64_t size,

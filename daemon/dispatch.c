@@ -448,6 +448,23 @@ static void session_sync_pending(ad_session_t *s)
         ad_conn_set_pending(s->conn, v.waiting);
 }
 
+/* Sends a lease with memory of its own (the memfd fd, consumed). */
+static void send_grant_own(ad_session_t *s, uint64_t request_id, const ad_lease_grant_t *g, int fd)
+{
+    ad_wire_reply_t reply = {.request_id = request_id, .type = AD_WIRE_REPLY_LEASE};
+    reply.u.lease.lease_id = g->lease_id;
+    reply.u.lease.size = g->size;
+    reply.u.lease.zeroed = g->zeroed;
+    reply.u.lease.slot = g->slot;
+    reply.u.lease.generation = g->generation;
+    reply.u.lease.own_memory = true;
+    session_send(s, &reply, fd);
+    (void)close(fd);
+    ad_log(AD_LOG_DEBUG,
+           "client %" PRIu64 " pid %ld (%s): lease %" PRIu64 " of %" PRIu64 " bytes, own memfd",
+           s->client_id, (long)s->pid, s->name, g->lease_id, g->size);
+}
+
 /* A lease with memory of its own: no queue, refused at once when short. */
 static void on_lease_own(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
 {
@@ -465,18 +482,7 @@ static void on_lease_own(ad_session_t *s, const ad_wire_request_t *req, uint64_t
         send_refusal(s, req->request_id, req->u.lease.size, r);
         return;
     }
-    ad_wire_reply_t reply = {.request_id = req->request_id, .type = AD_WIRE_REPLY_LEASE};
-    reply.u.lease.lease_id = g.lease_id;
-    reply.u.lease.size = g.size;
-    reply.u.lease.zeroed = g.zeroed;
-    reply.u.lease.slot = g.slot;
-    reply.u.lease.generation = g.generation;
-    reply.u.lease.own_memory = true;
-    session_send(s, &reply, fd);
-    (void)close(fd);
-    ad_log(AD_LOG_DEBUG,
-           "client %" PRIu64 " pid %ld (%s): lease %" PRIu64 " of %" PRIu64 " bytes, own memfd",
-           s->client_id, (long)s->pid, s->name, g.lease_id, g.size);
+    send_grant_own(s, req->request_id, &g, fd);
 }
 
 static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now_ms)
@@ -491,6 +497,18 @@ static void on_lease(ad_session_t *s, const ad_wire_request_t *req, uint64_t now
     if (req->u.lease.flags & AD_WIRE_LEASE_OWN_MEMORY) {
         on_lease_own(s, req, now_ms);
         return;
+    }
+    if (ad_leases_pool_paused(s->d->leases, s->client_id, now_ms)) {
+        /* Its pool came back from a client with no ledger and grants
+         * nothing until its grace period ends: memory of its own instead,
+         * which cannot be anybody's lease, so nobody waits for the grace
+         * period. Short of budget, the request queues as usual. */
+        ad_lease_grant_t g;
+        int fd = -1;
+        if (ad_leases_grant_own(s->d->leases, s->client_id, size, now_ms, &g, &fd) == 0) {
+            send_grant_own(s, req->request_id, &g, fd);
+            return;
+        }
     }
     uint64_t deadline = 0;
     if (req->u.lease.wait_ms < 0)

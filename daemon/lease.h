@@ -364,6 +364,11 @@ int ad_leases_client_reattach(ad_leases_t *leases, pid_t pid, uid_t uid, gid_t g
 /* Milliseconds the client's pool still takes claims (0: none). */
 uint64_t ad_leases_grace_left(const ad_leases_t *leases, uint64_t client_id, uint64_t now_ms);
 
+/* Whether the client's pool grants nothing now: a pool a client handed back
+ * without a ledger (no fd store), in its grace period, where any free byte
+ * may hold the lease of a client that has not come back yet. */
+bool ad_leases_pool_paused(const ad_leases_t *leases, uint64_t client_id, uint64_t now_ms);
+
 /* Makes [offset, offset + size) of the client's pool a lease of the client
  * again, under a new id, ACTIVE in its control region, not zeroed. Claims
  * count against the budget but are never refused for it (the data exists).

@@ -140,11 +140,15 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
     if (r < 0)
         return r;
     const arena__conn_info_t info = call.info;
-    bool own = (flags & ARENA_LEASE_OWN_MEMORY) != 0;
+    /* Memory of its own when asked for, and also when the daemon chose it:
+     * while a pool it took back after a restart grants nothing, it serves
+     * new leases from memfds of their own instead of making us wait. */
+    bool own = got.own_memory;
 
     /* The daemon's numbers decide what we map: check them first. */
     if (got.size < size || got.offset % page != 0 || got.size % page != 0 ||
-        got.own_memory != own || own != (call.own_fd >= 0) || (own && got.offset != 0) ||
+        (!own && (flags & ARENA_LEASE_OWN_MEMORY)) || own != (call.own_fd >= 0) ||
+        (own && got.offset != 0) ||
         (!own && info.heap_size &&
          (got.offset > info.heap_size || got.size > info.heap_size - got.offset))) {
         r = ARENA_EPROTOCOL;

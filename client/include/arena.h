@@ -74,6 +74,9 @@ typedef struct arena_lease {
  * the default connection). Leases up to 4 MiB are mapped at an address aligned
  * to their size rounded up to a power of two. wait_ms: how long the daemon may
  * queue the request when memory is short (0: answer at once, <0: forever).
+ * Right after a restart of a daemon without an fd store, while the pool this
+ * process handed back takes claims, the lease is memory of its own (as with
+ * ARENA_LEASE_OWN_MEMORY: it cannot be parked) rather than a wait.
  * Returns 0 and *ret_lease, or -EINVAL (size 0), -ENOMEM (no memory now),
  * -E2BIG (more than the daemon could ever grant), -ETIMEDOUT, ARENA_ELIMIT,
  * ARENA_ENODAEMON, ARENA_EDISCONNECTED, -errno. */

@@ -13,7 +13,8 @@
  * `arenactl status` says a grace period runs and what it holds; the
  * supervisor forwards SIGHUP, stops with its server on SIGTERM (exit 0) and
  * hears no fd from a stranger. Without any store (--no-supervise), a new
- * client is still served at once, from a fresh pool. Clients are forked children linking
+ * client is still served at once, from a fresh pool, and a returning one
+ * from memory of its own while its pool's grace period runs. Clients are forked children linking
  * libarena-client, driven over pipes; the test's own process only reads the
  * books.
  */
@@ -335,6 +336,18 @@ START_TEST(test_no_store_new_clients_get_a_fresh_pool)
     books(&st);
     ck_assert_uint_eq(st.pools, 2);
     ck_assert_uint_gt(st.restart_grace_left_ms, 0);
+    /* The returning client's pool grants nothing during its grace period
+     * (any free byte may be a lease of a client not back yet): its new
+     * lease is memory of its own, at once, and its old data stays. */
+    a = holder_ask(&h, 'L');
+    ck_assert_int_eq(a.code, 0);
+    ck_assert(a.intact);
+    (void)printf("without a store: returning client granted in %" PRIu64
+                 " ms during the grace period\n",
+                 a.ms);
+    ck_assert_uint_lt(a.ms, grace / 4);
+    books(&st);
+    ck_assert_uint_gt(st.restart_grace_left_ms, 0); /* still inside it */
     arena_disconnect(c);
     holder_stop(&h);
 }
