@@ -19,6 +19,10 @@
  * MADV_REMOVE fails). A heap keeps at most one empty segment as a spare; the
  * others are given back at once: parked (region.c), so the daemon can take
  * them at any moment and a later segment reuses them without a round trip.
+ * Parked with their pages, for a hot reuse, while the parking cache holds
+ * fewer than PARK_DIRTY_KEEP such segments; purged first beyond that, so
+ * threads that exit one after another (each giving back what it emptied)
+ * do not leave a cache full of resident segments behind.
  * The spare itself is given back by the purge tick once it has been empty
  * for the decay time (arena__heap_release_idle()), by any trim, and by the
  * heap's idle action when a heap that grew shrinks back
@@ -36,6 +40,9 @@
 #include <sys/mman.h>
 
 #include "alloc/internal.h"
+
+/* Parked segments that may keep their pages (see the head comment). */
+#define PARK_DIRTY_KEEP 2u
 
 static unsigned bin_of(uint32_t n)
 {
@@ -345,6 +352,13 @@ size_t arena__heap_purge(arena__heap_t *heap, bool force, uint64_t now_ms)
  * its bytes. */
 static size_t segment_give_back(arena__heap_t *heap, arena__segment_t *seg)
 {
+    if (seg->pages[0].dirty) {
+        arena__region_park_info_t pi;
+        arena__region_park_info(&pi);
+        if (pi.dirty >= PARK_DIRTY_KEEP) {
+            (void)span_purge(&seg->pages[0]);
+        }
+    }
     bin_remove(heap, &seg->pages[0]);
     segment_unempty(heap, seg);
     if (seg->prev != NULL) {
