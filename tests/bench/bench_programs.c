@@ -89,9 +89,9 @@ static const char python_script[] =
     "import json; d={str(i):[i,str(i)*3] for i in range(%ld)}; s=json.dumps(d); "
     "d2=json.loads(s); l=sorted(d2.keys()); assert len(l)==%ld";
 
-/* The scales: full runs take about 1-2 s each under glibc on a quiet 2-core
- * machine, --quick about a tenth. large runs 300 replacements, not 2000: a
- * single run under an allocator that refaults every block took over 10 s. */
+/* The scales: full runs take about 0.2-3 s each under glibc on a 2-core
+ * machine (the whole bench about 5 minutes), --quick about a tenth. large runs 300 replacements,
+ * not 2000: a single run under an allocator that refaults every block took over 10 s. */
 /* clang-format off */
 static const pattern_t patterns[] = {
     {"churn", "thread churn: 10 threads at a time, each swaps one small object into a table",
@@ -107,15 +107,15 @@ static const pattern_t patterns[] = {
     {"strsort", "qsort of 1M malloc'd strings of 8-80 letters, freed in sorted order",
      PROGRAM, "strsort", {"1000000"}, {"100000"}},
     {"strbuild", "64 strings grown by exact realloc of 1-64 B, freed at 1-256 KiB",
-     PROGRAM, "strbuild", {"1500000", "64"}, {"150000", "64"}},
+     PROGRAM, "strbuild", {"1000000", "64"}, {"100000", "64"}},
     {"hashchurn", "chained hash table: random insert/delete of string keys, ~300k live",
-     PROGRAM, "hashchurn", {"1500000", "600000"}, {"150000", "60000"}},
+     PROGRAM, "hashchurn", {"1000000", "600000"}, {"100000", "60000"}},
     {"cachescratch", "passive false sharing (Hoard cache-scratch): 2 threads, 8 B objects",
      PROGRAM, "cachescratch", {"2", "50000", "2000"}, {"2", "5000", "2000"}},
     {"python", "python3, PYTHONMALLOC=malloc: 300k-entry dict, JSON round trip, sort",
      PYTHON, NULL, {"300000"}, {"30000"}},
-    {"sort", "GNU sort (LC_ALL=C) of 1.5M random text lines to /dev/null",
-     SORT, NULL, {"1500000"}, {"150000"}},
+    {"sort", "GNU sort (LC_ALL=C) of 1M random text lines to /dev/null",
+     SORT, NULL, {"1000000"}, {"100000"}},
 };
 /* clang-format on */
 #define NPATTERNS (sizeof(patterns) / sizeof(patterns[0]))
@@ -484,10 +484,10 @@ static void print_ratio(double v, double base, bool ok)
         printf(" %8s", "-");
 }
 
-/* Prints one pattern's table; returns nothing, the caller sums. */
+/* Prints one pattern's table and arena's ratios to the best peer. */
 static void print_pattern(const pattern_t *p, cell_t *c)
 {
-    printf("\n%s: %s%s\n", p->name, p->what, "");
+    printf("\n%s: %s\n", p->name, p->what);
     printf("  %-9s %9s %8s %9s %8s %10s  %s\n", "allocator", "time s", "t/glibc", "peak MiB",
            "rss/glib", "minflt", "shown by");
     bool base = c[GLIBC].ok;
@@ -521,6 +521,41 @@ static void print_pattern(const pattern_t *p, cell_t *c)
         printf("  arena / best peer: time %.2f (%s %.3f s), peak RSS %.2f (%s %.1f MiB)\n",
                c[ARENA].secs / c[bt].secs, allocs[bt].name, c[bt].secs,
                c[ARENA].rss_mib / c[br].rss_mib, allocs[br].name, c[br].rss_mib);
+}
+
+/* One line per pattern: every allocator's time as a ratio to glibc's, arena's
+ * time to the best peer's and arena's peak RSS to glibc's. */
+static void print_summary(const bool *selected, cell_t (*cells)[NALLOCS])
+{
+    printf("\nsummary: time / glibc's; arena / best peer (time); arena's peak RSS / glibc's\n");
+    printf("  %-12s %8s", "pattern", "glibc s");
+    for (int a = 1; a < NALLOCS; a++)
+        if (allocs[a].selected)
+            printf(" %8s", allocs[a].name);
+    printf(" %10s %9s\n", "arena/best", "arena rss");
+    for (size_t p = 0; p < NPATTERNS; p++) {
+        if (!selected[p])
+            continue;
+        const cell_t *c = cells[p];
+        printf("  %-12s", patterns[p].name);
+        if (c[GLIBC].ok)
+            printf(" %8.3f", c[GLIBC].secs);
+        else
+            printf(" %8s", "-");
+        for (int a = 1; a < NALLOCS; a++)
+            if (allocs[a].selected)
+                print_ratio(c[a].secs, c[GLIBC].secs, c[a].ok && c[GLIBC].ok);
+        double best = -1;
+        for (int a = 0; a < ARENA; a++)
+            if (c[a].ok && (best < 0 || c[a].secs < best))
+                best = c[a].secs;
+        if (c[ARENA].ok && best > 0)
+            printf(" %10.2f", c[ARENA].secs / best);
+        else
+            printf(" %10s", "-");
+        print_ratio(c[ARENA].rss_mib, c[GLIBC].rss_mib, c[ARENA].ok && c[GLIBC].ok);
+        printf("\n");
+    }
 }
 
 /* ---- setup ------------------------------------------------------------------------- */
@@ -736,6 +771,7 @@ int main(int argc, char **argv)
         }
     }
 
+    print_summary(selected, cells);
     printf("\ngeometric means of the ratios to glibc (patterns counted):\n");
     for (int a = 1; a < NALLOCS; a++) {
         if (!allocs[a].selected)

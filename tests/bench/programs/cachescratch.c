@@ -34,7 +34,9 @@ static void *worker(void *arg)
     for (long i = 0; i < iterations; i++) {
         volatile char *p = malloc(8);
         if (!p)
-            abort();
+            bench_fail("cachescratch", "memory");
+        for (int k = 0; k < 8; k++)
+            p[k] = 0;
         for (long w = 0; w < writes; w++)
             p[w & 7] = (char)(p[w & 7] + 1);
         sum += (unsigned char)p[0];
@@ -50,7 +52,7 @@ int main(int argc, char **argv)
     iterations = argc > 2 ? atol(argv[2]) : 4000;
     writes = argc > 3 ? atol(argv[3]) : 2000;
     if (threads <= 0 || threads > 64 || iterations <= 0 || writes <= 0) {
-        fprintf(stderr, "usage: cachescratch [THREADS (1..64) [ITERATIONS [WRITES]]]\n");
+        (void)fprintf(stderr, "usage: cachescratch [THREADS (1..64) [ITERATIONS [WRITES]]]\n");
         return 2;
     }
     pthread_t tid[64];
@@ -58,12 +60,12 @@ int main(int argc, char **argv)
     for (long i = 0; i < threads; i++) {
         task[i].given = malloc(8);
         if (!task[i].given)
-            return 1;
+            bench_fail("cachescratch", "memory");
         task[i].given[0] = 0;
     }
     for (long i = 0; i < threads; i++)
         if (pthread_create(&tid[i], NULL, worker, &task[i]) != 0)
-            return 1;
+            bench_fail("cachescratch", "a thread");
     uint64_t check = 0;
     for (long i = 0; i < threads; i++) {
         (void)pthread_join(tid[i], NULL);

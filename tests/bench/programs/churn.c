@@ -48,17 +48,15 @@ int main(int argc, char **argv)
     long total = argc > 1 ? atol(argv[1]) : 50000;
     long wave = argc > 2 ? atol(argv[2]) : 10;
     if (total <= 0 || wave <= 0 || wave > 1000) {
-        fprintf(stderr, "usage: churn [THREADS_TOTAL [AT_A_TIME (1..1000)]]\n");
+        (void)fprintf(stderr, "usage: churn [THREADS_TOTAL [AT_A_TIME (1..1000)]]\n");
         return 2;
     }
     pthread_t tid[1000];
     for (long started = 0; started < total;) {
         long n = total - started < wave ? total - started : wave;
         for (long i = 0; i < n; i++) {
-            if (pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(started + i)) != 0) {
-                fprintf(stderr, "churn: pthread_create failed\n");
-                return 1;
-            }
+            if (pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(started + i)) != 0)
+                bench_fail("churn", "a thread");
         }
         for (long i = 0; i < n; i++)
             (void)pthread_join(tid[i], NULL);

@@ -28,13 +28,13 @@ static node_t *build(int depth, uint64_t *seed)
     if (depth == 0) {
         int64_t *leaf = malloc(sizeof(int64_t));
         if (!leaf)
-            abort();
+            bench_fail("exprtree", "memory");
         *leaf = -(int64_t)(1 + bench_rand(seed) % 100); /* negative: a constant */
         return (node_t *)leaf;
     }
     node_t *n = malloc(sizeof(*n));
     if (!n)
-        abort();
+        bench_fail("exprtree", "memory");
     n->op = 1 + (int64_t)(bench_rand(seed) % 3);
     n->left = build(depth - 1, seed);
     n->right = build(depth - 1, seed);
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 {
     int max_depth = argc > 1 ? atoi(argv[1]) : 16;
     if (max_depth < 4 || max_depth > 24) {
-        fprintf(stderr, "usage: exprtree [MAX_DEPTH (4..24)]\n");
+        (void)fprintf(stderr, "usage: exprtree [MAX_DEPTH (4..24)]\n");
         return 2;
     }
     uint64_t seed = 0x9E3779B97F4A7C15ULL, check = 0;

@@ -39,12 +39,12 @@ int main(int argc, char **argv)
     long ops = argc > 1 ? atol(argv[1]) : 4000000;
     long keys = argc > 2 ? atol(argv[2]) : 600000;
     if (ops <= 0 || keys <= 0) {
-        fprintf(stderr, "usage: hashchurn [OPS [KEYS]]\n");
+        (void)fprintf(stderr, "usage: hashchurn [OPS [KEYS]]\n");
         return 2;
     }
-    entry_t **table = calloc(BUCKETS, sizeof(*table));
+    entry_t **table = calloc(BUCKETS, sizeof(entry_t *));
     if (!table)
-        return 1;
+        bench_fail("hashchurn", "memory");
     uint64_t seed = 0x9E3779B97F4A7C15ULL, check = 0;
     char text[64];
     for (long i = 0; i < ops; i++) {
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
         entry_t *e = malloc(sizeof(*e));
         char *key = malloc((size_t)len + 1);
         if (!e || !key)
-            return 1;
+            bench_fail("hashchurn", "memory");
         memcpy(key, text, (size_t)len + 1);
         *e = (entry_t){table[h & (BUCKETS - 1)], h, key, k};
         table[h & (BUCKETS - 1)] = e;

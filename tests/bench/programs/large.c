@@ -21,7 +21,7 @@
 
 #include "report.h"
 
-#define MIB (1024u * 1024u)
+#define MIB ((size_t)1024 * 1024)
 
 static void *(*volatile zero_fill)(void *, int, size_t) = memset;
 
@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     long reps = argc > 1 ? atol(argv[1]) : 2000;
     long slots = argc > 2 ? atol(argv[2]) : 20;
     if (reps <= 0 || slots <= 0 || slots > 1000) {
-        fprintf(stderr, "usage: large [REPLACEMENTS [SLOTS (1..1000)]]\n");
+        (void)fprintf(stderr, "usage: large [REPLACEMENTS [SLOTS (1..1000)]]\n");
         return 2;
     }
     unsigned char *slot[1000] = {0};
@@ -40,10 +40,8 @@ int main(int argc, char **argv)
         size_t size = 5 * MIB + (size_t)(bench_rand(&seed) % (20 * MIB + 1));
         free(slot[i]);
         slot[i] = malloc(size);
-        if (!slot[i]) {
-            fprintf(stderr, "large: malloc(%zu) failed\n", size);
-            return 1;
-        }
+        if (!slot[i])
+            bench_fail("large", "a block");
         zero_fill(slot[i], 0, size);
         slot[i][r % size] = (unsigned char)r;
         check += slot[i][(size_t)r % size] + slot[i][size - 1];

@@ -50,7 +50,7 @@ static void *worker(void *arg)
         free(t->slots[k]);
         t->slots[k] = malloc(size);
         if (!t->slots[k])
-            abort(); /* out of memory: the harness sees the signal */
+            bench_fail("larson", "memory");
         t->slots[k][0] = (unsigned char)size;
         t->slots[k][size - 1] = (unsigned char)i;
     }
@@ -98,13 +98,13 @@ int main(int argc, char **argv)
     n_ops = argc > 3 ? atol(argv[3]) : 10000;
     n_slots = argc > 4 ? atol(argv[4]) : 1000;
     if (threads <= 0 || threads > 256 || n_generations <= 0 || n_ops <= 0 || n_slots <= 0) {
-        fprintf(stderr, "usage: larson [THREADS (1..256) [GENERATIONS [OPS [SLOTS]]]]\n");
+        (void)fprintf(stderr, "usage: larson [THREADS (1..256) [GENERATIONS [OPS [SLOTS]]]]\n");
         return 2;
     }
     static task_t tasks[256];
     parked = slots_new();
     if (!parked)
-        return 1;
+        bench_fail("larson", "memory");
     lineages_left = threads;
     pthread_mutex_lock(&lock);
     for (long i = 0; i < threads; i++) {
@@ -113,10 +113,8 @@ int main(int argc, char **argv)
         pthread_attr_t attr;
         (void)pthread_attr_init(&attr);
         (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (!tasks[i].slots || pthread_create(&tid, &attr, worker, &tasks[i]) != 0) {
-            fprintf(stderr, "larson: cannot start thread %ld\n", i);
-            return 1;
-        }
+        if (!tasks[i].slots || pthread_create(&tid, &attr, worker, &tasks[i]) != 0)
+            bench_fail("larson", "a first thread");
         (void)pthread_attr_destroy(&attr);
     }
     while (lineages_left > 0)
@@ -124,10 +122,8 @@ int main(int argc, char **argv)
     uint64_t check = checksum;
     int bad = failed;
     pthread_mutex_unlock(&lock);
-    if (bad) {
-        fprintf(stderr, "larson: pthread_create failed\n");
-        return 1;
-    }
+    if (bad)
+        bench_fail("larson", "a successor thread");
     bench_report(check);
     for (long k = 0; k < n_slots; k++)
         free(parked[k]);

@@ -50,3 +50,9 @@ void bench_report(uint64_t check)
         (void)w; /* a lost report leaves the run unproven; nothing else to do */
     }
 }
+
+void bench_fail(const char *program, const char *what)
+{
+    (void)(void)fprintf(stderr, "%s: cannot get %s\n", program, what);
+    exit(1);
+}

@@ -19,6 +19,10 @@
  * which the harness counts as unproven. */
 void bench_report(uint64_t check);
 
+/* Says on stderr that PROGRAM could not get memory (or a thread) for WHAT
+ * and exits with status 1: a pattern program has no way around it. */
+_Noreturn void bench_fail(const char *program, const char *what);
+
 /* A small fast PRNG (xorshift64*), seeded by the caller: every pattern is
  * deterministic for a given seed. Not thread-safe: one state per thread. */
 static inline uint64_t bench_rand(uint64_t *state)

@@ -28,21 +28,21 @@ int main(int argc, char **argv)
     long appends = argc > 1 ? atol(argv[1]) : 4000000;
     long n = argc > 2 ? atol(argv[2]) : 64;
     if (appends <= 0 || n <= 0 || n > 4096) {
-        fprintf(stderr, "usage: strbuild [APPENDS [BUILDERS (1..4096)]]\n");
+        (void)fprintf(stderr, "usage: strbuild [APPENDS [BUILDERS (1..4096)]]\n");
         return 2;
     }
     builder_t *b = calloc((size_t)n, sizeof(*b));
     if (!b)
-        return 1;
+        bench_fail("strbuild", "memory");
     uint64_t seed = 0x9E3779B97F4A7C15ULL, check = 0;
     for (long i = 0; i < n; i++)
-        b[i].target = 1024 + (size_t)(bench_rand(&seed) % (255 * 1024));
+        b[i].target = 1024 + (size_t)(bench_rand(&seed) % ((size_t)255 * 1024));
     for (long step = 0; step < appends; step++) {
         builder_t *s = &b[bench_rand(&seed) % (uint64_t)n];
         size_t add = 1 + (size_t)(bench_rand(&seed) % 64);
         char *grown = realloc(s->text, s->len + add + 1);
         if (!grown)
-            return 1;
+            bench_fail("strbuild", "memory");
         s->text = grown;
         memset(s->text + s->len, 'a' + (int)(step % 26), add);
         s->len += add;
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
             free(s->text);
             s->text = NULL;
             s->len = 0;
-            s->target = 1024 + (size_t)(bench_rand(&seed) % (255 * 1024));
+            s->target = 1024 + (size_t)(bench_rand(&seed) % ((size_t)255 * 1024));
         }
     }
     bench_report(check);

@@ -25,18 +25,18 @@ int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     if (n <= 0) {
-        fprintf(stderr, "usage: strsort [STRINGS]\n");
+        (void)fprintf(stderr, "usage: strsort [STRINGS]\n");
         return 2;
     }
     char **s = malloc((size_t)n * sizeof(*s));
     if (!s)
-        return 1;
+        bench_fail("strsort", "memory");
     uint64_t seed = 0x9E3779B97F4A7C15ULL, check = 0;
     for (long i = 0; i < n; i++) {
         size_t len = 8 + (size_t)(bench_rand(&seed) % 73);
         s[i] = malloc(len + 1);
         if (!s[i])
-            return 1;
+            bench_fail("strsort", "memory");
         for (size_t k = 0; k < len; k++)
             s[i][k] = (char)('a' + bench_rand(&seed) % 26);
         s[i][len] = '\0';

@@ -72,13 +72,13 @@ static void *producer(void *arg)
     for (long done = 0; done < per_producer;) {
         batch_t *b = malloc(sizeof(*b));
         if (!b)
-            abort();
+            bench_fail("xmalloc", "memory");
         b->n = 0;
         while (b->n < BATCH && done < per_producer) {
             size_t size = 8 + (size_t)(bench_rand(&seed) % 505);
             unsigned char *p = malloc(size);
             if (!p)
-                abort();
+                bench_fail("xmalloc", "memory");
             p[0] = (unsigned char)size;
             p[size - 1] = 1;
             b->obj[b->n++] = p;
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     long np = argc > 2 ? atol(argv[2]) : 2;
     long nc = argc > 3 ? atol(argv[3]) : 2;
     if (objects <= 0 || np <= 0 || np > 64 || nc <= 0 || nc > 64) {
-        fprintf(stderr, "usage: xmalloc [OBJECTS [PRODUCERS (1..64) [CONSUMERS (1..64)]]]\n");
+        (void)fprintf(stderr, "usage: xmalloc [OBJECTS [PRODUCERS (1..64) [CONSUMERS (1..64)]]]\n");
         return 2;
     }
     per_producer = objects / np;
@@ -127,10 +127,10 @@ int main(int argc, char **argv)
     long n = 0;
     for (long i = 0; i < nc; i++, n++)
         if (pthread_create(&tid[n], NULL, consumer, NULL) != 0)
-            return 1;
+            bench_fail("xmalloc", "a thread");
     for (long i = 0; i < np; i++, n++)
         if (pthread_create(&tid[n], NULL, producer, (void *)(uintptr_t)(i + 1)) != 0)
-            return 1;
+            bench_fail("xmalloc", "a thread");
     for (long i = 0; i < n; i++)
         (void)pthread_join(tid[i], NULL);
     bench_report(checksum);
