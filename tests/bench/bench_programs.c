@@ -34,7 +34,9 @@
  * A run that fails or is not shown is reported and the allocator is left out
  * of that pattern's figures and of its geometric means (the table says so).
  *
- * Output: one table per pattern, then one line
+ * Output: one table per pattern, the load average at the start and the end
+ * (the machine is often shared), a summary line per pattern, the geometric
+ * means with the patterns each leaves out, and last one line
  *   RESULT geomean_time_jemalloc=... geomean_rss_jemalloc=... geomean_rss_mimalloc=...
  *          geomean_rss_tcmalloc=... geomean_time_arena=... geomean_time_mimalloc=...
  *          geomean_time_tcmalloc=... geomean_rss_arena=... worst_vs_best_peer=...
@@ -558,6 +560,20 @@ static void print_summary(const bool *selected, cell_t (*cells)[NALLOCS])
     }
 }
 
+/* The 1-minute load average, so a reader can tell a busy machine's figures
+ * from a quiet one's; -1 when /proc cannot say. */
+static double load_average(void)
+{
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "re");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        (void)fclose(f);
+    }
+    return load;
+}
+
 /* ---- setup ------------------------------------------------------------------------- */
 
 /* Random text lines for sort: words of letters and digits, fixed seed. */
@@ -717,8 +733,8 @@ int main(int argc, char **argv)
 
     static cell_t cells[NPATTERNS][NALLOCS];
     printf("bench-programs: %s scale, %d round(s), median; every allocator on every pattern "
-           "each round\n",
-           cx.quick ? "--quick" : "full", rounds);
+           "each round; load average %.2f on %ld CPUs\n",
+           cx.quick ? "--quick" : "full", rounds, load_average(), sysconf(_SC_NPROCESSORS_ONLN));
     (void)fflush(stdout);
     for (int r = 0; r < rounds && !interrupted; r++) {
         for (size_t p = 0; p < NPATTERNS && !interrupted; p++) {
@@ -771,6 +787,7 @@ int main(int argc, char **argv)
         }
     }
 
+    printf("\nload average at the end: %.2f\n", load_average());
     print_summary(selected, cells);
     printf("\ngeometric means of the ratios to glibc (patterns counted):\n");
     for (int a = 1; a < NALLOCS; a++) {
