@@ -870,6 +870,21 @@ bool arena__heap_owns(const void *ptr)
 
 /* ---- realloc ----------------------------------------------------------------- */
 
+/* Room to leave when a block of more than REALLOC_ROOM_MIN bytes grows past
+ * its block, span or region: an eighth more. A block grown a little at a
+ * time (a string built by appends, a growing array) then moves about once
+ * per quarter of growth rather than at every size class (an eighth) or, for
+ * spans and regions, at every 4 KiB page; the cost is at most a quarter of
+ * waste in blocks that grew, and pages of the extra room that are never
+ * written are never faulted in. */
+#define REALLOC_ROOM_MIN ((size_t)512)
+
+static size_t grown_size(size_t size)
+{
+    size_t more = size + size / 8;
+    return more > size ? more : size;
+}
+
 void *arena__heap_realloc(void *ptr, size_t size)
 {
     if (ptr == NULL) {
@@ -884,35 +899,55 @@ void *arena__heap_realloc(void *ptr, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    size_t old = arena__heap_usable_size(ptr);
+    /* One lookup: the usable size comes from the record found here. */
+    size_t old = 0;
+    uintptr_t off = (uintptr_t)ptr - hdr->base;
     if (hdr->kind == ARENA__SEG_SPANS) {
         arena__segment_t *seg = (arena__segment_t *)hdr;
-        uintptr_t off = (uintptr_t)ptr - hdr->base;
         arena__page_t *page = &seg->pages[seg->span_start[off >> ARENA__SLICE_SHIFT]];
         arena__heap_t *heap = tls_heap;
         if (page->kind == ARENA__PAGE_SMALL) {
+            old = page->bsize - (uint32_t)((uint8_t *)ptr - page->start) % page->bsize;
             if (size <= old && size >= old / 2) {
                 return ptr;
             }
-        } else if (ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap && size > ARENA__SMALL_MAX &&
-                   size <= ARENA__LARGE_MAX) {
-            size_t front = (size_t)((uint8_t *)ptr - page->start);
-            size_t need = round_up(front + size, ARENA__SLICE_SIZE) >> ARENA__SLICE_SHIFT;
-            bool zero;
-            if (need <= ARENA__SEG_SLICES &&
-                arena__span_resize(heap, page, (uint32_t)need, &zero)) {
-                arena__counter_add(&heap->xlive, (int64_t)span_usable(page, ptr) - (int64_t)old);
+        } else if (page->kind == ARENA__PAGE_LARGE) {
+            old = span_usable(page, ptr);
+            if (ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap && size > ARENA__SMALL_MAX &&
+                size <= ARENA__LARGE_MAX) {
+                size_t front = (size_t)((uint8_t *)ptr - page->start);
+                size_t need = round_up(front + size, ARENA__SLICE_SIZE) >> ARENA__SLICE_SHIFT;
+                size_t roomy = size > old ? round_up(front + grown_size(size), ARENA__SLICE_SIZE) >>
+                                                ARENA__SLICE_SHIFT
+                                          : need;
+                bool zero;
+                if ((roomy <= ARENA__SEG_SLICES &&
+                     arena__span_resize(heap, page, (uint32_t)roomy, &zero)) ||
+                    (roomy != need && need <= ARENA__SEG_SLICES &&
+                     arena__span_resize(heap, page, (uint32_t)need, &zero))) {
+                    arena__counter_add(&heap->xlive,
+                                       (int64_t)span_usable(page, ptr) - (int64_t)old);
+                    return ptr;
+                }
+            } else if (size <= old && size > old / 2) {
                 return ptr;
             }
-        } else if (size <= old && size > old / 2) {
+        }
+    } else {
+        old = off < hdr->size ? hdr->size - off : 0;
+        if (size <= old && size > old / 2) {
             return ptr;
         }
-    } else if (size <= old && size > old / 2) {
-        return ptr;
     }
-    void *p = arena__heap_malloc(size);
+    void *p = NULL;
+    if (size > old && size > REALLOC_ROOM_MIN) {
+        p = arena__heap_malloc(grown_size(size));
+    }
     if (p == NULL) {
-        return NULL;
+        p = arena__heap_malloc(size);
+        if (p == NULL) {
+            return NULL;
+        }
     }
     memcpy(p, ptr, old < size ? old : size);
     arena__heap_free(ptr);
