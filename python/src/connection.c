@@ -164,8 +164,8 @@ static PyObject *conn_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_ssize_t n;
         if (PyBytes_AsStringAndSize(path, &p, &n) < 0)
             goto fail;
-        if ((size_t)n != strlen(p)) {
-            PyErr_SetString(PyExc_ValueError, "socket: embedded NUL character");
+        if (n == 0 || (size_t)n != strlen(p)) {
+            PyErr_SetString(PyExc_ValueError, "socket: an empty path or an embedded NUL");
             goto fail;
         }
         self->socket = PyMem_Malloc((size_t)n + 1);

@@ -132,7 +132,8 @@ static int release_now(lease_object_t *self)
         (void)arena__conn_last_error(c, msg, sizeof(msg));
     Py_END_ALLOW_THREADS
     (void)arenad_conn_leave(o, false);
-    if (r < 0) {
+    /* No daemon to tell: it took the lease back when the connection broke. */
+    if (r < 0 && r != ARENA_EDISCONNECTED && r != ARENA_ENODAEMON) {
         arenad_raise(r, ARENAD_CALL_OTHER, "release", msg);
         return -1;
     }
@@ -308,7 +309,8 @@ static PyMethodDef lease_methods[] = {
      "release() -> None\n\n"
      "Gives the lease back (an attach: detaches). Refuses with BufferError while a\n"
      "buffer of it (memoryview, NumPy array) is alive: delete or release those\n"
-     "first. From then on every use raises ValueError. Idempotent."},
+     "first. From then on every use raises ValueError. Idempotent; not an error\n"
+     "when the daemon is gone (it took the lease back when the connection broke)."},
     {"share", (PyCFunction)(void (*)(void))lease_share, METH_VARARGS | METH_KEYWORDS,
      "share(*, readonly=False, once=False) -> str\n\n"
      "A token for this lease, to pass to another process of the same user by any\n"
