@@ -14,5 +14,6 @@ cp -r "$src/python/arenad" "$src/python/src" "$src/python/tests" "$src/python/se
 ARENAD_SOURCE_DIR=$src "$py" -m pip install --quiet --no-build-isolation --no-index --no-deps \
     --no-cache-dir --target "$tmp/site" "$tmp/python"
 ls "$tmp/site/arenad"
+cd "$tmp" # not the build tree's module by way of the current directory
 PYTHONPATH=$tmp/site "$py" -c "import arenad, sys; assert arenad.__file__.startswith('$tmp/site'), arenad.__file__; print('imported', arenad.__file__)"
 PYTHONPATH=$tmp/site "$py" -m pytest -q -p no:cacheprovider "$tmp/python/tests/test_lease.py"
