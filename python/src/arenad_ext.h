@@ -27,34 +27,32 @@ typedef struct lease_object lease_object_t;
 
 /* A Connection: one arena_conn_t of this process. */
 typedef struct conn_object {
-    PyObject_HEAD
-    arena_conn_t *conn;     /* NULL once closed */
-    char *socket;           /* the path asked for (PyMem), NULL: the defaults */
-    pid_t pid;              /* the process that made conn */
-    unsigned generation;    /* bumped when a fork child connects anew */
-    int busy;               /* calls running with the GIL released */
-    bool closing;           /* close() asked while busy: the last call closes */
-    uint64_t pressure_seen; /* the library's Pressure count already reported */
-    PyObject *callbacks;    /* list of on_pressure callables */
-    lease_object_t *leases; /* live leases of this connection (borrowed) */
+    PyObject_HEAD arena_conn_t *conn; /* NULL once closed */
+    char *socket;                     /* the path asked for (PyMem), NULL: the defaults */
+    pid_t pid;                        /* the process that made conn */
+    unsigned generation;              /* bumped when a fork child connects anew */
+    int busy;                         /* calls running with the GIL released */
+    bool closing;                     /* close() asked while busy: the last call closes */
+    uint64_t pressure_seen;           /* the library's Pressure count already reported */
+    PyObject *callbacks;              /* list of on_pressure callables */
+    lease_object_t *leases;           /* live leases of this connection (borrowed) */
 } conn_object_t;
 
 /* A Lease: a raw lease or an attach, mapped in this process. */
 struct lease_object {
-    PyObject_HEAD
-    conn_object_t *owner; /* strong reference */
+    PyObject_HEAD conn_object_t *owner; /* strong reference */
     arena_lease_t lease;
-    unsigned generation; /* owner->generation when made */
-    bool readonly;       /* a read-only attach: buffers are read-only */
-    bool attached;       /* made by attach(), not lease() */
-    const char *gone; /* NULL while usable, else why not (ValueError's text) */
-    Py_ssize_t exports;    /* buffers handed out and not yet given back */
+    unsigned generation;  /* owner->generation when made */
+    bool readonly;        /* a read-only attach: buffers are read-only */
+    bool attached;        /* made by attach(), not lease() */
+    const char *gone;     /* NULL while usable, else why not (ValueError's text) */
+    Py_ssize_t exports;   /* buffers handed out and not yet given back */
     lease_object_t *prev; /* in owner->leases */
     lease_object_t *next;
 };
 
-extern PyObject *arenad_error;             /* arenad.Error(OSError) */
-extern PyObject *arenad_no_memory;         /* arenad.NoMemory(Error, MemoryError) */
+extern PyObject *arenad_error;              /* arenad.Error(OSError) */
+extern PyObject *arenad_no_memory;          /* arenad.NoMemory(Error, MemoryError) */
 extern PyObject *arenad_daemon_unavailable; /* arenad.DaemonUnavailable(Error, ConnectionError) */
 extern PyTypeObject *arenad_conn_type;
 extern PyTypeObject *arenad_lease_type;

@@ -65,8 +65,7 @@ static void do_close(conn_object_t *self)
         (void)arena__conn_poll_notes(c); /* orphans it: closes our copies of its fds */
         return;
     }
-    Py_BEGIN_ALLOW_THREADS
-    arena_disconnect(c);
+    Py_BEGIN_ALLOW_THREADS arena_disconnect(c);
     Py_END_ALLOW_THREADS
 }
 
@@ -78,11 +77,9 @@ static int fork_reconnect(conn_object_t *self)
     self->busy = 0; /* the parent's threads do not exist here */
     self->conn = NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    (void)arena__conn_poll_notes(old); /* orphans it */
+    Py_BEGIN_ALLOW_THREADS(void) arena__conn_poll_notes(old); /* orphans it */
     r = arena_connect(self->socket, &c);
-    Py_END_ALLOW_THREADS
-    self->pid = getpid();
+    Py_END_ALLOW_THREADS self->pid = getpid();
     self->generation++;
     if (r < 0) {
         arenad_raise(r, ARENAD_CALL_CONNECT, "connect (after fork)", NULL);
@@ -179,10 +176,9 @@ static PyObject *conn_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     arena_conn_t *c = NULL;
     int r;
     const char *sp = self->socket;
-    Py_BEGIN_ALLOW_THREADS
-    r = arena_connect(sp, &c);
-    Py_END_ALLOW_THREADS
-    if (r < 0) {
+    Py_BEGIN_ALLOW_THREADS r = arena_connect(sp, &c);
+    Py_END_ALLOW_THREADS if (r < 0)
+    {
         arenad_raise(r, ARENAD_CALL_CONNECT, "connect", NULL);
         goto fail;
     }
@@ -309,13 +305,11 @@ static PyObject *conn_lease(conn_object_t *self, PyObject *args, PyObject *kwds)
     arena_lease_t l;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = arena_lease(c, size, wait_ms, &l);
+    Py_BEGIN_ALLOW_THREADS r = arena_lease(c, size, wait_ms, &l);
     if (r < 0)
         (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
-    PyObject *res = r < 0 ? arenad_raise(r, ARENAD_CALL_LEASE, "lease", msg)
-                          : arenad_lease_new(self, &l, false, false);
+    Py_END_ALLOW_THREADS PyObject *res = r < 0 ? arenad_raise(r, ARENAD_CALL_LEASE, "lease", msg)
+                                               : arenad_lease_new(self, &l, false, false);
     (void)arenad_conn_leave(self, false);
     return res;
 }
@@ -331,12 +325,10 @@ static PyObject *conn_attach(conn_object_t *self, PyObject *arg)
     arena_lease_t l;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = arena_attach(c, tok, &l);
+    Py_BEGIN_ALLOW_THREADS r = arena_attach(c, tok, &l);
     if (r < 0)
         (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
-    PyObject *res;
+    Py_END_ALLOW_THREADS PyObject *res;
     if (r == -EINVAL) {
         PyErr_SetString(PyExc_ValueError, "attach: not an arenad token");
         res = NULL;
@@ -358,12 +350,10 @@ static PyObject *conn_unshare(conn_object_t *self, PyObject *arg)
         return NULL;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = arena_unshare(c, tok);
+    Py_BEGIN_ALLOW_THREADS r = arena_unshare(c, tok);
     if (r < 0)
         (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
-    (void)arenad_conn_leave(self, false);
+    Py_END_ALLOW_THREADS(void) arenad_conn_leave(self, false);
     if (r == -EINVAL) {
         PyErr_SetString(PyExc_ValueError, "unshare: not an arenad token");
         return NULL;
@@ -385,26 +375,23 @@ static PyObject *conn_stats(conn_object_t *self, PyObject *Py_UNUSED(ignored))
     size_t tracked;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    (void)arena__conn_info(c, &info);
+    Py_BEGIN_ALLOW_THREADS(void) arena__conn_info(c, &info);
     (void)arena__conn_notes(c, &notes);
     (void)arena_stats(&ps);
     tracked = arena__conn_tracked(c);
     r = arena__admin_status(c, &st);
     if (r < 0)
         (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
-    (void)arenad_conn_leave(self, false);
+    Py_END_ALLOW_THREADS(void) arenad_conn_leave(self, false);
     if (r < 0)
         return arenad_raise(r, ARENAD_CALL_OTHER, "stats", msg);
     return Py_BuildValue(
         "{s:K,s:s,s:s,s:K,s:K,s:K,s:n,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "client_id",
         (unsigned long long)info.client_id, "socket", info.socket_path, "daemon_version",
         info.daemon_version, "budget", (unsigned long long)info.budget, "granule",
-        (unsigned long long)info.granule, "heap_size", (unsigned long long)info.heap_size,
-        "leases", (Py_ssize_t)tracked, "pressure_notices",
-        (unsigned long long)notes.pressure_total, "reclaimed_notices",
-        (unsigned long long)notes.reclaimed_total, "daemon_budget",
+        (unsigned long long)info.granule, "heap_size", (unsigned long long)info.heap_size, "leases",
+        (Py_ssize_t)tracked, "pressure_notices", (unsigned long long)notes.pressure_total,
+        "reclaimed_notices", (unsigned long long)notes.reclaimed_total, "daemon_budget",
         (unsigned long long)st.budget, "daemon_leased_bytes", (unsigned long long)st.leased_bytes,
         "process_leased_bytes", (unsigned long long)ps.leased_bytes, "process_live_bytes",
         (unsigned long long)ps.live_bytes, "process_parked_bytes",
@@ -430,12 +417,9 @@ static PyObject *conn_process_notifications(conn_object_t *self, PyObject *Py_UN
     if (!c)
         return NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = arena__conn_poll_notes(c);
+    Py_BEGIN_ALLOW_THREADS r = arena__conn_poll_notes(c);
     arena__conn_after_notes(c);
-    Py_END_ALLOW_THREADS
-    if (arenad_conn_leave(self, true) < 0)
-        return NULL;
+    Py_END_ALLOW_THREADS if (arenad_conn_leave(self, true) < 0) return NULL;
     if (r < 0)
         return arenad_raise(r, ARENAD_CALL_OTHER, "process_notifications", NULL);
     return PyLong_FromLong(r);

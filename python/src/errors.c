@@ -69,9 +69,9 @@ PyObject *arenad_raise(int code, arenad_call_t call, const char *what, const cha
     if (!exc)
         return NULL;
     PyObject *pycode = PyLong_FromLong(code);
-    PyObject *pymsg = has_msg ? PyUnicode_DecodeUTF8(daemon_msg, (Py_ssize_t)strlen(daemon_msg),
-                                                     "replace")
-                              : Py_NewRef(Py_None);
+    PyObject *pymsg =
+        has_msg ? PyUnicode_DecodeUTF8(daemon_msg, (Py_ssize_t)strlen(daemon_msg), "replace")
+                : Py_NewRef(Py_None);
     if (!pycode || !pymsg || PyObject_SetAttrString(exc, "code", pycode) < 0 ||
         PyObject_SetAttrString(exc, "daemon_message", pymsg) < 0) {
         Py_XDECREF(pycode);
@@ -107,32 +107,32 @@ int arenad_errors_init(PyObject *m)
     PyObject *b = PyTuple_Pack(1, PyExc_OSError);
     if (!b)
         return -1;
-    arenad_error = new_class(
-        m, "Error",
-        "A call to arenad failed. An OSError: .errno is the errno (the nearest one\n"
-        "for the library's own codes), .strerror the library's text followed by the\n"
-        "daemon's; .code is libarena-client's code and .daemon_message the daemon's\n"
-        "text (None when it said nothing).",
-        b);
+    arenad_error =
+        new_class(m, "Error",
+                  "A call to arenad failed. An OSError: .errno is the errno (the nearest one\n"
+                  "for the library's own codes), .strerror the library's text followed by the\n"
+                  "daemon's; .code is libarena-client's code and .daemon_message the daemon's\n"
+                  "text (None when it said nothing).",
+                  b);
     if (!arenad_error)
         return -1;
     b = PyTuple_Pack(2, arenad_error, PyExc_MemoryError);
     if (!b)
         return -1;
-    arenad_no_memory = new_class(
-        m, "NoMemory",
-        "The daemon refused memory: none free now (and none came within `wait`),\n"
-        "more than it could ever grant, or one of its limits. Also a MemoryError.",
-        b);
+    arenad_no_memory =
+        new_class(m, "NoMemory",
+                  "The daemon refused memory: none free now (and none came within `wait`),\n"
+                  "more than it could ever grant, or one of its limits. Also a MemoryError.",
+                  b);
     if (!arenad_no_memory)
         return -1;
     b = PyTuple_Pack(2, arenad_error, PyExc_ConnectionError);
     if (!b)
         return -1;
-    arenad_daemon_unavailable = new_class(
-        m, "DaemonUnavailable",
-        "No daemon answers at the socket, or the connection to it was lost.\n"
-        "Also a ConnectionError.",
-        b);
+    arenad_daemon_unavailable =
+        new_class(m, "DaemonUnavailable",
+                  "No daemon answers at the socket, or the connection to it was lost.\n"
+                  "Also a ConnectionError.",
+                  b);
     return arenad_daemon_unavailable ? 0 : -1;
 }

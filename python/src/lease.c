@@ -84,10 +84,8 @@ PyObject *arenad_lease_new(conn_object_t *owner, const arena_lease_t *l, bool at
     lease_object_t *self = (lease_object_t *)PyType_GenericAlloc(arenad_lease_type, 0);
     if (!self) {
         arena_conn_t *c = owner->conn;
-        Py_BEGIN_ALLOW_THREADS
-        (void)arena_release(c, l);
-        Py_END_ALLOW_THREADS
-        return NULL;
+        Py_BEGIN_ALLOW_THREADS(void) arena_release(c, l);
+        Py_END_ALLOW_THREADS return NULL;
     }
     self->owner = (conn_object_t *)Py_NewRef((PyObject *)owner);
     self->lease = *l;
@@ -126,12 +124,10 @@ static int release_now(lease_object_t *self)
         return -1;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = arena_release(c, &l);
+    Py_BEGIN_ALLOW_THREADS r = arena_release(c, &l);
     if (r < 0)
         (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
-    (void)arenad_conn_leave(o, false);
+    Py_END_ALLOW_THREADS(void) arenad_conn_leave(o, false);
     /* No daemon to tell: it took the lease back when the connection broke. */
     if (r < 0 && r != ARENA_EDISCONNECTED && r != ARENA_ENODAEMON) {
         arenad_raise(r, ARENAD_CALL_OTHER, "release", msg);
@@ -176,12 +172,10 @@ static PyObject *lease_share(lease_object_t *self, PyObject *args, PyObject *kwd
     char tok[ARENA_TOKEN_SIZE] = "";
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-    r = arena_share(c, &l, flags, tok);
+    Py_BEGIN_ALLOW_THREADS r = arena_share(c, &l, flags, tok);
     if (r < 0)
         (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
-    (void)arenad_conn_leave(self->owner, false);
+    Py_END_ALLOW_THREADS(void) arenad_conn_leave(self->owner, false);
     if (r < 0)
         return arenad_raise(r, ARENAD_CALL_OTHER, "share", msg);
     return PyUnicode_FromString(tok);
@@ -210,13 +204,12 @@ static int lease_getbuffer(lease_object_t *self, Py_buffer *view, int flags)
         return -1;
     }
     if (self->readonly && (flags & PyBUF_WRITABLE)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "the lease is a read-only attach: no writable buffer");
+        PyErr_SetString(PyExc_TypeError, "the lease is a read-only attach: no writable buffer");
         view->obj = NULL;
         return -1;
     }
-    if (PyBuffer_FillInfo(view, (PyObject *)self, self->lease.addr,
-                          (Py_ssize_t)self->lease.size, self->readonly, flags) < 0)
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->lease.addr, (Py_ssize_t)self->lease.size,
+                          self->readonly, flags) < 0)
         return -1;
     self->exports++;
     return 0;
@@ -273,10 +266,9 @@ static PyObject *lease_repr(lease_object_t *self)
 {
     if (self->gone)
         return PyUnicode_FromString("<arenad.Lease released>");
-    return PyUnicode_FromFormat("<arenad.Lease id=%llu size=%zu%s%s>",
-                                (unsigned long long)self->lease.id, self->lease.size,
-                                self->attached ? " attached" : "",
-                                self->readonly ? " read-only" : "");
+    return PyUnicode_FromFormat(
+        "<arenad.Lease id=%llu size=%zu%s%s>", (unsigned long long)self->lease.id, self->lease.size,
+        self->attached ? " attached" : "", self->readonly ? " read-only" : "");
 }
 
 static int lease_traverse(lease_object_t *self, visitproc visit, void *arg)
@@ -324,16 +316,14 @@ static PyMethodDef lease_methods[] = {
 };
 
 static PyGetSetDef lease_getset[] = {
-    {"size", (getter)lease_get_size, NULL, "Bytes (the request rounded up to the granule).",
-     NULL},
+    {"size", (getter)lease_get_size, NULL, "Bytes (the request rounded up to the granule).", NULL},
     {"id", (getter)lease_get_id, NULL, "The daemon-wide lease id.", NULL},
     {"zeroed", (getter)lease_get_zeroed, NULL, "True when the pages are known to read as zero.",
      NULL},
     {"address", (getter)lease_get_address, NULL, "The address of the mapping in this process.",
      NULL},
     {"readonly", (getter)lease_get_readonly, NULL, "True for a read-only attach.", NULL},
-    {"attached", (getter)lease_get_attached, NULL, "True when made by Connection.attach().",
-     NULL},
+    {"attached", (getter)lease_get_attached, NULL, "True when made by Connection.attach().", NULL},
     {"released", (getter)lease_get_released, NULL,
      "True once released (or its connection closed, or inherited across fork).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
