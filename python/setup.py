@@ -65,6 +65,7 @@ ext = Extension(
                   str(SOURCE / "common"), "src"],
     define_macros=[("_GNU_SOURCE", None)],
     libraries=["protobuf-c", "pthread"],
+    extra_link_args=["-Wl,--exclude-libs,ALL"],  # the library stays inside the module
     py_limited_api=True,
 )
 

@@ -2,7 +2,7 @@
 rules (BufferError while a buffer lives, ValueError after), argument types."""
 
 import math
-import mmap
+import os
 
 import numpy as np
 import pytest
@@ -200,3 +200,23 @@ def test_help_reads_well():
     for word in ("connect", "Lease", "share", "attach", "NoMemory", "DaemonUnavailable",
                  "BufferError"):
         assert word in text
+
+
+def test_under_the_preload_library(daemon):
+    """The module keeps its copy of the library to itself: an interpreter whose
+    malloc is libarena-preload.so uses it as well."""
+    from conftest import _binary, run_python
+
+    preload = os.path.join(os.path.dirname(_binary()), "..", "lib", "libarena-preload.so")
+    if not os.path.exists(preload):
+        pytest.skip("no libarena-preload.so next to the daemon binary")
+    out = run_python(
+        "import arenad, numpy as np\n"
+        "c = arenad.connect()\n"
+        "l = c.lease(1 << 20)\n"
+        "a = np.frombuffer(l, np.uint8); a[:] = 3\n"
+        "b = c.attach(l.share())\n"
+        "print(int(np.frombuffer(b, np.uint8).sum()))\n"
+        "junk = [bytearray(1000) for _ in range(10000)]\n",
+        dict(daemon.env, LD_PRELOAD=os.path.abspath(preload)))
+    assert out.split() == [str(3 << 20)]
