@@ -484,48 +484,49 @@ static PyObject *conn_repr(conn_object_t *self)
 
 static PyMethodDef conn_methods[] = {
     {"lease", (PyCFunction)(void (*)(void))conn_lease, METH_VARARGS | METH_KEYWORDS,
-     "lease(size, wait=None) -> Lease\n\n"
+     "lease($self, /, size, wait=None)\n--\n\n"
      "Leases at least `size` bytes (rounded up to the daemon's granule) of shared\n"
      "memory, mapped read/write here. wait: seconds the daemon may queue the\n"
      "request when memory is short (None: answer at once; math.inf: forever).\n"
      "Raises NoMemory when refused (the daemon's reason in the message),\n"
      "ValueError for a size <= 0 or a negative wait, TypeError for other types."},
     {"attach", (PyCFunction)conn_attach, METH_O,
-     "attach(token) -> Lease\n\n"
+     "attach($self, token, /)\n--\n\n"
      "Maps the lease a token names (see Lease.share) into this process, without a\n"
      "copy: its pages are the sharer's. The Lease is read-only when the share is.\n"
      "Its release() detaches; the pages live while any holder holds them, even\n"
      "after the sharer exits or is killed. Raises ValueError for a malformed\n"
      "token, Error (errno ENOENT) for one revoked, spent or never made."},
     {"unshare", (PyCFunction)conn_unshare, METH_O,
-     "unshare(token) -> None\n\n"
+     "unshare($self, token, /)\n--\n\n"
      "Revokes a token made through this connection: no new attaches; those\n"
      "attached keep theirs."},
     {"stats", (PyCFunction)conn_stats, METH_NOARGS,
-     "stats() -> dict\n\n"
+     "stats($self, /)\n--\n\n"
      "The connection (client_id, socket, daemon_version, budget, granule, heap_size,\n"
      "leases held, pressure_notices, reclaimed_notices), the daemon\n"
      "(daemon_budget, daemon_leased_bytes: everyone's) and this process's allocator\n"
      "(process_*_bytes, process_lease_count)."},
     {"fileno", (PyCFunction)conn_fileno, METH_NOARGS,
-     "fileno() -> int\n\n"
+     "fileno($self, /)\n--\n\n"
      "A descriptor that becomes readable when the daemon sent notifications\n"
      "(memory pressure): hand it to select/selectors/asyncio and call\n"
-     "process_notifications() when it is. Owned by the connection: never close it."},
+     "process_notifications() when it is. Owned by the connection: never close it.\n"
+     "It changes when the library reconnects to a restarted daemon: ask again then."},
     {"process_notifications", (PyCFunction)conn_process_notifications, METH_NOARGS,
-     "process_notifications() -> int\n\n"
+     "process_notifications($self, /)\n--\n\n"
      "Reads the notifications waiting, without blocking, runs the pressure\n"
      "callbacks if one was Pressure (their exceptions propagate), and returns\n"
      "how many were read."},
     {"on_pressure", (PyCFunction)conn_on_pressure, METH_O,
-     "on_pressure(callback) -> callback\n\n"
+     "on_pressure($self, callback, /)\n--\n\n"
      "Registers callback() (no arguments; usable as a decorator), called with the\n"
      "GIL held when the daemon said memory is short and this process holds more\n"
      "than its share: it should release leases it can do without. Called from\n"
      "process_notifications() or after any call on this connection that read the\n"
      "notice (there its exceptions are reported as unraisable)."},
     {"close", (PyCFunction)conn_close, METH_NOARGS,
-     "close() -> None\n\n"
+     "close($self, /)\n--\n\n"
      "Disconnects: the daemon takes back every lease still held through this\n"
      "connection (their Lease objects raise ValueError from then on). Raises\n"
      "BufferError while a buffer of one of its leases is alive. Idempotent."},
@@ -540,7 +541,7 @@ static PyGetSetDef conn_getset[] = {
 };
 
 static PyType_Slot conn_slots[] = {
-    {Py_tp_doc, "Connection(socket=None)\n\n"
+    {Py_tp_doc, "Connection(socket=None)\n--\n\n"
                 "A connection to arenad: see arenad.connect(). A context manager (closes on\n"
                 "exit). Safe to use from several threads; after os.fork() the child's first\n"
                 "call connects anew."},

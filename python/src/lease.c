@@ -298,13 +298,13 @@ static void lease_dealloc(lease_object_t *self)
 
 static PyMethodDef lease_methods[] = {
     {"release", (PyCFunction)lease_release, METH_NOARGS,
-     "release() -> None\n\n"
+     "release($self, /)\n--\n\n"
      "Gives the lease back (an attach: detaches). Refuses with BufferError while a\n"
      "buffer of it (memoryview, NumPy array) is alive: delete or release those\n"
      "first. From then on every use raises ValueError. Idempotent; not an error\n"
      "when the daemon is gone (it took the lease back when the connection broke)."},
     {"share", (PyCFunction)(void (*)(void))lease_share, METH_VARARGS | METH_KEYWORDS,
-     "share(*, readonly=False, once=False) -> str\n\n"
+     "share($self, /, *, readonly=False, once=False)\n--\n\n"
      "A token for this lease, to pass to another process of the same user by any\n"
      "channel (argv, a pipe, a file); Connection.attach(token) there maps the same\n"
      "pages. readonly: attachers get a read-only mapping; once: the first attach\n"

@@ -18,7 +18,7 @@ static PyObject *mod_trim(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef mod_methods[] = {
     {"trim", mod_trim, METH_NOARGS,
-     "trim() -> int\n\n"
+     "trim($module, /)\n--\n\n"
      "Gives back what this process's arenad allocator (arena_malloc and friends)\n"
      "does not use, now; returns the bytes given back. Raw leases are untouched."},
     {NULL, NULL, 0, NULL},
@@ -32,6 +32,8 @@ static struct PyModuleDef mod_def = {
     .m_methods = mod_methods,
 };
 
+/* The module's init (single phase): the exception classes, Connection, Lease,
+ * trim() and TOKEN_SIZE. Returns the module, or NULL with an exception set. */
 PyMODINIT_FUNC PyInit__arenad(void);
 
 PyMODINIT_FUNC PyInit__arenad(void)
