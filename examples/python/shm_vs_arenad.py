@@ -110,7 +110,12 @@ def arenad_side():
               f"{(c.stats()['daemon_leased_bytes'] - before) // MiB} MiB for it")
         del a
         lease.release()
-        after = c.stats()["daemon_leased_bytes"]
+        # The owner's end is the daemon's to notice (on its socket): allow it a moment.
+        deadline = time.monotonic() + 5
+        while (after := c.stats()["daemon_leased_bytes"]) != before:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         print(f"after the attacher lets go: {(after - before) // MiB} MiB held, "
               "nothing in /dev/shm, nothing to clean up")
         return kept and after == before

@@ -131,7 +131,9 @@ def test_waiting_lease_releases_the_gil(make_daemon):
         time.sleep(0.001)
     t.join()
     assert done.get("ms", 0) >= 900
-    assert ticks > 100, "the main thread was starved: the GIL was held"
+    # Holding the GIL would leave ~1 tick; a sleeping thread's 1 ms naps give
+    # hundreds even on a loaded machine.
+    assert ticks > 10, "the main thread was starved: the GIL was held"
     held.release()
     c.close()
 
