@@ -220,3 +220,22 @@ def test_under_the_preload_library(daemon):
         "junk = [bytearray(1000) for _ in range(10000)]\n",
         dict(daemon.env, LD_PRELOAD=os.path.abspath(preload)))
     assert out.split() == [str(3 << 20)]
+
+
+def test_stub_matches_the_module(conn):
+    """The type stub names every public name, and stats()'s keys exactly."""
+    import ast
+
+    stub = os.path.join(os.path.dirname(arenad.__file__), "__init__.pyi")
+    tree = ast.parse(open(stub).read())
+    names = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    names |= {t.id for n in tree.body if isinstance(n, ast.AnnAssign) for t in [n.target]}
+    assert set(arenad.__all__) <= names, set(arenad.__all__) - names
+    stats = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Stats")
+    keys = {n.target.id for n in stats.body if isinstance(n, ast.AnnAssign)}
+    assert keys == set(conn.stats())
+    for cls, methods in ((arenad.Connection, "Connection"), (arenad.Lease, "Lease")):
+        node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == methods)
+        stubbed = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+        public = {m for m in dir(cls) if not m.startswith("_")}
+        assert public <= stubbed, public - stubbed
