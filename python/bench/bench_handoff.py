@@ -183,13 +183,13 @@ def main():
             print(f"hand-off of a {size / (1 << 20):.0f} MiB float64 array between two processes "
                   f"(median of {args.repeat}; Python {sys.version.split()[0]}, "
                   f"NumPy {np.__version__})")
-            print(f"{'method':<8} {'median ms':>10} {'runs ms':>30}")
+            print(f"{'method':<8} {'median ms':>10}  runs ms")
             result = {}
             for method in ("arenad", "shm", "pipe"):
                 runs = [run_once(method, size, conn) for _ in range(args.repeat)]
                 result[method] = statistics.median(runs)
-                print(f"{method:<8} {result[method]:>10.2f} "
-                      f"{' '.join(f'{r:.2f}' for r in runs):>30}", flush=True)
+                print(f"{method:<8} {result[method]:>10.2f}  "
+                      f"{' '.join(f'{r:.2f}' for r in runs)}", flush=True)
     finally:
         if stop:
             stop()
