@@ -52,8 +52,10 @@ demo)
 esac
 
 # ---- dependencies -----------------------------------------------------------
+# python3-dev and friends: the Python package (python/) and its examples.
 PACKAGES=(build-essential cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-    libjson-c-dev check libsubunit-dev libsystemd-dev)
+    libjson-c-dev check libsubunit-dev libsystemd-dev python3-dev python3-numpy python3-pytest
+    python3-setuptools python3-pip python3-wheel)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

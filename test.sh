@@ -26,8 +26,11 @@ done
 [ "${CI:-}" = "true" ] && ci=1
 
 # Build and test dependencies, all from Debian 12.
+# The Python package (python/) is built for /usr/bin/python3 and tested with its
+# pytest and NumPy; pip, setuptools and wheel for the offline pip install test.
 packages=(build-essential cmake pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-    libjson-c-dev check libsubunit-dev libsystemd-dev python3 coreutils procps groff-base systemd)
+    libjson-c-dev check libsubunit-dev libsystemd-dev python3 coreutils procps groff-base systemd
+    python3-dev python3-pytest python3-numpy python3-setuptools python3-pip python3-wheel)
 # CI also runs the libFuzzer smoke test (test_fuzz_smoke): clang and its runtimes;
 # and test_ops_deb builds the Debian packages and runs lintian on them: debhelper, lintian.
 if [ $ci = 1 ]; then
