@@ -26,20 +26,18 @@ Uses $ARENAD_SOCKET when set, else starts a private arenad ($ARENAD_BINARY,
 import argparse
 import multiprocessing as mp
 import os
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 import arenad
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "examples", "python"))
+from _daemon import daemon  # noqa: E402  (the examples' private daemon)
+
 PAGE_STRIDE = 4096 // 8  # float64 values per page
 
 
@@ -131,37 +129,6 @@ def run_once(method, size, conn):
     return (t1 - t0) * 1000
 
 
-def start_daemon(binary, budget):
-    tmp = tempfile.mkdtemp(prefix="arenad-bench-")
-    path = os.path.join(tmp, "arenad.sock")
-    proc = subprocess.Popen([binary, "--foreground", "--no-supervise", "--log-level", "warn",
-                             "--socket", path, "--budget", str(budget)])
-    deadline = time.monotonic() + 10
-    while True:
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(path)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"arenad ({binary}) did not start")
-            time.sleep(0.02)
-        finally:
-            s.close()
-    time.sleep(0.05)
-
-    def stop():
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    return path, stop
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="1G", help="bytes of the array (default 1G)")
@@ -172,27 +139,18 @@ def main():
     size -= size % 4096
     if size <= 0:
         raise SystemExit("--size must be at least 4K")
-    stop = None
-    if not os.environ.get("ARENAD_SOCKET") or args.arenad:
-        binary = (args.arenad or os.environ.get("ARENAD_BINARY")
-                  or os.path.join(HERE, "..", "..", "build", "bin", "arenad"))
-        path, stop = start_daemon(binary, 2 * size + (64 << 20))
-        os.environ["ARENAD_SOCKET"] = path
-    try:
-        with arenad.connect() as conn:
-            print(f"hand-off of a {size / (1 << 20):.0f} MiB float64 array between two processes "
-                  f"(median of {args.repeat}; Python {sys.version.split()[0]}, "
-                  f"NumPy {np.__version__})")
-            print(f"{'method':<8} {'median ms':>10}  runs ms")
-            result = {}
-            for method in ("arenad", "shm", "pipe"):
-                runs = [run_once(method, size, conn) for _ in range(args.repeat)]
-                result[method] = statistics.median(runs)
-                print(f"{method:<8} {result[method]:>10.2f}  "
-                      f"{' '.join(f'{r:.2f}' for r in runs)}", flush=True)
-    finally:
-        if stop:
-            stop()
+    binary = args.arenad or os.environ.get("ARENAD_BINARY")
+    with daemon(str(2 * size + (64 << 20)), binary), arenad.connect() as conn:
+        print(f"hand-off of a {size / (1 << 20):.0f} MiB float64 array between two processes "
+              f"(median of {args.repeat}; Python {sys.version.split()[0]}, "
+              f"NumPy {np.__version__})")
+        print(f"{'method':<8} {'median ms':>10}  runs ms")
+        result = {}
+        for method in ("arenad", "shm", "pipe"):
+            runs = [run_once(method, size, conn) for _ in range(args.repeat)]
+            result[method] = statistics.median(runs)
+            print(f"{method:<8} {result[method]:>10.2f}  "
+                  f"{' '.join(f'{r:.2f}' for r in runs)}", flush=True)
     print(f"RESULT arenad_handoff_ms={result['arenad']:.2f} shm_handoff_ms={result['shm']:.2f} "
           f"pipe_handoff_ms={result['pipe']:.2f}")
 
