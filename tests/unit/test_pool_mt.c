@@ -29,6 +29,18 @@ static bool small_run(void)
     return v != NULL && v[0] == '1';
 }
 
+/* Nothing is live once every object is freed, and after a trim (which
+ * takes what exited threads left behind) no lease is held. */
+static void assert_all_back(void)
+{
+    arena_stats_t st;
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+    (void)arena_trim();
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.lease_count, 0);
+}
+
 /* ---- producer / consumer ----------------------------------------------------- */
 
 #define RING 1024
@@ -152,13 +164,8 @@ START_TEST(test_producer_consumer)
     for (unsigned i = 0; i < P * sh->per_producer; i++) {
         ck_assert_uint_eq(atomic_load(&sh->seen[i]), 1);
     }
-    arena_stats_t st;
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.live_bytes, 0);
-    /* Every thread has exited: trim adopts their segments and returns all. */
-    (void)arena_trim();
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.lease_count, 0);
+    /* Every thread has exited: trim takes what they left and returns all. */
+    assert_all_back();
     free((void *)sh->seen);
     free(sh);
 }
@@ -236,12 +243,7 @@ START_TEST(test_thread_exit_freed_by_others)
         ck_assert_int_eq(pthread_join(f[i], NULL), 0);
     }
     ck_assert_int_eq(atomic_load(&bad), 0);
-    arena_stats_t st;
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.live_bytes, 0);
-    (void)arena_trim();
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.lease_count, 0);
+    assert_all_back();
 }
 END_TEST
 
@@ -311,12 +313,7 @@ START_TEST(test_thread_churn_bounded)
     for (unsigned i = 0; i < CHURN_SLOTS; i++) {
         arena_free(atomic_exchange(&churn_table[i], NULL));
     }
-    arena_stats_t st;
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.live_bytes, 0);
-    (void)arena_trim();
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.lease_count, 0);
+    assert_all_back();
 }
 END_TEST
 
@@ -365,11 +362,7 @@ START_TEST(test_thread_burst_exit)
             arena_free(p);
         }
     }
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.live_bytes, 0);
-    (void)arena_trim();
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.lease_count, 0);
+    assert_all_back();
 }
 END_TEST
 
@@ -385,12 +378,7 @@ START_TEST(test_stress)
     char err[300] = "";
     int rc = pool_stress_run(&p, err, sizeof(err));
     ck_assert_msg(rc == 0, "%s", err);
-    arena_stats_t st;
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.live_bytes, 0);
-    (void)arena_trim();
-    ck_assert_int_eq(arena_stats(&st), 0);
-    ck_assert_uint_eq(st.lease_count, 0);
+    assert_all_back();
 }
 END_TEST
 
