@@ -11,8 +11,11 @@
 static PyObject *mod_trim(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 {
     long long r;
-    Py_BEGIN_ALLOW_THREADS r = arena_trim();
-    Py_END_ALLOW_THREADS if (r < 0) return arenad_raise((int)r, ARENAD_CALL_OTHER, "trim", NULL);
+    Py_BEGIN_ALLOW_THREADS
+        r = arena_trim();
+    Py_END_ALLOW_THREADS
+    if (r < 0)
+        return arenad_raise((int)r, ARENAD_CALL_OTHER, "trim", NULL);
     return PyLong_FromLongLong(r);
 }
 
