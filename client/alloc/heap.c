@@ -326,23 +326,37 @@ static size_t heap_adopt(arena__heap_t *heap)
 /* span.c's refill hook: before a heap leases a new segment, it takes the
  * frees other threads queued for it (attempt 0), then abandoned segments
  * (attempt 1). */
-static size_t heaps_refill_hook(arena__heap_t *heap, unsigned attempt)
+/* Retires every page with nothing used (kept empty pages, page.c), except
+ * each class's current page when keep_current. Returns how many. */
+static size_t heap_retire_unused_pages(arena__heap_t *heap, bool keep_current)
 {
-    return attempt == 0 ? arena__heap_collect_remote(heap) : heap_adopt(heap);
-}
-
-static void heap_retire_unused(arena__heap_t *heap)
-{
+    size_t n = 0;
     for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
         arena__page_t *p = heap->queues[c].first;
         while (p != NULL) {
             arena__page_t *next = p->next;
-            if (p->used == 0) {
+            if (p->used == 0 && !(keep_current && heap->current[c] == p)) {
                 arena__page_retire(heap, p);
+                n++;
             }
             p = next;
         }
     }
+    return n;
+}
+
+static void heap_retire_unused(arena__heap_t *heap)
+{
+    (void)heap_retire_unused_pages(heap, false);
+}
+
+static size_t heaps_refill_hook(arena__heap_t *heap, unsigned attempt)
+{
+    if (attempt == 0) {
+        size_t got = arena__heap_collect_remote(heap);
+        return got + heap_retire_unused_pages(heap, true);
+    }
+    return heap_adopt(heap);
 }
 
 /* What a heap does before it is unbound: takes the remote frees, retires
@@ -433,6 +447,8 @@ static void heap_tick(arena__heap_t *heap)
     uint64_t now = arena__now_ms();
     if (now - heap->last_purge_ms >= ARENA__PURGE_TICK_MS) {
         heap->last_purge_ms = now;
+        /* Empty pages kept for their class (page.c) go back now. */
+        (void)heap_retire_unused_pages(heap, true);
         (void)arena__heap_purge(heap, false, now);
         /* The spare too, once idle for the decay time: a thread that
          * freed everything must not keep an active lease forever. */
@@ -643,18 +659,22 @@ static __attribute__((noinline)) void heap_idle(arena__heap_t *heap)
 {
     heap->idle_armed = false;
     arena__heap_settle(heap);
-    for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
-        arena__page_t *p = heap->queues[c].first;
-        while (p != NULL) {
-            arena__page_t *next = p->next;
-            if (p->used == 0) {
-                arena__page_retire(heap, p);
-            }
-            p = next;
-        }
-    }
-    (void)arena__heap_release_all(heap);
+    heap_retire_unused(heap);
     uint64_t now = arena__now_ms();
+    if (now - heap->last_idle_ms < ARENA__DECAY_MS) {
+        /* The second time within the decay time: a program that builds
+         * and drops a structure over and over, not one going idle. Its
+         * empty segments are parked as they are (the daemon still takes
+         * them after its parked decay) and free runs wait for their decay,
+         * so the next round does not fault every page in again. */
+        heap->last_idle_ms = now;
+        (void)arena__heap_release_empty(heap, 0);
+        (void)arena__heap_purge(heap, false, now);
+        arena__heap_publish_live();
+        return;
+    }
+    heap->last_idle_ms = now;
+    (void)arena__heap_release_all(heap);
     /* The segment still in use keeps its objects' pages only. */
     (void)arena__heap_purge(heap, true, now);
     /* What the purge tick would have done besides: entries of the parking
@@ -965,16 +985,7 @@ static long long heap_trim(arena__heap_t *heap, bool adopt)
     if (adopt) {
         (void)heap_adopt(heap);
     }
-    for (unsigned c = 0; c < ARENA__NCLASSES; c++) {
-        arena__page_t *p = heap->queues[c].first;
-        while (p != NULL) {
-            arena__page_t *next = p->next;
-            if (p->used == 0) {
-                arena__page_retire(heap, p);
-            }
-            p = next;
-        }
-    }
+    heap_retire_unused(heap);
     /* Purge first: an empty segment is parked next, and a parked mapping
      * cannot be purged (MADV_REMOVE needs write access), so its pages would
      * stay resident until the daemon takes it. */

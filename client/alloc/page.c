@@ -133,14 +133,17 @@ void arena__page_retire(arena__heap_t *heap, arena__page_t *page)
     arena__span_free(heap, page);
 }
 
-/* A page with nothing used goes back unless it is the only page of its class
- * (keeping that one avoids churn when a program allocates and frees one
- * object over and over) -- and unless the heap is armed for its idle action
- * (heap.c): then its segments must be able to empty. */
+/* A page with nothing used stays in its class queue, its free lists intact,
+ * for the next allocations of its class: a program that builds and frees a
+ * structure over and over (a parse tree, a request) would otherwise give
+ * its pages back and carve them again, relinking every block, each time.
+ * Kept empty pages go back at the heap's purge tick (heap.c), before the
+ * heap takes a new segment (its refill hook), at trims and when the heap
+ * is armed for its idle action (heap.c): then its segments must be able to
+ * empty, so the page goes back at once. */
 static void page_maybe_retire(arena__heap_t *heap, arena__page_t *page)
 {
-    arena__pqueue_t *q = &heap->queues[page->cls];
-    if (!heap->idle_armed && !page->in_full && q->first == page && q->last == page) {
+    if (!heap->idle_armed) {
         return;
     }
     arena__page_retire(heap, page);

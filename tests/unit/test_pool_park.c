@@ -278,14 +278,15 @@ END_TEST
 
 START_TEST(test_trim_purges_parked)
 {
-    /* Segments parked at once by free keep their pages (a hot reuse);
-     * arena_trim() purges them in place: still parked, same leases, and
-     * their memory reads as zero when unparked. */
+    /* Segments parked at once by free keep their pages (a hot reuse; at
+     * most two do, span.c); arena_trim() purges them in place: still
+     * parked, same leases, and their memory reads as zero when unparked. */
     ck_assert(alloc_many(objs, NOBJ, 13));
     free_many(objs, NOBJ);
     arena__region_park_info_t pi;
     arena__region_park_info(&pi);
-    ck_assert_uint_ge(pi.dirty, 2);
+    ck_assert_uint_ge(pi.dirty, 1);
+    ck_assert_uint_le(pi.dirty, 2);
     view_t before = view_self();
     ck_assert_int_gt(arena_trim(), 0);
     arena__region_park_info(&pi);

@@ -237,6 +237,7 @@ typedef struct arena__heap {
     uint32_t empty_segments;                    /* owned segments with nothing used */
     uint32_t segment_count;                     /* owned segments */
     bool idle_armed;          /* grew past one segment since its last idle action (heap.c) */
+    uint64_t last_idle_ms;    /* when it last took its idle action (heap.c) */
     uint32_t abandoned_frees; /* its frees into abandoned segments (heap.c) */
     uint64_t last_purge_ms;
     uint64_t pressure_seen; /* pressure epoch last acted on */
