@@ -43,7 +43,7 @@
  * bytes, 208.6 MB). Chosen by simulating the replacement pattern (20 slots, 2,000 random 5-25 MiB
  * blocks) and measured with bench-rss
  * --big-blocks: factor 4, a quarter of the live bytes and 128 MiB take
- * 0.9 M faults instead of 7.7 M, 1.7x glibc's time instead of 5.5x, at a
+ * 0.9 M faults instead of 7.7 M, 1.35x glibc's time instead of 4.8x, at a
  * peak of 1.11x glibc's (0.80x with nothing kept). Factor 2 took twice the
  * faults at a 5% lower peak; applying the growth rule only when the live
  * bytes reach a new high took a third fewer faults at a 9% higher peak
