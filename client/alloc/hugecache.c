@@ -32,22 +32,26 @@
  * under HUGE_CACHE_BYTES and under 1/HUGE_CACHE_LIVE_DIV of the live huge
  * bytes (blocks handed out and not freed), so a program that frees its last
  * huge block keeps nothing (what bench-rss measures), one with 300 MiB of
- * huge blocks keeps at most 75 MiB, and none keeps more than 128 MiB. Growth is the other case: a
- * list or dict that grows frees a block per step, and every new block is larger than every freed
- * one, so kept blocks would only add to the peak (parking them resident raised python3's peak RSS
- * under the preload from 229 MB to 280-300 MB). Hence the growth rule: a get that misses first
- * purges every kept block smaller than the request, before the new region is leased and faulted in;
- * a growing program then keeps at most the one block it freed last, and only until its next step
- * (measured: python3 building a 300k-entry dict, a JSON round trip and a sort under the preload
- * peaks at 207.3 MB against 203.7 MB with nothing kept, glibc 221 MB; with a half of the live
- * bytes, 208.6 MB). Chosen by simulating the replacement pattern (20 slots, 2,000 random 5-25 MiB
- * blocks) and measured with bench-rss
- * --big-blocks: factor 4, a quarter of the live bytes and 128 MiB take
- * 0.9 M faults instead of 7.7 M, 1.35x glibc's time instead of 4.8x, at a
- * peak of 1.11x glibc's (0.80x with nothing kept). Factor 2 took twice the
- * faults at a 5% lower peak; applying the growth rule only when the live
- * bytes reach a new high took a third fewer faults at a 9% higher peak
- * (simulated).
+ * huge blocks keeps at most 75 MiB, and none keeps more than 128 MiB.
+ * Growth is the other case: a list or dict that grows frees a block per
+ * step, and every new block is larger than every freed one, so kept blocks
+ * would only add to the peak (parking them resident raised python3's peak
+ * RSS under the preload from 229 MB to 280-300 MB). Hence the growth rule:
+ * a get that misses first purges every kept block smaller than the
+ * request, before the new region is leased and faulted in; a growing
+ * program then keeps at most the one block it freed last, and only until
+ * its next step. Measured: python3 building a 300k-entry dict, a JSON round
+ * trip and a sort under the preload peaks at 207.5 MB against 203.8 MB
+ * with nothing kept (glibc: 221 MB); with a half of the live bytes as the
+ * bound, 208.6 MB.
+ *
+ * The figures were chosen by simulating the replacement pattern (20 slots,
+ * 2,000 random 5-25 MiB blocks) and measured with bench-rss --big-blocks:
+ * factor 4, a quarter of the live bytes and 128 MiB take 0.9 M faults
+ * instead of 7.7 M, 1.35x glibc's time instead of 4.8x, at a peak of 1.11x
+ * glibc's (0.80x with nothing kept). Factor 2 took twice the faults at a 5%
+ * lower peak; applying the growth rule only when the live bytes reach a new
+ * high took a third fewer faults at a 9% higher peak (simulated).
  *
  * Fork: region.c's child handler copies every registered shared region,
  * and kept blocks are registered, dead memory; so the prepare handler
