@@ -32,9 +32,9 @@
  * once when a request does not fit, without our help (a stopped or blocked
  * process loses it all the same); until then, the next
  * arena__region_acquire() of that size gets it back with a CAS and an
- * mprotect instead of a round trip (a huge block's pages are purged before
- * it is parked, segment.c, so a growing program's freed blocks do not raise
- * its peak). A huge request takes the smallest entry
+ * mprotect instead of a round trip (a huge block comes here only once
+ * hugecache.c has stopped keeping it resident, purged). A huge request
+ * takes the smallest entry
  * that fits, at most an eighth larger; a segment only its exact size.
  * Unparked memory is not known to be zero. Entries can disappear behind the
  * cache's back (a LeaseReclaimed note, the default trim's
@@ -62,6 +62,12 @@
  * every region in exactly one of them. The child unmaps the parent's parked
  * regions and empties the cache: they are the parent's leases, which the
  * child must never unpark or release.
+ *
+ * The layer above keeps freed huge blocks mapped and ACTIVE for the decay
+ * window (hugecache.c). It registers two hooks here: the park purge (the
+ * heaps' purge tick, the idle action, arena_trim) and the park release
+ * (pressure) give its blocks back first, forced or by age as they are
+ * asked, so the heaps need not know of it; and parked_bytes counts them.
  *
  * Thread-safe; reg_lock and child_lock are taken on slow paths only. Never
  * calls malloc (see conn.h). reg_lock may be held while the connection's
@@ -109,6 +115,9 @@ static _Atomic int64_t park_bytes;  /* relaxed: a statistic (written under reg_l
 static _Atomic uint32_t park_dirty; /* entries with dirty set (written under reg_lock) */
 static _Atomic uint64_t park_hits, park_lost;
 
+static _Atomic(arena__region_kept_purge_fn) kept_purge_hook;
+static _Atomic(arena__region_kept_bytes_fn) kept_bytes_hook;
+
 static _Atomic int fallback_api; /* arena__region_allow_fallback() */
 static _Atomic int env_mode;     /* 0 unread, 1 fallback, 2 require daemon, 3 neither */
 static _Atomic uint64_t nodaemon_until;
@@ -116,6 +125,20 @@ static _Atomic bool detached; /* fork child: the default connection is the paren
 static pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
 static arena_conn_t *child_conn;
 static __thread int call_depth; /* inside a daemon call from here */
+
+void arena__region_set_kept_hooks(arena__region_kept_purge_fn purge,
+                                  arena__region_kept_bytes_fn bytes)
+{
+    atomic_store_explicit(&kept_purge_hook, purge, memory_order_release);
+    atomic_store_explicit(&kept_bytes_hook, bytes, memory_order_release);
+}
+
+/* The kept blocks of the layer above (see the head). */
+static size_t kept_purge(bool force, uint64_t now_ms)
+{
+    arena__region_kept_purge_fn hook = atomic_load_explicit(&kept_purge_hook, memory_order_acquire);
+    return hook != NULL ? hook(force, now_ms) : 0;
+}
 
 bool arena__region_in_call(void)
 {
@@ -514,6 +537,8 @@ int arena__region_give_back(const arena__region_t *region)
 
 long long arena__region_park_release(void)
 {
+    /* Kept blocks are parked first, and so released below. */
+    (void)kept_purge(true, arena__now_ms());
     long long total = 0;
     for (;;) {
         (void)pthread_mutex_lock(&reg_lock);
@@ -533,10 +558,11 @@ long long arena__region_park_release(void)
 
 size_t arena__region_park_purge(bool force, uint64_t now_ms)
 {
+    /* Kept blocks leave purged: they add no dirty entry. */
+    size_t total = kept_purge(force, now_ms);
     if (atomic_load_explicit(&park_dirty, memory_order_relaxed) == 0) {
-        return 0;
+        return total;
     }
-    size_t total = 0;
     arena_conn_t *def = park_default_conn();
     (void)pthread_mutex_lock(&reg_lock);
     for (size_t i = park_len; i-- > 0;) {
@@ -605,7 +631,8 @@ void arena__region_park_info(arena__region_park_info_t *ret_info)
 uint64_t arena__region_parked_bytes(void)
 {
     int64_t b = atomic_load_explicit(&park_bytes, memory_order_relaxed);
-    return b > 0 ? (uint64_t)b : 0;
+    arena__region_kept_bytes_fn hook = atomic_load_explicit(&kept_bytes_hook, memory_order_acquire);
+    return (b > 0 ? (uint64_t)b : 0) + (hook != NULL ? hook() : 0);
 }
 
 void arena__region_publish_live(uint64_t live_bytes)

@@ -17,6 +17,9 @@
  * or giving back a region) take it, and a late, buggy lookup through a stale
  * entry then reads stale metadata instead of faulting.
  *
+ * A huge region comes from, and goes back to, the huge-block cache
+ * (hugecache.c), which keeps freed blocks resident for a while.
+ *
  * A segment given back is parked, not released (arena__region_give_back():
  * the daemon may take it at any moment, a later segment_new() gets it back
  * with a CAS and an mprotect). Getting and giving back a segment publish the
@@ -312,7 +315,7 @@ arena__huge_t *arena__huge_new(size_t size, size_t align)
         return NULL;
     }
     arena__region_t region;
-    int r = arena__region_acquire(rsize, align, &region);
+    int r = arena__hugecache_get(rsize, align, &region);
     if (r < 0) {
         huge_meta_put(h);
         errno = errno_of(r);
@@ -324,7 +327,7 @@ arena__huge_t *arena__huge_new(size_t size, size_t align)
     h->hdr.region = region;
     h->ptr = (uintptr_t)region.addr;
     if (arena__map_set(h->hdr.base, region.size, &h->hdr) < 0) {
-        (void)arena__region_release(&region);
+        arena__hugecache_put(&region);
         huge_meta_put(h);
         errno = ENOMEM;
         return NULL;
@@ -342,16 +345,10 @@ void arena__huge_release(arena__huge_t *h)
     (void)arena__map_set(h->hdr.base, h->hdr.size, NULL);
     arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)h->hdr.size);
     arena__atomic_add_relaxed(&arena__stat_leases, -1);
-    /* Its pages go back at once, and its lease is parked for reuse within
-     * the decay window (no daemon round trip for the next huge block of
-     * that size); the daemon takes it back after its parked decay, or the
-     * cache evicts it. Parking it with its pages would keep every freed
-     * block resident while a program grows its arrays: a Python list or
-     * dict that doubles frees a block at each step, and measured under the
-     * preload, python3's peak RSS went from 229 MB to 280-300 MB. */
-    arena__region_t region = h->hdr.region;
-    int advice = region.anonymous ? MADV_DONTNEED : MADV_REMOVE;
-    region.zeroed = madvise(region.addr, region.size, advice) == 0;
-    (void)arena__region_give_back(&region);
+    /* Kept mapped with its pages for a reuse within the decay window,
+     * within the cache's bound; purged and parked when it leaves the
+     * cache (hugecache.c says when, and why a growing program's peak does
+     * not rise). */
+    arena__hugecache_put(&h->hdr.region);
     huge_meta_put(h);
 }

@@ -20,6 +20,20 @@
  *
  * (sums over the patterns; best peer: the smallest sum among the peers that
  * ran, glibc included). Usage: build/bin/bench-rss [--quick]
+ *
+ * A second mode, --big-blocks, times the large-block replacement pattern
+ * instead: 20 slots, 2,000 times (200 with --quick) a random slot gets a new
+ * zero-filled block of 5-25 MiB (malloc, memset) and its previous block is
+ * freed; the same seed for every allocator. Each allocator's child runs
+ * three times, interleaved; the table gives the median wall time, minor
+ * page faults and peak RSS (wait4's ru_maxrss, shared memory included),
+ * then one line:
+ *
+ *   RESULT big_time_arena_s=... big_time_glibc_s=... big_time_tcmalloc_s=...
+ *          big_minflt_arena=... big_minflt_tcmalloc=... big_peak_arena_kib=...
+ *          big_peak_glibc_kib=... big_peak_tcmalloc_kib=...
+ *
+ * Usage: build/bin/bench-rss --big-blocks [--quick]
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -33,6 +47,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -216,6 +231,39 @@ static int child_main(size_t index, const char *expect, bool quick)
     return write(STDOUT_FILENO, out, (size_t)n) == n ? 0 : 6;
 }
 
+/* The large-block pattern (see the head): malloc, memset, free the slot's
+ * previous block. A fixed xorshift seed, so every allocator sees the same
+ * sizes. */
+static void *(*volatile big_memset)(void *, int, size_t) = memset;
+
+static int big_child_main(const char *expect, bool quick)
+{
+    enum { SLOTS = 20 };
+    void *slot[SLOTS] = {0};
+    unsigned rounds = quick ? 200 : 2000;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (unsigned i = 0; i < rounds; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t size = ((size_t)5 << 20) + (size_t)(x % ((size_t)20 << 20));
+        unsigned s = (unsigned)((x >> 40) % SLOTS);
+        void *p = malloc(size);
+        if (!p)
+            return 4;
+        /* Through a volatile pointer: the compiler would turn malloc +
+         * memset 0 into calloc, which skips the touch on fresh memory. */
+        big_memset(p, 0, size);
+        free(slot[s]);
+        slot[s] = p;
+    }
+    if (!child_check(expect))
+        return 5;
+    for (unsigned s = 0; s < SLOTS; s++)
+        free(slot[s]);
+    return 0;
+}
+
 /* ---- the parent ------------------------------------------------------------------ */
 
 typedef struct alloc {
@@ -278,6 +326,61 @@ static figures_t run_child(const char *self, size_t index, const alloc_t *a, con
     return f;
 }
 
+typedef struct big_figures {
+    bool ok;
+    double secs;
+    long minflt, maxrss_kib;
+} big_figures_t;
+
+/* One run of the large-block pattern under allocator a: wall time from fork
+ * to reap, and the child's rusage. */
+static big_figures_t run_big_child(const char *self, const alloc_t *a, const char *socket,
+                                   bool quick)
+{
+    big_figures_t f = {0};
+    struct timespec t0, t1;
+    (void)clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    if (pid < 0)
+        return f;
+    if (pid == 0) {
+        /* The child of a fork, one thread: setenv is safe here. */
+        if (a->preload)
+            (void)setenv("LD_PRELOAD", a->preload, 1); /* NOLINT(concurrency-mt-unsafe) */
+        if (socket) {
+            (void)setenv("ARENAD_SOCKET", socket, 1);     /* NOLINT(concurrency-mt-unsafe) */
+            (void)setenv("ARENA_REQUIRE_DAEMON", "1", 1); /* NOLINT(concurrency-mt-unsafe) */
+        }
+        execl(self, self, "--big-child", a->expect ? a->expect : "", quick ? "quick" : "full",
+              (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+        ;
+    (void)clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        f.ok = true;
+        f.secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        f.minflt = ru.ru_minflt;
+        f.maxrss_kib = ru.ru_maxrss;
+    }
+    return f;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* A private arenad on a temporary socket; returns its pid, or -1. */
 static pid_t daemon_start(const char *arenad, const char *dir, char *sock_path, size_t len)
 {
@@ -331,10 +434,18 @@ int main(int argc, char **argv)
             return 2;
         return child_main(index, argv[3], strcmp(argv[4], "quick") == 0);
     }
-    bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    if (argc > 1 && !quick) {
-        (void)fprintf(stderr, "usage: bench-rss [--quick]\n");
-        return 2;
+    if (argc == 4 && strcmp(argv[1], "--big-child") == 0)
+        return big_child_main(argv[2], strcmp(argv[3], "quick") == 0);
+    bool quick = false, big = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            quick = true;
+        } else if (strcmp(argv[i], "--big-blocks") == 0) {
+            big = true;
+        } else {
+            (void)fprintf(stderr, "usage: bench-rss [--big-blocks] [--quick]\n");
+            return 2;
+        }
     }
     char self[4096], bindir[4096], arenad[4200], preload[4200];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -367,6 +478,57 @@ int main(int argc, char **argv)
     bool ran[8] = {false};
     for (size_t a = 0; a < nalloc; a++)
         ran[a] = a == 0 || allocs[a].preload != NULL;
+    if (big) {
+        enum { ROUNDS = 3 };
+        double secs[8][ROUNDS];
+        long flt[8][ROUNDS], peak[8][ROUNDS];
+        for (int r = 0; r < ROUNDS; r++) {
+            for (size_t a = 0; a < nalloc; a++) {
+                if (!ran[a])
+                    continue;
+                big_figures_t f =
+                    run_big_child(self, &allocs[a], a == nalloc - 1 ? socket : NULL, quick);
+                ran[a] = f.ok;
+                secs[a][r] = f.secs;
+                flt[a][r] = f.minflt;
+                peak[a][r] = f.maxrss_kib;
+            }
+        }
+        double med_secs[8] = {0};
+        long med_flt[8] = {0}, med_peak[8] = {0};
+        printf("%-14s %10s %12s %12s\n", "allocator", "time s", "minor flt", "peak KiB");
+        for (size_t a = 0; a < nalloc; a++) {
+            if (!ran[a]) {
+                printf("%-14s %10s\n", allocs[a].name, "not run");
+                med_secs[a] = -1;
+                med_flt[a] = med_peak[a] = -1;
+                continue;
+            }
+            qsort(secs[a], ROUNDS, sizeof(double), cmp_double);
+            qsort(flt[a], ROUNDS, sizeof(long), cmp_long);
+            qsort(peak[a], ROUNDS, sizeof(long), cmp_long);
+            med_secs[a] = secs[a][ROUNDS / 2];
+            med_flt[a] = flt[a][ROUNDS / 2];
+            med_peak[a] = peak[a][ROUNDS / 2];
+            printf("%-14s %10.3f %12ld %12ld\n", allocs[a].name, med_secs[a], med_flt[a],
+                   med_peak[a]);
+        }
+        int st = 0;
+        if (daemon > 0) {
+            (void)kill(daemon, SIGTERM);
+            while (waitpid(daemon, &st, 0) < 0 && errno == EINTR)
+                ;
+        }
+        (void)unlink(socket);
+        (void)rmdir(dir);
+        size_t ar = nalloc - 1, tc = 3;
+        printf("RESULT big_time_arena_s=%.3f big_time_glibc_s=%.3f big_time_tcmalloc_s=%.3f "
+               "big_minflt_arena=%ld big_minflt_tcmalloc=%ld big_peak_arena_kib=%ld "
+               "big_peak_glibc_kib=%ld big_peak_tcmalloc_kib=%ld\n",
+               med_secs[ar], med_secs[0], med_secs[tc], med_flt[ar], med_flt[tc], med_peak[ar],
+               med_peak[0], med_peak[tc]);
+        return 0;
+    }
 
     printf("%-32s %-14s %9s %9s %9s %9s %9s\n", "pattern (KiB of RSS)", "allocator", "start",
            "peak", "freed", "after 1s", "shmem 1s");

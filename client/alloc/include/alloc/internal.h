@@ -12,6 +12,7 @@
  *     page.c                       small-object pages, remote frees
  *     span.c                       page-granular spans, decay purging
  *     segment.c                    segments, huge regions, the address map
+ *     hugecache.c                  freed huge blocks kept resident for reuse
  *     region.c                     leases (or anonymous fallback), parking
  *     conn/include (conn.h, park.h) the connection library
  *
@@ -21,7 +22,10 @@
  * span.c asks the heap layer to refill before it leases a new segment
  * (arena__span_set_refill_hook), and segment.c reports every segment it adds
  * or gives back (arena__segment_set_count_hook) so that the heap layer
- * publishes the live bytes. Types are in alloc/types.h.
+ * publishes the live bytes. A third one is registered by hugecache.c with
+ * its first block: region.c's park purge and release (the heaps' purge
+ * tick, trim and pressure) purge the kept huge blocks first
+ * (arena__region_set_kept_hooks). Types are in alloc/types.h.
  *
  * Rule for everything here: no libc malloc (the preload library routes
  * malloc to these functions); pointer-returning functions return NULL and set
@@ -108,6 +112,38 @@ void arena__region_allow_fallback(bool allow);
 /* Replaces every shared region with a private copy at the same address; the
  * child's regions become anonymous. Called in the fork child only. */
 void arena__region_atfork_child(void);
+
+/* Upward hooks of the layer above that keeps freed regions mapped
+ * (hugecache.c). purge(force, now_ms) gives back what has been kept for
+ * ARENA__DECAY_MS at now_ms, or everything when force, and returns the
+ * bytes; arena__region_park_purge() calls it with its own arguments (the
+ * purge tick, the idle action: false; arena_trim: true), and
+ * arena__region_park_release() (pressure) with force, before it releases
+ * the parking cache. bytes() is what is kept; arena__region_parked_bytes()
+ * adds it. Either may be NULL. Registered once, from any thread. */
+typedef size_t (*arena__region_kept_purge_fn)(bool force, uint64_t now_ms);
+typedef uint64_t (*arena__region_kept_bytes_fn)(void);
+void arena__region_set_kept_hooks(arena__region_kept_purge_fn purge,
+                                  arena__region_kept_bytes_fn bytes);
+
+/* ---- hugecache.c: freed huge blocks kept mapped for reuse. Thread-safe. ---- */
+
+/* A region of size bytes (a multiple of the page size) at an address aligned
+ * to align, for a huge object: a kept block when one fits (the smallest of
+ * size .. 4 * size; zeroed is then false, and it takes no system call and no
+ * page fault), else arena__region_acquire(), after the kept blocks smaller
+ * than size were given back. Returns 0 and *ret_region, or what
+ * arena__region_acquire() returns. */
+int arena__hugecache_get(size_t size, size_t align, arena__region_t *ret_region);
+
+/* Takes back a region from arena__hugecache_get() whose object was freed:
+ * kept mapped and resident for reuse while it fits the cache's bound (see
+ * hugecache.c), otherwise purged and given back (arena__region_give_back()).
+ * The caller no longer owns it either way. NULL is ignored. */
+void arena__hugecache_put(const arena__region_t *region);
+
+/* The cache's figures (for tests). NULL is ignored. */
+void arena__hugecache_info(arena__hugecache_info_t *ret_info);
 void arena__region_atfork_prepare(void);
 void arena__region_atfork_parent(void);
 
@@ -150,9 +186,14 @@ arena__segment_t *arena__segment_new(arena__heap_t *heap);
  * metadata. Call only on an empty segment no heap lists any more. */
 void arena__segment_release(arena__segment_t *seg);
 
-/* A huge region of at least size bytes whose object is aligned to align.
- * Returns NULL with errno set. */
+/* A huge region of at least size bytes whose object is aligned to align:
+ * a freed one kept resident when one fits (hugecache.c; hdr.region.zeroed
+ * is then false), else a parked or new lease. Returns NULL with errno set. */
 arena__huge_t *arena__huge_new(size_t size, size_t align);
+
+/* Frees a huge region's object: the region goes to the huge-block cache
+ * (kept resident for reuse, or purged and parked) and the metadata is
+ * recycled. NULL is ignored. */
 void arena__huge_release(arena__huge_t *huge);
 
 /* Process-wide counters (relaxed atomics), summed by arena_stats. */

@@ -90,6 +90,16 @@ typedef struct arena__region_park_info {
     uint64_t lost;  /* cache entries found taken by the daemon (or released) */
 } arena__region_park_info_t;
 
+/* The huge-block cache's figures (hugecache.c). */
+typedef struct arena__hugecache_info {
+    uint64_t bytes;   /* freed huge blocks kept mapped and resident */
+    uint32_t count;   /* how many */
+    uint64_t live;    /* huge bytes handed out and not freed (the bound's base) */
+    uint64_t hits;    /* huge requests served by a kept block */
+    uint64_t misses;  /* huge requests that took a region (parked or leased) */
+    uint64_t dropped; /* kept blocks purged and given back */
+} arena__hugecache_info_t;
+
 /* ---- size classes -------------------------------------------------------- */
 
 /*
