@@ -689,14 +689,21 @@ static inline bool heap_is_idle(const arena__heap_t *heap)
     return ARENA__UNLIKELY(heap->idle_armed) && heap->segment_count - heap->empty_segments <= 1;
 }
 
+/* A free of another heap's block counts on the freeing thread's heap. A
+ * thread that only frees (the consumer of a producer/consumer pair) gets a
+ * heap for it: one shared word that every such thread updated with an
+ * atomic add was the hottest line of such programs. */
 static void live_sub_remote(int64_t bytes)
 {
     arena__heap_t *heap = tls_heap;
-    if (heap_is_real(heap)) {
-        arena__counter_add(&heap->xlive, -bytes);
-    } else {
-        arena__atomic_add_relaxed(&arena__stat_live_orphan, -bytes);
+    if (ARENA__UNLIKELY(!heap_is_real(heap))) {
+        heap = heap_get();
+        if (heap == NULL) {
+            arena__atomic_add_relaxed(&arena__stat_live_orphan, -bytes);
+            return;
+        }
     }
+    arena__counter_add(&heap->xlive, -bytes);
 }
 
 static size_t span_usable(const arena__page_t *page, const void *ptr)
