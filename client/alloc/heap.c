@@ -323,9 +323,6 @@ static size_t heap_adopt(arena__heap_t *heap)
     return count;
 }
 
-/* span.c's refill hook: before a heap leases a new segment, it takes the
- * frees other threads queued for it (attempt 0), then abandoned segments
- * (attempt 1). */
 /* Retires every page with nothing used (kept empty pages, page.c), except
  * each class's current page when keep_current. Returns how many. */
 static size_t heap_retire_unused_pages(arena__heap_t *heap, bool keep_current)
@@ -350,6 +347,9 @@ static void heap_retire_unused(arena__heap_t *heap)
     (void)heap_retire_unused_pages(heap, false);
 }
 
+/* span.c's refill hook: before a heap leases a new segment, it takes the
+ * frees other threads queued for it and gives back the empty pages it kept
+ * (attempt 0), then adopts abandoned segments (attempt 1). */
 static size_t heaps_refill_hook(arena__heap_t *heap, unsigned attempt)
 {
     if (attempt == 0) {
