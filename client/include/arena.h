@@ -226,7 +226,12 @@ typedef struct arena_stats {
     uint64_t lease_count;  /* leases in use (parked ones not counted) */
 } arena_stats_t;
 
-/* Fills *ret_stats for this process. Returns 0 or -EINVAL (NULL). */
+/* Fills *ret_stats for this process. Returns 0 or -EINVAL (NULL).
+ * live_bytes is exact for the calling thread's allocations and frees; other
+ * running threads' small allocations are counted per page of 64 or 512 KiB
+ * when the page fills or empties, at their heap's purge tick (a slow path,
+ * at most every 100 ms) and when they exit, so while they run the figure
+ * may lag by those pages' worth. */
 ARENA_API int arena_stats(arena_stats_t *ret_stats);
 
 /* ---- typed slabs: fixed-size objects, immediate slot reuse ------------------ */
