@@ -45,6 +45,11 @@ void arena__conn_publish_live(uint64_t live_bytes)
         arena__ctlword_publish_live(region, live_bytes);
 }
 
+int arena__conn_resolve(arena_conn_t **conn)
+{
+    return *conn ? 0 : arena__conn_default(conn);
+}
+
 int arena__conn_default(arena_conn_t **ret_conn)
 {
     if (!ret_conn)

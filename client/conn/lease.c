@@ -124,12 +124,9 @@ static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait
         return -EINVAL;
     if (align && ((align & (align - 1)) != 0 || align < page))
         return -EINVAL;
-    int r;
-    if (!conn) {
-        r = arena__conn_default(&conn);
-        if (r < 0)
-            return r;
-    }
+    int r = arena__conn_resolve(&conn);
+    if (r < 0)
+        return r;
     arena__msg_t req = {.kind = ARENA__MSG_LEASE};
     req.u.lease.size = size;
     req.u.lease.wait_ms = wait_ms < 0 ? -1 : wait_ms;
@@ -234,12 +231,9 @@ int arena_release(arena_conn_t *conn, const arena_lease_t *lease)
 {
     if (!lease || !lease->addr || lease->size == 0)
         return -EINVAL;
-    int r;
-    if (!conn) {
-        r = arena__conn_default(&conn);
-        if (r < 0)
-            return r;
-    }
+    int r = arena__conn_resolve(&conn);
+    if (r < 0)
+        return r;
     return arena__conn_release(conn, lease->id, lease->addr, lease->size);
 }
 

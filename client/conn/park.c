@@ -79,12 +79,9 @@ int arena__lease_park(arena_conn_t *conn, const arena_lease_t *lease)
 {
     if (!lease || !lease->addr || lease->size == 0)
         return -EINVAL;
-    int r;
-    if (!conn) {
-        r = arena__conn_default(&conn);
-        if (r < 0)
-            return r;
-    }
+    int r = arena__conn_resolve(&conn);
+    if (r < 0)
+        return r;
     if (arena__conn_foreign(conn))
         return ARENA_EDISCONNECTED;
     (void)pthread_mutex_lock(&conn->table_lock);
@@ -128,12 +125,9 @@ int arena__lease_unpark(arena_conn_t *conn, const arena_lease_t *lease)
 {
     if (!lease || !lease->addr || lease->size == 0)
         return -EINVAL;
-    int r;
-    if (!conn) {
-        r = arena__conn_default(&conn);
-        if (r < 0)
-            return r;
-    }
+    int r = arena__conn_resolve(&conn);
+    if (r < 0)
+        return r;
     if (arena__conn_foreign(conn))
         return ARENA_EDISCONNECTED;
     (void)pthread_mutex_lock(&conn->table_lock);

@@ -69,12 +69,9 @@ int arena__conn_share(arena_conn_t *conn, const arena_lease_t *lease, unsigned f
 {
     if (!lease || !ret_token || (flags & ~(ARENA_SHARE_READONLY | ARENA_SHARE_ONCE)))
         return -EINVAL;
-    int r;
-    if (!conn) {
-        r = arena__conn_default(&conn);
-        if (r < 0)
-            return r;
-    }
+    int r = arena__conn_resolve(&conn);
+    if (r < 0)
+        return r;
     if (arena__conn_foreign(conn))
         return ARENA_EDISCONNECTED;
     uint64_t daemon_id = 0;
@@ -142,11 +139,9 @@ int arena_attach(arena_conn_t *conn, const char *token, arena_lease_t *ret_lease
     int r = share_token_ok(token);
     if (r < 0 || !ret_lease)
         return -EINVAL;
-    if (!conn) {
-        r = arena__conn_default(&conn);
-        if (r < 0)
-            return r;
-    }
+    r = arena__conn_resolve(&conn);
+    if (r < 0)
+        return r;
     arena__msg_t req = {.kind = ARENA__MSG_ATTACH};
     req.u.attach.token = token;
     attach_reply_t got = {0};
@@ -207,11 +202,9 @@ int arena_unshare(arena_conn_t *conn, const char *token)
     int r = share_token_ok(token);
     if (r < 0)
         return r;
-    if (!conn) {
-        r = arena__conn_default(&conn);
-        if (r < 0)
-            return r;
-    }
+    r = arena__conn_resolve(&conn);
+    if (r < 0)
+        return r;
     arena__msg_t req = {.kind = ARENA__MSG_UNSHARE};
     req.u.unshare.token = token;
     return arena__conn_call(conn, &req, ARENA__MSG_UNSHARE_REPLY, NULL, NULL);

@@ -224,6 +224,11 @@ int arena__error_from_wire(int wire_code);
  * arena_connect() error. */
 int arena__conn_default(arena_conn_t **ret_conn);
 
+/* The connection a public call with `conn` means: *conn itself, or the
+ * default connection when it is NULL (then stored into *conn). Returns 0, or
+ * the arena__conn_default() error. */
+int arena__conn_resolve(arena_conn_t **conn);
+
 /* Tells the daemon, through the default connection's control region, how
  * many bytes the process holds live (shown by arenactl). No call, no lock,
  * no system call: one relaxed store, or nothing when there is no default
