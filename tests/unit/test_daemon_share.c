@@ -57,6 +57,34 @@ static uint64_t leased(uint64_t client_id)
     return v.leased_bytes;
 }
 
+/* Marks g PARKED in client_id's control region, as the client's own
+ * arena_lease_park() would: through a mapping of the region's memfd. */
+static void park_word(uint64_t client_id, const ad_lease_grant_t *g)
+{
+    int fd;
+    uint32_t slots;
+    ck_assert_int_eq(ad_leases_control_info(mgr, client_id, &fd, &slots), 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g->slot), g->generation));
+    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
+}
+
+/* a leases 4 MiB (*ret_grant) and hands it to b with a one-time token;
+ * returns b's attach. */
+static ad_lease_attach_t lease_handed_over(uint64_t a, uint64_t b, ad_lease_grant_t *ret_grant)
+{
+    ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 1, ret_grant), 0);
+    char tok[AD_SHARE_TOKEN_MAX];
+    ck_assert_int_eq(ad_leases_share(mgr, a, ret_grant->lease_id, AD_SHARE_ONCE, false, 0, 1, tok),
+                     0);
+    ad_lease_attach_t ab;
+    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &ab), 0);
+    return ab;
+}
+
 static ad_leases_stats_t stats(void)
 {
     ad_leases_stats_t s;
@@ -132,26 +160,14 @@ START_TEST(test_attached_never_reclaimed)
 {
     uint64_t a = client(100, 1000), b = client(101, 1000);
     ad_lease_grant_t g;
-    ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 1, &g), 0);
-    char tok[AD_SHARE_TOKEN_MAX];
-    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, AD_SHARE_ONCE, false, 0, 1, tok), 0);
-    ad_lease_attach_t ab;
-    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &ab), 0);
+    ad_lease_attach_t ab = lease_handed_over(a, b, &g);
     /* The owner parks its lease: the daemon still does not take it. */
-    int fd;
-    uint32_t slots;
-    ck_assert_int_eq(ad_leases_control_info(mgr, a, &fd, &slots), 0);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
+    park_word(a, &g);
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
     ck_assert_uint_eq(stats().parked_bytes, 0);
     /* Once b let go, it is an ordinary parked lease again. */
     ck_assert_int_eq(ad_leases_release(mgr, b, ab.grant.lease_id, 4), 0);
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 5), (int64_t)(4 * MiB));
-    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
 }
 END_TEST
 
@@ -169,19 +185,8 @@ START_TEST(test_attached_never_decayed)
     ck_assert_int_eq(ad_leases_new(&c, &mgr), 0);
     uint64_t a = client(100, 1000), b = client(101, 1000);
     ad_lease_grant_t g;
-    ck_assert_int_eq(ad_leases_grant(mgr, a, 4 * MiB, 1, &g), 0);
-    char tok[AD_SHARE_TOKEN_MAX];
-    ck_assert_int_eq(ad_leases_share(mgr, a, g.lease_id, AD_SHARE_ONCE, false, 0, 1, tok), 0);
-    ad_lease_attach_t ab;
-    ck_assert_int_eq(ad_leases_attach(mgr, b, tok, 2, &ab), 0);
-    int fd;
-    uint32_t slots;
-    ck_assert_int_eq(ad_leases_control_info(mgr, a, &fd, &slots), 0);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
+    ad_lease_attach_t ab = lease_handed_over(a, b, &g);
+    park_word(a, &g);
     /* Ten decays of scans: the attached extent stays. */
     uint64_t t = 10;
     for (; t < 1000; t += 10)
@@ -194,7 +199,6 @@ START_TEST(test_attached_never_decayed)
         (void)ad_leases_purge(mgr, t);
     ck_assert_uint_eq(stats().parked_decay_bytes_total, 4 * MiB);
     ck_assert_uint_eq(leased(a), 0);
-    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
 }
 END_TEST
 
@@ -276,15 +280,8 @@ START_TEST(test_own_memory_across_uids)
     (void)close(r.fd);
     (void)close(fd);
     /* Never reclaimed, even when its word says PARKED. */
-    int cfd;
-    uint32_t slots;
-    ck_assert_int_eq(ad_leases_control_info(mgr, a, &cfd, &slots), 0);
-    ck_assert_int_eq(fstat(cfd, &st), 0);
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
-    ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
+    park_word(a, &g);
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
-    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
     /* The attacher of another uid pays once the owner goes. */
     ck_assert_int_eq(ad_leases_client_free(mgr, a, 3, true), 1);
     ck_assert_uint_eq(leased(x), g.size);
@@ -333,22 +330,14 @@ START_TEST(test_own_memory_reclaims_parked)
     uint64_t a = client(100, 1000), b = client(101, 1000);
     ad_lease_grant_t g;
     ck_assert_int_eq(ad_leases_grant(mgr, a, 60 * MiB, 1, &g), 0);
-    int fd;
-    uint32_t slots;
-    ck_assert_int_eq(ad_leases_control_info(mgr, a, &fd, &slots), 0);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ck_assert_ptr_ne(map, MAP_FAILED);
     ad_lease_grant_t own;
     int ofd = -1;
     ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 2, &own, &ofd), -ENOMEM);
-    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g.slot), g.generation));
+    park_word(a, &g);
     ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 3, &own, &ofd), 0);
     ck_assert_uint_eq(leased(a), 0);
     ck_assert_uint_eq(leased(b), 8 * MiB);
     (void)close(ofd);
-    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
 }
 END_TEST
 
