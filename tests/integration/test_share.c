@@ -439,26 +439,35 @@ END_TEST
 /* The owner (a child) shares, an attacher attaches, the owner goes (exit or
  * SIGKILL): the attacher keeps the data and the charge; when it exits the
  * extent is punched. */
+/* An owner child leases size bytes, fills them with fill and shares them;
+ * an attacher child attaches them by the owner's token and checks the fill.
+ * Both must succeed. Returns the attacher's reply. */
+static reply_t owner_and_attacher(size_t size, uint8_t fill, child_t *owner, child_t *att)
+{
+    child_arg_t oa = {.size = size, .fill = fill};
+    child_spawn(owner, owner_main, &oa);
+    reply_t ro;
+    child_read(owner, &ro);
+    ck_assert_msg(ro.status == 0, "owner: %s", arena_strerror(ro.err));
+    child_arg_t aa = {.size = size, .fill = fill};
+    memcpy(aa.token, ro.token, sizeof(aa.token));
+    child_spawn(att, attacher_main, &aa);
+    reply_t ra;
+    child_read(att, &ra);
+    ck_assert_msg(ra.status == 0, "attach: step %d, %s", ra.status, arena_strerror(ra.err));
+    return ra;
+}
+
 static void owner_goes(bool kill_it)
 {
     daemon_start();
     arena_conn_t *watch = connect_ok();
-    child_arg_t oa = {.size = 16 * MiB, .fill = 0x5a};
-    child_t owner;
-    child_spawn(&owner, owner_main, &oa);
-    reply_t ro;
-    child_read(&owner, &ro);
-    ck_assert_msg(ro.status == 0, "owner: %s", arena_strerror(ro.err));
-    child_arg_t aa = {.size = oa.size, .fill = 0x5a};
-    memcpy(aa.token, ro.token, sizeof(aa.token));
-    child_t att;
-    child_spawn(&att, attacher_main, &aa);
-    reply_t ra;
-    child_read(&att, &ra);
-    ck_assert_msg(ra.status == 0, "attach: step %d, %s", ra.status, arena_strerror(ra.err));
+    const size_t size = 16 * MiB;
+    child_t owner, att;
+    reply_t ra = owner_and_attacher(size, 0x5a, &owner, &att);
     long long blocks_held = pool_blocks(watch);
-    ck_assert_int_ge(blocks_held, (long long)(oa.size / 512));
-    ck_assert_uint_eq(status_leased(watch), oa.size);
+    ck_assert_int_ge(blocks_held, (long long)(size / 512));
+    ck_assert_uint_eq(status_leased(watch), size);
 
     if (kill_it) {
         ck_assert_int_eq(kill(owner.pid, SIGKILL), 0);
@@ -471,12 +480,12 @@ static void owner_goes(bool kill_it)
     uint64_t leased = 0;
     for (int i = 0; i < 200 && (leased = client_leased(watch, ra.client_id, NULL)) == 0; i++)
         nap_ms(10);
-    ck_assert_uint_eq(leased, oa.size);
-    ck_assert_uint_eq(status_leased(watch), oa.size);
+    ck_assert_uint_eq(leased, size);
+    ck_assert_uint_eq(status_leased(watch), size);
     child_send(&att, 'v');
     child_read(&att, &ra);
     ck_assert_msg(ra.status == 0, "the attacher lost the data");
-    ck_assert_int_ge(pool_blocks(watch), (long long)(oa.size / 512));
+    ck_assert_int_ge(pool_blocks(watch), (long long)(size / 512));
 
     child_send(&att, 'q');
     ck_assert_int_eq(child_wait(&att), 0);
@@ -485,7 +494,7 @@ static void owner_goes(bool kill_it)
         nap_ms(10);
     ck_assert_uint_eq(total, 0);
     long long blocks_after = pool_blocks(watch);
-    ck_assert_msg(blocks_held - blocks_after >= (long long)(oa.size / 512),
+    ck_assert_msg(blocks_held - blocks_after >= (long long)(size / 512),
                   "st_blocks %lld -> %lld: the extent was not punched", blocks_held, blocks_after);
     arena__admin_status_t st;
     ck_assert_int_eq(arena__admin_status(watch, &st), 0);
@@ -798,19 +807,9 @@ START_TEST(test_restart_one_owner)
 {
     daemon_start();
     ck_assert_int_eq(setenv("ARENA_RECONNECT_MS", "10000", 1), 0);
-    child_arg_t oa = {.size = 4 * MiB, .fill = 0x42};
-    child_t owner;
-    child_spawn(&owner, owner_main, &oa);
-    reply_t ro;
-    child_read(&owner, &ro);
-    ck_assert_msg(ro.status == 0, "owner: %s", arena_strerror(ro.err));
-    child_arg_t aa = {.size = oa.size, .fill = 0x42};
-    memcpy(aa.token, ro.token, sizeof(aa.token));
-    child_t att;
-    child_spawn(&att, attacher_main, &aa);
-    reply_t ra;
-    child_read(&att, &ra);
-    ck_assert_msg(ra.status == 0, "attach: step %d, %s", ra.status, arena_strerror(ra.err));
+    const size_t size = 4 * MiB;
+    child_t owner, att;
+    reply_t ro, ra = owner_and_attacher(size, 0x42, &owner, &att);
 
     static const char *const args[] = {"--budget", "256M", NULL};
     ck_assert_int_eq(arena_test_daemon_restart(&daemon_, SIGKILL, args), 0);
@@ -826,9 +825,9 @@ START_TEST(test_restart_one_owner)
     ck_assert_int_eq(arena__admin_leases(watch, 0, &list), 0);
     ck_assert_uint_eq(list->count, 1);
     ck_assert_uint_eq(list->items[0].holders, 1);
-    ck_assert_uint_eq(list->items[0].size, oa.size);
+    ck_assert_uint_eq(list->items[0].size, size);
     arena__admin_leases_free(list);
-    ck_assert_uint_eq(status_leased(watch), oa.size);
+    ck_assert_uint_eq(status_leased(watch), size);
     /* Both still read their data (one shared, one a private copy). */
     child_send(&owner, 'v');
     child_read(&owner, &ro);
