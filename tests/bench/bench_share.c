@@ -237,6 +237,36 @@ static void fill(void *p, size_t n)
         w[i] = i * 0x9e3779b97f4a7c15ull;
 }
 
+/* Times rounds shares of big, each attached by the consumer and then
+ * unshared (after rounds / 10 untimed ones): arena_share(), or with
+ * read_only_uid a read-only arena_share_uid() for our own uid. Fills us[]
+ * with the share time plus the consumer's attach time, sorted. Returns 0,
+ * or -1 when a call fails. */
+static int time_share_attach(arena_conn_t *conn, const consumer_t *cons, const arena_lease_t *big,
+                             bool read_only_uid, long rounds, double *us)
+{
+    for (long i = -rounds / 10; i < rounds; i++) {
+        cmd_t c = {.op = 'A', .size = big->size};
+        answer_t a;
+        double t0 = bench_now_us();
+        int r = read_only_uid
+                    ? arena_share_uid(conn, big, ARENA_SHARE_READONLY, (unsigned)getuid(), c.token)
+                    : arena_share(conn, big, 0, c.token);
+        if (r < 0)
+            return -1;
+        double t1 = bench_now_us();
+        if (consumer_ask(cons, &c, -1, &a) < 0 || a.err) {
+            (void)fprintf(stderr, "bench-share: attach failed: %s\n", arena_strerror(a.err));
+            return -1;
+        }
+        (void)arena_unshare(conn, c.token);
+        if (i >= 0)
+            us[i] = (t1 - t0) + (double)a.attach_ns / 1e3;
+    }
+    bench_sort(us, (size_t)rounds);
+    return 0;
+}
+
 typedef struct handoff {
     double token_ms, pipe_ms, memfd_ms;
     bool ok;
@@ -355,22 +385,8 @@ int main(int argc, char **argv)
     if (arena_lease(conn, 64 * MiB, 0, &big) < 0)
         return 1;
     fill(big.addr, big.size);
-    for (long i = -rounds / 10; i < rounds; i++) {
-        cmd_t c = {.op = 'A', .size = big.size};
-        answer_t a;
-        double t0 = bench_now_us();
-        if (arena_share(conn, &big, 0, c.token) < 0)
-            return 1;
-        double t1 = bench_now_us();
-        if (consumer_ask(&cons, &c, -1, &a) < 0 || a.err) {
-            (void)fprintf(stderr, "bench-share: attach failed: %s\n", arena_strerror(a.err));
-            return 1;
-        }
-        (void)arena_unshare(conn, c.token);
-        if (i >= 0)
-            share_us[i] = (t1 - t0) + (double)a.attach_ns / 1e3;
-    }
-    bench_sort(share_us, (size_t)rounds);
+    if (time_share_attach(conn, &cons, &big, false, rounds, share_us) < 0)
+        return 1;
     (void)arena_release(conn, &big);
 
     /* What a lease that may cross uids costs: memory of its own (a memfd
@@ -394,22 +410,8 @@ int main(int argc, char **argv)
     if (arena_lease_flags(conn, 64 * MiB, 0, ARENA_LEASE_OWN_MEMORY, &big) < 0)
         return 1;
     fill(big.addr, big.size);
-    for (long i = -rounds / 10; i < rounds; i++) {
-        cmd_t c = {.op = 'A', .size = big.size};
-        answer_t a;
-        double t0 = bench_now_us();
-        if (arena_share_uid(conn, &big, ARENA_SHARE_READONLY, (unsigned)getuid(), c.token) < 0)
-            return 1;
-        double t1 = bench_now_us();
-        if (consumer_ask(&cons, &c, -1, &a) < 0 || a.err) {
-            (void)fprintf(stderr, "bench-share: attach failed: %s\n", arena_strerror(a.err));
-            return 1;
-        }
-        (void)arena_unshare(conn, c.token);
-        if (i >= 0)
-            own_share_us[i] = (t1 - t0) + (double)a.attach_ns / 1e3;
-    }
-    bench_sort(own_share_us, (size_t)rounds);
+    if (time_share_attach(conn, &cons, &big, true, rounds, own_share_us) < 0)
+        return 1;
     (void)arena_release(conn, &big);
 
     handoff_t small = handoff(conn, &cons, 64 * MiB);
