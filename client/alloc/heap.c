@@ -176,9 +176,13 @@ static void heap_abandon_segments(arena__heap_t *heap);
 
 /* The reuse list, under heaps_lock. A heap on it is touched by nobody (its
  * segments only get remote frees), so whether it holds segments cannot
- * change while it is there and heaps_idle_count stays exact. */
+ * change while it is there and heaps_idle_count stays exact. A heap pushed
+ * when IDLE_HEAPS_MAX heaps there hold segments already abandons its own. */
 static void reuse_push_locked(arena__heap_t *heap)
 {
+    if (heap->segments != NULL && heaps_idle_count >= IDLE_HEAPS_MAX) {
+        heap_abandon_segments(heap); /* enough unbound heaps keep segments */
+    }
     ARENA__ATOMIC_STORE_RELAXED(&heap->xbound, false);
     heap->reuse_next = heaps_reuse;
     heaps_reuse = heap;
@@ -233,14 +237,10 @@ static arena__heap_t *heap_struct_get(void)
     return heap;
 }
 
-/* Puts an unbound heap on the reuse list, keeping its segments unless
- * IDLE_HEAPS_MAX heaps there hold some already (then they are abandoned). */
+/* Puts an unbound heap on the reuse list (reuse_push_locked()). */
 static void heap_struct_put(arena__heap_t *heap)
 {
     (void)pthread_mutex_lock(&heaps_lock);
-    if (heap->segments != NULL && heaps_idle_count >= IDLE_HEAPS_MAX) {
-        heap_abandon_segments(heap);
-    }
     reuse_push_locked(heap);
     (void)pthread_mutex_unlock(&heaps_lock);
 }
@@ -1037,9 +1037,6 @@ static long long trim_idle_heaps(void)
     (void)pthread_mutex_lock(&heaps_lock);
     while (list != NULL) {
         arena__heap_t *next = list->reuse_next;
-        if (list->segments != NULL && heaps_idle_count >= IDLE_HEAPS_MAX) {
-            heap_abandon_segments(list);
-        }
         reuse_push_locked(list);
         list = next;
     }
