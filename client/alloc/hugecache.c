@@ -66,7 +66,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "alloc/internal.h"
 
@@ -96,14 +95,8 @@ static pthread_once_t hc_once = PTHREAD_ONCE_INIT;
  * released by region.c). Returns its bytes. */
 static size_t kept_drop(arena__region_t region)
 {
-    int advice = region.anonymous ? MADV_DONTNEED : MADV_REMOVE;
-    int r = madvise(region.addr, region.size, advice);
-    if (r != 0 && advice == MADV_REMOVE) {
-        /* Private memory (a lease copied in a fork child). */
-        r = madvise(region.addr, region.size, MADV_DONTNEED);
-    }
     /* zeroed tells the parking cache that nothing is left to purge. */
-    region.zeroed = r == 0;
+    region.zeroed = arena__region_purge(region.anonymous, region.addr, region.size);
     (void)arena__region_give_back(&region);
     atomic_fetch_add_explicit(&hc_dropped, 1, memory_order_relaxed);
     return region.size;

@@ -246,6 +246,14 @@ static arena_lease_t lease_of(const arena__region_t *region)
     return lease;
 }
 
+bool arena__region_purge(bool anonymous, void *addr, size_t len)
+{
+    if (!anonymous && madvise(addr, len, MADV_REMOVE) == 0) {
+        return true;
+    }
+    return madvise(addr, len, MADV_DONTNEED) == 0;
+}
+
 /* Removes cache entry i (its counters too); reg_lock held. */
 static void park_entry_forget(size_t i)
 {

@@ -37,7 +37,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "alloc/internal.h"
 
@@ -324,12 +323,8 @@ static size_t span_purge(arena__page_t *p)
 {
     arena__segment_t *seg = p->segment;
     size_t len = (size_t)p->slice_count << ARENA__SLICE_SHIFT;
-    int advice = seg->hdr.region.anonymous ? MADV_DONTNEED : MADV_REMOVE;
-    if (madvise(p->start, len, advice) != 0) {
-        /* Private memory (anonymous, or a lease copied in a fork child). */
-        if (advice != MADV_REMOVE || madvise(p->start, len, MADV_DONTNEED) != 0) {
-            return 0;
-        }
+    if (!arena__region_purge(seg->hdr.region.anonymous, p->start, len)) {
+        return 0;
     }
     p->dirty = 0;
     return (size_t)zero_give(seg, page_index(p), p->slice_count) << ARENA__SLICE_SHIFT;

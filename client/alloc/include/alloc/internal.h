@@ -82,6 +82,13 @@ int arena__region_release(const arena__region_t *region);
  * Example (segment.c): arena__region_give_back(&seg->hdr.region); */
 int arena__region_give_back(const arena__region_t *region);
 
+/* Gives the pages of [addr, addr + len), inside a region of the given kind,
+ * back to the kernel: MADV_REMOVE for lease memory (the memfd's pages are
+ * freed), MADV_DONTNEED for private memory (anonymous fallback, or a lease
+ * copied in a fork child, where MADV_REMOVE fails). The range then reads as
+ * zero. Returns true when it was purged. Any thread; one or two calls. */
+bool arena__region_purge(bool anonymous, void *addr, size_t len);
+
 /* Releases every parked region of the cache (the pressure hook: the daemon
  * wants memory now, not when it next looks for parked leases). Returns the
  * bytes released (entries the daemon had taken already count as given). */
