@@ -65,9 +65,9 @@ static void do_close(conn_object_t *self)
         (void)arena__conn_poll_notes(c); /* orphans it: closes our copies of its fds */
         return;
     }
-    Py_BEGIN_ALLOW_THREADS
-        arena_disconnect(c);
-    Py_END_ALLOW_THREADS
+    PyThreadState *unlocked = PyEval_SaveThread();
+    arena_disconnect(c);
+    PyEval_RestoreThread(unlocked);
 }
 
 /* In a fork child: a connection of our own. */
@@ -78,10 +78,10 @@ static int fork_reconnect(conn_object_t *self)
     self->busy = 0; /* the parent's threads do not exist here */
     self->conn = NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS(void)
-        arena__conn_poll_notes(old); /* orphans it */
-        r = arena_connect(self->socket, &c);
-    Py_END_ALLOW_THREADS
+    PyThreadState *unlocked = PyEval_SaveThread();
+    (void)arena__conn_poll_notes(old); /* orphans it */
+    r = arena_connect(self->socket, &c);
+    PyEval_RestoreThread(unlocked);
     self->pid = getpid();
     self->generation++;
     if (r < 0) {
@@ -179,9 +179,9 @@ static PyObject *conn_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     arena_conn_t *c = NULL;
     int r;
     const char *sp = self->socket;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena_connect(sp, &c);
-    Py_END_ALLOW_THREADS
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena_connect(sp, &c);
+    PyEval_RestoreThread(unlocked);
     if (r < 0) {
         arenad_raise(r, ARENAD_CALL_CONNECT, "connect", NULL);
         goto fail;
@@ -309,11 +309,11 @@ static PyObject *conn_lease(conn_object_t *self, PyObject *args, PyObject *kwds)
     arena_lease_t l;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena_lease(c, size, wait_ms, &l);
-        if (r < 0)
-            (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena_lease(c, size, wait_ms, &l);
+    if (r < 0)
+        (void)arena__conn_last_error(c, msg, sizeof(msg));
+    PyEval_RestoreThread(unlocked);
     PyObject *res = r < 0 ? arenad_raise(r, ARENAD_CALL_LEASE, "lease", msg)
                           : arenad_lease_new(self, &l, false, false);
     (void)arenad_conn_leave(self, false);
@@ -331,11 +331,11 @@ static PyObject *conn_attach(conn_object_t *self, PyObject *arg)
     arena_lease_t l;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena_attach(c, tok, &l);
-        if (r < 0)
-            (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena_attach(c, tok, &l);
+    if (r < 0)
+        (void)arena__conn_last_error(c, msg, sizeof(msg));
+    PyEval_RestoreThread(unlocked);
     PyObject *res;
     if (r == -EINVAL) {
         PyErr_SetString(PyExc_ValueError, "attach: not an arenad token");
@@ -358,12 +358,12 @@ static PyObject *conn_unshare(conn_object_t *self, PyObject *arg)
         return NULL;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena_unshare(c, tok);
-        if (r < 0)
-            (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS(void)
-    arenad_conn_leave(self, false);
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena_unshare(c, tok);
+    if (r < 0)
+        (void)arena__conn_last_error(c, msg, sizeof(msg));
+    PyEval_RestoreThread(unlocked);
+    (void)arenad_conn_leave(self, false);
     if (r == -EINVAL) {
         PyErr_SetString(PyExc_ValueError, "unshare: not an arenad token");
         return NULL;
@@ -385,16 +385,16 @@ static PyObject *conn_stats(conn_object_t *self, PyObject *Py_UNUSED(ignored))
     size_t tracked;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS(void)
-        arena__conn_info(c, &info);
-        (void)arena__conn_notes(c, &notes);
-        (void)arena_stats(&ps);
-        tracked = arena__conn_tracked(c);
-        r = arena__admin_status(c, &st);
-        if (r < 0)
-            (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS(void)
-    arenad_conn_leave(self, false);
+    PyThreadState *unlocked = PyEval_SaveThread();
+    (void)arena__conn_info(c, &info);
+    (void)arena__conn_notes(c, &notes);
+    (void)arena_stats(&ps);
+    tracked = arena__conn_tracked(c);
+    r = arena__admin_status(c, &st);
+    if (r < 0)
+        (void)arena__conn_last_error(c, msg, sizeof(msg));
+    PyEval_RestoreThread(unlocked);
+    (void)arenad_conn_leave(self, false);
     if (r < 0)
         return arenad_raise(r, ARENAD_CALL_OTHER, "stats", msg);
     return Py_BuildValue(
@@ -429,10 +429,10 @@ static PyObject *conn_process_notifications(conn_object_t *self, PyObject *Py_UN
     if (!c)
         return NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena__conn_poll_notes(c);
-        arena__conn_after_notes(c);
-    Py_END_ALLOW_THREADS
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena__conn_poll_notes(c);
+    arena__conn_after_notes(c);
+    PyEval_RestoreThread(unlocked);
     if (arenad_conn_leave(self, true) < 0)
         return NULL;
     if (r < 0)

@@ -84,9 +84,9 @@ PyObject *arenad_lease_new(conn_object_t *owner, const arena_lease_t *l, bool at
     lease_object_t *self = (lease_object_t *)PyType_GenericAlloc(arenad_lease_type, 0);
     if (!self) {
         arena_conn_t *c = owner->conn;
-        Py_BEGIN_ALLOW_THREADS(void)
-            arena_release(c, l);
-        Py_END_ALLOW_THREADS
+        PyThreadState *unlocked = PyEval_SaveThread();
+        (void)arena_release(c, l);
+        PyEval_RestoreThread(unlocked);
         return NULL;
     }
     self->owner = (conn_object_t *)Py_NewRef((PyObject *)owner);
@@ -126,12 +126,12 @@ static int release_now(lease_object_t *self)
         return -1;
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena_release(c, &l);
-        if (r < 0)
-            (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS(void)
-    arenad_conn_leave(o, false);
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena_release(c, &l);
+    if (r < 0)
+        (void)arena__conn_last_error(c, msg, sizeof(msg));
+    PyEval_RestoreThread(unlocked);
+    (void)arenad_conn_leave(o, false);
     /* No daemon to tell: it took the lease back when the connection broke. */
     if (r < 0 && r != ARENA_EDISCONNECTED && r != ARENA_ENODAEMON) {
         arenad_raise(r, ARENAD_CALL_OTHER, "release", msg);
@@ -176,12 +176,12 @@ static PyObject *lease_share(lease_object_t *self, PyObject *args, PyObject *kwd
     char tok[ARENA_TOKEN_SIZE] = "";
     char msg[ARENAD_MSG_SIZE] = "";
     int r;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena_share(c, &l, flags, tok);
-        if (r < 0)
-            (void)arena__conn_last_error(c, msg, sizeof(msg));
-    Py_END_ALLOW_THREADS(void)
-    arenad_conn_leave(self->owner, false);
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena_share(c, &l, flags, tok);
+    if (r < 0)
+        (void)arena__conn_last_error(c, msg, sizeof(msg));
+    PyEval_RestoreThread(unlocked);
+    (void)arenad_conn_leave(self->owner, false);
     if (r < 0)
         return arenad_raise(r, ARENAD_CALL_OTHER, "share", msg);
     return PyUnicode_FromString(tok);

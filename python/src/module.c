@@ -11,9 +11,9 @@
 static PyObject *mod_trim(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
 {
     long long r;
-    Py_BEGIN_ALLOW_THREADS
-        r = arena_trim();
-    Py_END_ALLOW_THREADS
+    PyThreadState *unlocked = PyEval_SaveThread();
+    r = arena_trim();
+    PyEval_RestoreThread(unlocked);
     if (r < 0)
         return arenad_raise((int)r, ARENAD_CALL_OTHER, "trim", NULL);
     return PyLong_FromLongLong(r);
