@@ -934,14 +934,23 @@ void *arena__heap_realloc(void *ptr, size_t size)
     if (hdr->kind == ARENA__SEG_SPANS) {
         arena__segment_t *seg = (arena__segment_t *)hdr;
         arena__page_t *page = &seg->pages[seg->span_start[off >> ARENA__SLICE_SHIFT]];
-        arena__heap_t *heap = tls_heap;
         if (page->kind == ARENA__PAGE_SMALL) {
-            old = page->bsize - (uint32_t)((uint8_t *)ptr - page->start) % page->bsize;
+            /* Small pages hand out block starts only (an aligned request
+             * takes a class whose size is a multiple of the alignment), so
+             * the usable size is the block size: no division here. */
+            old = page->bsize;
             if (size <= old && size >= old / 2) {
                 return ptr;
             }
         } else if (page->kind == ARENA__PAGE_LARGE) {
+            arena__heap_t *heap = tls_heap;
             old = span_usable(page, ptr);
+            /* Within the span and using more than half of it: stay. (Trimming
+             * the span to the new size here gave back the room a grown span
+             * was given, so a string built by appends had to move again.) */
+            if (size <= old && size > old / 2) {
+                return ptr;
+            }
             if (ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap && size > ARENA__SMALL_MAX &&
                 size <= ARENA__LARGE_MAX) {
                 size_t front = (size_t)((uint8_t *)ptr - page->start);
@@ -958,12 +967,14 @@ void *arena__heap_realloc(void *ptr, size_t size)
                                        (int64_t)span_usable(page, ptr) - (int64_t)old);
                     return ptr;
                 }
-            } else if (size <= old && size > old / 2) {
-                return ptr;
             }
         }
     } else {
-        old = off < hdr->size ? hdr->size - off : 0;
+        if (off >= hdr->size) {
+            errno = EINVAL; /* not in the huge object's region */
+            return NULL;
+        }
+        old = hdr->size - off;
         if (size <= old && size > old / 2) {
             return ptr;
         }

@@ -37,8 +37,11 @@ void arena__conn_publish_live(uint64_t live_bytes)
 {
     arena_conn_t *conn = atomic_load_explicit(&xdefault_conn, memory_order_acquire);
     /* A fork child still sees the parent's connection, whose region is
-     * shared: the child's figure is not the parent's to overwrite. */
-    if (!conn || arena__conn_foreign(conn))
+     * shared: the child's figure is not the parent's to overwrite. The
+     * caller knows it is one (region.c's detached flag, set by its fork
+     * child handler); asking getpid() here cost a system call on every
+     * large free. */
+    if (!conn)
         return;
     void *region = atomic_load_explicit(&conn->xctl_publish, memory_order_acquire);
     if (region)

@@ -33,8 +33,9 @@
  * unaffected (see the fork handshake in region.c).
  *
  * Defensive frees. free() and realloc() ignore pointers that are neither
- * bootstrap nor owned by the allocator (arena__heap_owns()), instead of corrupting
- * memory; malloc_usable_size() reports 0 for them.
+ * bootstrap nor owned by the allocator (the address map has no entry for them: arena__heap_free()
+ * and arena__heap_realloc() look them up), instead of corrupting memory; malloc_usable_size()
+ * reports 0 for them.
  *
  * Exports: malloc, free, calloc, realloc, posix_memalign, aligned_alloc,
  * memalign, valloc, pvalloc and malloc_usable_size with default visibility;
@@ -257,10 +258,7 @@ PRELOAD_EXPORT void *realloc(void *ptr, size_t size)
             memcpy(p, ptr, old < size ? old : size);
         return p;
     }
-    if (unlikely(!arena__heap_owns(ptr))) {
-        errno = EINVAL;
-        return NULL;
-    }
+    /* EINVAL for a pointer not ours: arena__heap_realloc() looks it up once. */
     return arena__heap_realloc(ptr, size);
 }
 

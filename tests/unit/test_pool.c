@@ -249,6 +249,36 @@ START_TEST(test_realloc_grow_shrink)
 }
 END_TEST
 
+START_TEST(test_realloc_keeps_room)
+{
+    /* A span grown by realloc gets a quarter more room; later growth inside
+     * that room stays put and keeps the room, even once a neighbour sits
+     * right after the span (strings built by appends, side by side). */
+    unsigned char *p = arena_malloc(140 * 1024);
+    fill(p, 140 * 1024, 7);
+    unsigned char *q = arena_realloc(p, 160 * 1024);
+    ck_assert_ptr_nonnull(q);
+    size_t room = arena_usable_size(q);
+    ck_assert_uint_ge(room, 200 * 1024);
+    void *neighbour = arena_malloc(140 * 1024); /* takes the slices after q's span */
+    ck_assert_ptr_nonnull(neighbour);
+    unsigned char *before = q;
+    for (size_t size = 161 * 1024; size <= room; size += 1024) {
+        q = arena_realloc(q, size);
+        ck_assert_ptr_eq(q, before);
+        ck_assert_uint_eq(arena_usable_size(q), room);
+    }
+    ck_assert(check_fill(q, 140 * 1024, 7));
+    /* Shrinking below half the span trims it. */
+    q = arena_realloc(q, 60 * 1024);
+    ck_assert_ptr_nonnull(q);
+    ck_assert(check_fill(q, 60 * 1024, 7));
+    arena_free(neighbour);
+    arena_free(q);
+    ck_assert(arena__heap_is_valid());
+}
+END_TEST
+
 START_TEST(test_realloc_large_in_place)
 {
     /* A fresh heap: the span is followed by free slices, so it grows in place. */
@@ -778,6 +808,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_aligned);
     tcase_add_test(tc, test_realloc_grow_shrink);
     tcase_add_test(tc, test_realloc_large_in_place);
+    tcase_add_test(tc, test_realloc_keeps_room);
     tcase_add_test(tc, test_calloc_zero);
     tcase_add_test(tc, test_large_coalesce);
     tcase_add_test(tc, test_stats_and_trim);

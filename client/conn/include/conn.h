@@ -232,7 +232,9 @@ int arena__conn_resolve(arena_conn_t **conn);
 /* Tells the daemon, through the default connection's control region, how
  * many bytes the process holds live (shown by arenactl). No call, no lock,
  * no system call: one relaxed store, or nothing when there is no default
- * connection or no control region yet. */
+ * connection or no control region yet. Never from a fork child, whose
+ * default connection and control region are still the parent's: the caller
+ * tells (region.c stops publishing in its fork child handler). */
 void arena__conn_publish_live(uint64_t live_bytes);
 
 #endif
