@@ -503,7 +503,7 @@ static void *alloc_big(arena__heap_t *heap, size_t size, size_t align, bool *ret
         return NULL;
     }
     arena__counter_add(&heap->xlive, (int64_t)h->hdr.size);
-    *ret_zero = h->hdr.region.zeroed;
+    *ret_zero = h->block.zeroed;
     return (void *)h->ptr;
 }
 

@@ -84,7 +84,6 @@
 
 #include "arena.h"
 #include "conn.h"
-#include "conn.h"
 #include "alloc/internal.h"
 
 #define NODAEMON_RETRY_MS 3000u
@@ -276,6 +275,44 @@ static arena_conn_t *park_default_conn(void)
         return NULL;
     }
     return conn;
+}
+
+int arena__region_move(arena__region_t *region, void *new_addr)
+{
+    if (region == NULL || region->addr == NULL || new_addr == NULL) {
+        return -EINVAL;
+    }
+    if (new_addr == region->addr) {
+        return 0;
+    }
+    arena_conn_t *def = park_default_conn();
+    int r = -ENOENT;
+    (void)pthread_mutex_lock(&reg_lock);
+    for (size_t i = reg_len; i-- > 0;) {
+        reg_entry_t *e = &reg[i];
+        if (e->region.addr != region->addr) {
+            continue;
+        }
+        if (e->region.anonymous) {
+            r = mremap(e->region.addr, e->region.size, e->region.size,
+                       MREMAP_MAYMOVE | MREMAP_FIXED, new_addr) == MAP_FAILED
+                    ? -errno
+                    : 0;
+        } else {
+            arena_conn_t *conn = e->conn != NULL ? e->conn : def;
+            r = conn == NULL ? -ENOENT
+                             : arena__conn_move(conn, e->region.lease_id, e->region.addr,
+                                                e->region.size, new_addr);
+        }
+        if (r == 0) {
+            /* Under reg_lock, so a fork copies it where it now is. */
+            e->region.addr = new_addr;
+            region->addr = new_addr;
+        }
+        break;
+    }
+    (void)pthread_mutex_unlock(&reg_lock);
+    return r;
 }
 
 /* Gets a parked region of `size` bytes whose address is aligned to align

@@ -314,26 +314,25 @@ arena__huge_t *arena__huge_new(size_t size, size_t align)
         errno = ENOMEM;
         return NULL;
     }
-    arena__region_t region;
-    int r = arena__hugecache_get(rsize, align, &region);
+    int r = arena__hugecache_get(rsize, align, &h->block);
     if (r < 0) {
         huge_meta_put(h);
         errno = errno_of(r);
         return NULL;
     }
     h->hdr.kind = ARENA__SEG_HUGE;
-    h->hdr.base = (uintptr_t)region.addr;
-    h->hdr.size = region.size;
-    h->hdr.region = region;
-    h->ptr = (uintptr_t)region.addr;
-    if (arena__map_set(h->hdr.base, region.size, &h->hdr) < 0) {
-        arena__hugecache_put(&region);
+    h->hdr.base = (uintptr_t)h->block.addr;
+    h->hdr.size = h->block.size;
+    h->hdr.region = h->block.parts[0];
+    h->ptr = (uintptr_t)h->block.addr;
+    if (arena__map_set(h->hdr.base, h->hdr.size, &h->hdr) < 0) {
+        arena__hugecache_put(&h->block);
         huge_meta_put(h);
         errno = ENOMEM;
         return NULL;
     }
-    arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)region.size);
-    arena__atomic_add_relaxed(&arena__stat_leases, 1);
+    arena__atomic_add_relaxed(&arena__stat_leased, (int64_t)h->hdr.size);
+    arena__atomic_add_relaxed(&arena__stat_leases, (int64_t)h->block.nparts);
     return h;
 }
 
@@ -344,11 +343,11 @@ void arena__huge_release(arena__huge_t *h)
     }
     (void)arena__map_set(h->hdr.base, h->hdr.size, NULL);
     arena__atomic_add_relaxed(&arena__stat_leased, -(int64_t)h->hdr.size);
-    arena__atomic_add_relaxed(&arena__stat_leases, -1);
+    arena__atomic_add_relaxed(&arena__stat_leases, -(int64_t)h->block.nparts);
     /* Kept mapped with its pages for a reuse within the decay window,
      * within the cache's bound; purged and parked when it leaves the
      * cache (hugecache.c says when, and why a growing program's peak does
      * not rise). */
-    arena__hugecache_put(&h->hdr.region);
+    arena__hugecache_put(&h->block);
     huge_meta_put(h);
 }

@@ -4,8 +4,10 @@
  * (linear probing, mmap'd, grown by doubling) from the id the caller knows
  * to where the lease is mapped, which daemon granted it (epoch, daemon id),
  * and its control slot. The id the caller holds never changes, also across
- * daemon restarts (reconnect.c renames daemon ids underneath). Everything
- * here runs under `table_lock`; no malloc (see conn.h).
+ * daemon restarts (reconnect.c renames daemon ids underneath); where it is
+ * mapped may change (arena__conn_move(): the allocator joins huge blocks
+ * from leases moved end to end). Everything here runs under `table_lock`;
+ * no malloc (see conn.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +220,32 @@ static int conn_untrack(arena_conn_t *conn, uint64_t id, const void *addr, size_
                 break;
             }
             i = (i + 1) & (conn->slot_cap - 1);
+        }
+    }
+    (void)pthread_mutex_unlock(&conn->table_lock);
+    return r;
+}
+
+int arena__conn_move(arena_conn_t *conn, uint64_t id, void *addr, size_t size, void *new_addr)
+{
+    if (!conn || !addr || !new_addr || size == 0)
+        return -EINVAL;
+    if (arena__conn_foreign(conn))
+        return ARENA_EDISCONNECTED;
+    int r = -ENOENT;
+    (void)pthread_mutex_lock(&conn->table_lock);
+    lease_slot_t *e = arena__conn_table_find(conn, id);
+    if (e) {
+        if (e->addr != addr || e->size != size || e->parked || e->gone) {
+            r = -EINVAL;
+        } else if (mremap(addr, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr) ==
+                   MAP_FAILED) {
+            r = -errno;
+        } else {
+            /* Under table_lock: a reclaim or disconnect that unmaps by the
+             * recorded address never sees the old one again. */
+            e->addr = new_addr;
+            r = 0;
         }
     }
     (void)pthread_mutex_unlock(&conn->table_lock);

@@ -715,6 +715,41 @@ START_TEST(test_lease_table)
 }
 END_TEST
 
+/* arena__conn_move(): the mapping moves with its pages and the table
+ * follows; a wrong id, address or size moves nothing. */
+START_TEST(test_lease_move)
+{
+    peer_t p;
+    peer_start(&p, script_full);
+    arena_conn_t *conn = NULL;
+    ck_assert_int_eq(arena_connect(p.path, &conn), 0);
+    const size_t size = 3 * 4096;
+    unsigned char *src =
+        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(src, MAP_FAILED);
+    memset(src, 0x5A, size);
+    unsigned char *dst = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(dst, MAP_FAILED);
+    ck_assert_int_eq(arena__conn_track(conn, 42, src, size), 0);
+
+    ck_assert_int_eq(arena__conn_move(conn, 43, src, size, dst), -ENOENT);
+    ck_assert_int_eq(arena__conn_move(conn, 42, src + 4096, size, dst), -EINVAL);
+    ck_assert_int_eq(arena__conn_move(conn, 42, src, size - 4096, dst), -EINVAL);
+    ck_assert_int_eq(arena__conn_move(conn, 42, src, size, NULL), -EINVAL);
+    ck_assert_int_eq(arena__conn_move(NULL, 42, src, size, dst), -EINVAL);
+    ck_assert_uint_eq(src[0], 0x5A); /* nothing moved */
+
+    ck_assert_int_eq(arena__conn_move(conn, 42, src, size, dst), 0);
+    ck_assert_uint_eq(dst[0], 0x5A);
+    ck_assert_uint_eq(dst[size - 1], 0x5A);
+    ck_assert_int_eq(arena__conn_untrack(conn, 42, src, size), -EINVAL);
+    ck_assert_int_eq(arena__conn_untrack(conn, 42, dst, size), 0);
+    ck_assert_int_eq(munmap(dst, size), 0);
+    arena_disconnect(conn);
+    ck_assert_int_eq(peer_finish(&p), 9); /* left without asking for leases */
+}
+END_TEST
+
 /* A fork child must not speak on the parent's socket: every call there is
  * ARENA_EDISCONNECTED, its mappings stay, and the parent's stream is intact. */
 START_TEST(test_fork_child_is_detached)
@@ -778,6 +813,7 @@ static Suite *conn_suite(void)
     tcase_add_test(tc, test_threads_share_a_connection);
     tcase_add_test(tc, test_bad_frames);
     tcase_add_test(tc, test_lease_table);
+    tcase_add_test(tc, test_lease_move);
     tcase_add_test(tc, test_fork_child_is_detached);
     suite_add_tcase(s, tc);
     return s;

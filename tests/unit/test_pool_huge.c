@@ -3,7 +3,8 @@
  * test_pool_huge.c -- freed huge blocks are kept mapped and resident for
  * reuse within the decay window (client/alloc/hugecache.c), and go when
  * the window passes, on a trim, under pressure, past the cache's bound, or
- * when a larger request misses.
+ * when a larger request misses (the largest of them is joined into the
+ * larger block instead).
  *
  * Every test runs against a real arenad (the shared fixture: a daemon on a
  * temporary socket per test; its parked decay is off, so a block given
@@ -20,13 +21,17 @@
  *   - arena_trim() does the same at once; pressure from the daemon (a
  *     second process that needs the memory) releases it;
  *   - the last huge free keeps nothing; the bound holds; a miss for a
- *     larger request gives back the smaller kept blocks first;
+ *     larger request joins the largest smaller kept block with a new tail
+ *     (its pages move along: no fault, no copy; only the tail is granted),
+ *     gives back the other smaller ones first, and stops at
+ *     ARENA__HUGE_PARTS regions; a fork copies a joined block whole;
  *   - a fork gives the cache back first; threads share it (also under TSan).
  */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,26 +344,135 @@ START_TEST(test_bound_holds)
 }
 END_TEST
 
-START_TEST(test_growth_miss_drops_smaller)
+/* Whether every byte of [p, p + n) is c. */
+static bool all_bytes(const unsigned char *p, size_t n, unsigned char c)
 {
-    /* A growing program: a miss for a larger request gives back the kept
-     * blocks smaller than it before the new block is faulted in, so the
-     * freed ones do not add to the peak. */
-    void *anchor;
-    uint64_t lease;
-    unsigned char *a = anchor_and_kept(&anchor, &lease);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != c) {
+            return false;
+        }
+    }
+    return true;
+}
+
+START_TEST(test_growth_miss_joins_largest)
+{
+    /* A miss for a larger request: the largest smaller kept block becomes
+     * the head of the new block, pages and all (moved, not copied: its old
+     * contents are still there and touching them takes no fault), and only
+     * the rest is leased; the other smaller blocks are given back first, so
+     * the freed ones do not add to the peak. */
+    void *anchor = arena_malloc(ANCHOR);
+    ck_assert_ptr_nonnull(anchor);
+    memset(anchor, 1, ANCHOR);
+    unsigned char *c = arena_malloc(BLOCK / 2);
+    ck_assert_ptr_nonnull(c);
+    memset(c, 6, BLOCK / 2);
+    unsigned char *a = arena_malloc(BLOCK);
+    ck_assert_ptr_nonnull(a);
+    memset(a, 2, BLOCK);
+    uint64_t lease_a = lease_of(a);
+    uint64_t lease_c = lease_of(c);
+    arena_free(c);
+    arena_free(a);
     arena__hugecache_info_t before = info();
-    void *bigger = arena_malloc(3 * BLOCK);
+    ck_assert_uint_eq(before.count, 2);
+    uint64_t granted0;
+    ck_assert_int_eq(lease_state(lease_a, &granted0), 1);
+
+    unsigned char *bigger = arena_malloc(3 * BLOCK);
     ck_assert_ptr_nonnull(bigger);
     arena__hugecache_info_t after = info();
     ck_assert_uint_eq(after.misses, before.misses + 1);
+    ck_assert_uint_eq(after.joined, before.joined + 1);
+    ck_assert_uint_eq(after.dropped, before.dropped + 1); /* c */
     ck_assert_uint_eq(after.count, 0);
-    ck_assert_uint_eq(after.dropped, before.dropped + 1);
-    ck_assert_uint_eq(resident_pages(a, BLOCK), 0);
-    /* Freed with only the anchor left (a quarter of it is 16 MiB < 24):
-     * not kept either. */
+    ck_assert_uint_eq(resident_pages(bigger, BLOCK), BLOCK / 4096);
+    long flt0 = minor_faults();
+    ck_assert(all_bytes(bigger, BLOCK, 2));
+    ck_assert_msg(minor_faults() - flt0 < 32, "the joined head was faulted in again");
+    ck_assert_uint_eq(lease_of(bigger), lease_a);
+    uint64_t granted1;
+    ck_assert_int_eq(lease_state(lease_a, &granted1), 1);
+    ck_assert_uint_eq(granted1, granted0 + 1); /* the tail only */
+    ck_assert_int_eq(lease_state(lease_c, NULL), 2);
+    ck_assert_uint_ge(arena_usable_size(bigger), 3 * BLOCK);
+    memset(bigger, 7, 3 * BLOCK);
+    ck_assert(all_bytes(bigger, 3 * BLOCK, 7));
+
+    /* Freed with only the anchor left (a quarter of it is 16 MiB < 24): not
+     * kept; both parts go back. */
     arena_free(bigger);
     ck_assert_uint_eq(info().count, 0);
+    ck_assert_int_eq(lease_state(lease_a, NULL), 2);
+    arena_free(anchor);
+}
+END_TEST
+
+START_TEST(test_join_part_limit)
+{
+    /* A block grown by joins takes at most ARENA__HUGE_PARTS regions; the
+     * next miss leases a fresh block and gives the full one back. Each
+     * step keeps what the earlier steps wrote. */
+    void *anchor = arena_malloc(ANCHOR);
+    ck_assert_ptr_nonnull(anchor);
+    size_t size = MiB;
+    unsigned char *p = arena_malloc(size);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 1, size);
+    for (unsigned step = 2; step <= ARENA__HUGE_PARTS + 1; step++) {
+        arena_free(p);
+        arena__hugecache_info_t before = info();
+        size_t next = size + MiB;
+        p = arena_malloc(next);
+        ck_assert_ptr_nonnull(p);
+        arena__hugecache_info_t after = info();
+        if (step <= ARENA__HUGE_PARTS) {
+            ck_assert_uint_eq(after.joined, before.joined + 1);
+            ck_assert(all_bytes(p, size, (unsigned char)(step - 1)));
+            arena__huge_t *h = (arena__huge_t *)arena__map_lookup(p);
+            ck_assert_uint_eq(h->block.nparts, step);
+        } else {
+            ck_assert_uint_eq(after.joined, before.joined);
+            ck_assert_uint_eq(after.dropped, before.dropped + 1);
+        }
+        memset(p, (int)step, next);
+        size = next;
+    }
+    arena_free(p);
+    arena_free(anchor);
+    ck_assert_uint_eq(info().live, 0);
+}
+END_TEST
+
+START_TEST(test_fork_copies_joined_block)
+{
+    /* A live joined block is several leases end to end: a fork child gets
+     * private copies of all of them, in place. */
+    void *anchor = arena_malloc(ANCHOR);
+    ck_assert_ptr_nonnull(anchor);
+    unsigned char *a = arena_malloc(BLOCK);
+    ck_assert_ptr_nonnull(a);
+    memset(a, 3, BLOCK);
+    arena_free(a);
+    unsigned char *b = arena_malloc(2 * BLOCK);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(((arena__huge_t *)arena__map_lookup(b))->block.nparts, 2);
+    memset(b + BLOCK, 4, BLOCK);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        bool seen = all_bytes(b, BLOCK, 3) && all_bytes(b + BLOCK, BLOCK, 4);
+        memset(b, 9, 2 * BLOCK); /* its own copy: the parent must not see it */
+        arena_free(b);
+        _exit(seen ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert(all_bytes(b, BLOCK, 3) && all_bytes(b + BLOCK, BLOCK, 4));
+    arena_free(b);
     arena_free(anchor);
 }
 END_TEST
@@ -481,7 +595,9 @@ static Suite *huge_suite(void)
     tcase_add_test(tc, test_park_release_gives_kept);
     tcase_add_test(tc, test_last_free_keeps_nothing);
     tcase_add_test(tc, test_bound_holds);
-    tcase_add_test(tc, test_growth_miss_drops_smaller);
+    tcase_add_test(tc, test_growth_miss_joins_largest);
+    tcase_add_test(tc, test_join_part_limit);
+    tcase_add_test(tc, test_fork_copies_joined_block);
     tcase_add_test(tc, test_fit_factor);
     tcase_add_test(tc, test_fork_gives_cache_back);
     tcase_add_test(tc, test_threads_share_cache);

@@ -111,6 +111,15 @@ int arena__conn_track_lease(arena_conn_t *conn, uint64_t daemon_id, uint64_t off
  * Returns 0, or the untrack errors, or the daemon's answer. */
 int arena__conn_release(arena_conn_t *conn, uint64_t id, void *addr, size_t size);
 
+/* Moves the mapping of a tracked, active (not parked) lease from addr to
+ * new_addr, pages and all (mremap(MREMAP_FIXED): no page is copied or
+ * faulted again), and records the new address. Whatever was mapped at
+ * [new_addr, new_addr + size) is replaced: the caller owns that range (a
+ * reservation of its own). Returns 0, or -ENOENT (unknown id), -EINVAL (id
+ * known, addr/size differ, or parked or gone), ARENA_EDISCONNECTED (in a fork
+ * child), or the mremap error (nothing moved). */
+int arena__conn_move(arena_conn_t *conn, uint64_t id, void *addr, size_t size, void *new_addr);
+
 /* Marks a tracked lease as one with memory of its own (a memfd, no pool
  * offset): a restarted daemon is never asked to take it back; it stays
  * mapped as it is, shared with whoever else maps it. Returns 0 or -ENOENT. */

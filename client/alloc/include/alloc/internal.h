@@ -82,6 +82,14 @@ int arena__region_release(const arena__region_t *region);
  * Example (segment.c): arena__region_give_back(&seg->hdr.region); */
 int arena__region_give_back(const arena__region_t *region);
 
+/* Moves a live region's mapping to new_addr, pages and all: no copy, no
+ * page fault (mremap(MREMAP_FIXED), through the connection for a lease so
+ * its table follows). [new_addr, new_addr + size) must be the caller's own
+ * (a PROT_NONE reservation): whatever is there is replaced. On success
+ * region->addr is new_addr. Returns 0, or a negative code with nothing
+ * moved. Used to join huge blocks (hugecache.c). */
+int arena__region_move(arena__region_t *region, void *new_addr);
+
 /* Gives the pages of [addr, addr + len), inside a region of the given kind,
  * back to the kernel: MADV_REMOVE for lease memory (the memfd's pages are
  * freed), MADV_DONTNEED for private memory (anonymous fallback, or a lease
@@ -135,19 +143,21 @@ void arena__region_set_kept_hooks(arena__region_kept_purge_fn purge,
 
 /* ---- hugecache.c: freed huge blocks kept mapped for reuse. Thread-safe. ---- */
 
-/* A region of size bytes (a multiple of the page size) at an address aligned
+/* A block of size bytes (a multiple of the page size) at an address aligned
  * to align, for a huge object: a kept block when one fits (the smallest of
  * size .. 4 * size; zeroed is then false, and it takes no system call and no
- * page fault), else arena__region_acquire(), after the kept blocks smaller
- * than size were given back. Returns 0 and *ret_region, or what
+ * page fault); else the largest kept block smaller than size, joined with a
+ * new region for the rest (only the rest is leased and faulted in); else
+ * arena__region_acquire(). The kept blocks smaller than size not used are
+ * given back first. Returns 0 and *ret_block, or what
  * arena__region_acquire() returns. */
-int arena__hugecache_get(size_t size, size_t align, arena__region_t *ret_region);
+int arena__hugecache_get(size_t size, size_t align, arena__hblock_t *ret_block);
 
-/* Takes back a region from arena__hugecache_get() whose object was freed:
+/* Takes back a block from arena__hugecache_get() whose object was freed:
  * kept mapped and resident for reuse while it fits the cache's bound (see
  * hugecache.c), otherwise purged and given back (arena__region_give_back()).
  * The caller no longer owns it either way. NULL is ignored. */
-void arena__hugecache_put(const arena__region_t *region);
+void arena__hugecache_put(const arena__hblock_t *block);
 
 /* The cache's figures (for tests). NULL is ignored. */
 void arena__hugecache_info(arena__hugecache_info_t *ret_info);

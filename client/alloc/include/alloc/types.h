@@ -81,6 +81,19 @@ typedef struct arena__region {
     bool anonymous;    /* fallback memory, not a lease */
 } arena__region_t;
 
+/* A huge block: one region, or up to ARENA__HUGE_PARTS regions mapped end to
+ * end, when hugecache.c joined a kept block and a new tail into a larger
+ * block (arena__region_move()). Each part stays a lease of its own:
+ * registered, copied at fork and given back part by part. */
+#define ARENA__HUGE_PARTS 4u
+typedef struct arena__hblock {
+    uint8_t *addr; /* the first part's start; the parts follow without gaps */
+    size_t size;   /* the sum of the parts */
+    bool zeroed;   /* every part reads as zero */
+    uint32_t nparts;
+    arena__region_t parts[ARENA__HUGE_PARTS];
+} arena__hblock_t;
+
 /* The parking cache's figures (region.c). */
 typedef struct arena__region_park_info {
     uint64_t bytes; /* parked regions in the cache (some may be taken already) */
@@ -98,6 +111,7 @@ typedef struct arena__hugecache_info {
     uint64_t hits;    /* huge requests served by a kept block */
     uint64_t misses;  /* huge requests that took a region (parked or leased) */
     uint64_t dropped; /* kept blocks purged and given back */
+    uint64_t joined;  /* misses served by a kept block joined with a new tail */
 } arena__hugecache_info_t;
 
 /* ---- size classes -------------------------------------------------------- */
@@ -204,7 +218,8 @@ typedef struct arena__segment {
 } arena__segment_t;
 
 typedef struct arena__huge {
-    arena__seghdr_t hdr;
+    arena__seghdr_t hdr; /* hdr.region unused: the block's regions are in block */
+    arena__hblock_t block;
     uintptr_t ptr; /* the object (hdr.base, or aligned inside) */
     struct arena__huge *next_free;
 } arena__huge_t;
