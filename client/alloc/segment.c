@@ -17,8 +17,9 @@
  * or giving back a region) take it, and a late, buggy lookup through a stale
  * entry then reads stale metadata instead of faulting.
  *
- * A huge region comes from, and goes back to, the huge-block cache
- * (hugecache.c), which keeps freed blocks resident for a while.
+ * A huge block (one region, or a few joined end to end) comes from, and
+ * goes back to, the huge-block cache (hugecache.c), which keeps freed
+ * blocks resident for a while.
  *
  * A segment given back is parked, not released (arena__region_give_back():
  * the daemon may take it at any moment, a later segment_new() gets it back
