@@ -509,12 +509,20 @@ static void *alloc_big(arena__heap_t *heap, size_t size, size_t align, bool *ret
 
 static void *malloc_slow(size_t size, size_t align, bool *ret_zero)
 {
+    *ret_zero = false;
+    if (ARENA__UNLIKELY(!heap_is_real(tls_heap)) && arena__preload_gate != NULL) {
+        /* No heap yet: the preload may still be starting the process up
+         * (internal.h), and serves this thread's request itself then. */
+        void *boot = NULL;
+        if (!arena__preload_gate(size, align, &boot)) {
+            return boot;
+        }
+    }
     arena__heap_t *heap = heap_get();
     if (heap == NULL) {
         return NULL;
     }
     heap_tick(heap);
-    *ret_zero = false;
     if (size <= ARENA__SMALL_MAX && align <= 16) {
         unsigned cls = arena__size_class(size);
         arena__page_t *page = heap->current[cls];

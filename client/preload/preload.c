@@ -10,14 +10,18 @@
  *
  * Start-up. The first allocation of the process (from the C library or the
  * dynamic loader, often before any constructor runs) initialises the allocator
- * and connects to arenad. Initialisation may itself allocate (pthread_atfork,
- * the loader); those calls come back here on the same thread and are served
- * from a static bootstrap buffer, recognised by a thread-local "in init" flag.
- * Other threads that allocate meanwhile wait for the initialising thread.
- * free() ignores bootstrap pointers as it ignores every pointer the allocator
- * does not own (the address map has no entry for the buffer); realloc()
- * moves them into the allocator. The buffer is never reused, so its memory reads
- * as zero and calloc() needs no memset there.
+ * and connects to arenad. malloc() and calloc() test nothing for that: a
+ * thread starts on the allocator's empty heap, so its first allocation takes
+ * the slow path, which asks arena__preload_gate() below before it gives the
+ * thread a heap (the fast path stays the allocator's own, with no extra load
+ * or branch). Initialisation may itself allocate (pthread_atfork, the
+ * loader); those calls come back through the gate on the same thread and are
+ * served from a static bootstrap buffer, recognised by a thread-local "in
+ * init" flag. Other threads that allocate meanwhile wait for the
+ * initialising thread. free() ignores bootstrap pointers as it ignores every
+ * pointer the allocator does not own (the address map has no entry for the
+ * buffer); realloc() moves them into the allocator. The buffer is never
+ * reused, so its memory reads as zero.
  *
  * No daemon. When no arenad answers at start-up, one line goes to stderr
  * ("arena-preload: no arenad at SOCKET, using anonymous memory") and the
@@ -208,10 +212,19 @@ __attribute__((constructor)) static void preload_ctor(void)
 /* ---- the exported functions ------------------------------------------------------ */
 
 /* malloc(3). NULL with errno ENOMEM when no memory can be had. */
+/* The allocator's start-up gate (alloc/internal.h): its slow path asks here
+ * before a thread takes its first heap, so malloc() and calloc() need no
+ * test of their own. */
+bool arena__preload_gate(size_t size, size_t align, void **ret_ptr)
+{
+    if (likely(preload_enter()))
+        return true;
+    *ret_ptr = boot_alloc(align < BOOT_ALIGN ? BOOT_ALIGN : align, size);
+    return false;
+}
+
 PRELOAD_EXPORT void *malloc(size_t size)
 {
-    if (unlikely(!preload_enter()))
-        return boot_alloc(BOOT_ALIGN, size);
     return arena__heap_malloc(size);
 }
 
@@ -228,15 +241,7 @@ PRELOAD_EXPORT void free(void *ptr)
 /* calloc(3). count * size overflowing gives NULL with errno ENOMEM. */
 PRELOAD_EXPORT void *calloc(size_t count, size_t size)
 {
-    size_t bytes;
-
-    if (unlikely(!preload_enter())) {
-        if (__builtin_mul_overflow(count, size, &bytes)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return boot_alloc(BOOT_ALIGN, bytes); /* never reused: reads as zero */
-    }
+    /* Bootstrap memory (the gate) is never reused: it reads as zero. */
     return arena__heap_calloc(count, size);
 }
 

@@ -25,7 +25,9 @@
  * publishes the live bytes. A third one is registered by hugecache.c with
  * its first block: region.c's park purge and release (the heaps' purge
  * tick, trim and pressure) purge the kept huge blocks first
- * (arena__region_set_kept_hooks). Types are in alloc/types.h.
+ * (arena__region_set_kept_hooks). The preload library gates the first
+ * allocation of each thread (arena__preload_gate, heap.c). Types are in
+ * alloc/types.h.
  *
  * Rule for everything here: no libc malloc (the preload library routes
  * malloc to these functions); pointer-returning functions return NULL and set
@@ -351,6 +353,18 @@ size_t arena__heap_collect_remote(arena__heap_t *heap);
 /* ---- heap.c: thread heaps and the malloc family behind the public API ---- */
 
 /* xowner of abandoned segments */
+
+/* The preload library's start-up gate: a hook of the layer above, declared
+ * here weak and defined only by libarena-preload (client/preload), so it is
+ * NULL in every other build. A thread that has no heap yet calls it on the
+ * allocation slow path, before it takes one (the fast path never: the empty
+ * heap it starts on has no blocks, so its first call always comes here). It
+ * returns true once the process may use the allocator (the first call starts
+ * the process up; others wait for that); false on the thread doing the
+ * start-up, whose request it serves itself: *ret_ptr, bootstrap memory, or
+ * NULL with errno ENOMEM. The preload's malloc is then arena__heap_malloc()
+ * with no test of its own. */
+bool arena__preload_gate(size_t size, size_t align, void **ret_ptr) __attribute__((weak));
 
 /* What arena_malloc() does: size bytes aligned to 16 (8 for sizes <= 8);
  * size 0 gives a unique minimal allocation. NULL and errno ENOMEM when no
