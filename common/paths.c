@@ -11,31 +11,44 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Writes a then b into buf (cap bytes) when both fit with the NUL, and
+ * returns their total length either way, as snprintf("%s%s") would: the
+ * preload library resolves the socket here at start-up, and formatting
+ * would bring the C library's printf code and tables into every program's
+ * resident memory. */
+static size_t join_path(char *buf, size_t cap, const char *a, const char *b)
+{
+    size_t na = strlen(a);
+    size_t nb = strlen(b);
+    if (na + nb < cap)
+        (void)stpcpy(stpcpy(buf, a), b);
+    return na + nb;
+}
+
 int arena__default_socket_path(char *buf, size_t len)
 {
     const char *env = getenv("ARENAD_SOCKET"); /* NOLINT(concurrency-mt-unsafe) */
     char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int n;
+    size_t n;
     if (env && *env) {
-        n = snprintf(tmp, sizeof(tmp), "%s", env);
+        n = join_path(tmp, sizeof(tmp), env, "");
     } else if (geteuid() == 0) {
-        n = snprintf(tmp, sizeof(tmp), "%s", ARENA_DEFAULT_SYSTEM_SOCKET);
+        n = join_path(tmp, sizeof(tmp), ARENA_DEFAULT_SYSTEM_SOCKET, "");
     } else {
         const char *xdg = getenv("XDG_RUNTIME_DIR"); /* NOLINT(concurrency-mt-unsafe) */
         if (!xdg || !*xdg)
             return -ENOENT;
-        n = snprintf(tmp, sizeof(tmp), "%s/arenad.sock", xdg);
+        n = join_path(tmp, sizeof(tmp), xdg, "/arenad.sock");
     }
-    if (n < 0 || (size_t)n >= sizeof(tmp) || (size_t)n >= len)
+    if (n >= sizeof(tmp) || n >= len)
         return -ENAMETOOLONG;
-    memcpy(buf, tmp, (size_t)n + 1);
+    memcpy(buf, tmp, n + 1);
     return 0;
 }
 

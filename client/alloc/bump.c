@@ -74,7 +74,7 @@ _Static_assert(sizeof(arena_bump_cursor_t) == 2 * sizeof(void *), "cursor ABI: t
 
 static size_t bump_page_size(void)
 {
-    long p = sysconf(_SC_PAGESIZE);
+    long p = getpagesize();
     return p > 0 ? (size_t)p : 4096;
 }
 

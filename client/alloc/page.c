@@ -14,9 +14,9 @@
  * The owner does not poll every page for remote frees. A remote free that
  * makes xthread_free non-empty also sets the page's bit in its segment's
  * xremote bitmap; the owner scans the bitmaps of its segments only on slow
- * paths, before it would take fresh memory. Blocks are carved lazily, 16 KiB
- * worth at a time, so a fresh page costs no page faults for memory nobody
- * asked for.
+ * paths, before it would take fresh memory. Blocks are carved lazily, one
+ * slice (an OS page) worth at a time, so a fresh page costs no page faults,
+ * and no resident memory, for blocks nobody asked for.
  *
  * `used` counts blocks handed out minus blocks back on free/local_free; a
  * remote free counts as used until the owner collects it, which is why a page
@@ -49,16 +49,20 @@
 
 arena__page_t arena__page_empty;
 
-/* Carves up to 16 KiB of fresh blocks onto the (empty) free list. */
+/* Carves the fresh blocks that start in the slice (4 KiB, an OS page) holding
+ * the next uncarved block onto the (empty) free list: at least one block, and
+ * writing their links touches that one slice only, so a page costs resident
+ * memory one OS page at a time as it is used. */
 static void page_extend(arena__page_t *page)
 {
     uint32_t left = page->reserved - page->capacity;
-    uint32_t lim = page->bsize >= 16384 ? 1u : 16384u / page->bsize;
-    uint32_t k = left < lim ? left : lim;
-    if (k == 0) {
+    if (left == 0) {
         return;
     }
     uint8_t *first = page->start + (size_t)page->capacity * page->bsize;
+    size_t room = ARENA__SLICE_SIZE - ((uintptr_t)first & (ARENA__SLICE_SIZE - 1));
+    size_t fit = (room + page->bsize - 1) / page->bsize;
+    uint32_t k = fit < left ? (uint32_t)fit : left;
     uint8_t *b = first;
     for (uint32_t i = 0; i + 1 < k; i++) {
         ((arena__block_t *)b)->next = (arena__block_t *)(b + page->bsize);

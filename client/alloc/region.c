@@ -395,7 +395,7 @@ static bool park_take(size_t size, size_t align, arena__region_t *ret_region)
 
 static int region_anonymous(size_t size, size_t align, arena__region_t *ret_region)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     size_t span = size + align - page;
     if (span < size) {
         return -ENOMEM;
@@ -431,7 +431,7 @@ static bool is_connection_error(int r)
 
 int arena__region_acquire(size_t size, size_t align, arena__region_t *ret_region)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     if (ret_region == NULL || size == 0 || size % page != 0 || align < page ||
         (align & (align - 1)) != 0) {
         return -EINVAL;

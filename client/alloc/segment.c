@@ -127,7 +127,7 @@ void arena__segment_unlock(void)
  * boundary after the xremote bitmap (metadata is mmap'd, so page-aligned). */
 static size_t meta_tail_offset(void)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     size_t end = offsetof(arena__segment_t, xremote) + sizeof(((arena__segment_t *)0)->xremote);
     return (end + page - 1) & ~(page - 1);
 }

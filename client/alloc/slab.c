@@ -193,7 +193,7 @@ unsigned arena__slab_thread_index(void)
 
 static size_t slab_page_size(void)
 {
-    long p = sysconf(_SC_PAGESIZE);
+    long p = getpagesize();
     return p > 0 ? (size_t)p : 4096;
 }
 

@@ -26,7 +26,7 @@ static void *admin_map(size_t header, size_t count, size_t item, size_t *ret_siz
 {
     if (count > (SIZE_MAX - header) / (item ? item : 1))
         return NULL;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     size_t size = (header + count * item + page - 1) & ~(page - 1);
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)

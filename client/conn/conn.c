@@ -65,7 +65,7 @@ void *arena__conn_map(size_t size)
 
 static size_t conn_page_round(size_t n)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     return (n + page - 1) & ~(page - 1);
 }
 
@@ -488,7 +488,7 @@ static int conn_hello_reply(void *ctx, const arena__msg_t *reply)
     arena_conn_t *conn = ((hello_ctx_t *)ctx)->conn;
     if (reply->u.hello_reply.protocol_version != ARENA__PROTOCOL_VERSION)
         return ARENA_EVERSION;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     uint64_t granule = reply->u.hello_reply.granule ? reply->u.hello_reply.granule : page;
     if ((granule & (granule - 1)) != 0 || granule % page != 0)
         return ARENA_EPROTOCOL;

@@ -107,7 +107,7 @@ static size_t lease_auto_align(size_t size, size_t page, const arena__conn_info_
 int arena__conn_map_lease(int fd, uint64_t offset, size_t size, size_t align, int prot,
                           const arena__conn_info_t *info, void **ret_addr)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     if (fd < 0 || size == 0 || !info || !ret_addr)
         return -EINVAL;
     if (!align)
@@ -119,7 +119,7 @@ int arena__conn_map_lease(int fd, uint64_t offset, size_t size, size_t align, in
 static int lease_acquire(arena_conn_t *conn, size_t size, size_t align, int wait_ms, unsigned flags,
                          arena_lease_t *ret_lease)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     if (size == 0 || !ret_lease || (flags & ~ARENA_LEASE_OWN_MEMORY))
         return -EINVAL;
     if (align && ((align & (align - 1)) != 0 || align < page))

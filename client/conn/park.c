@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -202,18 +201,20 @@ long long arena__conn_release_parked(arena_conn_t *conn)
  * the connection works, parking reports -ENOTSUP. */
 void arena__conn_map_control(arena_conn_t *conn, int fd)
 {
-    struct stat st;
     uint32_t slots = conn->ctl_slots;
     conn->ctl_slots = 0;
     if (fd < 0)
         return;
     uint64_t need = arena__ctlword_region_size(slots);
-    if (slots == 0 || fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < need ||
-        (uint64_t)st.st_size > SIZE_MAX) {
+    /* The memfd's size from lseek(): fstat() would do, but glibc's reads a
+     * path ("") from its read-only data, which faults a window of it into
+     * every program at start-up. The fd is ours and closed below. */
+    off_t size = slots == 0 ? -1 : lseek(fd, 0, SEEK_END);
+    if (size < 0 || (uint64_t)size < need || (uint64_t)size > SIZE_MAX) {
         (void)close(fd);
         return;
     }
-    size_t len = (size_t)st.st_size;
+    size_t len = (size_t)size;
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     (void)close(fd);
     if (p == MAP_FAILED)

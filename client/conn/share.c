@@ -150,7 +150,7 @@ int arena_attach(arena_conn_t *conn, const char *token, arena_lease_t *ret_lease
     if (r < 0)
         return r;
     const arena__conn_info_t info = call.info;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     void *addr = NULL;
     uint64_t id = 0;
     /* The daemon's numbers decide what we map: check them first. */

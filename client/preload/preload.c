@@ -320,14 +320,14 @@ PRELOAD_EXPORT void *memalign(size_t align, size_t size)
 /* valloc(3): page-aligned. */
 PRELOAD_EXPORT void *valloc(size_t size)
 {
-    return preload_aligned((size_t)sysconf(_SC_PAGESIZE), size);
+    return preload_aligned((size_t)getpagesize(), size);
 }
 
 /* pvalloc(3): page-aligned, size rounded up to whole pages (0: one page);
  * overflow gives NULL with errno ENOMEM. */
 PRELOAD_EXPORT void *pvalloc(size_t size)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)getpagesize();
     size_t rounded;
 
     if (__builtin_add_overflow(size, page - 1, &rounded)) {
