@@ -49,10 +49,17 @@
 
 arena__page_t arena__page_empty;
 
-/* Carves the fresh blocks that start in the slice (4 KiB, an OS page) holding
- * the next uncarved block onto the (empty) free list: at least one block, and
- * writing their links touches that one slice only, so a page costs resident
- * memory one OS page at a time as it is used. */
+/* Carves fresh blocks onto the (empty) free list, at least one: on a page's
+ * first extension those that start in its first slice (4 KiB, an OS page),
+ * so a page used for a block or two costs one OS page of resident memory;
+ * later, those that start in the next PAGE_EXTEND_SLICES slices, so a page
+ * that keeps growing hands out long runs of neighbouring blocks. (Carving one
+ * slice at every extension made python3 building a 300k-entry dict 5% slower
+ * in user time, with the same instruction count: the fresh blocks came in
+ * runs of 4 KiB between reused ones, so neighbours in the program were
+ * scattered more.) */
+#define PAGE_EXTEND_SLICES 4u
+
 static void page_extend(arena__page_t *page)
 {
     uint32_t left = page->reserved - page->capacity;
@@ -60,7 +67,8 @@ static void page_extend(arena__page_t *page)
         return;
     }
     uint8_t *first = page->start + (size_t)page->capacity * page->bsize;
-    size_t room = ARENA__SLICE_SIZE - ((uintptr_t)first & (ARENA__SLICE_SIZE - 1));
+    size_t span = page->capacity == 0 ? ARENA__SLICE_SIZE : PAGE_EXTEND_SLICES * ARENA__SLICE_SIZE;
+    size_t room = span - ((uintptr_t)first & (ARENA__SLICE_SIZE - 1));
     size_t fit = (room + page->bsize - 1) / page->bsize;
     uint32_t k = fit < left ? (uint32_t)fit : left;
     uint8_t *b = first;
