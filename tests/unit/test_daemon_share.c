@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "ctl_client.h"
 #include "ctlword.h"
 #include "lease.h"
 #include "ledger.h"
@@ -55,21 +56,6 @@ static uint64_t leased(uint64_t client_id)
     ad_client_view_t v;
     ck_assert_int_eq(ad_leases_client_view(mgr, client_id, &v), 0);
     return v.leased_bytes;
-}
-
-/* Marks g PARKED in client_id's control region, as the client's own
- * arena_lease_park() would: through a mapping of the region's memfd. */
-static void park_word(uint64_t client_id, const ad_lease_grant_t *g)
-{
-    int fd;
-    uint32_t slots;
-    ck_assert_int_eq(ad_leases_control_info(mgr, client_id, &fd, &slots), 0);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g->slot), g->generation));
-    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
 }
 
 /* a leases 4 MiB (*ret_grant) and hands it to b with a one-time token;
@@ -162,7 +148,7 @@ START_TEST(test_attached_never_reclaimed)
     ad_lease_grant_t g;
     ad_lease_attach_t ab = lease_handed_over(a, b, &g);
     /* The owner parks its lease: the daemon still does not take it. */
-    park_word(a, &g);
+    ctl_client_park(mgr, a, &g);
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
     ck_assert_uint_eq(stats().parked_bytes, 0);
     /* Once b let go, it is an ordinary parked lease again. */
@@ -186,7 +172,7 @@ START_TEST(test_attached_never_decayed)
     uint64_t a = client(100, 1000), b = client(101, 1000);
     ad_lease_grant_t g;
     ad_lease_attach_t ab = lease_handed_over(a, b, &g);
-    park_word(a, &g);
+    ctl_client_park(mgr, a, &g);
     /* Ten decays of scans: the attached extent stays. */
     uint64_t t = 10;
     for (; t < 1000; t += 10)
@@ -280,7 +266,7 @@ START_TEST(test_own_memory_across_uids)
     (void)close(r.fd);
     (void)close(fd);
     /* Never reclaimed, even when its word says PARKED. */
-    park_word(a, &g);
+    ctl_client_park(mgr, a, &g);
     ck_assert_int_eq(ad_leases_reclaim_parked(mgr, 0, 0, 3), 0);
     /* The attacher of another uid pays once the owner goes. */
     ck_assert_int_eq(ad_leases_client_free(mgr, a, 3, true), 1);
@@ -333,7 +319,7 @@ START_TEST(test_own_memory_reclaims_parked)
     ad_lease_grant_t own;
     int ofd = -1;
     ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 2, &own, &ofd), -ENOMEM);
-    park_word(a, &g);
+    ctl_client_park(mgr, a, &g);
     ck_assert_int_eq(ad_leases_grant_own(mgr, b, 8 * MiB, 3, &own, &ofd), 0);
     ck_assert_uint_eq(leased(a), 0);
     ck_assert_uint_eq(leased(b), 8 * MiB);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "ctl_client.h"
 #include "admin.h"
 #include "ctlword.h"
 #include "heapmap.h"
@@ -179,20 +180,6 @@ static ad_lease_grant_t grant(uint64_t id, uint64_t size)
     return g;
 }
 
-/* Parks g through the client's control region, as the client would. */
-static void park(uint64_t id, const ad_lease_grant_t *g)
-{
-    int fd;
-    uint32_t slots;
-    ck_assert_int_eq(ad_leases_control_info(mgr, id, &fd, &slots), 0);
-    struct stat st;
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ck_assert_ptr_ne(map, MAP_FAILED);
-    ck_assert(arena__ctlword_park_release(arena__ctlword_slot(map, g->slot), g->generation));
-    ck_assert_int_eq(munmap(map, (size_t)st.st_size), 0);
-}
-
 /* Client a: three 1 MiB leases (the second released, the third parked);
  * client b: one 32 MiB lease. */
 static void layout(uint64_t *ret_a, uint64_t *ret_b)
@@ -205,7 +192,7 @@ static void layout(uint64_t *ret_a, uint64_t *ret_b)
     ck_assert_uint_eq(s3.offset, 125 * MiB);
     ck_assert_uint_eq(big.offset, 0); /* large ones from the bottom */
     ck_assert_int_eq(ad_leases_release(mgr, a, s2.lease_id, 2), 0);
-    park(a, &s3);
+    ctl_client_park(mgr, a, &s3); /* as the client would */
     *ret_a = a;
     *ret_b = b;
 }
