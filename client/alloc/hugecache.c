@@ -90,6 +90,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "conn.h"
 #include "alloc/internal.h"
 
 #define HUGE_CACHE_MAX      32u                 /* entries */
@@ -233,29 +234,6 @@ static size_t kept_pick_join(size_t size)
     return best;
 }
 
-/* Maps a reservation of size bytes aligned to align (PROT_NONE, no memory
- * behind it): the address, or NULL. */
-static uint8_t *reserve_aligned(size_t size, size_t align)
-{
-    size_t span = size + align;
-    if (span < size) {
-        return NULL;
-    }
-    uint8_t *raw = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED) {
-        return NULL;
-    }
-    uint8_t *at = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-    if (at > raw) {
-        (void)munmap(raw, (size_t)(at - raw));
-    }
-    size_t after = (size_t)(raw + span - (at + size));
-    if (after > 0) {
-        (void)munmap(at + size, after);
-    }
-    return at;
-}
-
 /* Makes *block (a kept block, now the caller's) a block of size bytes at an
  * address aligned to align: a new region for the rest is leased, and the
  * block's parts and the new one are moved end to end into a reservation
@@ -273,7 +251,7 @@ static int kept_join(arena__hblock_t *block, size_t size, size_t align)
     /* The tail may be a parked region somewhat larger than asked for:
      * the reservation is sized on what came back. */
     size_t total = block->size + tail.size;
-    uint8_t *at = reserve_aligned(total, align);
+    uint8_t *at = arena__conn_map_aligned(total, align, PROT_NONE); /* a reservation */
     size_t off = 0;
     uint32_t moved = 0;
     if (at != NULL) {

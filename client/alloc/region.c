@@ -395,23 +395,9 @@ static bool park_take(size_t size, size_t align, arena__region_t *ret_region)
 
 static int region_anonymous(size_t size, size_t align, arena__region_t *ret_region)
 {
-    size_t page = (size_t)getpagesize();
-    size_t span = size + align - page;
-    if (span < size) {
+    uint8_t *base = arena__conn_map_aligned(size, align, PROT_READ | PROT_WRITE);
+    if (base == NULL) {
         return -ENOMEM;
-    }
-    uint8_t *res = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (res == MAP_FAILED) {
-        return -ENOMEM;
-    }
-    uint8_t *base = (uint8_t *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
-    if (base > res) {
-        (void)munmap(res, (size_t)(base - res));
-    }
-    uint8_t *end = base + size;
-    if (end < res + span) {
-        (void)munmap(end, (size_t)(res + span - end));
     }
     arena__region_t region = {
         .addr = base, .size = size, .lease_id = 0, .zeroed = true, .anonymous = true};

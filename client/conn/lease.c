@@ -61,6 +61,25 @@ static size_t lease_pow2_ceil(size_t n)
     return p;
 }
 
+void *arena__conn_map_aligned(size_t size, size_t align, int prot)
+{
+    if (size > SIZE_MAX - align) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t span = size + align;
+    char *res = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED)
+        return NULL;
+    char *base = (char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
+    if (base > res)
+        (void)munmap(res, (size_t)(base - res));
+    char *end = base + size;
+    if (res + span > end)
+        (void)munmap(end, (size_t)(res + span - end));
+    return base;
+}
+
 /* Maps [offset, offset + size) of fd at an address aligned to align.
  * Returns 0 and *ret_addr, or -errno. */
 static int lease_map(int fd, uint64_t offset, size_t size, size_t align, size_t page, int prot,
@@ -73,24 +92,14 @@ static int lease_map(int fd, uint64_t offset, size_t size, size_t align, size_t 
         *ret_addr = p;
         return 0;
     }
-    if (size > SIZE_MAX - align)
-        return -ENOMEM;
-    size_t span = size + align;
-    char *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (res == MAP_FAILED)
+    char *base = arena__conn_map_aligned(size, align, PROT_NONE);
+    if (!base)
         return -errno;
-    char *base = (char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
-    void *p = mmap(base, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
-    if (p == MAP_FAILED) {
+    if (mmap(base, size, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)offset) == MAP_FAILED) {
         int e = errno;
-        (void)munmap(res, span);
+        (void)munmap(base, size);
         return -e;
     }
-    if (base > res)
-        (void)munmap(res, (size_t)(base - res));
-    char *end = base + size;
-    if (res + span > end)
-        (void)munmap(end, (size_t)(res + span - end));
     *ret_addr = base;
     return 0;
 }

@@ -206,6 +206,13 @@ int arena__conn_notes(arena_conn_t *conn, arena__conn_notes_t *ret_notes);
 int arena__conn_lease_aligned(arena_conn_t *conn, size_t size, size_t align, int wait_ms,
                               arena_lease_t *ret_lease);
 
+/* Maps size bytes of private anonymous memory with prot at an address
+ * aligned to align (a power of two, at least the page size): reserves size +
+ * align bytes and unmaps the slack on both sides. PROT_NONE gives a
+ * reservation to map over with MAP_FIXED. Returns the address, or NULL with
+ * errno set. */
+void *arena__conn_map_aligned(size_t size, size_t align, int prot);
+
 /* Maps [offset, offset + size) of fd with prot, at an address aligned to
  * align (0: as arena_lease() aligns, from size and the connection's
  * granule). Returns 0 and *ret_addr, or -errno. */
