@@ -219,7 +219,7 @@ bool arena__preload_gate(size_t size, size_t align, void **ret_ptr)
 {
     if (likely(preload_enter()))
         return true;
-    *ret_ptr = boot_alloc(align < BOOT_ALIGN ? BOOT_ALIGN : align, size);
+    *ret_ptr = boot_alloc(align, size); /* which takes BOOT_ALIGN at least */
     return false;
 }
 

@@ -218,7 +218,7 @@ typedef struct arena__segment {
 } arena__segment_t;
 
 typedef struct arena__huge {
-    arena__seghdr_t hdr; /* hdr.region unused: the block's regions are in block */
+    arena__seghdr_t hdr; /* hdr.region: block.parts[0], as for a segment its region */
     arena__hblock_t block;
     uintptr_t ptr; /* the object (hdr.base, or aligned inside) */
     struct arena__huge *next_free;
