@@ -14,9 +14,10 @@
  * The owner does not poll every page for remote frees. A remote free that
  * makes xthread_free non-empty also sets the page's bit in its segment's
  * xremote bitmap; the owner scans the bitmaps of its segments only on slow
- * paths, before it would take fresh memory. Blocks are carved lazily, one
- * slice (an OS page) worth at a time, so a fresh page costs no page faults,
- * and no resident memory, for blocks nobody asked for.
+ * paths, before it would take fresh memory. Blocks are carved lazily: one
+ * slice (an OS page) worth at a page's first extension, four at later ones
+ * (page_extend()), so a fresh page costs no page faults, and no resident
+ * memory, for blocks nobody asked for.
  *
  * `used` counts blocks handed out minus blocks back on free/local_free; a
  * remote free counts as used until the owner collects it, which is why a page
