@@ -804,8 +804,12 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
         uintptr_t idx = ((uintptr_t)ptr & (ARENA__SEGMENT_SIZE - 1)) >> ARENA__SLICE_SHIFT;
         arena__page_t *page = &seg->pages[seg->span_start[idx]];
         /* Relaxed: only this thread ever stores its own heap here (never
-         * the empty heap). */
-        if (ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner) == heap) {
+         * the empty heap). Read once, before the block goes back: after a
+         * remote free the owner may collect it, empty the segment and give
+         * it back, and its metadata may be recycled (zeroed) for another
+         * segment, so seg is not read again below. */
+        arena__heap_t *owner = ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner);
+        if (owner == heap) {
             heap->free_base = seg->hdr.base;
             heap->free_seg = seg;
             if (ARENA__LIKELY(page->kind == ARENA__PAGE_SMALL)) {
@@ -826,7 +830,6 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
          * segments go back) or services the unbound heap. Reading xbound of
          * whatever owner this names is safe: heap structs are never
          * unmapped. */
-        arena__heap_t *owner = ARENA__ATOMIC_LOAD_RELAXED(&seg->xowner);
         if (ARENA__UNLIKELY(heap_is_real(heap) && owner != NULL &&
                             !ARENA__ATOMIC_LOAD_RELAXED(&owner->xbound)) &&
             ++heap->abandoned_frees % ABANDONED_FREES_ADOPT == 0) {
