@@ -11,7 +11,7 @@
  *           (sizes up to 1 KiB; above: class = f(size) -> heap->current[class])
  *   free:   pointer & ~(4 MiB - 1) == heap's cached segment base? that
  *           segment : map lookup (two loads; the cache is then set) ->
- *           page via span_start[] -> owner? push local_free :
+ *           page via span_start[] -> owner? push page->free :
  *           CAS push xthread_free (page.c)
  *
  * No locks there, no atomic read-modify-write, no counter: live bytes of
@@ -552,15 +552,6 @@ static __attribute__((noinline)) void *malloc_generic(size_t size)
         unsigned cls = arena__size_class(size);
         arena__page_t *page = heap->current[cls];
         arena__block_t *b = page->free;
-        if (b == NULL && page->local_free != NULL) {
-            /* The commonest refill: the owner's own frees to this page. Taken
-             * here without the slow path's clock read; remote frees and
-             * fresh blocks wait until local_free runs dry too (the empty
-             * page's lists are always NULL, so it never gets here). */
-            b = page->local_free;
-            page->local_free = NULL;
-            page->free = b;
-        }
         if (ARENA__LIKELY(b != NULL)) {
             page->free = b->next;
             page->used++;
@@ -767,13 +758,14 @@ static __attribute__((noinline)) void free_small_slow(arena__heap_t *heap, arena
     }
 }
 
-/* The owner's free of a small block: the push onto local_free, then the
- * page lists when the page emptied or was full. */
+/* The owner's free of a small block: the push back onto `free` (the next
+ * malloc of the class gets it, page.c), then the page lists when the page
+ * emptied or was full. */
 static inline void free_small_local(arena__heap_t *heap, arena__page_t *page, void *ptr)
 {
     arena__block_t *b = ptr;
-    b->next = page->local_free;
-    page->local_free = b;
+    b->next = page->free;
+    page->free = b;
     uint32_t used = page->used - 1;
     page->used = used;
     if (ARENA__UNLIKELY(used == 0 || page->in_full)) {
@@ -850,7 +842,7 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
 /* The fast path: a small block of the segment this thread freed into last
  * (mask, compare: no map lookup, no ownership test, since the cached
  * segment is this heap's by the cache's invariant, alloc/types.h) goes onto
- * its page's local_free. NULL never matches (free_base is never 0), nor
+ * its page's free list. NULL never matches (free_base is never 0), nor
  * anything in the empty heap. */
 void arena__heap_free(void *ptr)
 {
@@ -1180,14 +1172,11 @@ static bool segment_is_valid(const arena__heap_t *heap, const arena__segment_t *
                 return false;
             }
             uint32_t nfree = 0;
-            const arena__block_t *lists[2] = {p->free, p->local_free};
-            for (int l = 0; l < 2; l++) {
-                for (const arena__block_t *b = lists[l]; b != NULL; b = b->next) {
-                    size_t off = (size_t)((const uint8_t *)b - p->start);
-                    if ((const uint8_t *)b < p->start || off % p->bsize != 0 ||
-                        off / p->bsize >= p->capacity || ++nfree > p->capacity) {
-                        return false;
-                    }
+            for (const arena__block_t *b = p->free; b != NULL; b = b->next) {
+                size_t off = (size_t)((const uint8_t *)b - p->start);
+                if ((const uint8_t *)b < p->start || off % p->bsize != 0 ||
+                    off / p->bsize >= p->capacity || ++nfree > p->capacity) {
+                    return false;
                 }
             }
             if (nfree + p->used != p->capacity) {

@@ -172,7 +172,7 @@ static arena__page_t *span_make_free(arena__segment_t *seg, uint32_t idx, uint32
     r->slice_count = rest;
     r->dirty = dirty;
     r->free_ms = free_ms;
-    r->free = r->local_free = NULL;
+    r->free = NULL;
     r->in_full = 0;
     seg->span_start[idx] = (uint16_t)idx;
     seg->span_start[idx + rest - 1] = (uint16_t)idx;
@@ -192,7 +192,7 @@ static arena__page_t *span_take(arena__heap_t *heap, arena__page_t *p, uint32_t 
     }
     p->slice_count = n;
     p->kind = kind;
-    p->free = p->local_free = NULL;
+    p->free = NULL;
     p->used = p->capacity = p->reserved = 0;
     p->in_full = 0;
     for (uint32_t i = idx; i < idx + n; i++) {

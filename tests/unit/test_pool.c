@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
  * test_pool.c -- the allocator pools: size classes, alignment, realloc,
- * calloc, bad calls, span coalescing, decay purging, trim and stats, thread
- * exit with live objects, remote frees, fork. Each test runs in its own
- * process (Check fork mode), so stats start from zero.
+ * calloc, bad calls, the order frees are reused in, span coalescing, decay
+ * purging, trim and stats, thread exit with live objects, remote frees,
+ * fork. Each test runs in its own process (Check fork mode), so stats start
+ * from zero.
  *
  * Built twice: test_pool runs on anonymous fallback memory (no daemon);
  * test_pool_shared (POOL_TEST_DAEMON) runs the same cases on leases from a
@@ -396,6 +397,54 @@ START_TEST(test_free_cache_and_direct_table)
         arena_free(p);
     }
     ck_assert(arena__heap_is_valid());
+    ck_assert_int_eq(arena_stats(&st), 0);
+    ck_assert_uint_eq(st.live_bytes, 0);
+}
+END_TEST
+
+/* A block the owner frees is the next one its class hands out, while the
+ * page still has fresh blocks (page.c: frees go back onto `free`): objects
+ * made together stay together. Sizes through the direct table, through
+ * malloc_generic (above 1 KiB) and in a 512 KiB page. */
+START_TEST(test_free_reused_next)
+{
+    static const size_t sizes[] = {8, 56, 72, 1000, 1500, 5000, 20000};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t size = sizes[k];
+        unsigned char *a = arena_malloc(size);
+        unsigned char *t = arena_malloc(size);
+        unsigned char *b = arena_malloc(size);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_ptr_nonnull(b);
+        fill(a, size, 1);
+        fill(b, size, 2);
+        arena_free(t); /* a temporary between two objects built together */
+        unsigned char *c = arena_malloc(size);
+        ck_assert_ptr_eq(c, t);
+        /* Several frees come back last in, first out. */
+        unsigned char *x = arena_malloc(size), *y = arena_malloc(size), *z = arena_malloc(size);
+        ck_assert_ptr_nonnull(x);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_ptr_nonnull(z);
+        arena_free(x);
+        arena_free(y);
+        arena_free(z);
+        ck_assert_ptr_eq(arena_malloc(size), z);
+        ck_assert_ptr_eq(arena_malloc(size), y);
+        ck_assert_ptr_eq(arena_malloc(size), x);
+        ck_assert(check_fill(a, size, 1));
+        ck_assert(check_fill(b, size, 2));
+        ck_assert(arena__heap_is_valid());
+        arena_free(a);
+        arena_free(b);
+        arena_free(c);
+        arena_free(x);
+        arena_free(y);
+        arena_free(z);
+    }
+    ck_assert(arena__heap_is_valid());
+    arena_stats_t st;
     ck_assert_int_eq(arena_stats(&st), 0);
     ck_assert_uint_eq(st.live_bytes, 0);
 }
@@ -813,6 +862,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_large_coalesce);
     tcase_add_test(tc, test_stats_and_trim);
     tcase_add_test(tc, test_free_cache_and_direct_table);
+    tcase_add_test(tc, test_free_reused_next);
     tcase_add_test(tc, test_spare_segment_no_churn);
     tcase_add_test(tc, test_decay_purge);
     tcase_add_test(tc, test_thread_exit_live_objects);

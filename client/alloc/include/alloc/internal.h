@@ -330,7 +330,7 @@ void arena__heap_settle(arena__heap_t *heap);
  * with room, makes it current and pops a block. Returns NULL with errno set. */
 void *arena__page_malloc_generic(arena__heap_t *heap, unsigned cls);
 
-/* The owner's free after its block went onto local_free made the page empty
+/* The owner's free after its block went back onto `free` made the page empty
  * or it was on the full list. */
 void arena__page_free_slow(arena__heap_t *heap, arena__page_t *page);
 

@@ -175,8 +175,7 @@ struct arena__heap;
 
 /* One span, described at its first slice. Owner-only except xthread_free. */
 typedef struct arena__page {
-    arena__block_t *free;                   /* blocks to allocate from (owner) */
-    arena__block_t *local_free;             /* blocks freed by the owner (owner) */
+    arena__block_t *free;                   /* free blocks, popped and pushed by the owner */
     _Atomic(arena__block_t *) xthread_free; /* blocks freed by other threads (atomic) */
     struct arena__page *next, *prev;        /* class queue, full list or span bin */
     struct arena__segment *segment;
