@@ -865,21 +865,30 @@ void arena__heap_free(void *ptr)
     free_generic(heap, ptr);
 }
 
+/* Programs that count their memory call this on every allocation and free
+ * (redis-server does, through malloc_usable_size()): a pointer in the
+ * segment this thread last freed into needs no map lookup (the free fast
+ * path's cache), and a small block's usable size is its page's block size
+ * with no division, since small pages hand out block starts only (aligned
+ * requests too: alloc/types.h). */
 size_t arena__heap_usable_size(const void *ptr)
 {
-    if (ptr == NULL) {
-        return 0;
-    }
-    arena__seghdr_t *hdr = arena__map_lookup(ptr);
-    if (hdr == NULL) {
-        return 0;
+    const arena__heap_t *heap = tls_heap;
+    const arena__seghdr_t *hdr;
+    if ((uintptr_t)ptr - ((uintptr_t)ptr & (ARENA__SEGMENT_SIZE - 1)) == heap->free_base) {
+        hdr = &heap->free_seg->hdr;
+    } else {
+        hdr = ptr != NULL ? arena__map_lookup(ptr) : NULL;
+        if (hdr == NULL) {
+            return 0;
+        }
     }
     uintptr_t off = (uintptr_t)ptr - hdr->base;
     if (hdr->kind == ARENA__SEG_SPANS) {
-        arena__segment_t *seg = (arena__segment_t *)hdr;
-        arena__page_t *page = &seg->pages[seg->span_start[off >> ARENA__SLICE_SHIFT]];
+        const arena__segment_t *seg = (const arena__segment_t *)hdr;
+        const arena__page_t *page = &seg->pages[seg->span_start[off >> ARENA__SLICE_SHIFT]];
         if (page->kind == ARENA__PAGE_SMALL) {
-            return page->bsize - (size_t)((const uint8_t *)ptr - page->start) % page->bsize;
+            return page->bsize;
         }
         if (page->kind == ARENA__PAGE_LARGE) {
             return span_usable(page, ptr);

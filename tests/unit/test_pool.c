@@ -450,6 +450,49 @@ START_TEST(test_free_reused_next)
 }
 END_TEST
 
+/* arena_usable_size() through both of its ways to the segment: the free
+ * cache (a block of the segment this thread last freed into) and the map
+ * (any other segment, here a second one of this heap and another thread's);
+ * NULL and pointers that are not ours give 0. */
+static void *alloc_in_thread(void *arg)
+{
+    return arena_malloc((size_t)(uintptr_t)arg);
+}
+
+START_TEST(test_usable_size_paths)
+{
+    enum { N = 6000 };
+    static unsigned char *objs[N];
+    for (int i = 0; i < N; i++) {
+        objs[i] = arena_malloc(1000); /* 5.9 MB: two segments */
+        ck_assert_ptr_nonnull(objs[i]);
+    }
+    uintptr_t seg0 = (uintptr_t)objs[0] & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1);
+    int far = N - 1;
+    ck_assert_uint_ne((uintptr_t)objs[far] & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1), seg0);
+    size_t want = arena__class_size(arena__size_class(1000));
+    arena_free(objs[1]); /* the cache now names objs[0]'s segment */
+    objs[1] = NULL;
+    ck_assert_uint_eq(arena_usable_size(objs[0]), want);   /* the cache */
+    ck_assert_uint_eq(arena_usable_size(objs[far]), want); /* the map */
+    pthread_t t;
+    void *theirs = NULL;
+    ck_assert_int_eq(pthread_create(&t, NULL, alloc_in_thread, (void *)(uintptr_t)300), 0);
+    ck_assert_int_eq(pthread_join(t, &theirs), 0);
+    ck_assert_ptr_nonnull(theirs);
+    ck_assert_uint_eq(arena_usable_size(theirs), arena__class_size(arena__size_class(300)));
+    arena_free(theirs);
+    int local = 0;
+    ck_assert_uint_eq(arena_usable_size(NULL), 0);
+    ck_assert_uint_eq(arena_usable_size(&local), 0);
+    ck_assert_uint_eq(arena_usable_size((void *)(uintptr_t)1), 0);
+    for (int i = 0; i < N; i++) {
+        arena_free(objs[i]);
+    }
+    ck_assert(arena__heap_is_valid());
+}
+END_TEST
+
 START_TEST(test_stats_and_trim)
 {
     arena_stats_t st;
@@ -863,6 +906,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, test_stats_and_trim);
     tcase_add_test(tc, test_free_cache_and_direct_table);
     tcase_add_test(tc, test_free_reused_next);
+    tcase_add_test(tc, test_usable_size_paths);
     tcase_add_test(tc, test_spare_segment_no_churn);
     tcase_add_test(tc, test_decay_purge);
     tcase_add_test(tc, test_thread_exit_live_objects);
