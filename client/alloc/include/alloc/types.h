@@ -85,7 +85,7 @@ typedef struct arena__region {
  * end, when hugecache.c joined a kept block and a new tail into a larger
  * block (arena__region_move()). Each part stays a lease of its own:
  * registered, copied at fork and given back part by part. */
-#define ARENA__HUGE_PARTS 4u
+#define ARENA__HUGE_PARTS 8u
 typedef struct arena__hblock {
     uint8_t *addr; /* the first part's start; the parts follow without gaps */
     size_t size;   /* the sum of the parts */
