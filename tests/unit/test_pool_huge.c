@@ -410,6 +410,48 @@ START_TEST(test_growth_miss_joins_largest)
 }
 END_TEST
 
+/* More kept blocks than the cache takes out per pass (SHED_BATCH, 4): a
+ * trim drops all ten, and a miss's growth rule the nine it does not join. */
+START_TEST(test_many_kept_leave)
+{
+    void *anchor = arena_malloc(ANCHOR);
+    ck_assert_ptr_nonnull(anchor);
+    enum { N = 10 };
+    unsigned char *blocks[N];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            blocks[i] = arena_malloc(MiB + (size_t)i * 4096);
+            ck_assert_ptr_nonnull(blocks[i]);
+            memset(blocks[i], i + 1, MiB);
+        }
+        for (int i = 0; i < N; i++) {
+            arena_free(blocks[i]);
+        }
+        arena__hugecache_info_t before = info();
+        ck_assert_uint_eq(before.count, N);
+        if (round == 0) {
+            ck_assert_int_ge(arena_trim(), (long long)(N * MiB));
+            ck_assert_uint_eq(info().dropped, before.dropped + N);
+            for (int i = 0; i < N; i++) {
+                ck_assert_uint_eq(resident_pages(blocks[i], MiB), 0);
+            }
+        } else {
+            unsigned char *big = arena_malloc(12 * MiB);
+            ck_assert_ptr_nonnull(big);
+            arena__hugecache_info_t after = info();
+            ck_assert_uint_eq(after.joined, before.joined + 1);
+            ck_assert_uint_eq(after.dropped, before.dropped + N - 1);
+            /* The head is the largest, the last one allocated. */
+            ck_assert(all_bytes(big, MiB, (unsigned char)N));
+            arena_free(big);
+        }
+        ck_assert_uint_eq(info().count, round == 0 ? 0u : 1u);
+    }
+    arena_free(anchor);
+    ck_assert_uint_eq(info().count, 0);
+}
+END_TEST
+
 START_TEST(test_join_part_limit)
 {
     /* A block grown by joins takes at most ARENA__HUGE_PARTS regions; the
@@ -596,6 +638,7 @@ static Suite *huge_suite(void)
     tcase_add_test(tc, test_park_release_gives_kept);
     tcase_add_test(tc, test_last_free_keeps_nothing);
     tcase_add_test(tc, test_bound_holds);
+    tcase_add_test(tc, test_many_kept_leave);
     tcase_add_test(tc, test_growth_miss_joins_largest);
     tcase_add_test(tc, test_join_part_limit);
     tcase_add_test(tc, test_fork_copies_joined_block);
