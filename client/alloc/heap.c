@@ -705,6 +705,14 @@ static void live_sub_remote(int64_t bytes)
     arena__counter_add(&heap->xlive, -bytes);
 }
 
+/* The record of the span that holds ptr in seg: segments are 4 MiB-aligned,
+ * so the slice index is in the pointer's low bits. */
+static inline arena__page_t *segment_page_of(arena__segment_t *seg, const void *ptr)
+{
+    uintptr_t idx = ((uintptr_t)ptr & (ARENA__SEGMENT_SIZE - 1)) >> ARENA__SLICE_SHIFT;
+    return &seg->pages[seg->span_start[idx]];
+}
+
 static size_t span_usable(const arena__page_t *page, const void *ptr)
 {
     const uint8_t *end = page->start + ((size_t)page->slice_count << ARENA__SLICE_SHIFT);
@@ -792,9 +800,7 @@ static __attribute__((noinline)) void free_generic(arena__heap_t *heap, void *pt
     }
     if (ARENA__LIKELY(hdr->kind == ARENA__SEG_SPANS)) {
         arena__segment_t *seg = (arena__segment_t *)hdr;
-        /* Segments are 4 MiB-aligned: the slice index is in the low bits. */
-        uintptr_t idx = ((uintptr_t)ptr & (ARENA__SEGMENT_SIZE - 1)) >> ARENA__SLICE_SHIFT;
-        arena__page_t *page = &seg->pages[seg->span_start[idx]];
+        arena__page_t *page = segment_page_of(seg, ptr);
         /* Relaxed: only this thread ever stores its own heap here (never
          * the empty heap). Read once, before the block goes back: after a
          * remote free the owner may collect it, empty the segment and give
@@ -849,9 +855,7 @@ void arena__heap_free(void *ptr)
     arena__heap_t *heap = tls_heap;
     uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1);
     if (ARENA__LIKELY(base == heap->free_base)) {
-        arena__segment_t *seg = heap->free_seg;
-        uintptr_t idx = ((uintptr_t)ptr - base) >> ARENA__SLICE_SHIFT;
-        arena__page_t *page = &seg->pages[seg->span_start[idx]];
+        arena__page_t *page = segment_page_of(heap->free_seg, ptr);
 #if defined(__GNUC__)
         /* One register for the page: gcc otherwise computes the record's
          * address twice (once for its fields, once for the slow call). */
@@ -874,8 +878,8 @@ void arena__heap_free(void *ptr)
 size_t arena__heap_usable_size(const void *ptr)
 {
     const arena__heap_t *heap = tls_heap;
-    const arena__seghdr_t *hdr;
-    if ((uintptr_t)ptr - ((uintptr_t)ptr & (ARENA__SEGMENT_SIZE - 1)) == heap->free_base) {
+    arena__seghdr_t *hdr;
+    if (((uintptr_t)ptr & ~(uintptr_t)(ARENA__SEGMENT_SIZE - 1)) == heap->free_base) {
         hdr = &heap->free_seg->hdr;
     } else {
         hdr = ptr != NULL ? arena__map_lookup(ptr) : NULL;
@@ -883,10 +887,8 @@ size_t arena__heap_usable_size(const void *ptr)
             return 0;
         }
     }
-    uintptr_t off = (uintptr_t)ptr - hdr->base;
     if (hdr->kind == ARENA__SEG_SPANS) {
-        const arena__segment_t *seg = (const arena__segment_t *)hdr;
-        const arena__page_t *page = &seg->pages[seg->span_start[off >> ARENA__SLICE_SHIFT]];
+        const arena__page_t *page = segment_page_of((arena__segment_t *)hdr, ptr);
         if (page->kind == ARENA__PAGE_SMALL) {
             return page->bsize;
         }
@@ -895,6 +897,7 @@ size_t arena__heap_usable_size(const void *ptr)
         }
         return 0;
     }
+    uintptr_t off = (uintptr_t)ptr - hdr->base;
     return off < hdr->size ? hdr->size - off : 0;
 }
 
@@ -945,7 +948,7 @@ void *arena__heap_realloc(void *ptr, size_t size)
     uintptr_t off = (uintptr_t)ptr - hdr->base;
     if (hdr->kind == ARENA__SEG_SPANS) {
         arena__segment_t *seg = (arena__segment_t *)hdr;
-        arena__page_t *page = &seg->pages[seg->span_start[off >> ARENA__SLICE_SHIFT]];
+        arena__page_t *page = segment_page_of(seg, ptr);
         if (page->kind == ARENA__PAGE_SMALL) {
             /* Small pages hand out block starts only (an aligned request
              * takes a class whose size is a multiple of the alignment), so
