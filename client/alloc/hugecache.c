@@ -152,12 +152,13 @@ static int64_t kept_limit(void)
 
 /* Which entries kept_shed() takes out: those kept for the decay time at
  * now_ms (all when force), those smaller than smaller_than (the growth
- * rule; 0: none), and then the oldest until room more bytes fit under the
- * bound (and an entry is free, with make_slot). */
+ * rule; 0: none), and then, with fit, the oldest until room more bytes fit
+ * under the bound (and an entry is free, with make_slot). */
 typedef struct shed {
     bool force;
     uint64_t now_ms;
     size_t smaller_than;
+    bool fit;
     int64_t room;
     bool make_slot;
 } shed_t;
@@ -189,7 +190,7 @@ static size_t kept_shed(const shed_t *how)
             }
         }
         int64_t limit = kept_limit();
-        while (n < SHED_BATCH && kept_len > 0 &&
+        while (how->fit && n < SHED_BATCH && kept_len > 0 &&
                ((how->make_slot && kept_len == HUGE_CACHE_MAX) ||
                 atomic_load_explicit(&kept_bytes, memory_order_relaxed) + how->room > limit)) {
             out[n++] = kept[0].block; /* oldest first */
@@ -209,7 +210,7 @@ static size_t hc_purge_hook(bool force, uint64_t now_ms)
     if (atomic_load_explicit(&kept_count, memory_order_relaxed) == 0) {
         return 0;
     }
-    shed_t how = {.force = force, .now_ms = now_ms, .room = INT64_MIN / 2};
+    shed_t how = {.force = force, .now_ms = now_ms};
     return kept_shed(&how);
 }
 
@@ -360,7 +361,7 @@ int arena__hugecache_get(size_t size, size_t align, arena__hblock_t *ret_block)
         (void)pthread_mutex_unlock(&hc_lock);
         /* The growth rule: the other blocks smaller than this request go
          * before the new region is faulted in. */
-        shed_t how = {.now_ms = now, .smaller_than = size, .room = INT64_MIN / 2};
+        shed_t how = {.now_ms = now, .smaller_than = size};
         (void)kept_shed(&how);
         atomic_fetch_add_explicit(&hc_misses, 1, memory_order_relaxed);
         if (j != 0 && kept_join(&head, size, align) == 0) {
@@ -396,7 +397,8 @@ void arena__hugecache_put(const arena__hblock_t *block)
         /* Old entries go; then, oldest first, what keeps this block (or, if
          * it will not be kept, the fallen live bytes) over the bound. */
         bool keep = (int64_t)block->size <= kept_limit();
-        shed_t how = {.now_ms = now, .room = keep ? (int64_t)block->size : 0, .make_slot = keep};
+        shed_t how = {
+            .now_ms = now, .fit = true, .room = keep ? (int64_t)block->size : 0, .make_slot = keep};
         (void)kept_shed(&how);
         (void)pthread_mutex_lock(&hc_lock);
         int64_t limit = kept_limit();
