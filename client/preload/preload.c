@@ -211,7 +211,6 @@ __attribute__((constructor)) static void preload_ctor(void)
 
 /* ---- the exported functions ------------------------------------------------------ */
 
-/* malloc(3). NULL with errno ENOMEM when no memory can be had. */
 /* The allocator's start-up gate (alloc/internal.h): its slow path asks here
  * before a thread takes its first heap, so malloc() and calloc() need no
  * test of their own. */
@@ -223,6 +222,7 @@ bool arena__preload_gate(size_t size, size_t align, void **ret_ptr)
     return false;
 }
 
+/* malloc(3). NULL with errno ENOMEM when no memory can be had. */
 PRELOAD_EXPORT void *malloc(size_t size)
 {
     return arena__heap_malloc(size);
